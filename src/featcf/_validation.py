@@ -1,0 +1,107 @@
+"""Argument checks used at the public boundary.
+
+Each check raises an error whose message names the argument, says what was expected and
+shows what arrived. Kernels never validate; the Python wrappers call these first.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "check_csr",
+    "check_finite",
+    "check_nonnegative_float",
+    "check_option",
+    "check_positive_int",
+    "check_random_state",
+]
+
+
+def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
+    """Return ``value`` as an ``int`` if it is a positive integer, else raise.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (booleans are refused).
+    ValueError
+        If ``value`` is an integer below 1.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_nonnegative_float(value: Any, name: str) -> float:
+    """Return ``value`` as a finite ``float`` >= 0, else raise ``TypeError``/``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+    return value
+
+
+def check_option(value: Any, name: str, options: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``options``, else raise ``ValueError`` listing them."""
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` if ``array`` holds NaN or infinity, saying how many."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"{name} must be finite; it holds {int(bad.sum())} NaN or infinite value(s)")
+
+
+def check_csr(matrix: Any, name: str, *, dtype: Any = np.float32) -> sp.csr_matrix:
+    """Return a canonical CSR copy-or-view of ``matrix`` with ``dtype`` values and int32 indices.
+
+    Accepts any scipy sparse matrix or array. Duplicate entries are summed, indices sorted.
+
+    Raises
+    ------
+    TypeError
+        If ``matrix`` is not a scipy sparse matrix (a dense array is refused: say ``csr_matrix(X)``).
+    ValueError
+        If it holds NaN or infinite values.
+    """
+    if not sp.issparse(matrix):
+        raise TypeError(
+            f"{name} must be a scipy.sparse matrix (CSR preferred), got {type(matrix).__name__}; "
+            f"convert with scipy.sparse.csr_matrix({name})"
+        )
+    csr = sp.csr_matrix(matrix, dtype=dtype)
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    check_finite(csr.data, name)
+    if csr.indices.dtype != np.int32 or csr.indptr.dtype != np.int32:
+        if csr.nnz < np.iinfo(np.int32).max:
+            csr.indices = csr.indices.astype(np.int32)
+            csr.indptr = csr.indptr.astype(np.int32)
+    return csr
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """Turn ``None``, an int seed or a ``Generator`` into a ``numpy.random.Generator``."""
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    raise TypeError(
+        f"random_state must be None, an int or a numpy.random.Generator, got {type(random_state).__name__}"
+    )

@@ -5,6 +5,7 @@ time a model or similarity function needs them.
 """
 
 from featcf._version import __version__
+from featcf.data import Dataset, FieldSpec
 from featcf.exceptions import (
     ColdStartWarning,
     FeatureEncodingWarning,
@@ -15,7 +16,9 @@ from featcf.exceptions import (
 
 __all__ = [
     "ColdStartWarning",
+    "Dataset",
     "FeatureEncodingWarning",
+    "FieldSpec",
     "ModelFormatError",
     "NotFittedError",
     "UnknownIdError",

@@ -36,7 +36,9 @@ def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> in
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a positive integer, got {value!r} ({type(value).__name__})"
+        )
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -45,7 +47,9 @@ def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> in
 def check_nonnegative_float(value: Any, name: str) -> float:
     """Return ``value`` as a finite ``float`` >= 0, else raise ``TypeError``/``ValueError``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative number, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a non-negative number, got {value!r} ({type(value).__name__})"
+        )
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
@@ -64,7 +68,9 @@ def check_finite(array: np.ndarray, name: str) -> None:
     """Raise ``ValueError`` if ``array`` holds NaN or infinity, saying how many."""
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ValueError(f"{name} must be finite; it holds {int(bad.sum())} NaN or infinite value(s)")
+        raise ValueError(
+            f"{name} must be finite; it holds {int(bad.sum())} NaN or infinite value(s)"
+        )
 
 
 def check_csr(matrix: Any, name: str, *, dtype: Any = np.float32) -> sp.csr_matrix:

@@ -50,16 +50,26 @@ class UnknownIdError(KeyError, ValueError):
         All unknown ids, in the order they were given.
     """
 
-    def __init__(self, kind: str, unknown: Sequence[Any], argument: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        unknown: Sequence[Any],
+        argument: str | None = None,
+        known_examples: Sequence[Any] = (),
+    ) -> None:
         self.kind = kind
         self.unknown_ids = list(unknown)
         self.argument = argument
         where = f" in {argument}" if argument else ""
+        hint = (
+            f" Known {kind} ids look like: {_preview(list(known_examples), 3)}."
+            if len(known_examples)
+            else ""
+        )
         self.message = (
-            f"{len(self.unknown_ids)} unknown {kind} id(s){where}: {_preview(self.unknown_ids)}. "
-            f"They are not in the dataset the model was fitted on; register new {kind}s first "
-            f"(e.g. with add_items / recommend_new_users) or check the id type "
-            f"(10 and '10' are different ids)."
+            f"{len(self.unknown_ids)} unknown {kind} id(s){where}: {_preview(self.unknown_ids)}."
+            f"{hint} Check the id type (10 and '10' are different ids); new {kind}s must be "
+            f"registered first (see the cold-start methods of the model)."
         )
         super().__init__(self.message)
 

@@ -1,0 +1,590 @@
+"""The Dataset every featcf model takes: ids, interactions and attribute fields."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf._validation import check_option, check_positive_int
+from featcf.data.features import FeatureEncoder, FeatureMatrix, FieldSpec
+from featcf.data.idmap import IdMap
+from featcf.exceptions import FeatureEncodingWarning
+
+__all__ = ["DUPLICATE_POLICIES", "Dataset"]
+
+DUPLICATE_POLICIES = ("sum", "mean", "max", "last", "first", "error")
+FieldSpecs = Mapping[str, "str | FieldSpec | Mapping[str, Any]"]
+
+
+def _require_frame(frame: Any, argument: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{argument} must be a pandas DataFrame, got {type(frame).__name__}")
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str | None], argument: str) -> None:
+    wanted = [c for c in columns if c is not None]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{argument} is missing column(s) {missing}; it has {list(frame.columns)}")
+
+
+def _check_ids_present(values: pd.Series, column: str, argument: str) -> None:
+    missing = values.isna().to_numpy()
+    if missing.any():
+        rows = values.index[missing][:5].tolist()
+        raise ValueError(
+            f"{argument}[{column!r}] holds {int(missing.sum())} missing (NaN/None) id(s), "
+            f"e.g. at rows {rows}; every row needs an id"
+        )
+
+
+def _weights(frame: pd.DataFrame, weight_col: str | None) -> np.ndarray:
+    if weight_col is None:
+        return np.ones(len(frame), dtype=np.float64)
+    column = frame[weight_col]
+    if not (
+        pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+    ):
+        raise ValueError(
+            f"interactions[{weight_col!r}] (weight_col) must be numeric, got dtype {column.dtype}"
+        )
+    w = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(w)
+    if bad.any():
+        raise ValueError(
+            f"interactions[{weight_col!r}] (weight_col) holds {int(bad.sum())} NaN or infinite "
+            f"value(s), e.g. at rows {column.index[bad][:5].tolist()}"
+        )
+    if (w < 0).any():
+        raise ValueError(
+            f"interactions[{weight_col!r}] (weight_col) holds {int((w < 0).sum())} negative "
+            f"value(s), e.g. at rows {column.index[w < 0][:5].tolist()}; weights must be > 0"
+        )
+    if (w == 0).any():
+        raise ValueError(
+            f"interactions[{weight_col!r}] (weight_col) holds {int((w == 0).sum())} zero "
+            f"value(s), e.g. at rows {column.index[w == 0][:5].tolist()}; a zero weight is not an "
+            f"interaction: filter those rows out first"
+        )
+    return w
+
+
+def _timestamps(frame: pd.DataFrame, timestamp_col: str | None) -> np.ndarray | None:
+    if timestamp_col is None:
+        return None
+    column = frame[timestamp_col]
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        values = column.astype("datetime64[ns]")
+        out = values.astype("int64").to_numpy(dtype=np.float64) / 1e9
+        out[values.isna().to_numpy()] = np.nan
+    elif pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+        column.dtype
+    ):
+        out = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        raise ValueError(
+            f"interactions[{timestamp_col!r}] (timestamp_col) must be numeric or datetime, "
+            f"got dtype {column.dtype}"
+        )
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise ValueError(
+            f"interactions[{timestamp_col!r}] (timestamp_col) holds {int(bad.sum())} missing or "
+            f"non-finite value(s), e.g. at rows {column.index[bad][:5].tolist()}"
+        )
+    return out
+
+
+def _feature_frame(frame: Any, id_col: str, argument: str) -> pd.DataFrame:
+    frame = _require_frame(frame, argument)
+    if id_col not in frame.columns:
+        raise ValueError(
+            f"{argument} has no id column {id_col!r} (the same name as in interactions); "
+            f"it has {list(frame.columns)}"
+        )
+    _check_ids_present(frame[id_col], id_col, argument)
+    dup = frame[id_col].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"{argument}[{id_col!r}] has {int(dup.sum())} duplicated id(s), e.g. "
+            f"{frame.loc[dup, id_col].head(5).tolist()}; each row must describe one entity"
+        )
+    return frame
+
+
+def _union_ids(primary: pd.Series, secondary: pd.Series | None) -> pd.Index:
+    """Ids of ``primary`` in order of first appearance, then the ones only in ``secondary``."""
+    ids = pd.Index(pd.unique(primary.to_numpy()))
+    if secondary is not None:
+        extra = pd.Index(pd.unique(secondary.to_numpy()))
+        ids = ids.append(extra[~extra.isin(ids)])
+    return ids
+
+
+def _aggregate(
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    weights: np.ndarray,
+    timestamps: np.ndarray | None,
+    duplicates: str,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Sort interactions by (user, item) and resolve repeated pairs by the ``duplicates`` policy."""
+    # Stable order: by time when known (for "first"/"last"), else by row order.
+    order = np.lexsort(
+        (timestamps if timestamps is not None else np.arange(len(user_idx)), item_idx, user_idx)
+    )
+    u, i, w = user_idx[order], item_idx[order], weights[order]
+    t = timestamps[order] if timestamps is not None else None
+    new_pair = np.ones(len(u), dtype=bool)
+    new_pair[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
+    if new_pair.all():
+        return u, i, w, t
+    if duplicates == "error":
+        dup_rows = np.flatnonzero(~new_pair)[:5]
+        pairs = [(user_ids[u[r]], item_ids[i[r]]) for r in dup_rows]
+        raise ValueError(
+            f"interactions hold {int((~new_pair).sum())} repeated (user, item) row(s), e.g. "
+            f"{pairs}; duplicates='error' refuses them (use 'sum', 'mean', 'max', 'first' or 'last')"
+        )
+    starts = np.flatnonzero(new_pair)
+    group = np.cumsum(new_pair) - 1
+    if duplicates == "sum":
+        agg = np.bincount(group, weights=w)
+    elif duplicates == "mean":
+        agg = np.bincount(group, weights=w) / np.bincount(group)
+    elif duplicates == "max":
+        agg = np.maximum.reduceat(w, starts)
+    elif duplicates == "first":
+        agg = w[starts]
+    else:  # last
+        agg = w[np.append(starts[1:], len(w)) - 1]
+    if t is None:
+        t_agg = None
+    elif duplicates == "first":
+        t_agg = t[starts]
+    else:  # the latest time a pair was seen
+        t_agg = np.maximum.reduceat(t, starts)
+    return u[starts], i[starts], agg, t_agg
+
+
+class Dataset:
+    """Users, items, their interactions and their attribute fields.
+
+    Build one with :meth:`from_frames`. Internally users and items are positions
+    ``0..n-1``; :meth:`user_index` / :meth:`item_index` convert external ids, which may be any
+    hashable (ints, strings). A Dataset is treated as immutable: methods that change it
+    (:meth:`with_interactions`) return a new one that shares the catalogue.
+
+    Attributes
+    ----------
+    interactions : scipy.sparse.csr_matrix of shape (n_users, n_items), float32
+        Interaction weights (ratings, counts, 1.0 for implicit data), user x item as in
+        ``implicit``; canonical (sorted indices, no duplicates).
+    timestamps : numpy.ndarray of shape (nnz,) or None
+        Seconds of each stored interaction, aligned with ``interactions.data``.
+    item_features, user_features : FeatureMatrix or None
+        Encoded attribute fields, one row per item / user in internal order. Entities without
+        a feature row have all-zero rows.
+    item_frame, user_frame : pandas.DataFrame or None
+        The raw feature frames indexed by external id (for display, e.g. titles).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> inter = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": ["sku-10", "sku-20", "sku-10"]})
+    >>> items = pd.DataFrame({"item": ["sku-10", "sku-20", "sku-30"],
+    ...                       "category": ["car", "home", "travel"]})
+    >>> ds = Dataset.from_frames(inter, items, user_col="user", item_col="item")
+    >>> ds.n_users, ds.n_items
+    (2, 3)
+    >>> ds.item_index(["sku-30"]).tolist()
+    [2]
+    >>> ds.item_features.fields["category"].values
+    ('car', 'home', 'travel')
+    """
+
+    def __init__(
+        self,
+        *,
+        user_map: IdMap,
+        item_map: IdMap,
+        interactions: sp.csr_matrix,
+        timestamps: np.ndarray | None = None,
+        item_features: FeatureMatrix | None = None,
+        user_features: FeatureMatrix | None = None,
+        item_encoder: FeatureEncoder | None = None,
+        user_encoder: FeatureEncoder | None = None,
+        item_frame: pd.DataFrame | None = None,
+        user_frame: pd.DataFrame | None = None,
+        columns: Mapping[str, str | None] | None = None,
+    ) -> None:
+        if interactions.shape != (len(user_map), len(item_map)):
+            raise ValueError(
+                f"interactions has shape {interactions.shape}, expected "
+                f"({len(user_map)}, {len(item_map)}) (n_users, n_items)"
+            )
+        if timestamps is not None and len(timestamps) != interactions.nnz:
+            raise ValueError("timestamps must align with interactions.data")
+        self._user_map = user_map
+        self._item_map = item_map
+        self.interactions = interactions
+        self.timestamps = timestamps
+        self.item_features = item_features
+        self.user_features = user_features
+        self._item_encoder = item_encoder
+        self._user_encoder = user_encoder
+        self.item_frame = item_frame
+        self.user_frame = user_frame
+        self.columns = dict(columns or {})
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frames(
+        cls,
+        interactions: pd.DataFrame,
+        item_features: pd.DataFrame | None = None,
+        user_features: pd.DataFrame | None = None,
+        *,
+        user_col: str,
+        item_col: str,
+        weight_col: str | None = None,
+        timestamp_col: str | None = None,
+        item_fields: FieldSpecs | None = None,
+        user_fields: FieldSpecs | None = None,
+        duplicates: str = "sum",
+        sep: str = "|",
+        n_bins: int = 5,
+    ) -> Dataset:
+        """Build a Dataset from an interactions frame and optional feature frames.
+
+        Parameters
+        ----------
+        interactions : pandas.DataFrame
+            One row per interaction with columns ``user_col``, ``item_col`` and optionally
+            ``weight_col`` (a rating or count, > 0) and ``timestamp_col`` (numeric or datetime).
+        item_features : pandas.DataFrame, optional
+            One row per product: the ``item_col`` id and one column per attribute. Products
+            listed here without interactions are real, cold items of the catalogue.
+        user_features : pandas.DataFrame, optional
+            One row per customer: the ``user_col`` id and demographic columns.
+        user_col, item_col : str
+            Id columns (the same names in the feature frames).
+        weight_col : str, optional
+            Interaction weight column; every interaction weighs 1.0 when omitted.
+        timestamp_col : str, optional
+            Interaction time column (kept for temporal splits).
+        item_fields, user_fields : mapping, optional
+            ``{column: kind}`` with kind ``"categorical"``, ``"multi"``, ``"numeric"`` or
+            ``"ignore"``, or ``{column: FieldSpec(...)}``. Columns not listed get a kind
+            inferred from their dtype (numbers -> numeric bands, text -> categorical,
+            list values -> multi).
+        duplicates : {"sum", "mean", "max", "first", "last", "error"}, default "sum"
+            What to do with repeated (user, item) rows. ``first``/``last`` follow
+            ``timestamp_col`` when given, else row order.
+        sep : str, default "|"
+            Separator of multi-valued string columns.
+        n_bins : int, default 5
+            Number of quantile bands of numeric fields.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        TypeError
+            If a frame argument is not a DataFrame.
+        ValueError
+            Missing columns, missing ids, non-finite / negative / zero weights, repeated pairs
+            with ``duplicates="error"``, empty interactions, feature frames without the id
+            column or with repeated ids, field specs naming missing columns. The message names
+            the argument and column.
+        """
+        interactions = _require_frame(interactions, "interactions")
+        for name, value in (("user_col", user_col), ("item_col", item_col)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a column name (str), got {value!r}")
+        check_option(duplicates, "duplicates", DUPLICATE_POLICIES)
+        n_bins = check_positive_int(n_bins, "n_bins")
+        if not isinstance(sep, str) or not sep:
+            raise ValueError(f"sep must be a non-empty string, got {sep!r}")
+        _require_columns(
+            interactions, [user_col, item_col, weight_col, timestamp_col], "interactions"
+        )
+        if len(interactions) == 0:
+            raise ValueError("interactions is empty: a Dataset needs at least one interaction")
+        _check_ids_present(interactions[user_col], user_col, "interactions")
+        _check_ids_present(interactions[item_col], item_col, "interactions")
+        weights = _weights(interactions, weight_col)
+        times = _timestamps(interactions, timestamp_col)
+
+        if item_features is not None:
+            item_features = _feature_frame(item_features, item_col, "item_features")
+        elif item_fields:
+            raise ValueError("item_fields is given but item_features is None")
+        if user_features is not None:
+            user_features = _feature_frame(user_features, user_col, "user_features")
+        elif user_fields:
+            raise ValueError("user_fields is given but user_features is None")
+
+        user_map = IdMap(
+            _union_ids(
+                interactions[user_col], None if user_features is None else user_features[user_col]
+            ),
+            kind="user",
+        )
+        item_map = IdMap(
+            _union_ids(
+                interactions[item_col], None if item_features is None else item_features[item_col]
+            ),
+            kind="item",
+        )
+        u = np.asarray(user_map.to_index(interactions[user_col].to_numpy()), dtype=np.int64)
+        i = np.asarray(item_map.to_index(interactions[item_col].to_numpy()), dtype=np.int64)
+        u, i, w, t = _aggregate(u, i, weights, times, duplicates, user_map.ids, item_map.ids)
+        indptr = np.zeros(len(user_map) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(u, minlength=len(user_map)), out=indptr[1:])
+        matrix = sp.csr_matrix(
+            (w.astype(np.float32), i.astype(np.int32), indptr.astype(np.int32)),
+            shape=(len(user_map), len(item_map)),
+        )
+
+        item_encoder = item_matrix = item_frame = None
+        if item_features is not None:
+            item_encoder = FeatureEncoder(item_col, item_fields, sep, n_bins, "item_features")
+            item_encoder.fit(item_features)
+            item_matrix, item_frame = cls._align_features(
+                item_encoder, item_features, item_map, item_col, "item"
+            )
+        user_encoder = user_matrix = user_frame = None
+        if user_features is not None:
+            user_encoder = FeatureEncoder(user_col, user_fields, sep, n_bins, "user_features")
+            user_encoder.fit(user_features)
+            user_matrix, user_frame = cls._align_features(
+                user_encoder, user_features, user_map, user_col, "user"
+            )
+        return cls(
+            user_map=user_map,
+            item_map=item_map,
+            interactions=matrix,
+            timestamps=t,
+            item_features=item_matrix,
+            user_features=user_matrix,
+            item_encoder=item_encoder,
+            user_encoder=user_encoder,
+            item_frame=item_frame,
+            user_frame=user_frame,
+            columns={
+                "user": user_col,
+                "item": item_col,
+                "weight": weight_col,
+                "timestamp": timestamp_col,
+            },
+        )
+
+    @staticmethod
+    def _align_features(
+        encoder: FeatureEncoder, frame: pd.DataFrame, id_map: IdMap, id_col: str, kind: str
+    ) -> tuple[FeatureMatrix, pd.DataFrame]:
+        """Encode ``frame`` and lay its rows out in ``id_map`` order (zeros where absent)."""
+        encoded = encoder.transform(frame)
+        rows = np.asarray(id_map.to_index(frame[id_col].to_numpy()), dtype=np.int64)
+        n = len(id_map)
+        absent = n - len(rows)
+        if absent:
+            warnings.warn(
+                f"{absent} {kind}(s) in interactions have no row in {kind}_features; their "
+                f"features are all zero (check that the id types match, e.g. 10 vs '10')",
+                FeatureEncodingWarning,
+                stacklevel=3,
+            )
+        placement = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, np.arange(len(rows)))),
+            shape=(n, len(rows)),
+        )
+        matrix = sp.csr_matrix(placement @ encoded.matrix, dtype=np.float32)
+        matrix.sort_indices()
+        raw = frame.set_index(id_col).reindex(pd.Index(id_map.ids, name=id_col))
+        return FeatureMatrix(matrix=matrix, fields=encoded.fields, ids=id_map.ids), raw
+
+    def with_interactions(
+        self, interactions: sp.spmatrix, timestamps: np.ndarray | None = None
+    ) -> Dataset:
+        """A Dataset with the same users, items and features but other interactions.
+
+        Used by the evaluation splits: train and test parts keep the whole catalogue, so cold
+        items and users stay encodable.
+
+        Parameters
+        ----------
+        interactions : sparse matrix of shape (n_users, n_items)
+            The new interactions (made canonical, float32).
+        timestamps : numpy.ndarray, optional
+            Aligned with the canonical ``interactions.data``.
+        """
+        matrix = sp.csr_matrix(interactions, dtype=np.float32)
+        if not matrix.has_canonical_format:
+            if timestamps is not None:
+                raise ValueError("timestamps need interactions in canonical CSR form")
+            matrix = matrix.copy()
+            matrix.sum_duplicates()
+        return Dataset(
+            user_map=self._user_map,
+            item_map=self._item_map,
+            interactions=matrix,
+            timestamps=None if timestamps is None else np.asarray(timestamps, dtype=np.float64),
+            item_features=self.item_features,
+            user_features=self.user_features,
+            item_encoder=self._item_encoder,
+            user_encoder=self._user_encoder,
+            item_frame=self.item_frame,
+            user_frame=self.user_frame,
+            columns=self.columns,
+        )
+
+    # ------------------------------------------------------------------ ids
+    @property
+    def user_ids(self) -> np.ndarray:
+        """External user ids in internal order."""
+        return self._user_map.ids
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """External item ids in internal order."""
+        return self._item_map.ids
+
+    @property
+    def user_map(self) -> IdMap:
+        """The user :class:`IdMap`."""
+        return self._user_map
+
+    @property
+    def item_map(self) -> IdMap:
+        """The item :class:`IdMap`."""
+        return self._item_map
+
+    @property
+    def n_users(self) -> int:
+        """Number of users (with or without interactions)."""
+        return len(self._user_map)
+
+    @property
+    def n_items(self) -> int:
+        """Number of items, including cold items that only have features."""
+        return len(self._item_map)
+
+    @property
+    def n_interactions(self) -> int:
+        """Number of stored (user, item) interactions."""
+        return int(self.interactions.nnz)
+
+    def user_index(self, ids: Any, *, strict: bool = True) -> np.ndarray | int:
+        """Internal positions of external user ids (``UnknownIdError`` lists unknown ones).
+
+        With ``strict=False`` unknown ids map to -1 instead.
+        """
+        return self._user_map.to_index(ids, strict=strict, argument="user_ids")
+
+    def item_index(self, ids: Any, *, strict: bool = True) -> np.ndarray | int:
+        """Internal positions of external item ids (``UnknownIdError`` lists unknown ones).
+
+        With ``strict=False`` unknown ids map to -1 instead.
+        """
+        return self._item_map.to_index(ids, strict=strict, argument="item_ids")
+
+    # ------------------------------------------------------------------ fields
+    @property
+    def item_fields(self) -> dict:
+        """Item attribute fields by name (empty when there are no item features)."""
+        return {} if self.item_features is None else dict(self.item_features.fields)
+
+    @property
+    def user_fields(self) -> dict:
+        """User attribute fields by name (empty when there are no user features)."""
+        return {} if self.user_features is None else dict(self.user_features.fields)
+
+    def encode_items(self, frame: pd.DataFrame) -> FeatureMatrix:
+        """Encode NEW products with the fitted item fields (for cold-start queries).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The id column and every item field column, like ``item_features``.
+
+        Returns
+        -------
+        FeatureMatrix
+            Rows in frame order. Values never seen when the Dataset was built encode as zeros
+            with a :class:`~featcf.FeatureEncodingWarning`.
+        """
+        if self._item_encoder is None:
+            raise ValueError("this Dataset has no item features to encode new items with")
+        return self._item_encoder.transform(
+            _feature_frame(frame, self._item_encoder.id_col, "item_features"),
+            argument="item_features",
+        )
+
+    def encode_users(self, frame: pd.DataFrame) -> FeatureMatrix:
+        """Encode NEW customers with the fitted user fields (see :meth:`encode_items`)."""
+        if self._user_encoder is None:
+            raise ValueError("this Dataset has no user features to encode new users with")
+        return self._user_encoder.transform(
+            _feature_frame(frame, self._user_encoder.id_col, "user_features"),
+            argument="user_features",
+        )
+
+    # ------------------------------------------------------------------ views
+    def to_frame(self) -> pd.DataFrame:
+        """The interactions as a DataFrame of external ids (and weight, timestamp)."""
+        coo = self.interactions.tocoo()
+        user_col = self.columns.get("user") or "user_id"
+        item_col = self.columns.get("item") or "item_id"
+        out = {
+            user_col: self._user_map.to_ids(coo.row),
+            item_col: self._item_map.to_ids(coo.col),
+            self.columns.get("weight") or "weight": coo.data.astype(np.float64),
+        }
+        if self.timestamps is not None:
+            out[self.columns.get("timestamp") or "timestamp"] = self.timestamps
+        return pd.DataFrame(out)
+
+    def user_counts(self) -> np.ndarray:
+        """Number of interactions of each user (int64, internal order)."""
+        return np.diff(self.interactions.indptr).astype(np.int64)
+
+    def item_counts(self) -> np.ndarray:
+        """Number of interactions of each item (int64, internal order)."""
+        return np.bincount(self.interactions.indices, minlength=self.n_items).astype(np.int64)
+
+    def summary(self) -> str:
+        """A short multi-line description: sizes, density, cold entities and fields."""
+        counts = self.user_counts()
+        item_counts = self.item_counts()
+        lines = [
+            f"{self.n_users:,} users x {self.n_items:,} items, "
+            f"{self.n_interactions:,} interactions "
+            f"(density {self.n_interactions / max(self.n_users * self.n_items, 1):.4%})",
+            f"users with 1-5 interactions: {int(((counts >= 1) & (counts <= 5)).sum()):,}; "
+            f"users without any: {int((counts == 0).sum()):,}; "
+            f"items without any (cold): {int((item_counts == 0).sum()):,}",
+        ]
+        for label, fm in (("item", self.item_features), ("user", self.user_features)):
+            if fm is not None:
+                parts = ", ".join(f"{f.name} ({f.kind}, {f.n_values})" for f in fm.fields.values())
+                lines.append(f"{label} fields: {parts}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(n_users={self.n_users}, n_items={self.n_items}, "
+            f"n_interactions={self.n_interactions}, item_fields={list(self.item_fields)}, "
+            f"user_fields={list(self.user_fields)})"
+        )

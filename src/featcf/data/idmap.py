@@ -14,7 +14,9 @@ __all__ = ["IdMap"]
 
 
 def _is_scalar_id(ids: Any) -> bool:
-    return np.ndim(ids) == 0 and not isinstance(ids, (list, tuple, set, pd.Index, pd.Series))
+    if isinstance(ids, (list, tuple, set, np.ndarray, pd.Index, pd.Series)):
+        return False
+    return np.ndim(ids) == 0
 
 
 class IdMap:

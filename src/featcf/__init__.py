@@ -1,8 +1,13 @@
 """featcf: feature-based collaborative filtering for few interactions and new products.
 
-Importing featcf is light: numba kernels compile lazily (and are cached on disk) the first
-time a model or similarity function needs them.
+Importing featcf is light: models, kernels and loaders are imported on first use, and numba
+kernels compile lazily (cached on disk) the first time they run.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from featcf._version import __version__
 from featcf.data import Dataset, FieldSpec
@@ -14,6 +19,20 @@ from featcf.exceptions import (
     UnknownIdError,
 )
 
+# Public names served lazily: name -> module that defines it.
+_LAZY = {
+    "load": "featcf.persistence",
+    "BaseRecommender": "featcf.models",
+    "UnsupportedProtocolError": "featcf.models",
+    "Popularity": "featcf.models",
+    "ItemKNN": "featcf.models",
+    "UserKNN": "featcf.models",
+    "ContentKNN": "featcf.models",
+    "FeatureCF": "featcf.models",
+    "ALS": "featcf.models",
+    "Columns": "featcf.columns",
+}
+
 __all__ = [
     "ColdStartWarning",
     "Dataset",
@@ -23,4 +42,18 @@ __all__ = [
     "NotFittedError",
     "UnknownIdError",
     "__version__",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'featcf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -450,6 +450,71 @@ class Dataset:
             columns=self.columns,
         )
 
+    def with_new_items(self, item_features: pd.DataFrame) -> Dataset:
+        """A Dataset whose catalogue also holds new products (features, no interactions).
+
+        The new items are appended after the existing ones (existing positions do not move);
+        their features are encoded with the fitted item fields.
+
+        Parameters
+        ----------
+        item_features : pandas.DataFrame
+            The item id column and every item field column.
+
+        Raises
+        ------
+        ValueError
+            If an id is already in the catalogue, or the frame does not match the fields.
+        """
+        if self._item_encoder is None or self.item_features is None:
+            raise ValueError("this Dataset has no item features; new items need them")
+        encoded = self.encode_items(item_features)
+        clash = [i for i in encoded.ids if i in self._item_map]
+        if clash:
+            raise ValueError(
+                f"item_features holds {len(clash)} id(s) already in the catalogue, e.g. "
+                f"{clash[:5]}; new items need new ids"
+            )
+        old_ids, new_ids = self._item_map.ids, np.asarray(encoded.ids)
+        same_kind = old_ids.dtype.kind in "iu" and new_ids.dtype.kind in "iu"
+        item_map = IdMap(
+            np.concatenate([old_ids, new_ids])
+            if same_kind
+            else np.concatenate([old_ids.astype(object), new_ids.astype(object)]),
+            kind="item",
+        )
+        features = FeatureMatrix(
+            matrix=sp.csr_matrix(
+                sp.vstack([self.item_features.matrix, encoded.matrix]), dtype=np.float32
+            ),
+            fields=self.item_features.fields,
+            ids=item_map.ids,
+        )
+        matrix = sp.csr_matrix(
+            (self.interactions.data, self.interactions.indices, self.interactions.indptr),
+            shape=(self.n_users, len(item_map)),
+        )
+        id_col = self._item_encoder.id_col
+        frame = None
+        if self.item_frame is not None:
+            new_rows = item_features.set_index(id_col)
+            frame = pd.concat(
+                [self.item_frame, new_rows[self.item_frame.columns.intersection(new_rows.columns)]]
+            )
+        return Dataset(
+            user_map=self._user_map,
+            item_map=item_map,
+            interactions=matrix,
+            timestamps=self.timestamps,
+            item_features=features,
+            user_features=self.user_features,
+            item_encoder=self._item_encoder,
+            user_encoder=self._user_encoder,
+            item_frame=frame,
+            user_frame=self.user_frame,
+            columns=self.columns,
+        )
+
     # ------------------------------------------------------------------ ids
     @property
     def user_ids(self) -> np.ndarray:

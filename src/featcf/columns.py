@@ -1,0 +1,27 @@
+"""Fixed column names of the frames featcf returns."""
+
+from __future__ import annotations
+
+__all__ = ["Columns"]
+
+
+class Columns:
+    """Column names shared by every result frame.
+
+    ``recommend`` and ``recommend_new_users`` return ``USER, ITEM, SCORE, RANK``;
+    ``recommend_users`` returns ``ITEM, USER, SCORE, RANK``; ``explain`` returns
+    ``PART, FIELD, VALUE, CONTRIBUTION``.
+    """
+
+    USER = "user_id"
+    ITEM = "item_id"
+    SCORE = "score"
+    RANK = "rank"
+    PART = "part"
+    FIELD = "field"
+    VALUE = "value"
+    CONTRIBUTION = "contribution"
+
+    RECOMMENDATIONS = (USER, ITEM, SCORE, RANK)
+    AUDIENCE = (ITEM, USER, SCORE, RANK)
+    EXPLANATION = (PART, FIELD, VALUE, CONTRIBUTION)

@@ -1,0 +1,99 @@
+"""Model file format: versions, tampering, ids and the restored Dataset."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import featcf
+from featcf import Dataset, ModelFormatError, Popularity
+from featcf.persistence import FORMAT_VERSION, META_KEY
+
+
+def _rewrite_meta(path, out, change):
+    archive = dict(np.load(path, allow_pickle=False))
+    meta = json.loads(archive[META_KEY].tobytes().decode())
+    change(meta)
+    archive[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(out, **archive)
+
+
+@pytest.fixture
+def saved(shop, tmp_path):
+    path = tmp_path / "pop.npz"
+    Popularity().fit(shop).save(path)
+    return path
+
+
+def test_other_format_version_is_refused(saved, tmp_path):
+    out = tmp_path / "v99.npz"
+    _rewrite_meta(saved, out, lambda m: m.update(format_version=FORMAT_VERSION + 98))
+    with pytest.raises(ModelFormatError, match="version 99"):
+        featcf.load(out)
+
+
+def test_unknown_class_is_refused(saved, tmp_path):
+    out = tmp_path / "evil.npz"
+    _rewrite_meta(saved, out, lambda m: m.update({"class": "os.system"}))
+    with pytest.raises(ModelFormatError, match="os.system"):
+        featcf.load(out)
+
+
+def test_file_holds_no_pickles(saved):
+    with zipfile.ZipFile(saved) as zf:
+        for name in zf.namelist():
+            header = zf.read(name)[:128]
+            assert b"'descr': '|O'" not in header and b"'descr': 'O'" not in header
+
+
+def test_not_a_zip(tmp_path):
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"hello world")
+    with pytest.raises(ModelFormatError, match="not a readable featcf model"):
+        featcf.load(bad)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        featcf.load(tmp_path / "nope.npz")
+
+
+def test_dataset_is_restored(shop, saved):
+    loaded = featcf.load(saved)
+    ds = loaded.dataset_
+    assert ds.user_ids.tolist() == shop.user_ids.tolist()
+    assert ds.item_ids.tolist() == shop.item_ids.tolist()
+    assert (ds.interactions != shop.interactions).nnz == 0
+    np.testing.assert_array_equal(ds.timestamps, shop.timestamps)
+    assert ds.item_fields == shop.item_fields and ds.user_fields == shop.user_fields
+    new = shop.item_frame.reset_index().iloc[:3]
+    assert (ds.encode_items(new).matrix != shop.encode_items(new).matrix).nnz == 0
+
+
+def test_int_ids_survive(tmp_path):
+    frame = pd.DataFrame({"u": [10, 20, 20], "i": [7, 7, 9]})
+    ds = Dataset.from_frames(frame, user_col="u", item_col="i")
+    path = tmp_path / "m.npz"
+    Popularity().fit(ds).save(path)
+    loaded = featcf.load(path)
+    assert loaded.dataset_.user_ids.tolist() == [10, 20]
+    assert loaded.recommend([10], n=1)["item_id"].tolist() == [9]
+
+
+def test_mixed_id_types_cannot_be_saved(tmp_path):
+    frame = pd.DataFrame({"u": [10, "b"], "i": ["x", "y"]})
+    ds = Dataset.from_frames(frame, user_col="u", item_col="i")
+    with pytest.raises(TypeError, match="all integers or all strings"):
+        Popularity().fit(ds).save(tmp_path / "m.npz")
+
+
+def test_save_to_file_object_path_like(shop, tmp_path):
+    buffer = io.BytesIO()
+    model = Popularity().fit(shop)
+    with pytest.raises(TypeError):
+        model.save(buffer)

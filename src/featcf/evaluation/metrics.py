@@ -44,7 +44,16 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from featcf._kernels.ranking import AP_SUM, DCG, HITS, IDCG, _auc_dense, _ranking_stats_csr
+from featcf._kernels.ranking import (
+    AP_SUM,
+    DCG,
+    HITS,
+    IDCG,
+    _auc_dense,
+    _auc_dense_serial,
+    _ranking_stats_csr,
+    _ranking_stats_csr_serial,
+)
 from featcf._validation import check_csr, check_finite, check_positive_int
 
 __all__ = [
@@ -74,6 +83,10 @@ RANKING_METRICS: tuple[str, ...] = (
     "coverage",
 )
 _DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+# Work (ranked cells, or score cells for AUC) below which the serial kernels run: starting
+# the thread pool costs milliseconds per call, more than small inputs take serially.
+_PARALLEL_MIN_WORK = 200_000
 
 
 # --------------------------------------------------------------------------------------
@@ -148,6 +161,13 @@ def _check_ranked(ranked: Any, n_users: int | None, n_items: int, k: int) -> NDA
     return top
 
 
+def _run_ranking_kernel(
+    top: NDArray[np.int64], k: int, rel: sp.csr_matrix, graded: bool
+) -> NDArray[np.float64]:
+    kernel = _ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else _ranking_stats_csr_serial
+    return kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+
+
 def _stats(
     ranked: Any, relevant: Any, k: Any, graded: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
@@ -155,7 +175,7 @@ def _stats(
     k = _check_k(k)
     rel = _check_relevant(relevant)
     top = _check_ranked(ranked, rel.shape[0], rel.shape[1], k)
-    stats = _ranking_stats_csr(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+    stats = _run_ranking_kernel(top, k, rel, graded)
     return stats, np.diff(rel.indptr).astype(np.int64), k
 
 
@@ -439,7 +459,8 @@ def auc(
         if ex.shape != arr.shape:
             raise ValueError(f"exclude has shape {ex.shape} but scores has shape {arr.shape}")
         ex_indptr, ex_indices = ex.indptr, ex.indices
-    return _auc_dense(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
+    kernel = _auc_dense if arr.size >= _PARALLEL_MIN_WORK else _auc_dense_serial
+    return kernel(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
 
 
 # --------------------------------------------------------------------------------------
@@ -487,10 +508,10 @@ def coverage_at_k(
     if candidates is None:
         return float(shown.sum() / n_items)
     cand = np.asarray(candidates)
-    if cand.dtype == np.bool_ or not np.issubdtype(cand.dtype, np.integer):
-        raise TypeError(f"candidates must be integer item indices, got dtype {cand.dtype}")
     if cand.ndim != 1 or cand.size == 0:
         raise ValueError(f"candidates must be a non-empty 1-D array, got shape {cand.shape}")
+    if cand.dtype == np.bool_ or not np.issubdtype(cand.dtype, np.integer):
+        raise TypeError(f"candidates must be integer item indices, got dtype {cand.dtype}")
     if cand.min() < 0 or cand.max() >= n_items:
         raise ValueError(
             f"candidates must lie in [0, {n_items}), got values from {cand.min()} to {cand.max()}"
@@ -744,7 +765,7 @@ def ranking_metrics(
     results: dict[tuple[str, int], NDArray[np.float64] | float] = {}
     for kk in ks:
         top = np.ascontiguousarray(top_all[:, :kk])
-        stats = _ranking_stats_csr(top, kk, rel.indptr, rel.indices, rel.data, False)
+        stats = _run_ranking_kernel(top, kk, rel, False)
         for name in names:
             if name == "precision":
                 val: Any = stats[:, HITS] / kk
@@ -757,7 +778,7 @@ def ranking_metrics(
             elif name == "ndcg":
                 val = _safe_div(stats[:, DCG], stats[:, IDCG])
             elif name == "ndcg_graded":
-                g = _ranking_stats_csr(top, kk, rel.indptr, rel.indices, rel.data, True)
+                g = _run_ranking_kernel(top, kk, rel, True)
                 val = _safe_div(g[:, DCG], g[:, IDCG])
             else:  # coverage
                 shown = np.zeros(n_items, dtype=bool)

@@ -1,0 +1,453 @@
+"""Neighbourhood baselines on the interactions: item-based and user-based kNN.
+
+Both models score with the top-k similarity kernels of :mod:`featcf.similarity` and plain
+sparse products (no Python loop over users or items):
+
+``ItemKNN``
+    ``score(u, i) = sum_j r_uj * S[j, i]`` where row ``j`` of ``S`` holds the ``k`` items most
+    similar to item ``j`` (``history @ S``, the convention of implicit's item-item models).
+``UserKNN``
+    ``score(u, i) = sum_v S[u, v] * r_vi`` where row ``u`` of ``S`` holds the ``k`` users most
+    similar to user ``u`` (``S @ interactions``).
+
+``r`` is the interaction weight of the Dataset (a rating, a count, 1.0 for implicit data).
+
+What they serve
+---------------
+=========================================  =======  =======
+protocol                                   ItemKNN  UserKNN
+=========================================  =======  =======
+``recommend`` / ``predict`` (fitted users  yes      yes
+with interactions)
+``recommend_new_users`` with a history     yes      yes
+``recommend_new_users`` demographics only  no       no
+``add_items`` (new products)               no       no
+``recommend_users`` (audiences)            yes      yes
+``explain``                                yes      yes
+=========================================  =======  =======
+
+Where they cannot serve a query they raise
+:class:`~featcf.models.base.UnsupportedProtocolError` naming the model that can; users of
+the Dataset without any interaction are refused the same way (a kNN model has nothing to
+score them with, and a constant list would pass silently for a recommendation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf._validation import check_nonnegative_float, check_option, check_positive_int
+from featcf.columns import Columns
+from featcf.data.dataset import Dataset
+from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+
+__all__ = ["ItemKNN", "UserKNN"]
+
+#: Similarity metrics of the interaction kNN models.
+KNN_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard")
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+class _NeedsHistory:
+    """Refuse (fitted or new) users without interactions, naming what can serve them.
+
+    Mixed into models whose scores come from a user's own interactions only. ``_score`` stays
+    a pure computation (an empty history scores 0, which is what audiences need); the public
+    entry points that rank or predict for users check first.
+    """
+
+    _cold_user_advice = (
+        "use FeatureCF for customers known by their features only, or Popularity "
+        "(recommend(..., on_unknown='popular') for unknown ids)"
+    )
+
+    def _refuse_empty(self, user_idx: np.ndarray, ids: Any) -> None:
+        counts = np.diff(self._fitted_dataset().interactions.indptr)
+        empty = np.asarray(user_idx)[counts[user_idx] == 0]
+        if empty.size:
+            shown = np.asarray(ids)[empty][:5].tolist()
+            raise UnsupportedProtocolError(
+                f"{type(self).__name__} cannot score users without interactions "
+                f"({empty.size} of them, e.g. {shown}); {self._cold_user_advice}"
+            )
+
+    def recommend(self, user_ids: Any, n: int = 10, **kwargs: Any) -> pd.DataFrame:
+        dataset = self._fitted_dataset()
+        query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
+        positions = np.asarray(dataset.user_index(query, strict=False), dtype=np.int64)
+        self._refuse_empty(positions[positions >= 0], dataset.user_ids)
+        return super().recommend(user_ids, n, **kwargs)
+
+    def predict(self, user_ids: Any, item_ids: Any) -> np.ndarray:
+        dataset = self._fitted_dataset()
+        users = np.atleast_1d(np.asarray(dataset.user_index(user_ids), dtype=np.int64))
+        self._refuse_empty(np.unique(users), dataset.user_ids)
+        return super().predict(user_ids, item_ids)
+
+    def score_users(self, user_idx: Any, item_idx: Any = None) -> np.ndarray:
+        dataset = self._fitted_dataset()
+        users = self._check_positions(user_idx, dataset.n_users, "user_idx")
+        self._refuse_empty(np.unique(users), dataset.user_ids)
+        return super().score_users(users, item_idx)
+
+    def _refuse_empty_new(self, history: sp.csr_matrix) -> None:
+        empty = np.flatnonzero(np.diff(history.indptr) == 0)
+        if empty.size:
+            raise UnsupportedProtocolError(
+                f"{type(self).__name__} needs at least one interaction per new user; "
+                f"{empty.size} new user(s) have none (rows {empty[:5].tolist()}): use "
+                f"FeatureCF for customers with demographics only"
+            )
+
+    # recommend / predict / score_users reuse the base documentation
+    recommend.__doc__ = BaseRecommender.recommend.__doc__
+    predict.__doc__ = BaseRecommender.predict.__doc__
+    score_users.__doc__ = BaseRecommender.score_users.__doc__
+
+
+def _columns(product: sp.spmatrix, item_idx: np.ndarray, n_items: int) -> np.ndarray:
+    """Dense float32 ``product[:, item_idx]`` without a column copy when all items are asked."""
+    product = sp.csr_matrix(product)
+    if len(item_idx) == n_items and np.array_equal(item_idx, np.arange(n_items)):
+        return product.toarray().astype(np.float32, copy=False)
+    return product[:, item_idx].toarray().astype(np.float32, copy=False)
+
+
+def _user_centred(X: sp.csr_matrix) -> sp.csr_matrix:
+    """``X`` minus each user's mean over their stored entries (entries equal to it drop out)."""
+    counts = np.diff(X.indptr)
+    sums = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    centred = sp.csr_matrix(
+        (X.data.astype(np.float64) - np.repeat(means, counts), X.indices.copy(), X.indptr.copy()),
+        shape=X.shape,
+    )
+    centred.eliminate_zeros()
+    return sp.csr_matrix(centred, dtype=np.float32)
+
+
+def _check_varied(X: sp.csr_matrix, metric: str, axis_name: str) -> None:
+    """Centred metrics need weights that vary; refuse data where every one is constant."""
+    if metric not in ("adjusted_cosine", "pearson") or X.nnz == 0:
+        return
+    counts = np.diff(X.indptr)
+    row_max = np.maximum.reduceat(X.data, X.indptr[:-1][counts > 0])
+    row_min = np.minimum.reduceat(X.data, X.indptr[:-1][counts > 0])
+    if np.all(row_max == row_min):
+        raise ValueError(
+            f"metric={metric!r} needs graded interaction weights (ratings, counts): every "
+            f"{axis_name} has constant weights here (implicit 0/1 data), so every centred value "
+            f"is 0 and no pair would be similar; use metric='cosine' or 'jaccard'"
+        )
+
+
+def _neighbour_frame(ids: np.ndarray, contributions: np.ndarray) -> pd.DataFrame:
+    keep = contributions != 0
+    order = np.argsort(-np.abs(contributions[keep]), kind="stable")
+    return pd.DataFrame(
+        {
+            Columns.PART: np.full(int(keep.sum()), "neighbour", dtype=object),
+            Columns.FIELD: np.full(int(keep.sum()), None, dtype=object),
+            Columns.VALUE: np.asarray(ids, dtype=object)[keep][order],
+            Columns.CONTRIBUTION: contributions[keep][order].astype(np.float64),
+        }
+    )
+
+
+class _KNNParams:
+    """Hyper-parameter checks shared by ItemKNN and UserKNN."""
+
+    def _check_params(self) -> None:
+        check_positive_int(self.k, "k")
+        check_option(self.metric, "metric", KNN_METRICS)
+        check_nonnegative_float(self.shrink, "shrink")
+        check_positive_int(self.min_support, "min_support")
+        check_positive_int(self.n_threads, "n_threads", allow_none=True)
+
+
+# ---------------------------------------------------------------------------- ItemKNN
+
+
+class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
+    """Item-based collaborative filtering on top-k item-item similarities.
+
+    ``score(u, i) = sum_j r_uj * S[j, i]``: every item ``j`` of the user's history votes for
+    its ``k`` nearest items with its similarity, weighted by the interaction weight ``r_uj``.
+    New users are folded in the same way from their history (no refit).
+
+    Parameters
+    ----------
+    k : int, default 50
+        Neighbours kept per item.
+    metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
+        Item-item similarity over the users' interaction weights (see
+        :mod:`featcf.similarity` for the formulas). ``"adjusted_cosine"`` is the cosine of the
+        user-mean-centred weights (Sarwar et al. 2001; a centred weight equal to 0 no longer
+        counts as a common user for ``shrink``/``min_support``), ``"pearson"`` the co-rated
+        Pearson correlation between items. Both need graded weights (ratings).
+    shrink : float, default 0.0
+        Similarities are multiplied by ``n_common / (n_common + shrink)``.
+    min_support : int, default 1
+        Item pairs with fewer common users are not neighbours.
+    n_threads : int, optional
+        numba threads for fitting and batch scoring (default: all numba threads).
+
+    Attributes
+    ----------
+    similarity_ : scipy.sparse.csr_matrix of shape (n_items, n_items), float32
+        Row ``j`` holds the neighbours ``i`` of item ``j`` with ``S[j, i]``.
+
+    Notes
+    -----
+    Serves fitted users with interactions and new users with a history. It cannot score
+    users without interactions, demographics-only users or new products: those raise
+    :class:`~featcf.models.base.UnsupportedProtocolError` (use FeatureCF or ContentKNN).
+
+    Examples
+    --------
+    >>> from featcf.datasets import make_insurance_shop
+    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> model = ItemKNN(k=20).fit(shop)
+    >>> model.similarity_.shape == (shop.n_items, shop.n_items)
+    True
+    """
+
+    handles_new_users_with_history = True
+    handles_new_users_with_features = False
+    handles_new_items = False
+
+    def __init__(
+        self,
+        k: int = 50,
+        metric: str = "cosine",
+        shrink: float = 0.0,
+        min_support: int = 1,
+        n_threads: int | None = None,
+    ) -> None:
+        self.k = k
+        self.metric = metric
+        self.shrink = shrink
+        self.min_support = min_support
+        self.n_threads = n_threads
+
+    def _fit(self, dataset: Dataset) -> None:
+        from featcf.similarity import topk_similarity
+
+        X = dataset.interactions
+        if self.metric == "adjusted_cosine":
+            _check_varied(X, self.metric, "user")
+            items_users, metric = _user_centred(X).T.tocsr(), "cosine"
+        else:
+            items_users, metric = X.T.tocsr(), self.metric
+            _check_varied(items_users, metric, "item")
+        self.similarity_ = topk_similarity(
+            items_users,
+            self.k,
+            metric,
+            shrink=self.shrink,
+            min_support=self.min_support,
+            n_threads=self.n_threads,
+        )
+
+    def recommend(
+        self,
+        user_ids: Any,
+        n: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: Any = None,
+        on_unknown: str = "raise",
+    ) -> pd.DataFrame:
+        # Fast path for the common query (whole catalogue, known users): the serving kernel
+        # scores users straight from their history and the neighbour lists and keeps the top
+        # n, without a dense user x item block. It gives the same lists as the general path:
+        # with non-negative similarities every item it leaves out scores 0, and rows it cannot
+        # fill (fewer than n items reached) are recomputed by the general path.
+        dataset = self._fitted_dataset()
+        fast = items is None and on_unknown != "popular" and self.metric in ("cosine", "jaccard")
+        if not fast:
+            return super().recommend(
+                user_ids, n, exclude_seen=exclude_seen, items=items, on_unknown=on_unknown
+            )
+        from featcf.similarity import topn_scores
+
+        n = check_positive_int(n, "n")
+        check_option(on_unknown, "on_unknown", ("raise", "popular", "drop"))
+        query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
+        positions = np.asarray(dataset.user_index(query, strict=False), dtype=np.int64)
+        known = positions >= 0
+        if not known.all() and on_unknown == "raise":  # the base raises the UnknownIdError
+            return super().recommend(user_ids, n, exclude_seen=exclude_seen, on_unknown="raise")
+        users = positions[known]
+        self._refuse_empty(users, dataset.user_ids)
+        history = dataset.interactions[users]
+        n_eff = min(n, dataset.n_items)
+        top_idx, top_score = topn_scores(
+            self.similarity_, history, n_eff, exclude_seen=exclude_seen, n_threads=self.n_threads
+        )
+        top_idx = top_idx.astype(np.int64)
+        n_seen = np.diff(history.indptr) if exclude_seen else np.zeros(len(users), np.int64)
+        short = np.flatnonzero((top_idx[:, -1] < 0) & (dataset.n_items - n_seen > 0))
+        if short.size:
+            fill_idx, fill_score = self._top_n(
+                lambda rows: self._score(users[short[rows]], np.arange(dataset.n_items)),
+                short.size,
+                n_eff,
+                np.arange(dataset.n_items, dtype=np.int64),
+                history[short] if exclude_seen else None,
+            )
+            top_idx[short], top_score[short] = fill_idx, fill_score
+        top_score = np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
+        return self._frame(
+            query[known], dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS
+        )
+
+    recommend.__doc__ = BaseRecommender.recommend.__doc__
+
+    def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        history = self._fitted_dataset().interactions[user_idx]
+        return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+
+    def _score_new(
+        self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
+    ) -> np.ndarray:
+        self._refuse_empty_new(history)
+        return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+
+    def _extend_items(self, n_new: int) -> None:
+        raise UnsupportedProtocolError(
+            "ItemKNN cannot score products without interactions (they have no neighbours in "
+            "the interaction data); use ContentKNN or FeatureCF for new products"
+        )
+
+    def _explain(self, user: int, item: int) -> pd.DataFrame:
+        """History items that voted for ``item``: part "neighbour", value = the history item."""
+        dataset = self._fitted_dataset()
+        history = dataset.interactions[user]
+        self._refuse_empty(np.array([user]), dataset.user_ids)
+        sims = self.similarity_[history.indices, :][:, [item]].toarray().ravel()
+        contributions = history.data.astype(np.float32) * sims.astype(np.float32)
+        return _neighbour_frame(dataset.item_ids[history.indices], contributions)
+
+
+# ---------------------------------------------------------------------------- UserKNN
+
+
+class UserKNN(_NeedsHistory, _KNNParams, BaseRecommender):
+    """User-based collaborative filtering on top-k user-user similarities.
+
+    ``score(u, i) = sum_v S[u, v] * r_vi`` over the ``k`` users ``v`` most similar to ``u``.
+    New users get their neighbours among the fitted users at query time
+    (:func:`featcf.similarity.topk_similarity_between`, no refit).
+
+    Parameters
+    ----------
+    k : int, default 50
+        Neighbours kept per user.
+    metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
+        User-user similarity over their interaction weights. ``"adjusted_cosine"`` is the
+        cosine of the user-mean-centred weights, ``"pearson"`` the co-rated Pearson
+        correlation; both need graded weights (ratings).
+    shrink : float, default 0.0
+        Similarities are multiplied by ``n_common / (n_common + shrink)``.
+    min_support : int, default 1
+        User pairs with fewer common items are not neighbours.
+    n_threads : int, optional
+        numba threads for the similarity kernels (default: all numba threads).
+
+    Attributes
+    ----------
+    similarity_ : scipy.sparse.csr_matrix of shape (n_users, n_users), float32
+        Row ``u`` holds the neighbours ``v`` of user ``u`` with ``S[u, v]``.
+
+    Notes
+    -----
+    Serves fitted users with interactions and new users with a history; refuses users
+    without interactions, demographics-only users and new products with
+    :class:`~featcf.models.base.UnsupportedProtocolError`.
+
+    Examples
+    --------
+    >>> from featcf.datasets import make_insurance_shop
+    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> model = UserKNN(k=20).fit(shop)
+    >>> model.similarity_.shape == (shop.n_users, shop.n_users)
+    True
+    """
+
+    handles_new_users_with_history = True
+    handles_new_users_with_features = False
+    handles_new_items = False
+
+    def __init__(
+        self,
+        k: int = 50,
+        metric: str = "cosine",
+        shrink: float = 0.0,
+        min_support: int = 1,
+        n_threads: int | None = None,
+    ) -> None:
+        self.k = k
+        self.metric = metric
+        self.shrink = shrink
+        self.min_support = min_support
+        self.n_threads = n_threads
+
+    def _fit(self, dataset: Dataset) -> None:
+        from featcf.similarity import topk_similarity
+
+        X = dataset.interactions
+        _check_varied(X, self.metric, "user")
+        self.similarity_ = topk_similarity(
+            X,
+            self.k,
+            self.metric,
+            shrink=self.shrink,
+            min_support=self.min_support,
+            n_threads=self.n_threads,
+        )
+
+    def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        X = self._fitted_dataset().interactions
+        return _columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
+
+    def _neighbours_of_new(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        from featcf.similarity import topk_similarity_between
+
+        return topk_similarity_between(
+            history,
+            self._fitted_dataset().interactions,
+            self.k,
+            self.metric,
+            shrink=self.shrink,
+            min_support=self.min_support,
+            n_threads=self.n_threads,
+        )
+
+    def _score_new(
+        self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
+    ) -> np.ndarray:
+        self._refuse_empty_new(history)
+        X = self._fitted_dataset().interactions
+        return _columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
+
+    def _extend_items(self, n_new: int) -> None:
+        raise UnsupportedProtocolError(
+            "UserKNN cannot score products without interactions (no neighbour has them); "
+            "use ContentKNN or FeatureCF for new products"
+        )
+
+    def _explain(self, user: int, item: int) -> pd.DataFrame:
+        """Neighbour users who have ``item``: part "neighbour", value = the neighbour's id."""
+        dataset = self._fitted_dataset()
+        self._refuse_empty(np.array([user]), dataset.user_ids)
+        row = self.similarity_[user]
+        ratings = dataset.interactions[row.indices, :][:, [item]].toarray().ravel()
+        contributions = row.data.astype(np.float32) * ratings.astype(np.float32)
+        return _neighbour_frame(dataset.user_ids[row.indices], contributions)

@@ -188,9 +188,11 @@ class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
     metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
         Item-item similarity over the users' interaction weights (see
         :mod:`featcf.similarity` for the formulas). ``"adjusted_cosine"`` is the cosine of the
-        user-mean-centred weights (Sarwar et al. 2001; a centred weight equal to 0 no longer
-        counts as a common user for ``shrink``/``min_support``), ``"pearson"`` the co-rated
-        Pearson correlation between items. Both need graded weights (ratings).
+        user-mean-centred weights (Sarwar et al. 2001), ``"pearson"`` the co-rated Pearson
+        correlation between items. Both need graded weights (ratings). The common users of two
+        items (``shrink``, ``min_support``) are those who rated both, except for
+        ``"adjusted_cosine"``, where a rating equal to the user's mean centres to 0 and does
+        not count (UserKNN's adjusted cosine counts it).
     shrink : float, default 0.0
         Similarities are multiplied by ``n_common / (n_common + shrink)``.
     min_support : int, default 1

@@ -350,6 +350,42 @@ def test_cold_items_rank_only_the_cold_items(full):
     assert np.isnan(auc_row.value) and auc_row.n_excluded == 1
 
 
+def test_cold_items_leave_out_users_without_training(full):
+    # u3 has no training interaction and a test interaction on cold item 1: not scored
+    split = make_split(
+        full,
+        kind="cold_items",
+        train=[e for e in TRAIN if e[1] not in (1, 3)],
+        test=[e for e in TEST if e[1] in (1, 3)] + [(3, 1, 1.0)],
+        cold_items=np.array([1, 3]),
+    )
+    model = Toy(SCORES)
+    table = evaluate(model, split, k=1, metrics=["precision"])
+    assert row(table, "precision").n_users == 1 and row(table, "precision").n_excluded == 1
+    scored = np.concatenate([c[1] for c in model.calls_ if c[0] == "score"])
+    assert scored.tolist() == [0]
+
+
+class DeclaresFlags:
+    handles_new_items = False
+
+    def __call__(self, user_idx, item_idx, history):
+        return np.zeros((len(user_idx), len(item_idx)))
+
+
+def test_scoring_callable_may_declare_flags(full):
+    split = make_split(
+        full,
+        kind="cold_items",
+        train=[e for e in TRAIN if e[1] not in (1, 3)],
+        test=[e for e in TEST if e[1] in (1, 3)],
+        cold_items=np.array([1, 3]),
+    )
+    with pytest.raises(UnsupportedProtocolError, match="DeclaresFlags"):
+        evaluate(DeclaresFlags(), split)
+    evaluate(DeclaresFlags(), make_split(full))  # a warm split is fine
+
+
 def test_score_split_routes_like_evaluate(full):
     item_item = np.eye(6, dtype=np.float32) * 7
     model = Toy(SCORES, item_item).fit(full.with_interactions(matrix(TRAIN)))

@@ -163,10 +163,10 @@ def _name(model: Any) -> str:
 
 
 def _require(model: Any, flag: str, what: str) -> None:
-    if isinstance(model, BaseRecommender) and not getattr(model, flag, False):
+    # featcf models always carry the flags; a scoring callable may declare them too
+    if getattr(model, flag, True) is False:
         raise UnsupportedProtocolError(
-            f"{type(model).__name__} cannot score {what} ({flag} is False); use FeatureCF "
-            f"for that protocol"
+            f"{_name(model)} cannot score {what} ({flag} is False); use FeatureCF for that protocol"
         )
 
 
@@ -375,6 +375,10 @@ def evaluate(
     :class:`~featcf.models.base.UnsupportedProtocolError`; so does the model itself when it
     refuses a query.
 
+    In a cold-items split, users whose every interaction was on a cold item have no
+    training interaction left; they are not scored (that would be a cold-user query too)
+    and are counted in ``n_excluded``.
+
     **Candidates and exclusions.** Each user's ranking is over the candidate items minus
     the items of their training interactions and revealed history. Test interactions
     outside the candidates are ignored.
@@ -400,6 +404,10 @@ def evaluate(
         - returns a dense float array of shape (n, m), higher is better, no NaN (``-inf``
           allowed). Raise :class:`~featcf.models.base.UnsupportedProtocolError` for
           queries it cannot serve.
+
+        A callable may declare the featcf class flags (``handles_new_items``,
+        ``handles_new_users_with_features``, ``handles_new_users_with_history``); one set
+        to False makes unsupported protocols raise before any work, as for featcf models.
 
         If the callable also has a ``fit(dataset)`` method and ``fit=True``, it is called
         with ``split.train`` first (and timed).
@@ -433,7 +441,8 @@ def evaluate(
     pandas.DataFrame
         One row per (metric, k): ``metric``, ``k`` (nullable Int64; ``<NA>`` for auc, rmse,
         mae), ``value`` (mean over evaluated users), ``n_users`` (users it was computed
-        on), ``n_excluded`` (evaluated users without a relevant item), ``fit_seconds``
+        on), ``n_excluded`` (users with test interactions among the candidates that were
+        not counted: no relevant item, or cold-items users without training), ``fit_seconds``
         (NaN when not fitted here) and ``score_seconds`` (time spent in the model's scoring
         calls). ``frame.attrs`` holds ``model``, ``split`` (its sizes), ``n_candidates``.
 
@@ -467,6 +476,12 @@ def evaluate(
 
     test = sp.csr_matrix(split.test.interactions[:, items], dtype=np.float64)
     users = np.flatnonzero(np.diff(test.indptr)).astype(np.int64)
+    n_dropped = 0
+    if split.kind == "cold_items":
+        # users left without any training interaction would be cold users as well
+        known = split.train.user_counts()[users] > 0
+        n_dropped = int((~known).sum())
+        users = users[known]
     _check_protocol(model, split, users, items)
     fit_seconds = _fit(model, split, bool(fit))
 
@@ -530,6 +545,7 @@ def evaluate(
                 )
             )
     table = pd.concat(frames, ignore_index=True)
+    table["n_excluded"] = table["n_excluded"] + n_dropped
     order = {name: i for i, name in enumerate(names)}
     table = table.iloc[np.argsort(table["metric"].map(order).to_numpy(), kind="stable")]
     table = table.reset_index(drop=True)

@@ -1,0 +1,296 @@
+"""Exact top-k similarity kernels between rows of sparse and dense matrices (numba).
+
+All kernels take CSR parts as separate arrays whose dtypes are fixed by the Python face
+(:mod:`featcf.similarity`): ``indptr``/``indices`` int32 or int64, ``data`` float32/float64.
+Any per-column weighting, centring or BM25/TF-IDF reweighting is applied by the caller
+before the call; the kernels compute the generic forms below.
+
+Sparse kernels compare every row ``i`` of ``A`` (``a_*``) with every row ``j`` of ``B``, given
+as its transpose ``B^T`` (``bt_*``, one row per column ``c`` listing the rows of ``B`` that
+store ``c``). For row ``i`` they walk the stored columns ``c`` of ``A[i]`` and, for each, the
+rows ``j`` stored in ``B^T[c]``, accumulating in a per-thread dense float64 array of length
+``n_b``. With ``n_ij`` the number of columns stored in both rows:
+
+* ``MODE_DOT``     s = sum_c a_ic b_jc
+* ``MODE_COSINE``  s = clip(sum_c a_ic b_jc / (na_i nb_j), -1, 1); ``na_i * nb_j == 0`` -> no pair
+* ``MODE_JACCARD`` s = d / (na_i + nb_j - d) with d = sum_c a_ic b_jc (the data hold sqrt(w_c)
+  and ``na``/``nb`` the row sums of w_c, which makes s the weighted Jaccard index)
+
+then, with shrinkage ``h``: s *= n_ij / (n_ij + h). A pair is returned only when
+``n_ij >= min_support``, the float32 score is nonzero and finite, and (``exclude_self``) j != i.
+
+Each row is computed by one thread in a fixed order, so results do not depend on the thread
+count. Output: ``(idx int32 (n_a, k), score float32 (n_a, k), count int32 (n_a,))``, best-first,
+ties by index ascending; only the first ``count[i]`` slots of row ``i`` are meaningful.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from featcf._kernels.topk import _worse, heap_push, heap_sorted
+
+MODE_DOT = 0
+MODE_COSINE = 1
+MODE_JACCARD = 2
+
+#: relative tolerance under which a co-rated variance counts as zero (Pearson)
+PEARSON_VAR_RTOL = 1e-9
+
+
+@njit(cache=True, inline="always")
+def _finish(dot, n_common, na, nb, mode, shrink):
+    """Turn an accumulated dot product into the final float64 score of ``MODE_*``."""
+    if mode == MODE_COSINE:
+        den = na * nb
+        if den <= 0.0:
+            return 0.0
+        s = dot / den
+        if s > 1.0:
+            s = 1.0
+        elif s < -1.0:
+            s = -1.0
+    elif mode == MODE_JACCARD:
+        den = na + nb - dot
+        if den <= 0.0:
+            return 0.0
+        s = dot / den
+        if s > 1.0:
+            s = 1.0
+    else:
+        s = dot
+    if shrink > 0.0:
+        s *= n_common / (n_common + shrink)
+    return s
+
+
+@njit(cache=True, parallel=True)
+def sparse_topk(
+    a_indptr,
+    a_indices,
+    a_data,
+    bt_indptr,
+    bt_indices,
+    bt_data,
+    n_b,
+    norm_a,
+    norm_b,
+    k,
+    mode,
+    shrink,
+    min_support,
+    exclude_self,
+    n_chunks,
+):
+    """Exact top-k of ``MODE_*`` scores between rows of ``A`` and rows of ``B`` (see module doc)."""
+    n_a = a_indptr.shape[0] - 1
+    out_i = np.full((n_a, k), -1, np.int32)
+    out_s = np.zeros((n_a, k), np.float32)
+    out_n = np.zeros(n_a, np.int32)
+    for chunk in prange(n_chunks):
+        acc = np.zeros(n_b, np.float64)
+        cnt = np.zeros(n_b, np.int32)
+        touched = np.empty(n_b, np.int32)
+        heap_s = np.empty(k, np.float32)
+        heap_i = np.empty(k, np.int32)
+        for i in range(chunk, n_a, n_chunks):
+            n_touched = 0
+            for p in range(a_indptr[i], a_indptr[i + 1]):
+                c = a_indices[p]
+                x = np.float64(a_data[p])
+                for q in range(bt_indptr[c], bt_indptr[c + 1]):
+                    j = bt_indices[q]
+                    if cnt[j] == 0:
+                        touched[n_touched] = j
+                        n_touched += 1
+                    cnt[j] += 1
+                    acc[j] += x * bt_data[q]
+            size = 0
+            na = norm_a[i]
+            for t in range(n_touched):
+                j = touched[t]
+                n_common = cnt[j]
+                dot = acc[j]
+                acc[j] = 0.0
+                cnt[j] = 0
+                if n_common < min_support or (exclude_self and j == i):
+                    continue
+                s = np.float32(_finish(dot, n_common, na, norm_b[j], mode, shrink))
+                if s == 0.0 or not np.isfinite(s):
+                    continue
+                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                    continue
+                size = heap_push(heap_s, heap_i, size, k, s, j)
+            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+            out_n[i] = size
+    return out_i, out_s, out_n
+
+
+@njit(cache=True, parallel=True)
+def pearson_topk(
+    a_indptr,
+    a_indices,
+    a_data,
+    bt_indptr,
+    bt_indices,
+    bt_data,
+    col_w,
+    n_b,
+    k,
+    shrink,
+    min_support,
+    exclude_self,
+    n_chunks,
+):
+    """Exact top-k co-rated (weighted) Pearson correlation between rows of ``A`` and ``B``.
+
+    For rows i, j with common columns C (both stored) and column weights w_c::
+
+        W  = sum_C w_c
+        m_i = sum_C w_c a_ic / W,  m_j = sum_C w_c b_jc / W
+        s  = sum_C w_c (a_ic - m_i)(b_jc - m_j)
+             / sqrt(sum_C w_c (a_ic - m_i)^2 * sum_C w_c (b_jc - m_j)^2)
+
+    accumulated as six weighted sums per pair. A pair whose co-rated variance on either side is
+    zero (below ``PEARSON_VAR_RTOL`` times the side's sum of squares) gives no score. Shrinkage,
+    ``min_support``, ``exclude_self`` and the output are as in :func:`sparse_topk`; the caller
+    may shift each row by a constant first (Pearson is invariant to it) to reduce cancellation.
+    """
+    n_a = a_indptr.shape[0] - 1
+    out_i = np.full((n_a, k), -1, np.int32)
+    out_s = np.zeros((n_a, k), np.float32)
+    out_n = np.zeros(n_a, np.int32)
+    for chunk in prange(n_chunks):
+        cnt = np.zeros(n_b, np.int32)
+        sw = np.zeros(n_b, np.float64)
+        sa = np.zeros(n_b, np.float64)
+        sb = np.zeros(n_b, np.float64)
+        qa = np.zeros(n_b, np.float64)
+        qb = np.zeros(n_b, np.float64)
+        pab = np.zeros(n_b, np.float64)
+        touched = np.empty(n_b, np.int32)
+        heap_s = np.empty(k, np.float32)
+        heap_i = np.empty(k, np.int32)
+        for i in range(chunk, n_a, n_chunks):
+            n_touched = 0
+            for p in range(a_indptr[i], a_indptr[i + 1]):
+                c = a_indices[p]
+                w = col_w[c]
+                x = np.float64(a_data[p])
+                wx = w * x
+                wxx = wx * x
+                for q in range(bt_indptr[c], bt_indptr[c + 1]):
+                    j = bt_indices[q]
+                    y = np.float64(bt_data[q])
+                    if cnt[j] == 0:
+                        touched[n_touched] = j
+                        n_touched += 1
+                    cnt[j] += 1
+                    sw[j] += w
+                    sa[j] += wx
+                    sb[j] += w * y
+                    qa[j] += wxx
+                    qb[j] += w * y * y
+                    pab[j] += wx * y
+            size = 0
+            for t in range(n_touched):
+                j = touched[t]
+                n_common = cnt[j]
+                wsum = sw[j]
+                s_a = sa[j]
+                s_b = sb[j]
+                q_a = qa[j]
+                q_b = qb[j]
+                p_ab = pab[j]
+                cnt[j] = 0
+                sw[j] = 0.0
+                sa[j] = 0.0
+                sb[j] = 0.0
+                qa[j] = 0.0
+                qb[j] = 0.0
+                pab[j] = 0.0
+                if n_common < min_support or (exclude_self and j == i) or wsum <= 0.0:
+                    continue
+                var_a = q_a - s_a * s_a / wsum
+                var_b = q_b - s_b * s_b / wsum
+                if var_a <= PEARSON_VAR_RTOL * q_a or var_b <= PEARSON_VAR_RTOL * q_b:
+                    continue
+                r = (p_ab - s_a * s_b / wsum) / np.sqrt(var_a * var_b)
+                if r > 1.0:
+                    r = 1.0
+                elif r < -1.0:
+                    r = -1.0
+                if shrink > 0.0:
+                    r *= n_common / (n_common + shrink)
+                s = np.float32(r)
+                if s == 0.0 or not np.isfinite(s):
+                    continue
+                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                    continue
+                size = heap_push(heap_s, heap_i, size, k, s, j)
+            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+            out_n[i] = size
+    return out_i, out_s, out_n
+
+
+@njit(cache=True, parallel=True)
+def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
+    """Exact top-k between the rows of dense ``a`` (n_a, d) and ``b`` (n_b, d), float64.
+
+    ``MODE_DOT``: s = a_i . b_j; ``MODE_COSINE``: s = clip(a_i . b_j / (na_i nb_j), -1, 1) with
+    no pair when ``na_i nb_j == 0`` (the caller centres rows for Pearson and scales columns by
+    sqrt(w_c) for weights). Pairs with a zero or non-finite float32 score, and ``j == i`` when
+    ``exclude_self``, are skipped. Output as in :func:`sparse_topk`.
+    """
+    n_a, d = a.shape
+    n_b = b.shape[0]
+    out_i = np.full((n_a, k), -1, np.int32)
+    out_s = np.zeros((n_a, k), np.float32)
+    out_n = np.zeros(n_a, np.int32)
+    for chunk in prange(n_chunks):
+        heap_s = np.empty(k, np.float32)
+        heap_i = np.empty(k, np.int32)
+        for i in range(chunk, n_a, n_chunks):
+            size = 0
+            na = norm_a[i]
+            if mode == MODE_COSINE and na == 0.0:
+                continue
+            for j in range(n_b):
+                if exclude_self and j == i:
+                    continue
+                dot = 0.0
+                for c in range(d):
+                    dot += a[i, c] * b[j, c]
+                s = np.float32(_finish(dot, 1, na, norm_b[j], mode, 0.0))
+                if s == 0.0 or not np.isfinite(s):
+                    continue
+                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                    continue
+                size = heap_push(heap_s, heap_i, size, k, s, j)
+            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+            out_n[i] = size
+    return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def row_weighted_sums(indptr, indices, data, col_w):
+    """Per row i: (sum_c w_c, sum_c w_c x_ic, sum_c w_c x_ic^2) over its stored entries, float64."""
+    n = indptr.shape[0] - 1
+    sw = np.zeros(n, np.float64)
+    sx = np.zeros(n, np.float64)
+    sxx = np.zeros(n, np.float64)
+    for i in range(n):
+        a = 0.0
+        b = 0.0
+        c = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            w = np.float64(col_w[indices[p]])
+            x = np.float64(data[p])
+            a += w
+            b += w * x
+            c += w * x * x
+        sw[i] = a
+        sx[i] = b
+        sxx[i] = c
+    return sw, sx, sxx

@@ -1,0 +1,117 @@
+"""Bounded top-k selection kernels (numba).
+
+A candidate is a pair ``(score, index)``. Candidate ``a`` ranks above ``b`` when
+``a.score > b.score``, or when the scores are equal and ``a.index < b.index`` (ties broken by
+index ascending). Selection keeps the best ``k`` candidates in a binary min-heap whose root is
+the worst kept candidate, so a row costs ``O(n log k)`` and never a full sort.
+
+Padding convention for fixed-width outputs: index ``-1`` and score ``-inf``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["heap_push", "heap_sorted", "topn_dense_kernel"]
+
+
+@njit(cache=True, inline="always")
+def _worse(s1, i1, s2, i2):
+    """Return True when candidate ``(s1, i1)`` ranks below ``(s2, i2)``."""
+    return s1 < s2 or (s1 == s2 and i1 > i2)
+
+
+@njit(cache=True)
+def heap_push(heap_s, heap_i, size, k, score, index):
+    """Offer ``(score, index)`` to a min-heap of capacity ``k``; return the new size.
+
+    The heap lives in ``heap_s[:size]`` / ``heap_i[:size]``; its root is the worst kept
+    candidate. A full heap replaces its root only when the new candidate ranks above it.
+    """
+    if size < k:
+        pos = size
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            if _worse(score, index, heap_s[parent], heap_i[parent]):
+                heap_s[pos] = heap_s[parent]
+                heap_i[pos] = heap_i[parent]
+                pos = parent
+            else:
+                break
+        heap_s[pos] = score
+        heap_i[pos] = index
+        return size + 1
+    if not _worse(heap_s[0], heap_i[0], score, index):
+        return size
+    _sift_down(heap_s, heap_i, size, score, index)
+    return size
+
+
+@njit(cache=True, inline="always")
+def _sift_down(heap_s, heap_i, size, score, index):
+    """Put ``(score, index)`` at the root of ``heap[:size]`` and restore the heap order."""
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and _worse(heap_s[right], heap_i[right], heap_s[child], heap_i[child]):
+            child = right
+        if _worse(heap_s[child], heap_i[child], score, index):
+            heap_s[pos] = heap_s[child]
+            heap_i[pos] = heap_i[child]
+            pos = child
+        else:
+            break
+    heap_s[pos] = score
+    heap_i[pos] = index
+
+
+@njit(cache=True)
+def heap_sorted(heap_s, heap_i, size, out_s, out_i):
+    """Write the heap's candidates best-first into ``out_s[:size]`` / ``out_i[:size]``.
+
+    Destroys the heap (repeatedly moves the worst candidate to the back).
+    """
+    for last in range(size - 1, -1, -1):
+        out_s[last] = heap_s[0]
+        out_i[last] = heap_i[0]
+        if last > 0:
+            _sift_down(heap_s, heap_i, last, heap_s[last], heap_i[last])
+
+
+@njit(cache=True, parallel=True)
+def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, n_chunks):
+    """Top-``n`` columns of every row of a dense score block.
+
+    For row ``r`` the candidates are the columns ``c`` with ``scores[r, c] > -inf`` that are not
+    listed in row ``r`` of the exclusion CSR (``ex_indptr``/``ex_indices``, used when
+    ``use_exclude``). Returns ``(idx int32 (rows, n), val float32 (rows, n))`` best-first,
+    ties by column ascending, padded with ``-1`` / ``-inf``. Rows are processed in
+    ``n_chunks`` strided chunks in parallel; each row's result does not depend on the chunking.
+    """
+    n_rows, n_cols = scores.shape
+    out_i = np.full((n_rows, n), -1, np.int32)
+    out_s = np.full((n_rows, n), -np.inf, np.float32)
+    for chunk in prange(n_chunks):
+        heap_s = np.empty(n, np.float32)
+        heap_i = np.empty(n, np.int32)
+        stamp = np.zeros(n_cols if use_exclude else 1, np.int32)
+        for r in range(chunk, n_rows, n_chunks):
+            if use_exclude:
+                for p in range(ex_indptr[r], ex_indptr[r + 1]):
+                    stamp[ex_indices[p]] = r + 1
+            size = 0
+            for c in range(n_cols):
+                s = np.float32(scores[r, c])
+                if s == -np.inf:
+                    continue
+                if use_exclude and stamp[c] == r + 1:
+                    continue
+                if size == n and not _worse(heap_s[0], heap_i[0], s, c):
+                    continue
+                size = heap_push(heap_s, heap_i, size, n, s, c)
+            heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
+    return out_i, out_s

@@ -1,0 +1,785 @@
+"""Exact top-k similarity between rows of sparse or dense matrices, and top-n serving.
+
+This is the Python face of the numba kernels in :mod:`featcf._kernels`: it validates and
+canonicalises the input, applies weights / centring / BM25 / TF-IDF weighting, calls a kernel
+and wraps the result. Nothing compiles at import; each kernel compiles on first use and is
+cached on disk.
+
+Conventions shared by every function here
+-----------------------------------------
+* **Rows are compared.** For item-item similarity over a user x item matrix ``X`` pass
+  ``X.T.tocsr()`` (items x users).
+* **Stored entries.** Duplicates are summed and explicitly stored zeros are dropped, so "row i
+  stores column c" means ``X[i, c] != 0``. ``n_common(i, j)`` is the number of columns that
+  both rows store (and that have a nonzero weight).
+* **Column weights** ``w_c >= 0`` (``weights``, default all ones) define the weighted inner
+  product ``<x, y>_w = sum_c w_c x_c y_c`` and norm ``||x||_w = sqrt(<x, x>_w)``; every
+  metric is computed in that inner product, which equals the unweighted metric on
+  ``X @ diag(sqrt(w))``. A column with weight 0 is the same as a dropped column, and scaling
+  all weights by a constant leaves every metric except ``"dot"`` unchanged.
+* **Output.** A ``scipy.sparse.csr_matrix`` of float32 scores, at most ``k`` entries per row,
+  each row sorted by score descending with ties broken by column index ascending. Only pairs
+  with ``n_common >= min_support`` and a nonzero score are returned; a row whose norm is zero
+  gets no neighbours (never NaN). Scores are accumulated in float64 and rounded to float32
+  before ranking. Results do not depend on the thread count.
+* **Threads.** ``n_threads`` sets numba's thread count for the call (``None`` = all numba
+  threads) and restores the previous value afterwards.
+
+Metrics (sparse)
+----------------
+With ``x_i`` the stored row i, ``s`` the score before shrinkage:
+
+``"cosine"``
+    ``<x_i, x_j>_w / (||x_i||_w ||x_j||_w)``.
+``"adjusted_cosine"``
+    cosine of rows centred by their weighted mean over their own stored entries,
+    ``m_i = sum_{c in S_i} w_c x_ic / sum_{c in S_i} w_c``; only stored entries are centred
+    (an entry equal to its row mean stays stored and counts towards ``n_common``).
+``"pearson"``
+    co-rated Pearson correlation: over the common columns ``C = S_i & S_j``, with
+    ``m_i^C = sum_C w_c x_ic / sum_C w_c`` (and the same for j),
+    ``sum_C w_c (x_ic - m_i^C)(x_jc - m_j^C) / sqrt(sum_C w_c (x_ic - m_i^C)^2
+    * sum_C w_c (x_jc - m_j^C)^2)``; no score when either co-rated variance is zero
+    (so pairs with one common column never score). Exact, computed from six weighted sums.
+``"jaccard"``
+    weighted Jaccard index of the stored patterns, ``sum_{C} w_c / sum_{S_i | S_j} w_c``.
+``"dot"``
+    ``<x_i, x_j>_w``.
+``"bm25"``
+    cosine after implicit's ``bm25_weight`` (K1=100, B=0.8): entry
+    ``x_ic (K1 + 1) / (K1 L_i + x_ic) * idf_c`` with ``idf_c = log(N) - log1p(df_c)``,
+    ``L_i = (1 - B) + B * rowsum_i / mean_rowsum``. (implicit's BM25Recommender ranks the
+    weighted rows by dot product; featcf normalises, as for TF-IDF.)
+``"tfidf"``
+    cosine after implicit's ``tfidf_weight``: entry ``sqrt(x_ic) * idf_c``.
+
+For ``*_between`` the BM25/TF-IDF statistics (N, df, mean row sum) come from ``B``.
+Shrinkage ``h`` multiplies a score by ``n_common / (n_common + h)``.
+Cosine-type metrics on non-negative data give scores >= 0 and zero-score pairs are not
+neighbours; the centred metrics can return negative scores (the top-k by value among the
+pairs with a nonzero score).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+from featcf._validation import (
+    check_csr,
+    check_finite,
+    check_nonnegative_float,
+    check_option,
+    check_positive_int,
+)
+
+__all__ = [
+    "DENSE_METRICS",
+    "SPARSE_METRICS",
+    "topk_similarity",
+    "topk_similarity_between",
+    "topk_similarity_dense",
+    "topk_similarity_dense_between",
+    "topn_dense",
+    "topn_scores",
+    "topn_scores_user",
+]
+
+SPARSE_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard", "dot", "bm25", "tfidf")
+DENSE_METRICS = ("cosine", "pearson", "dot")
+BM25_K1 = 100.0
+BM25_B = 0.8
+_CHUNKS_PER_THREAD = 16
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def _check_n_threads(n_threads: Any) -> int | None:
+    import numba
+
+    n_threads = check_positive_int(n_threads, "n_threads", allow_none=True)
+    limit = numba.config.NUMBA_NUM_THREADS
+    if n_threads is not None and n_threads > limit:
+        raise ValueError(
+            f"n_threads must be at most numba's NUMBA_NUM_THREADS={limit}, got {n_threads}"
+        )
+    return n_threads
+
+
+@contextlib.contextmanager
+def _numba_threads(n_threads: int | None) -> Iterator[int]:
+    """Set numba's thread count for the block (None: all threads); restore it afterwards."""
+    import numba
+
+    previous = numba.get_num_threads()
+    wanted = numba.config.NUMBA_NUM_THREADS if n_threads is None else n_threads
+    numba.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _n_chunks(n_rows: int, n_threads: int) -> int:
+    return max(1, min(n_rows, _CHUNKS_PER_THREAD * n_threads))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_sparse(X: Any, name: str) -> sp.csr_matrix:
+    """Canonical float32 CSR (summed duplicates, sorted indices, no explicit zeros)."""
+    if sp.issparse(X) and X.format != "csr":
+        raise TypeError(
+            f"{name} must be a scipy.sparse CSR matrix, got {X.format.upper()}; "
+            f"convert with {name}.tocsr()"
+        )
+    csr = check_csr(X, name, dtype=np.float32)
+    if csr.nnz and not np.all(csr.data):
+        csr = csr.copy()
+        csr.eliminate_zeros()
+    return csr
+
+
+def _check_k(k: Any, name: str = "k") -> int:
+    return check_positive_int(k, name)
+
+
+def _check_weights(weights: Any, n_cols: int) -> NDArray[np.float64] | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    if (
+        w.ndim != 1
+        or not np.issubdtype(w.dtype, np.number)
+        or np.issubdtype(w.dtype, np.complexfloating)
+    ):
+        raise ValueError(
+            f"weights must be a 1-D array of real numbers, got shape {w.shape} ({w.dtype})"
+        )
+    if w.shape[0] != n_cols:
+        raise ValueError(
+            f"weights must have one entry per column ({n_cols}), got length {w.shape[0]}"
+        )
+    w = w.astype(np.float64)
+    check_finite(w, "weights")
+    if (w < 0).any():
+        raise ValueError(
+            f"weights must be non-negative; got {int((w < 0).sum())} negative value(s)"
+        )
+    return w
+
+
+def _check_min_support(min_support: Any) -> int:
+    if isinstance(min_support, (bool, np.bool_)) or not isinstance(min_support, numbers.Integral):
+        raise TypeError(
+            f"min_support must be a non-negative integer, got {min_support!r} "
+            f"({type(min_support).__name__})"
+        )
+    if min_support < 0:
+        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
+    return max(int(min_support), 1)
+
+
+def _drop_zero_weight_columns(X: sp.csr_matrix, w: NDArray[np.float64]) -> sp.csr_matrix:
+    if (w > 0).all():
+        return X
+    keep = w[X.indices] > 0
+    kept_before = np.concatenate([[0], np.cumsum(keep)])
+    indptr = kept_before[X.indptr].astype(X.indptr.dtype)
+    return sp.csr_matrix((X.data[keep], X.indices[keep], indptr), shape=X.shape)
+
+
+# --------------------------------------------------------------------------- sparse prep
+
+
+def _idf_and_length(B: sp.csr_matrix) -> tuple[NDArray[np.float64], float]:
+    """implicit's idf per column (log N - log1p(df)) and the mean row sum, from ``B``."""
+    df = np.bincount(B.indices, minlength=B.shape[1]).astype(np.float64)
+    idf = np.log(max(B.shape[0], 1)) - np.log1p(df)
+    row_sums = np.asarray(B.sum(axis=1), dtype=np.float64).ravel()
+    mean_len = float(row_sums.mean()) if row_sums.size else 0.0
+    return idf, mean_len
+
+
+def _metric_data(
+    X: sp.csr_matrix,
+    metric: str,
+    w: NDArray[np.float64] | None,
+    idf: NDArray[np.float64] | None,
+    mean_len: float,
+) -> tuple[NDArray[np.floating], NDArray[np.float64]]:
+    """Entry values fed to the kernel and the per-row norm (or weighted size for jaccard)."""
+    from featcf._kernels.similarity import row_weighted_sums
+
+    ones = np.ones(X.shape[1], dtype=np.float64)
+    col_w = ones if w is None else w
+    sqrt_w = None if w is None else np.sqrt(w)
+    data64 = X.data.astype(np.float64)
+
+    if metric == "jaccard":
+        data = np.ones(X.nnz) if sqrt_w is None else sqrt_w[X.indices]
+        sw, _, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
+        return data.astype(np.float32), sw
+    if metric == "adjusted_cosine":
+        sw, sx, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
+        mean = np.divide(sx, sw, out=np.zeros_like(sx), where=sw > 0)
+        data64 = data64 - np.repeat(mean, np.diff(X.indptr))
+    elif metric == "bm25":
+        if (X.data < 0).any():
+            raise ValueError("metric='bm25' needs non-negative values; X holds negative entries")
+        row_sums = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+        length = (1.0 - BM25_B) + BM25_B * row_sums / (mean_len if mean_len > 0 else 1.0)
+        data64 = (
+            data64 * (BM25_K1 + 1.0) / (BM25_K1 * np.repeat(length, np.diff(X.indptr)) + data64)
+        ) * idf[X.indices]
+    elif metric == "tfidf":
+        if (X.data < 0).any():
+            raise ValueError("metric='tfidf' needs non-negative values; X holds negative entries")
+        data64 = np.sqrt(data64) * idf[X.indices]
+    if sqrt_w is not None:
+        data64 = data64 * sqrt_w[X.indices]
+    _, _, sq = row_weighted_sums(X.indptr, X.indices, data64, ones)
+    dtype = np.float64 if metric == "adjusted_cosine" else np.float32
+    return data64.astype(dtype), np.sqrt(sq)
+
+
+def _transpose(indptr, indices, data, shape) -> tuple[NDArray, NDArray, NDArray]:
+    """CSR parts of the transpose (keeps explicit zeros, sorted indices)."""
+    t = sp.csr_matrix((data, indices, indptr), shape=shape).tocsc()
+    return t.indptr, t.indices, t.data
+
+
+def _to_csr(out_i, out_s, out_n, shape) -> sp.csr_matrix:
+    k = out_i.shape[1]
+    mask = np.arange(k)[None, :] < out_n[:, None]
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64 if out_n.sum() > 2**31 - 1 else np.int32)
+    np.cumsum(out_n, out=indptr[1:])
+    return sp.csr_matrix((out_s[mask], out_i[mask], indptr), shape=shape)
+
+
+def _empty(shape) -> sp.csr_matrix:
+    return sp.csr_matrix(shape, dtype=np.float32)
+
+
+def _sparse_topk(
+    A: sp.csr_matrix,
+    B: sp.csr_matrix | None,
+    k: int,
+    metric: str,
+    shrink: float,
+    min_support: int,
+    weights: NDArray[np.float64] | None,
+    exclude_self: bool,
+    n_threads: int | None,
+) -> sp.csr_matrix:
+    from featcf._kernels import similarity as ks
+
+    self_mode = B is None
+    if weights is not None:
+        A = _drop_zero_weight_columns(A, weights)
+        B = A if self_mode else _drop_zero_weight_columns(B, weights)
+    elif self_mode:
+        B = A
+    n_a, n_b = A.shape[0], B.shape[0]
+    k_eff = min(k, n_b)
+    if n_a == 0 or k_eff == 0:
+        return _empty((n_a, n_b))
+
+    idf, mean_len = (None, 0.0)
+    if metric in ("bm25", "tfidf"):
+        idf, mean_len = _idf_and_length(B)
+
+    with _numba_threads(n_threads) as threads:
+        chunks = _n_chunks(n_a, threads)
+        if metric == "pearson":
+            col_w = np.ones(A.shape[1]) if weights is None else weights
+            a_data = _shift_rows(A, col_w)
+            b_data = a_data if self_mode else _shift_rows(B, col_w)
+            bt = _transpose(B.indptr, B.indices, b_data, B.shape)
+            out = ks.pearson_topk(
+                A.indptr, A.indices, a_data, *bt, col_w, n_b, k_eff,
+                shrink, min_support, exclude_self and self_mode, chunks,
+            )  # fmt: skip
+        else:
+            a_data, norm_a = _metric_data(A, metric, weights, idf, mean_len)
+            if self_mode:
+                b_data, norm_b = a_data, norm_a
+            else:
+                b_data, norm_b = _metric_data(B, metric, weights, idf, mean_len)
+            mode = {"dot": ks.MODE_DOT, "jaccard": ks.MODE_JACCARD}.get(metric, ks.MODE_COSINE)
+            bt = _transpose(B.indptr, B.indices, b_data, B.shape)
+            out = ks.sparse_topk(
+                A.indptr, A.indices, a_data, *bt, n_b, norm_a, norm_b, k_eff, mode,
+                shrink, min_support, exclude_self and self_mode, chunks,
+            )  # fmt: skip
+    return _to_csr(*out, (n_a, n_b))
+
+
+def _shift_rows(X: sp.csr_matrix, col_w: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rows minus their weighted mean (Pearson is shift invariant; this limits cancellation)."""
+    from featcf._kernels.similarity import row_weighted_sums
+
+    sw, sx, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
+    mean = np.divide(sx, sw, out=np.zeros_like(sx), where=sw > 0)
+    return X.data.astype(np.float64) - np.repeat(mean, np.diff(X.indptr))
+
+
+# --------------------------------------------------------------------------- public: sparse
+
+
+def topk_similarity(
+    X: sp.csr_matrix,
+    k: int,
+    metric: str = "cosine",
+    *,
+    shrink: float = 0.0,
+    min_support: int = 1,
+    weights: ArrayLike | None = None,
+    exclude_self: bool = True,
+    n_threads: int | None = None,
+) -> sp.csr_matrix:
+    """Exact top-k most similar rows for every row of a sparse matrix.
+
+    See the module docstring for the precise metric formulas, weights and output convention.
+
+    Parameters
+    ----------
+    X : csr_matrix of shape (n_rows, n_cols)
+        Rows to compare (for item-item similarity over users x items pass ``X.T.tocsr()``).
+    k : int
+        Maximum number of neighbours per row (``k >= n_rows`` returns all scoring pairs).
+    metric : {"cosine", "adjusted_cosine", "pearson", "jaccard", "dot", "bm25", "tfidf"}
+    shrink : float, default 0
+        Shrinkage ``h``: scores are multiplied by ``n_common / (n_common + h)``.
+    min_support : int, default 1
+        Pairs with fewer than ``min_support`` common stored columns are dropped.
+    weights : array-like of shape (n_cols,), optional
+        Non-negative column weights (the weighted inner product ``sum_c w_c x_ic x_jc``).
+    exclude_self : bool, default True
+        Leave row i out of its own neighbour list.
+    n_threads : int, optional
+        numba threads for this call (default: all); the previous setting is restored.
+
+    Returns
+    -------
+    csr_matrix of shape (n_rows, n_rows), float32
+        Row i holds its neighbours sorted by score descending, ties by index ascending.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a CSR matrix or an integer argument has the wrong type.
+    ValueError
+        For ``k < 1``, an unknown ``metric``, NaN/inf in ``X``, or bad ``weights``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1]], dtype=float))
+    >>> S = topk_similarity(X, k=1)
+    >>> S.indices.tolist(), np.round(S.data, 3).tolist()
+    ([1, 0, 0], [1.0, 1.0, 0.5])
+    """
+    X = _check_sparse(X, "X")
+    k = _check_k(k)
+    metric = check_option(metric, "metric", SPARSE_METRICS)
+    shrink = check_nonnegative_float(shrink, "shrink")
+    min_support = _check_min_support(min_support)
+    w = _check_weights(weights, X.shape[1])
+    n_threads = _check_n_threads(n_threads)
+    return _sparse_topk(X, None, k, metric, shrink, min_support, w, bool(exclude_self), n_threads)
+
+
+def topk_similarity_between(
+    A: sp.csr_matrix,
+    B: sp.csr_matrix,
+    k: int,
+    metric: str = "cosine",
+    *,
+    shrink: float = 0.0,
+    min_support: int = 1,
+    weights: ArrayLike | None = None,
+    n_threads: int | None = None,
+) -> sp.csr_matrix:
+    """Exact top-k rows of ``B`` for every row of ``A`` (new users / products vs fitted ones).
+
+    Same metrics, weights and output convention as :func:`topk_similarity` (nothing is excluded
+    as "self"); BM25/TF-IDF statistics come from ``B``.
+
+    Parameters
+    ----------
+    A : csr_matrix of shape (n_a, n_cols)
+        Query rows.
+    B : csr_matrix of shape (n_b, n_cols)
+        Reference rows, in the same column space as ``A``.
+    k, metric, shrink, min_support, weights, n_threads
+        As in :func:`topk_similarity`.
+
+    Returns
+    -------
+    csr_matrix of shape (n_a, n_b), float32
+
+    Raises
+    ------
+    ValueError
+        If ``A`` and ``B`` have different numbers of columns (and as :func:`topk_similarity`).
+    """
+    A = _check_sparse(A, "A")
+    B = _check_sparse(B, "B")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"A and B must share their column space: A has {A.shape[1]} columns, B has {B.shape[1]}"
+        )
+    k = _check_k(k)
+    metric = check_option(metric, "metric", SPARSE_METRICS)
+    shrink = check_nonnegative_float(shrink, "shrink")
+    min_support = _check_min_support(min_support)
+    w = _check_weights(weights, A.shape[1])
+    n_threads = _check_n_threads(n_threads)
+    return _sparse_topk(A, B, k, metric, shrink, min_support, w, False, n_threads)
+
+
+# --------------------------------------------------------------------------- public: dense
+
+
+def _check_dense(P: Any, name: str) -> NDArray[np.float64]:
+    if sp.issparse(P):
+        raise TypeError(
+            f"{name} must be a dense 2-D array, got a sparse matrix; use {name}.toarray()"
+        )
+    arr = np.asarray(P)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got {arr.ndim} dimension(s)")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    check_finite(arr, name)
+    return arr
+
+
+def _dense_prep(P: NDArray[np.float64], metric: str, w: NDArray[np.float64] | None):
+    if metric == "pearson":
+        cw = np.ones(P.shape[1]) if w is None else w
+        total = cw.sum()
+        mean = P @ cw / total if total > 0 else np.zeros(P.shape[0])
+        P = P - mean[:, None]
+    if w is not None:
+        P = P * np.sqrt(w)[None, :]
+    norms = np.sqrt(np.einsum("ij,ij->i", P, P))
+    return np.ascontiguousarray(P), norms
+
+
+def _dense_topk(A, B, k, metric, weights, exclude_self, n_threads) -> sp.csr_matrix:
+    from featcf._kernels import similarity as ks
+
+    self_mode = B is None
+    n_a = A.shape[0]
+    n_b = n_a if self_mode else B.shape[0]
+    k_eff = min(k, n_b)
+    if n_a == 0 or k_eff == 0:
+        return _empty((n_a, n_b))
+    a, norm_a = _dense_prep(A, metric, weights)
+    b, norm_b = (a, norm_a) if self_mode else _dense_prep(B, metric, weights)
+    mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
+    with _numba_threads(n_threads) as threads:
+        out = ks.dense_topk(
+            a, b, norm_a, norm_b, k_eff, mode, exclude_self and self_mode, _n_chunks(n_a, threads)
+        )
+    return _to_csr(*out, (n_a, n_b))
+
+
+def topk_similarity_dense(
+    P: ArrayLike,
+    k: int,
+    metric: str = "cosine",
+    *,
+    weights: ArrayLike | None = None,
+    exclude_self: bool = True,
+    n_threads: int | None = None,
+) -> sp.csr_matrix:
+    """Exact top-k most similar rows of a small dense matrix (e.g. per-field user profiles).
+
+    ``"cosine"``: ``<p_i, p_j>_w / (||p_i||_w ||p_j||_w)``; ``"dot"``: ``<p_i, p_j>_w``;
+    ``"pearson"``: cosine of rows centred by their weighted mean over all d values,
+    ``m_i = sum_c w_c p_ic / sum_c w_c``. Zero-score pairs and zero-norm rows give no
+    neighbours. Output convention as :func:`topk_similarity`. Cost O(n^2 d).
+
+    Parameters
+    ----------
+    P : array-like of shape (n_rows, d)
+    k : int
+    metric : {"cosine", "pearson", "dot"}
+    weights : array-like of shape (d,), optional
+        Non-negative column weights.
+    exclude_self : bool, default True
+    n_threads : int, optional
+
+    Returns
+    -------
+    csr_matrix of shape (n_rows, n_rows), float32
+    """
+    P = _check_dense(P, "P")
+    k = _check_k(k)
+    metric = check_option(metric, "metric", DENSE_METRICS)
+    w = _check_weights(weights, P.shape[1])
+    n_threads = _check_n_threads(n_threads)
+    return _dense_topk(P, None, k, metric, w, bool(exclude_self), n_threads)
+
+
+def topk_similarity_dense_between(
+    A: ArrayLike,
+    B: ArrayLike,
+    k: int,
+    metric: str = "cosine",
+    *,
+    weights: ArrayLike | None = None,
+    n_threads: int | None = None,
+) -> sp.csr_matrix:
+    """Exact top-k rows of dense ``B`` for every row of dense ``A``.
+
+    Metrics and output as :func:`topk_similarity_dense`.
+
+    Returns
+    -------
+    csr_matrix of shape (n_a, n_b), float32
+    """
+    A = _check_dense(A, "A")
+    B = _check_dense(B, "B")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"A and B must have the same number of columns: A has {A.shape[1]}, B has {B.shape[1]}"
+        )
+    k = _check_k(k)
+    metric = check_option(metric, "metric", DENSE_METRICS)
+    w = _check_weights(weights, A.shape[1])
+    n_threads = _check_n_threads(n_threads)
+    return _dense_topk(A, B, k, metric, w, False, n_threads)
+
+
+# --------------------------------------------------------------------------- public: serving
+
+
+def _item_mask(items: Any, n_items: int, name: str) -> NDArray[np.int64]:
+    idx = np.asarray(items)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise ValueError(
+            f"{name} must be a 1-D array of item indices, got shape {idx.shape} ({idx.dtype})"
+        )
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_items):
+        raise ValueError(
+            f"{name} must hold item indices in [0, {n_items}), got {idx.min()}..{idx.max()}"
+        )
+    return idx
+
+
+def _allowed(items: Any, n_items: int) -> NDArray[np.uint8]:
+    if items is None:
+        return np.ones(n_items, dtype=np.uint8)
+    allowed = np.zeros(n_items, dtype=np.uint8)
+    allowed[_item_mask(items, n_items, "items")] = 1
+    return allowed
+
+
+def _check_neighbours(neighbours: Any) -> sp.csr_matrix:
+    N = _check_sparse(neighbours, "neighbours")
+    if N.shape[0] != N.shape[1]:
+        raise ValueError(f"neighbours must be square (items x items), got shape {N.shape}")
+    return N
+
+
+def topn_scores(
+    neighbours: sp.csr_matrix,
+    histories: sp.csr_matrix,
+    n: int,
+    *,
+    exclude_seen: bool = True,
+    items: ArrayLike | None = None,
+    exclude: sp.csr_matrix | ArrayLike | None = None,
+    n_threads: int | None = None,
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Top-n items for a batch of users from item neighbour lists (parallel over users).
+
+    ``score(u, i) = sum_j r_uj * sim(j, i)`` (``histories @ neighbours``, float64
+    accumulation). Candidates of user u are the items reached through at least one stored
+    neighbour of one of u's history items, minus u's history when ``exclude_seen``, minus
+    ``exclude``, restricted to ``items``.
+
+    Parameters
+    ----------
+    neighbours : csr_matrix of shape (n_items, n_items)
+        Row j lists the neighbours i of item j with ``sim(j, i)`` (e.g. :func:`topk_similarity`).
+    histories : csr_matrix of shape (n_users, n_items)
+        Interaction weights ``r_uj``.
+    n : int
+        Number of items per user.
+    exclude_seen : bool, default True
+        Never return an item of the user's history.
+    items : array-like of int, optional
+        Candidate subset (item indices); default all items.
+    exclude : csr_matrix of shape (n_users, n_items) or array-like of int, optional
+        Items never returned: per user (CSR pattern) or for everybody (1-D indices).
+    n_threads : int, optional
+        numba threads for the call (default all; restored afterwards).
+
+    Returns
+    -------
+    idx : ndarray of int32, shape (n_users, n)
+        Item indices best-first, ties by index ascending, padded with -1.
+    scores : ndarray of float32, shape (n_users, n)
+        Scores, padded with ``-inf``.
+    """
+    from featcf._kernels.serving import topn_scores_batch
+
+    N = _check_neighbours(neighbours)
+    H = _check_sparse(histories, "histories")
+    n_items = N.shape[0]
+    if H.shape[1] != n_items:
+        raise ValueError(
+            f"histories must have one column per item of neighbours ({n_items}), got {H.shape[1]}"
+        )
+    n = _check_k(n, "n")
+    n_threads = _check_n_threads(n_threads)
+    allowed = _allowed(items, n_items)
+    if exclude is None:
+        ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
+    elif sp.issparse(exclude):
+        ex = sp.csr_matrix(exclude)
+        if ex.shape != H.shape:
+            raise ValueError(f"exclude must have the shape of histories {H.shape}, got {ex.shape}")
+        ex.sort_indices()
+    else:
+        allowed[_item_mask(exclude, n_items, "exclude")] = 0
+        ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
+    with _numba_threads(n_threads) as threads:
+        return topn_scores_batch(
+            N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
+            bool(exclude_seen), allowed, n, _n_chunks(H.shape[0], threads),
+        )  # fmt: skip
+
+
+def topn_scores_user(
+    neighbours: sp.csr_matrix,
+    item_idx: ArrayLike,
+    n: int,
+    *,
+    weights: ArrayLike | None = None,
+    exclude_seen: bool = True,
+    items: ArrayLike | None = None,
+    exclude: ArrayLike | None = None,
+    check_input: bool = True,
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Top-n items for one user (single-threaded, low latency); see :func:`topn_scores`.
+
+    Parameters
+    ----------
+    neighbours : csr_matrix of shape (n_items, n_items)
+    item_idx : array-like of int
+        The user's history items (distinct).
+    n : int
+    weights : array-like of float, optional
+        ``r_uj`` for each history item (default 1).
+    exclude_seen, items
+        As in :func:`topn_scores`.
+    exclude : array-like of int, optional
+        Items never returned.
+    check_input : bool, default True
+        Validate ``neighbours`` (an O(nnz) check). Callers serving many single requests with an
+        already validated canonical float32 CSR may pass False.
+
+    Returns
+    -------
+    idx : ndarray of int32, shape (n,), padded with -1
+    scores : ndarray of float32, shape (n,), padded with ``-inf``
+    """
+    from featcf._kernels.serving import topn_scores_one
+
+    N = _check_neighbours(neighbours) if check_input else neighbours
+    n_items = N.shape[0]
+    n = _check_k(n, "n")
+    hist = _item_mask(item_idx, n_items, "item_idx")
+    if weights is None:
+        hw = np.ones(hist.size, dtype=np.float64)
+    else:
+        hw = np.asarray(weights, dtype=np.float64)
+        if hw.shape != hist.shape:
+            raise ValueError(
+                f"weights must have one value per history item ({hist.size}), got shape {hw.shape}"
+            )
+        check_finite(hw, "weights")
+    allowed = _allowed(items, n_items)
+    ex = np.empty(0, np.int64) if exclude is None else _item_mask(exclude, n_items, "exclude")
+    return topn_scores_one(
+        N.indptr, N.indices, N.data, hist, hw, ex, bool(exclude_seen), allowed, n
+    )
+
+
+def topn_dense(
+    scores: ArrayLike,
+    n: int,
+    exclude: sp.csr_matrix | None = None,
+    *,
+    n_threads: int | None = None,
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Top-n columns of every row of a dense score block (parallel over rows).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_rows, n_cols)
+        Float scores; NaN is refused, ``-inf`` marks a column as never returned.
+    n : int
+        Columns per row.
+    exclude : csr_matrix of shape (n_rows, n_cols), optional
+        Stored entries (the pattern) are never returned.
+    n_threads : int, optional
+        numba threads for the call (default all; restored afterwards).
+
+    Returns
+    -------
+    idx : ndarray of int32, shape (n_rows, n)
+        Column indices best-first, ties by index ascending, padded with -1.
+    values : ndarray of float32, shape (n_rows, n)
+        Scores rounded to float32, padded with ``-inf``.
+    """
+    from featcf._kernels.topk import topn_dense_kernel
+
+    if sp.issparse(scores):
+        raise TypeError("scores must be a dense 2-D array, got a sparse matrix")
+    S = np.asarray(scores)
+    if S.ndim != 2 or not (
+        np.issubdtype(S.dtype, np.floating) or np.issubdtype(S.dtype, np.integer)
+    ):
+        raise ValueError(
+            f"scores must be a 2-D array of real numbers, got shape {S.shape} ({S.dtype})"
+        )
+    if not np.issubdtype(S.dtype, np.floating):
+        S = S.astype(np.float64)
+    if np.isnan(S).any():
+        raise ValueError(f"scores must not hold NaN; it holds {int(np.isnan(S).sum())}")
+    n = _check_k(n, "n")
+    n_threads = _check_n_threads(n_threads)
+    if exclude is None:
+        ex_indptr, ex_indices, use_ex = (
+            np.zeros(S.shape[0] + 1, np.int32),
+            np.zeros(0, np.int32),
+            False,
+        )
+    else:
+        if not sp.issparse(exclude):
+            raise TypeError(f"exclude must be a scipy.sparse matrix, got {type(exclude).__name__}")
+        ex = sp.csr_matrix(exclude)
+        if ex.shape != S.shape:
+            raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
+        ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
+    with _numba_threads(n_threads) as threads:
+        return topn_dense_kernel(
+            S, n, ex_indptr, ex_indices, use_ex, _n_chunks(S.shape[0], threads)
+        )

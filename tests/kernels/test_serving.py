@@ -1,0 +1,156 @@
+"""topn_scores / topn_scores_user / topn_dense against dense references."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from simref import sparse_matrices
+
+from featcf.similarity import topn_dense, topn_scores, topn_scores_user
+
+
+def ranked(scores, candidates, n):
+    """Reference: the best n of ``candidates`` by (float32 score desc, index asc), padded."""
+    order = sorted(candidates, key=lambda i: (-np.float32(scores[i]), i))[:n]
+    idx = np.full(n, -1, np.int32)
+    val = np.full(n, -np.inf, np.float32)
+    idx[: len(order)] = order
+    val[: len(order)] = [np.float32(scores[i]) for i in order]
+    return idx, val
+
+
+def serving_reference(N, H, n, exclude_seen, items, exclude):
+    Nd, Hd = N.toarray(), H.toarray()
+    S = Hd @ Nd
+    reached = ((Hd != 0).astype(int) @ (Nd != 0).astype(int)) > 0
+    allowed = np.ones(N.shape[0], bool) if items is None else np.isin(np.arange(N.shape[0]), items)
+    out_i, out_s = [], []
+    for u in range(H.shape[0]):
+        ok = reached[u] & allowed
+        if exclude_seen:
+            ok &= Hd[u] == 0
+        if exclude is not None:
+            ok &= exclude.toarray()[u] == 0
+        i, s = ranked(S[u], np.flatnonzero(ok), n)
+        out_i.append(i)
+        out_s.append(s)
+    return np.array(out_i).reshape(-1, n), np.array(out_s).reshape(-1, n)
+
+
+@st.composite
+def serving_problems(draw):
+    n_items = draw(st.integers(1, 8))
+    N = draw(sparse_matrices(max_rows=n_items, n_cols=n_items, signed=draw(st.booleans())))
+    N = sp.csr_matrix(sp.vstack([N, sp.csr_matrix((n_items - N.shape[0], n_items))]))
+    H = draw(sparse_matrices(max_rows=6, n_cols=n_items))
+    n = draw(st.integers(1, 10))
+    items = draw(st.one_of(st.none(), st.lists(st.integers(0, n_items - 1), unique=True)))
+    exclude = draw(st.one_of(st.none(), sparse_matrices(max_rows=H.shape[0], n_cols=n_items)))
+    if exclude is not None:
+        exclude = sp.csr_matrix(
+            sp.vstack([exclude, sp.csr_matrix((H.shape[0] - exclude.shape[0], n_items))])
+        )
+    return N, H, n, draw(st.booleans()), items, exclude
+
+
+@settings(max_examples=80, deadline=None)
+@given(problem=serving_problems())
+def test_topn_scores_matches_dense_reference(problem):
+    N, H, n, exclude_seen, items, exclude = problem
+    idx, val = topn_scores(N, H, n, exclude_seen=exclude_seen, items=items, exclude=exclude)
+    ref_i, ref_s = serving_reference(N, H, n, exclude_seen, items, exclude)
+    assert idx.dtype == np.int32 and val.dtype == np.float32
+    assert idx.shape == (H.shape[0], n)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_array_equal(val, ref_s)
+    # the single-user kernel agrees row by row
+    for u in range(H.shape[0]):
+        row = H.getrow(u)
+        ex = None if exclude is None else exclude.getrow(u).indices
+        i1, s1 = topn_scores_user(
+            N, row.indices, n, weights=row.data, exclude_seen=exclude_seen, items=items, exclude=ex
+        )
+        np.testing.assert_array_equal(i1, ref_i[u])
+        np.testing.assert_array_equal(s1, ref_s[u])
+
+
+def test_topn_scores_by_hand_padding_and_ties():
+    # item 0's neighbours: 1 (0.5), 2 (0.5), 3 (0.25); item 1's: 0 (1.0)
+    N = sp.csr_matrix(
+        (np.array([0.5, 0.5, 0.25, 1.0]), np.array([1, 2, 3, 0]), np.array([0, 3, 4, 4, 4])),
+        shape=(4, 4),
+    )
+    H = sp.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 0, 0, 0]]))
+    idx, val = topn_scores(N, H, 5)
+    assert idx[0].tolist() == [1, 2, 3, -1, -1]  # tie 1/2 by index, padding
+    assert val[0].tolist()[:3] == [0.5, 0.5, 0.25] and np.all(np.isneginf(val[0, 3:]))
+    assert idx[1].tolist() == [-1] * 5  # no history -> no candidates
+    idx, _ = topn_scores(N, H, 5, items=[2, 3])
+    assert idx[0].tolist() == [2, 3, -1, -1, -1]
+    idx, _ = topn_scores(N, H, 5, exclude=[2])
+    assert idx[0].tolist() == [1, 3, -1, -1, -1]
+    idx, _ = topn_scores(N, H, 2, exclude_seen=False)
+    assert idx[0].tolist() == [1, 2]
+
+
+def test_topn_scores_threads_and_validation(rng):
+    N = sp.random(50, 50, density=0.2, format="csr", random_state=2, dtype=np.float64)
+    H = sp.random(80, 50, density=0.1, format="csr", random_state=3, dtype=np.float64)
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        a = topn_scores(N, H, 7, n_threads=1)
+        b = topn_scores(N, H, 7, n_threads=2)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="n"):
+        topn_scores(N, H, 0)
+    with pytest.raises(ValueError, match="histories"):
+        topn_scores(N, H[:, :10].tocsr(), 3)
+    with pytest.raises(ValueError, match="neighbours"):
+        topn_scores(N[:10].tocsr(), H, 3)
+    with pytest.raises(ValueError, match="items"):
+        topn_scores(N, H, 3, items=[60])
+    with pytest.raises(ValueError, match="item_idx"):
+        topn_scores_user(N, [-1], 3)
+    with pytest.raises(ValueError, match="weights"):
+        topn_scores_user(N, [1, 2], 3, weights=[1.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.integers(1, 6).flatmap(
+        lambda c: st.lists(
+            st.lists(st.sampled_from((0.0, 1.0, 1.0, 2.5, -3.0, -np.inf)), min_size=c, max_size=c),
+            min_size=0,
+            max_size=6,
+        ).map(lambda rows, c=c: np.array(rows, dtype=np.float64).reshape(-1, c))
+    ),
+    n=st.integers(1, 8),
+    data=st.data(),
+)
+def test_topn_dense_matches_sort(scores, n, data):
+    exclude = None
+    if data.draw(st.booleans()):
+        mask = data.draw(st.lists(st.booleans(), min_size=scores.size, max_size=scores.size))
+        exclude = sp.csr_matrix(np.array(mask, dtype=float).reshape(scores.shape))
+    idx, val = topn_dense(scores, n, exclude)
+    assert idx.shape == (scores.shape[0], n)
+    for r in range(scores.shape[0]):
+        ok = np.isfinite(scores[r]) | (scores[r] > 0)
+        if exclude is not None:
+            ok &= exclude.toarray()[r] == 0
+        ref_i, ref_s = ranked(scores[r], np.flatnonzero(ok), n)
+        np.testing.assert_array_equal(idx[r], ref_i)
+        np.testing.assert_array_equal(val[r], ref_s)
+
+
+def test_topn_dense_validation():
+    with pytest.raises(ValueError, match="scores"):
+        topn_dense(np.array([[np.nan, 1.0]]), 1)
+    with pytest.raises(ValueError, match="n"):
+        topn_dense(np.ones((2, 2)), 0)
+    with pytest.raises(ValueError, match="exclude"):
+        topn_dense(np.ones((2, 2)), 1, sp.csr_matrix(np.ones((3, 2))))

@@ -1,0 +1,239 @@
+"""topk_similarity / topk_similarity_between against a dense brute force, plus invariants."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from simref import (
+    assert_topk_matches,
+    column_weights,
+    reference_scores,
+    sparse_matrices,
+)
+
+from featcf.similarity import SPARSE_METRICS, topk_similarity, topk_similarity_between
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SIGNED_OK = ("cosine", "adjusted_cosine", "pearson", "jaccard", "dot")
+
+
+@st.composite
+def problems(draw, metric=None, between=False):
+    metric = draw(st.sampled_from(SPARSE_METRICS)) if metric is None else metric
+    signed = metric in SIGNED_OK and draw(st.booleans())
+    binary = not signed and draw(st.integers(0, 3)) == 0
+    A = draw(sparse_matrices(signed=signed, binary=binary))
+    B = draw(sparse_matrices(n_cols=A.shape[1], signed=signed, binary=binary)) if between else None
+    k = draw(st.integers(1, 10))
+    weights = draw(column_weights(A.shape[1]))
+    shrink = draw(st.sampled_from((0.0, 0.0, 1.0, 2.5)))
+    min_support = draw(st.sampled_from((0, 1, 1, 2, 3)))
+    return metric, A, B, k, weights, shrink, min_support
+
+
+@pytest.mark.parametrize("metric", SPARSE_METRICS)
+@SETTINGS
+@given(data=st.data())
+def test_topk_similarity_matches_brute_force(metric, data):
+    metric, X, _, k, weights, shrink, min_support = data.draw(problems(metric))
+    exclude_self = data.draw(st.booleans())
+    result = topk_similarity(
+        X, k, metric, shrink=shrink, min_support=min_support, weights=weights,
+        exclude_self=exclude_self,
+    )  # fmt: skip
+    ref = reference_scores(X, X, metric, weights, shrink, min_support, exclude_self)
+    assert_topk_matches(result, ref, k)
+
+
+@pytest.mark.parametrize("metric", SPARSE_METRICS)
+@SETTINGS
+@given(data=st.data())
+def test_topk_similarity_between_matches_brute_force(metric, data):
+    metric, A, B, k, weights, shrink, min_support = data.draw(problems(metric, between=True))
+    result = topk_similarity_between(
+        A, B, k, metric, shrink=shrink, min_support=min_support, weights=weights
+    )
+    assert result.shape == (A.shape[0], B.shape[0])
+    assert_topk_matches(result, reference_scores(A, B, metric, weights, shrink, min_support), k)
+
+
+@pytest.mark.parametrize("metric", SPARSE_METRICS)
+@settings(max_examples=15, deadline=None)
+@given(X=sparse_matrices(max_rows=10))
+def test_between_itself_equals_self_similarity_with_self(metric, X):
+    # symmetric case: topk_similarity(X, exclude_self=False) == topk_similarity_between(X, X)
+    # (bm25/tfidf statistics then come from the same matrix)
+    a = topk_similarity(X, 4, metric, exclude_self=False)
+    b = topk_similarity_between(X, X, 4, metric)
+    assert (a != b).nnz == 0
+    assert np.array_equal(a.indices, b.indices)
+
+
+@pytest.mark.parametrize("metric", ("cosine", "jaccard", "pearson", "adjusted_cosine", "dot"))
+@settings(max_examples=15, deadline=None)
+@given(X=sparse_matrices(max_rows=9))
+def test_all_pairs_scores_are_symmetric(metric, X):
+    n = X.shape[0]
+    S = topk_similarity(X, max(n, 1), metric).toarray()
+    assert np.allclose(S, S.T, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(X=sparse_matrices(), k=st.integers(1, 12))
+def test_cosine_bounds_and_self_similarity(X, k):
+    S = topk_similarity(X, k, exclude_self=False)
+    assert np.all(S.data > 0) and np.all(S.data <= 1.0)
+    nonempty = np.diff(X.indptr) > 0
+    diag = S.diagonal()
+    # a non-empty row is its own best neighbour (score 1; ties with duplicates by index)
+    assert np.allclose(diag[nonempty], 1.0) or k < X.shape[0]
+    for i in np.flatnonzero(nonempty):
+        row = S.getrow(i)
+        assert row.data[0] == pytest.approx(1.0)
+    S2 = topk_similarity(X, k, exclude_self=True)
+    assert S2.diagonal().sum() == 0
+    empty = ~nonempty
+    assert np.all(np.diff(S2.indptr)[empty] == 0)
+    assert np.all(np.diff(S.indptr)[empty] == 0)
+
+
+@pytest.mark.parametrize("metric", ("cosine", "adjusted_cosine", "pearson", "jaccard", "tfidf"))
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_scaling_all_weights_leaves_scores_unchanged(metric, data):
+    X = data.draw(sparse_matrices())
+    w = data.draw(column_weights(X.shape[1]).filter(lambda w: w is not None))
+    # factor 4: sqrt(4) = 2 is exact, so the scores must be bit-identical
+    a = topk_similarity(X, 3, metric, weights=w)
+    b = topk_similarity(X, 3, metric, weights=4.0 * w)
+    assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data)
+    # a non-exact factor changes scores by rounding only (all pairs, so ties cannot swap sets)
+    n_all = max(X.shape[0], 1)
+    c = topk_similarity(X, n_all, metric, weights=0.3 * w).toarray()
+    d = topk_similarity(X, n_all, metric, weights=w).toarray()
+    assert np.allclose(c, d, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", SPARSE_METRICS)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_zero_weight_equals_dropping_the_column(metric, data):
+    X = data.draw(sparse_matrices(max_cols=6).filter(lambda m: m.shape[1] >= 2))
+    w = data.draw(column_weights(X.shape[1]).filter(lambda w: w is not None))
+    drop = data.draw(st.integers(0, X.shape[1] - 1))
+    w[drop] = 0.0
+    keep = np.flatnonzero(np.arange(X.shape[1]) != drop)
+    a = topk_similarity(X, 3, metric, weights=w, min_support=2, shrink=1.0)
+    b = topk_similarity(X[:, keep].tocsr(), 3, metric, weights=w[keep], min_support=2, shrink=1.0)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.indptr, b.indptr)
+    assert np.array_equal(a.data, b.data)
+
+
+def test_shrinkage_and_min_support_by_hand():
+    X = sp.csr_matrix(np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 0, 0, 1]], dtype=float))
+    S = topk_similarity(X, 2, shrink=3.0).toarray()
+    # rows 0 and 1: cosine 1, 3 common columns -> 1 * 3 / 6
+    assert S[0, 1] == pytest.approx(0.5)
+    # rows 0 and 2: cosine 1/sqrt(6), one common column -> * 1/4
+    assert S[0, 2] == pytest.approx(1 / np.sqrt(6) / 4)
+    S = topk_similarity(X, 2, min_support=2).toarray()
+    assert S[0, 2] == 0 and S[0, 1] == pytest.approx(1.0)
+
+
+def test_pearson_uses_co_rated_means_by_hand():
+    # co-rated columns 0..2: x = (1, 2, 3), y = (2, 4, 6) -> r = 1 whatever column 3 holds
+    X = sp.csr_matrix(np.array([[1, 2, 3, 5], [2, 4, 6, 0]], dtype=float))
+    S = topk_similarity(X, 1, "pearson")
+    assert S[0, 1] == pytest.approx(1.0)
+    # adjusted cosine centres on all stored entries instead -> not 1
+    A = topk_similarity(X, 1, "adjusted_cosine")
+    assert A[0, 1] < 0.99
+
+
+def test_ties_broken_by_index():
+    X = sp.csr_matrix(np.array([[1, 0], [1, 0], [1, 0], [1, 0]], dtype=float))
+    S = topk_similarity(X, 2)
+    assert S.indices.tolist() == [1, 2, 0, 2, 0, 1, 0, 1]
+
+
+def test_k_larger_than_rows_and_empty_inputs():
+    X = sp.csr_matrix(np.eye(3))
+    assert topk_similarity(X, 50).nnz == 0
+    S = topk_similarity(X + sp.csr_matrix(np.ones((3, 3))), 50)
+    assert S.shape == (3, 3) and S.nnz == 6
+    empty = sp.csr_matrix((0, 4))
+    assert topk_similarity(empty, 5).shape == (0, 0)
+    assert topk_similarity_between(sp.csr_matrix((0, 3)), X, 5).shape == (0, 3)
+    assert topk_similarity_between(X, sp.csr_matrix((0, 3)), 5).shape == (3, 0)
+
+
+def test_thread_count_does_not_change_results_and_is_restored(rng):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least two numba threads")
+    X = sp.random(300, 60, density=0.1, format="csr", random_state=1, dtype=np.float64)
+    X.data = np.round(X.data * 4) / 2 + 0.5
+    before = numba.get_num_threads()
+    for metric in SPARSE_METRICS:
+        a = topk_similarity(X, 7, metric, shrink=1.0, n_threads=1)
+        assert numba.get_num_threads() == before
+        b = topk_similarity(X, 7, metric, shrink=1.0, n_threads=2)
+        assert numba.get_num_threads() == before
+        assert np.array_equal(a.indptr, b.indptr)
+        assert np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+
+
+def test_negative_pairs_returned_for_centred_metrics():
+    X = sp.csr_matrix(np.array([[1, 5, 3], [5, 1, 3]], dtype=float))
+    for metric in ("pearson", "adjusted_cosine"):
+        S = topk_similarity(X, 1, metric)
+        assert S[0, 1] == pytest.approx(-1.0)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_validation_errors_name_the_argument():
+    X = sp.csr_matrix(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="X"):
+        topk_similarity(np.ones((3, 2)), 2)
+    with pytest.raises(TypeError, match="X"):
+        topk_similarity(X.tocoo(), 2)
+    with pytest.raises(ValueError, match="k"):
+        topk_similarity(X, -1)
+    with pytest.raises(ValueError, match="k"):
+        topk_similarity(X, 0)
+    with pytest.raises(TypeError, match="k"):
+        topk_similarity(X, 2.5)
+    with pytest.raises(ValueError, match="metric"):
+        topk_similarity(X, 2, "euclid")
+    bad = X.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="X"):
+        topk_similarity(bad, 2)
+    with pytest.raises(ValueError, match="weights"):
+        topk_similarity(X, 2, weights=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="weights"):
+        topk_similarity(X, 2, weights=[1.0, -2.0])
+    with pytest.raises(ValueError, match="weights"):
+        topk_similarity(X, 2, weights=[1.0, np.nan])
+    with pytest.raises(ValueError, match="shrink"):
+        topk_similarity(X, 2, shrink=-1.0)
+    with pytest.raises(ValueError, match="min_support"):
+        topk_similarity(X, 2, min_support=-1)
+    with pytest.raises(ValueError, match="n_threads"):
+        topk_similarity(X, 2, n_threads=0)
+    with pytest.raises(ValueError, match="n_threads"):
+        topk_similarity(X, 2, n_threads=numba.config.NUMBA_NUM_THREADS + 1)
+    with pytest.raises(ValueError, match="A.*B"):
+        topk_similarity_between(X, sp.csr_matrix(np.ones((2, 3))), 2)
+    with pytest.raises(TypeError, match="B"):
+        topk_similarity_between(X, np.ones((2, 2)), 2)
+    neg = sp.csr_matrix(np.array([[1.0, -1.0]]))
+    with pytest.raises(ValueError, match="bm25"):
+        topk_similarity(neg, 2, "bm25")

@@ -219,13 +219,20 @@ class ContentKNN(_NeedsHistory, BaseRecommender):
         if self.similarity_ is not None:
             return _columns(history @ self.similarity_, item_idx, n_items)
         E = self.item_vectors_
+        full = len(item_idx) == n_items and np.array_equal(item_idx, np.arange(n_items))
         profile = np.asarray((history.astype(np.float64) @ E).todense())  # (n_users, n_columns)
-        scores = np.asarray((E[item_idx] @ profile.T).T)  # (n_users, n_items_asked)
-        # leave each item's similarity to itself out (sim(i, i) = 1 for items with features)
-        self_sim = np.asarray(E.multiply(E).sum(axis=1)).ravel()[item_idx]
+        targets = E if full else E[item_idx]
+        scores = np.asarray((targets @ profile.T).T)  # (n_users, n_items_asked)
+        # leave each item's similarity to itself out: sim(i, i) = 1 for items with features
+        # (rows of E have unit norm) and 0 for items without
         if history.nnz:
-            seen = history[:, item_idx].toarray()
-            scores -= seen * self_sim[None, :]
+            position = np.full(n_items, -1, dtype=np.int64)
+            position[item_idx] = np.arange(len(item_idx))
+            rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+            cols = position[history.indices]
+            has_features = np.diff(E.indptr)[history.indices] > 0
+            keep = (cols >= 0) & has_features
+            scores[rows[keep], cols[keep]] -= history.data[keep]
         return scores.astype(np.float32)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:

@@ -96,6 +96,8 @@ DENSE_METRICS = ("cosine", "pearson", "dot")
 BM25_K1 = 100.0
 BM25_B = 0.8
 _CHUNKS_PER_THREAD = 16
+#: a centred row whose squared norm is below this fraction of the raw one counts as constant
+_CENTRED_RTOL = 1e-12
 
 
 # --------------------------------------------------------------------------- threads
@@ -247,6 +249,10 @@ def _metric_data(
     if sqrt_w is not None:
         data64 = data64 * sqrt_w[X.indices]
     _, _, sq = row_weighted_sums(X.indptr, X.indices, data64, ones)
+    if metric == "adjusted_cosine":
+        # a row equal to its mean everywhere is centred to rounding noise: call its norm zero
+        _, _, raw_sq = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
+        sq[sq <= _CENTRED_RTOL * raw_sq] = 0.0
     dtype = np.float64 if metric == "adjusted_cosine" else np.float32
     return data64.astype(dtype), np.sqrt(sq)
 
@@ -466,14 +472,19 @@ def _check_dense(P: Any, name: str) -> NDArray[np.float64]:
 
 
 def _dense_prep(P: NDArray[np.float64], metric: str, w: NDArray[np.float64] | None):
+    cw = np.ones(P.shape[1]) if w is None else w
+    raw_sq = np.einsum("ij,ij,j->i", P, P, cw)
     if metric == "pearson":
-        cw = np.ones(P.shape[1]) if w is None else w
         total = cw.sum()
         mean = P @ cw / total if total > 0 else np.zeros(P.shape[0])
         P = P - mean[:, None]
     if w is not None:
         P = P * np.sqrt(w)[None, :]
-    norms = np.sqrt(np.einsum("ij,ij->i", P, P))
+    sq = np.einsum("ij,ij->i", P, P)
+    if metric == "pearson":
+        # a constant row is centred to rounding noise: call its norm zero
+        sq[sq <= _CENTRED_RTOL * raw_sq] = 0.0
+    norms = np.sqrt(sq)
     return np.ascontiguousarray(P), norms
 
 

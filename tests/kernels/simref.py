@@ -104,8 +104,11 @@ def reference_scores(A, B, metric, weights=None, shrink=0.0, min_support=1, excl
         for M, P in ((Ad, PA), (Bd, PB)):
             for i in range(M.shape[0]):
                 sw = w[P[i]].sum()
+                raw = (w * M[i] ** 2).sum()
                 if sw > 0:
                     M[i, P[i]] -= (w[P[i]] * M[i, P[i]]).sum() / sw
+                if (w * M[i] ** 2).sum() <= 1e-12 * raw:
+                    M[i] = 0.0  # constant row: centred to (rounding noise around) zero
     S = np.full((Ad.shape[0], Bd.shape[0]), np.nan)
     for i in range(Ad.shape[0]):
         for j in range(Bd.shape[0]):
@@ -147,8 +150,11 @@ def dense_reference_scores(A, B, metric, weights=None, exclude_self=False):
     w = np.ones(A.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
     if metric == "pearson":
         tot = w.sum()
+        raw_a, raw_b = (w * A**2).sum(axis=1), (w * B**2).sum(axis=1)
         A = A - ((A * w).sum(axis=1) / tot)[:, None] if tot > 0 else A * 0
         B = B - ((B * w).sum(axis=1) / tot)[:, None] if tot > 0 else B * 0
+        A[(w * A**2).sum(axis=1) <= 1e-12 * raw_a] = 0.0  # constant rows
+        B[(w * B**2).sum(axis=1) <= 1e-12 * raw_b] = 0.0
     S = np.full((A.shape[0], B.shape[0]), np.nan)
     for i in range(A.shape[0]):
         for j in range(B.shape[0]):

@@ -30,6 +30,7 @@ latency calls, a shorter ALS fit, one FeatureCF fit). The table goes to stdout a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from featcf.datasets import load_movielens
     from featcf.models import ALS, ContentKNN, ItemKNN
 
+    load_before = os.getloadavg()
     ds = load_movielens(args.data)
     X = sp.csr_matrix(ds.interactions, dtype=np.float32)
     users = ds.user_ids
@@ -255,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if str(args.output) != "-":
         info = machine_info(("numpy", "scipy", "numba", "implicit", "pandas", "featcf"))
+        load_after = os.getloadavg()
+        info["load average (1 min) before / after"] = f"{load_before[0]:.2f} / {load_after[0]:.2f}"
         lines = [
             "# Serving benchmark: featcf models against implicit (MovieLens 100k)",
             "",

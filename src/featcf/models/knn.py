@@ -57,11 +57,13 @@ _SERIAL_ROWS = 64
 
 
 class _NeedsHistory:
-    """Refuse (fitted or new) users without interactions, naming what can serve them.
+    """Serving shared by featcf's history-based baselines (kNN, content kNN, ALS).
 
-    Mixed into models whose scores come from a user's own interactions only. ``_score`` stays
-    a pure computation (an empty history scores 0, which is what audiences need); the public
-    entry points that rank or predict for users check first.
+    * Refuses (fitted or new) users without interactions, naming what can serve them. The
+      scoring hooks stay pure computations (an empty history scores 0, which is what
+      audiences need); the public entry points that rank or predict for users check first.
+    * Runs the top-n selection with the model's ``n_threads`` (single-threaded for small
+      blocks such as one new user).
     """
 
     _cold_user_advice = (
@@ -79,12 +81,22 @@ class _NeedsHistory:
                 f"({empty.size} of them, e.g. {shown}); {self._cold_user_advice}"
             )
 
-    def recommend(self, user_ids: Any, n: int = 10, **kwargs: Any) -> pd.DataFrame:
+    def recommend(
+        self,
+        user_ids: Any,
+        n: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: Any = None,
+        on_unknown: str = "raise",
+    ) -> pd.DataFrame:
         dataset = self._fitted_dataset()
         query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
         positions = np.asarray(dataset.user_index(query, strict=False), dtype=np.int64)
         self._refuse_empty(positions[positions >= 0], dataset.user_ids)
-        return super().recommend(user_ids, n, **kwargs)
+        return super().recommend(
+            user_ids, n, exclude_seen=exclude_seen, items=items, on_unknown=on_unknown
+        )
 
     def predict(self, user_ids: Any, item_ids: Any) -> np.ndarray:
         dataset = self._fitted_dataset()

@@ -201,6 +201,38 @@ def test_batching_does_not_change_results(full):
     pd.testing.assert_series_equal(a["value"], b["value"])
 
 
+def test_ties_are_broken_at_random_not_by_position():
+    # every user's only test item is item 0 and the scores are constant: breaking ties by
+    # item position would put item 0 first for everyone
+    n_users = 60  # over 12 items
+    inter = pd.DataFrame(
+        [(f"u{u}", f"sku-{10 * (i + 1)}") for u in range(n_users) for i in (0, 1 + u % 11)],
+        columns=["user", "item"],
+    )
+    ds = Dataset.from_frames(inter, user_col="user", item_col="item")
+    assert ds.item_ids[0] == "sku-10"
+    X = ds.interactions.tocoo()
+    is_test = X.col == 0
+    split = Split(
+        train=ds.with_interactions(
+            sp.csr_matrix((X.data[~is_test], (X.row[~is_test], X.col[~is_test])), shape=X.shape)
+        ),
+        test=ds.with_interactions(
+            sp.csr_matrix((X.data[is_test], (X.row[is_test], X.col[is_test])), shape=X.shape)
+        ),
+        kind="random",
+    )
+
+    def constant(user_idx, item_idx, history):
+        return np.zeros((len(user_idx), len(item_idx)))
+
+    first = evaluate(constant, split, k=1, metrics=["precision", "auc"])
+    assert value(first, "precision", 1) < 0.5  # about 1/11 expected
+    assert value(first, "auc", None) == pytest.approx(0.5)
+    again = evaluate(constant, split, k=1, metrics=["precision"])
+    assert value(again, "precision", 1) == value(first, "precision", 1)  # seeded
+
+
 # --------------------------------------------------------------------------------------
 # plain scoring functions
 # --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from featcf._validation import check_random_state
 from featcf.evaluation.metrics import (
     RANKING_METRICS,
     auc,
@@ -358,6 +359,7 @@ def evaluate(
     fit: bool = True,
     use_user_features: bool = True,
     batch_size: int = 1024,
+    tie_seed: int | None = 0,
 ) -> pd.DataFrame:
     """Fit ``model`` on ``split.train``, score the test users and measure the rankings.
 
@@ -435,6 +437,11 @@ def evaluate(
         Pass folded-in users' encoded features to models that use user features.
     batch_size : int, default 1024
         Users scored per call.
+    tie_seed : int or None, default 0
+        Seed of the random order of the candidates, which decides between equal scores in
+        the top-k lists (not the item positions, which often follow popularity: a model
+        giving every cold item the same score must not profit from them). AUC counts ties
+        as 1/2 and does not depend on it.
 
     Returns
     -------
@@ -472,7 +479,9 @@ def evaluate(
     batch_size = _check_batch_size(batch_size)
     if not isinstance(fit, (bool, np.bool_)):
         raise TypeError(f"fit must be a bool, got {fit!r}")
-    items = _resolve_candidates(candidates, split)
+    # Score the candidates in a seeded random order: top-n selection breaks ties by column,
+    # and item positions often follow popularity (order of first appearance in the data).
+    items = check_random_state(tie_seed).permutation(_resolve_candidates(candidates, split))
 
     test = sp.csr_matrix(split.test.interactions[:, items], dtype=np.float64)
     users = np.flatnonzero(np.diff(test.indptr)).astype(np.int64)

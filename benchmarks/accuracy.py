@@ -1,0 +1,846 @@
+"""Benchmark: recommendation accuracy of every featcf model and of implicit's peers.
+
+One command (``python benchmarks/accuracy.py``) evaluates, with fixed seeds and default
+hyper-parameters (nothing is tuned on the test parts), every model in
+``featcf.models.__all__`` and three peers from ``implicit`` -- ALS
+(``implicit.cpu.als.AlternatingLeastSquares``), BPR
+(``implicit.cpu.bpr.BayesianPersonalizedRanking``) and item-kNN
+(``implicit.nearest_neighbours.CosineRecommender(K=50)``) -- all through
+:func:`featcf.evaluation.evaluate` (the peers as plain scoring functions), on:
+
+Data (``../shared/data`` beside the repository; the script exits 0 with a reason when absent)
+
+- **MovieLens 100k** as implicit feedback: a rating >= 4 is a positive (weight 1), lower
+  ratings are dropped; the full catalogue (1,682 films, genre and year) and the user table
+  (age, gender, occupation, zip region) are kept. The explicit ratings are used for the
+  RMSE table only.
+- **CoIL 2000** (``ticdata2000.txt``): 5,822 customers x 22 insurance products, "holds the
+  product" as a positive (policy counts binarised), 43 socio-demographic user fields, the
+  shipped product attribute table as item fields.
+
+Protocols (each model fitted on the train part only)
+
+1. *warm*: ``split_random`` 20% of each user's positives to test, ranking over all items.
+2. *cold items*: ``split_cold_items`` 20% of the items lose every interaction; ranking over
+   the cold items only (plus AUC over them), for users who keep a training interaction.
+3. *cold users, 0 interactions*: ``split_cold_users`` 20% of users, user features only
+   (``evaluate`` scores them as the fitted users without interactions they are).
+4. *given k* (k = 1, 3, 5): the same protocol with k of each cold user's positives revealed
+   at query time and folded in (``score_new_users``, with their user features for models
+   that use them). Peers: ALS through ``recalculate_user``, item-kNN as ``history @
+   similarity``, BPR refitted with the revealed interactions added to its training matrix
+   (its fit time includes that refit). Peers have no demographics or cold-item path: n/a.
+5. CoIL only, *CARAVAN 5-fold CV*: customers are split in 5 seeded folds; a model is fitted
+   on 4 folds (all their products) and the held-out customers are folded in as new
+   customers from all their other products plus their demographics, then ranked by their
+   caravan score. Reported: AUC of owners vs non-owners (mean over folds) and the owners
+   found in the top 20% of each fold, summed over folds (the CoIL 2000 challenge's "top
+   800 of 4,000"; ties at the cut count fractionally, the expected value under random
+   tie-breaking). Held-out customers without any other product are ranked last by models
+   that cannot use demographics (``handles_new_users_with_features`` False).
+6. CoIL only, *new product, leave-one-product-out*: for each of the 22 products all its
+   interactions are removed (a cold item with its attributes), the model is refitted and
+   every customer is scored for it; AUC of owners vs the other customers, mean over
+   products. Customers left without any training product are ranked last by models that
+   cannot use demographics.
+7. ML only, *RMSE/MAE* on explicit ratings (random 20%): only for models whose scores are
+   rating predictions (attribute ``predicts_ratings``); featcf's models rank, so they are
+   n/a; a damped user/item bias baseline is shown for reference.
+
+Models that cannot serve a protocol raise ``UnsupportedProtocolError`` and are shown as
+``n/a`` with the reason, never dropped. Ranking metrics use k=10 on MovieLens and k=3 on
+CoIL (22 products, customers hold about 2: at 10 every model finds almost everything);
+the plot ``accuracy_given_k.png`` shows nDCG@10 (both data sets) against the number of
+revealed interactions (0 = features only).
+
+Outputs: ``benchmarks/results/accuracy.md`` and ``benchmarks/results/accuracy_given_k.png``
+(``--out-dir`` to change; ``--quick`` runs given-1 only, 2 CARAVAN folds and 5 products and
+writes nothing unless ``--out-dir`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    SHARED_DATA,
+    command_line,
+    machine_info,
+    markdown_table,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEED = 0
+GIVEN_K = (1, 3, 5)
+TOP_FRACTION = 0.2
+KS = {"MovieLens 100k": (10,), "CoIL 2000": (3, 10)}
+MAIN_K = {"MovieLens 100k": 10, "CoIL 2000": 3}
+MODEL_ORDER = ("Popularity", "ItemKNN", "UserKNN", "ContentKNN", "ALS", "FeatureCF")
+PEERS = ("implicit ALS", "implicit BPR", "implicit item-kNN")
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+
+
+def binarised(ds: Any, threshold: float | None = None) -> Any:
+    """``ds`` with interactions of weight >= threshold (all when None) set to 1.0."""
+    X = ds.interactions
+    keep = np.ones(X.nnz, dtype=bool) if threshold is None else X.data >= threshold
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[keep]
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
+    P = sp.csr_matrix((np.ones(keep.sum(), np.float32), X.indices[keep], indptr), shape=X.shape)
+    times = None if ds.timestamps is None else ds.timestamps[keep]
+    return ds.with_interactions(P, times)
+
+
+def load_data() -> dict[str, Any]:
+    from featcf.datasets import load_coil2000, load_movielens
+
+    ml = load_movielens(SHARED_DATA / "ml-100k")
+    coil = load_coil2000(SHARED_DATA / "coil2000")
+    return {
+        "ml_explicit": ml,
+        "MovieLens 100k": binarised(ml, 4.0),
+        "CoIL 2000": binarised(coil),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------
+
+
+def featcf_factories() -> dict[str, Callable[[], Any]]:
+    """Every model in ``featcf.models.__all__``, default hyper-parameters, fixed seeds."""
+    import featcf.models as models
+
+    names = [
+        n
+        for n in models.__all__
+        if n not in ("BaseRecommender", "UnsupportedProtocolError")
+        and isinstance(getattr(models, n), type)
+        and issubclass(getattr(models, n), models.BaseRecommender)
+    ]
+    names.sort(key=lambda n: (MODEL_ORDER.index(n) if n in MODEL_ORDER else len(MODEL_ORDER), n))
+
+    def factory(cls: type) -> Callable[[], Any]:
+        params = cls().get_params()
+        fixed = {"random_state": SEED, "show_progress": False}
+        return lambda: cls(**{k: v for k, v in fixed.items() if k in params})
+
+    return {n: factory(getattr(models, n)) for n in names}
+
+
+class ImplicitPeer:
+    """An ``implicit`` model as a featcf scoring function ``fn(user_idx, item_idx, history)``.
+
+    Fitted on the binarised training matrix. Fitted users are scored from the model's own
+    state; given-k users (``history`` not None) by ALS's ``recalculate_user``, by item-kNN
+    as ``history @ similarity``, and by BPR from factors learned in a refit that added their
+    revealed interactions (``refit_for_history``: the benchmark fits it on train + revealed).
+    """
+
+    handles_new_items = False
+    handles_new_users_with_features = False
+    handles_new_users_with_history = True
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.__name__ = {"als": "implicit ALS", "bpr": "implicit BPR", "knn": "implicit item-kNN"}[
+            kind
+        ]
+        self.refit_for_history = kind == "bpr"
+
+    def _make(self) -> Any:
+        if self.kind == "als":
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            return AlternatingLeastSquares(random_state=SEED)
+        if self.kind == "bpr":
+            from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+            return BayesianPersonalizedRanking(random_state=SEED)
+        from implicit.nearest_neighbours import CosineRecommender
+
+        return CosineRecommender(K=50)
+
+    def fit(self, dataset: Any) -> ImplicitPeer:
+        X = sp.csr_matrix(dataset.interactions, dtype=np.float32, copy=True)
+        X.data[:] = 1.0
+        self.train_ = X
+        self.model_ = self._make()
+        self.model_.fit(X, show_progress=False)
+        if self.kind == "knn":
+            self.similarity_ = sp.csr_matrix(self.model_.similarity, dtype=np.float32)
+        return self
+
+    def __call__(
+        self, user_idx: np.ndarray, item_idx: np.ndarray, history: sp.csr_matrix | None
+    ) -> np.ndarray:
+        if self.kind == "knn":
+            rows = self.train_[user_idx] if history is None else history
+            return np.asarray((rows @ self.similarity_[:, item_idx]).todense(), np.float32)
+        V = np.asarray(self.model_.item_factors)[item_idx]
+        if history is None or self.kind == "bpr":
+            U = np.asarray(self.model_.user_factors)[user_idx]
+        else:
+            H = sp.csr_matrix(history, dtype=np.float32, copy=True)
+            H.data[:] = 1.0
+            U = np.asarray(self.model_.recalculate_user(user_idx, H))
+        return (U @ V.T).astype(np.float32)
+
+
+def peer_factories() -> dict[str, Callable[[], Any]]:
+    return {
+        "implicit ALS": lambda: ImplicitPeer("als"),
+        "implicit BPR": lambda: ImplicitPeer("bpr"),
+        "implicit item-kNN": lambda: ImplicitPeer("knn"),
+    }
+
+
+class BiasBaseline:
+    """Rating predictor ``mu + b_u + b_i`` (damped means, 10 pseudo-ratings) for RMSE."""
+
+    predicts_ratings = True
+    name = "bias baseline (reference)"
+
+    def fit(self, dataset: Any) -> BiasBaseline:
+        X = dataset.interactions.tocsr()
+        mu = X.data.mean()
+        damp = 10.0
+        coo = X.tocoo()
+        item_sum = np.bincount(coo.col, weights=coo.data - mu, minlength=X.shape[1])
+        self.b_i = item_sum / (np.bincount(coo.col, minlength=X.shape[1]) + damp)
+        resid = coo.data - mu - self.b_i[coo.col]
+        self.b_u = np.bincount(coo.row, weights=resid, minlength=X.shape[0]) / (
+            np.bincount(coo.row, minlength=X.shape[0]) + damp
+        )
+        self.mu = mu
+        return self
+
+    def __call__(self, user_idx: np.ndarray, item_idx: np.ndarray, history: Any) -> np.ndarray:
+        return self.mu + self.b_u[user_idx][:, None] + self.b_i[item_idx][None, :]
+
+
+# --------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    dataset: str
+    protocol: str
+    model: str
+    values: dict[str, float] = field(default_factory=dict)
+    n_users: int | None = None
+    n_excluded: int | None = None
+    fit_seconds: float = float("nan")
+    score_seconds: float = float("nan")
+    note: str = ""  # the n/a reason
+
+    @property
+    def available(self) -> bool:
+        return not self.note
+
+
+def short_reason(exc: BaseException) -> str:
+    text = str(exc).split(";")[0].strip()
+    return text if len(text) < 110 else text[:107] + "..."
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# protocols
+# --------------------------------------------------------------------------------------
+
+
+def merged(train: Any, revealed: Any) -> Any:
+    return train.with_interactions(train.interactions + revealed.interactions)
+
+
+def run_split(
+    dataset: str,
+    protocol: str,
+    split: Any,
+    factories: dict[str, Callable[[], Any]],
+    ks: tuple[int, ...],
+) -> list[Result]:
+    from featcf.evaluation import evaluate
+    from featcf.models import UnsupportedProtocolError
+
+    out = []
+    for name, make in factories.items():
+        model = make()
+        start = time.perf_counter()
+        try:
+            if getattr(model, "refit_for_history", False) and split.revealed is not None:
+                if getattr(model, "handles_new_users_with_history", True) is False:
+                    raise UnsupportedProtocolError(f"{name} cannot fold in users")
+                fit_start = time.perf_counter()
+                model.fit(merged(split.train, split.revealed))
+                fit_seconds = time.perf_counter() - fit_start
+                table = evaluate(model, split, k=list(ks), fit=False)
+                table["fit_seconds"] = fit_seconds
+            else:
+                table = evaluate(model, split, k=list(ks))
+        except UnsupportedProtocolError as exc:
+            out.append(Result(dataset, protocol, name, note=short_reason(exc)))
+            log(f"  {dataset} | {protocol} | {name}: n/a ({short_reason(exc)})")
+            continue
+        values = {
+            (f"{m}@{k}" if not pd.isna(k) else m): float(v)
+            for m, k, v in zip(table["metric"], table["k"], table["value"], strict=True)
+        }
+        first = table.iloc[0]
+        out.append(
+            Result(
+                dataset,
+                protocol,
+                name,
+                values,
+                int(first.n_users),
+                int(first.n_excluded),
+                float(first.fit_seconds),
+                float(first.score_seconds),
+            )
+        )
+        main = MAIN_K[dataset]
+        log(
+            f"  {dataset} | {protocol} | {name}: nDCG@{main} {values[f'ndcg@{main}']:.4f} "
+            f"AUC {values['auc']:.4f} ({time.perf_counter() - start:.1f} s)"
+        )
+    return out
+
+
+def _can_use_features(model: Any) -> bool:
+    return bool(getattr(model, "handles_new_users_with_features", False))
+
+
+def _scores_for_item(model: Any, split: Any, users: np.ndarray, item: int, empty: np.ndarray):
+    """Scores of ``users`` for one item; users in ``empty`` (no evidence) rank last for
+    models that cannot use demographics."""
+    from featcf.evaluation import score_split
+
+    scores = np.full(len(users), -np.inf)
+    use = np.ones(len(users), dtype=bool) if _can_use_features(model) else ~empty
+    if use.any():
+        scores[use] = score_split(model, split, users=users[use], items=[item])[:, 0]
+    return scores
+
+
+def _item_auc(scores: np.ndarray, owners: np.ndarray) -> float:
+    from featcf.evaluation import auc
+
+    relevant = sp.csr_matrix(owners.astype(np.float64)[None, :])
+    return float(auc(scores[None, :], relevant)[0])
+
+
+def _found_in_top(scores: np.ndarray, owners: np.ndarray, n_top: int) -> float:
+    """Owners among the ``n_top`` best scores; ties at the cut count fractionally."""
+    order = np.sort(scores)[::-1]
+    cut = order[n_top - 1]
+    above = scores > cut
+    tied = scores == cut
+    slots = n_top - int(above.sum())
+    found = float(owners[above].sum())
+    if tied.any():
+        found += owners[tied].sum() * slots / tied.sum()
+    return found
+
+
+def _subset(ds: Any, mask: np.ndarray) -> Any:
+    X = ds.interactions
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    return ds.with_interactions(
+        sp.csr_matrix((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
+    )
+
+
+def caravan_cv(
+    ds: Any, factories: dict[str, Callable[[], Any]], n_folds: int, n_run: int
+) -> list[Result]:
+    """CARAVAN 5-fold CV over customers (fold-in of held-out customers, see module doc)."""
+    from featcf.evaluation import Split
+    from featcf.models import UnsupportedProtocolError
+
+    caravan = int(ds.item_index("caravan"))
+    X = ds.interactions
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    is_caravan = X.indices == caravan
+    folds = np.array_split(np.random.default_rng(SEED).permutation(ds.n_users), n_folds)
+    splits = []
+    for fold in folds[:n_run]:
+        in_fold = np.zeros(ds.n_users, dtype=bool)
+        in_fold[fold] = True
+        held = in_fold[rows]
+        splits.append(
+            Split(
+                train=_subset(ds, ~held),
+                test=_subset(ds, held & is_caravan),
+                kind="cold_users",
+                cold_users=np.sort(fold),
+                revealed=_subset(ds, held & ~is_caravan),
+            )
+        )
+    out = []
+    for name, make in factories.items():
+        aucs, found, owners_total, n_users, n_empty = [], 0.0, 0, 0, 0
+        fit_s = score_s = 0.0
+        try:
+            for split in splits:
+                users = split.cold_users
+                model = make()
+                if getattr(model, "handles_new_users_with_history", True) is False:
+                    raise UnsupportedProtocolError(f"{name} cannot fold in customers")
+                start = time.perf_counter()
+                if getattr(model, "refit_for_history", False):
+                    model.fit(merged(split.train, split.revealed))
+                else:
+                    model.fit(split.train)
+                fit_s += time.perf_counter() - start
+                empty = split.revealed.user_counts()[users] == 0
+                owners = split.test.user_counts()[users] > 0
+                start = time.perf_counter()
+                scores = _scores_for_item(model, split, users, caravan, empty)
+                score_s += time.perf_counter() - start
+                aucs.append(_item_auc(scores, owners))
+                found += _found_in_top(scores, owners, int(round(TOP_FRACTION * len(users))))
+                owners_total += int(owners.sum())
+                n_users += len(users)
+                n_empty += int(empty.sum())
+        except UnsupportedProtocolError as exc:
+            out.append(Result("CoIL 2000", "CARAVAN CV", name, note=short_reason(exc)))
+            log(f"  CoIL 2000 | CARAVAN CV | {name}: n/a ({short_reason(exc)})")
+            continue
+        values = {
+            "auc": float(np.mean(aucs)),
+            "auc_sd": float(np.std(aucs)),
+            "found": found,
+            "owners": float(owners_total),
+            "random": TOP_FRACTION * owners_total,
+            "no_history": float(n_empty),
+        }
+        out.append(Result("CoIL 2000", "CARAVAN CV", name, values, n_users, 0, fit_s, score_s))
+        log(
+            f"  CoIL 2000 | CARAVAN CV | {name}: AUC {values['auc']:.4f}, owners in top "
+            f"{TOP_FRACTION:.0%}: {found:.1f}/{owners_total}"
+        )
+    return out
+
+
+def new_product_loo(
+    ds: Any, factories: dict[str, Callable[[], Any]], products: np.ndarray
+) -> list[Result]:
+    """Leave-one-product-out AUC of every customer for a product made cold."""
+    from featcf.evaluation import split_cold_items
+    from featcf.models import UnsupportedProtocolError
+
+    splits = [(int(p), split_cold_items(ds, items=[p])) for p in products]
+    users = np.arange(ds.n_users)
+    out = []
+    for name, make in factories.items():
+        aucs: dict[str, float] = {}
+        fit_s = score_s = 0.0
+        try:
+            for p, split in splits:
+                model = make()
+                if getattr(model, "handles_new_items", True) is False:
+                    raise UnsupportedProtocolError(
+                        f"{name} cannot score products without interactions"
+                    )
+                start = time.perf_counter()
+                model.fit(split.train)
+                fit_s += time.perf_counter() - start
+                empty = split.train.user_counts() == 0
+                owners = split.test.user_counts() > 0
+                start = time.perf_counter()
+                scores = _scores_for_item(model, split, users, p, empty)
+                score_s += time.perf_counter() - start
+                aucs[str(ds.item_ids[p])] = _item_auc(scores, owners)
+        except UnsupportedProtocolError as exc:
+            out.append(Result("CoIL 2000", "new product LOO", name, note=short_reason(exc)))
+            log(f"  CoIL 2000 | new product LOO | {name}: n/a ({short_reason(exc)})")
+            continue
+        values = {"auc": float(np.mean(list(aucs.values())))}
+        values.update({f"auc:{k}": v for k, v in aucs.items()})
+        out.append(
+            Result("CoIL 2000", "new product LOO", name, values, ds.n_users, 0, fit_s, score_s)
+        )
+        log(f"  CoIL 2000 | new product LOO | {name}: mean AUC {values['auc']:.4f}")
+    return out
+
+
+def rating_errors(ds: Any, factories: dict[str, Callable[[], Any]]) -> list[Result]:
+    from featcf.evaluation import evaluate, split_random
+
+    split = split_random(ds, 0.2, seed=SEED)
+    out = []
+    models = dict(factories)
+    models[BiasBaseline.name] = BiasBaseline
+    for name, make in models.items():
+        model = make()
+        if not getattr(model, "predicts_ratings", False):
+            out.append(
+                Result(
+                    "MovieLens 100k",
+                    "RMSE (explicit ratings)",
+                    name,
+                    note="scores rank items; no rating prediction",
+                )
+            )
+            continue
+        table = evaluate(model, split, metrics=["rmse", "mae"])
+        values = dict(zip(table["metric"], table["value"], strict=True))
+        first = table.iloc[0]
+        out.append(
+            Result(
+                "MovieLens 100k",
+                "RMSE (explicit ratings)",
+                name,
+                values,
+                int(first.n_users),
+                0,
+                float(first.fit_seconds),
+                float(first.score_seconds),
+            )
+        )
+        log(f"  MovieLens 100k | RMSE | {name}: {values['rmse']:.4f}")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def fmt_seconds(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.2f}"
+
+
+def ranking_table(results: list[Result], dataset: str) -> str:
+    k = MAIN_K[dataset]
+    metric_cols = [
+        (f"P@{k}", f"precision@{k}"),
+        (f"R@{k}", f"recall@{k}"),
+        (f"nDCG@{k}", f"ndcg@{k}"),
+        (f"MAP@{k}", f"map@{k}"),
+        (f"HR@{k}", f"hit_rate@{k}"),
+    ]
+    if k != 10:
+        metric_cols.append(("nDCG@10", "ndcg@10"))
+    metric_cols.append(("AUC", "auc"))
+    headers = ["model", *[h for h, _ in metric_cols], "users (excl.)", "fit s", "score s"]
+    rows = []
+    for r in results:
+        if r.available:
+            rows.append(
+                [
+                    r.model,
+                    *[fmt(r.values.get(key)) for _, key in metric_cols],
+                    f"{r.n_users} ({r.n_excluded})",
+                    fmt_seconds(r.fit_seconds),
+                    fmt_seconds(r.score_seconds),
+                ]
+            )
+        else:
+            rows.append([r.model, *["n/a"] * len(metric_cols), "-", "-", "-"])
+    table = markdown_table(headers, rows)
+    notes = [f"- {r.model}: n/a -- {r.note}" for r in results if not r.available]
+    return table + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def caravan_table(results: list[Result]) -> str:
+    headers = [
+        "model",
+        "AUC (mean of folds)",
+        "sd",
+        "owners in top 20%",
+        "of owners",
+        "random",
+        "no other product (ranked last*)",
+        "fit s",
+        "score s",
+    ]
+    rows = []
+    for r in results:
+        if r.available:
+            v = r.values
+            rows.append(
+                [
+                    r.model,
+                    fmt(v["auc"]),
+                    fmt(v["auc_sd"], 3),
+                    f"{v['found']:.1f}",
+                    f"{v['owners']:.0f}",
+                    f"{v['random']:.1f}",
+                    f"{v['no_history']:.0f}",
+                    fmt_seconds(r.fit_seconds),
+                    fmt_seconds(r.score_seconds),
+                ]
+            )
+        else:
+            rows.append([r.model, "n/a", "-", "n/a", "-", "-", "-", "-", "-"])
+    notes = [f"- {r.model}: n/a -- {r.note}" for r in results if not r.available]
+    return markdown_table(headers, rows) + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def loo_table(results: list[Result]) -> str:
+    ok = [r for r in results if r.available]
+    products = [k.split(":", 1)[1] for k in ok[0].values if k.startswith("auc:")] if ok else []
+    headers = ["model", "mean AUC", "worst product", "best product", "fit s", "score s"]
+    rows = []
+    for r in results:
+        if not r.available:
+            rows.append([r.model, "n/a", "-", "-", "-", "-"])
+            continue
+        per = {p: r.values[f"auc:{p}"] for p in products}
+        worst = min(per, key=per.get)
+        best = max(per, key=per.get)
+        rows.append(
+            [
+                r.model,
+                fmt(r.values["auc"]),
+                f"{worst} {per[worst]:.3f}",
+                f"{best} {per[best]:.3f}",
+                fmt_seconds(r.fit_seconds),
+                fmt_seconds(r.score_seconds),
+            ]
+        )
+    text = markdown_table(headers, rows)
+    if ok:
+        detail_headers = ["product", *[r.model for r in ok]]
+        detail = [[p, *[f"{r.values[f'auc:{p}']:.3f}" for r in ok]] for p in products]
+        text += "\n\nAUC per product:\n\n" + markdown_table(detail_headers, detail)
+    notes = [f"- {r.model}: n/a -- {r.note}" for r in results if not r.available]
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def rmse_table(results: list[Result]) -> str:
+    headers = ["model", "RMSE", "MAE", "users", "fit s", "score s"]
+    rows = []
+    for r in results:
+        if r.available:
+            rows.append(
+                [
+                    r.model,
+                    fmt(r.values["rmse"]),
+                    fmt(r.values["mae"]),
+                    str(r.n_users),
+                    fmt_seconds(r.fit_seconds),
+                    fmt_seconds(r.score_seconds),
+                ]
+            )
+        else:
+            rows.append([r.model, "n/a", "n/a", "-", "-", "-"])
+    notes = sorted({r.note for r in results if not r.available})
+    return markdown_table(headers, rows) + (
+        "\n\n" + "\n".join(f"- n/a: {n}" for n in notes) if notes else ""
+    )
+
+
+def given_k_protocols() -> list[tuple[int, str]]:
+    return [(0, "cold users, 0 interactions")] + [(k, f"given {k}") for k in GIVEN_K]
+
+
+def plot_given_k(results: list[Result], path: Path, datasets: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        by_model: dict[str, list[tuple[int, float]]] = {}
+        for k, protocol in given_k_protocols():
+            for r in results:
+                if r.dataset == dataset and r.protocol == protocol:
+                    by_model.setdefault(r.model, [])
+                    if r.available:
+                        by_model[r.model].append((k, r.values["ndcg@10"]))
+        for model, points in by_model.items():
+            if not points:
+                continue
+            xs, ys = zip(*points, strict=True)
+            style = "--" if model in PEERS else "-"
+            ax.plot(xs, ys, style, marker="o", label=model)
+        ax.set_xticks([0, *GIVEN_K])
+        ax.set_xlabel("interactions revealed per cold user (0 = user features only)")
+        ax.set_ylabel("nDCG@10")
+        ax.set_title(f"{dataset}: cold users, given k")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    results: list[Result],
+    path: Path,
+    plot_name: str,
+    elapsed: float,
+    splits_info: dict[str, str],
+) -> None:
+    info = machine_info(("numpy", "scipy", "numba", "implicit", "pandas"))
+    lines = [
+        "# Accuracy benchmark",
+        "",
+        f"Command: `{command_line()}` -- total run time {elapsed / 60:.1f} min.",
+        "",
+        "Machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()),
+        "",
+        "Protocols, data preparation and every decision are described in the docstring of "
+        "`benchmarks/accuracy.py`. Short version: MovieLens 100k as implicit feedback "
+        "(rating >= 4 positive), CoIL 2000 as 'holds the product'; default hyper-parameters "
+        f"and seed {SEED} everywhere; each model is fitted on the train part only; `n/a` = the "
+        "model cannot serve the protocol (reason below each table). `users (excl.)`: users "
+        "evaluated (users with test interactions not counted: no relevant item, or cold-item "
+        "users without training). Times: fit = seconds to fit (BPR: refit with revealed "
+        "interactions for given-k), score = seconds in the model's scoring calls.",
+        "",
+        "Split sizes: " + "; ".join(f"{k}: {v}" for k, v in splits_info.items()),
+        "",
+    ]
+    datasets = [d for d in ("MovieLens 100k", "CoIL 2000") if any(r.dataset == d for r in results)]
+    for dataset in datasets:
+        lines += [f"## {dataset}", ""]
+        protocols = []
+        for r in results:
+            if r.dataset == dataset and r.protocol not in protocols:
+                protocols.append(r.protocol)
+        for protocol in protocols:
+            rs = [r for r in results if r.dataset == dataset and r.protocol == protocol]
+            lines += [f"### {protocol}", ""]
+            if protocol == "CARAVAN CV":
+                lines.append(caravan_table(rs))
+                lines += [
+                    "",
+                    "\\* held-out customers without any other product: ranked last by "
+                    "models that cannot use demographics. Owners in top 20%: summed over "
+                    "folds (ties at the cut counted fractionally); `random` = 20% of the "
+                    "owners.",
+                ]
+            elif protocol == "new product LOO":
+                lines.append(loo_table(rs))
+            elif protocol.startswith("RMSE"):
+                lines.append(rmse_table(rs))
+            else:
+                lines.append(ranking_table(rs, dataset))
+            lines.append("")
+    lines += [
+        "## nDCG@10 against revealed interactions",
+        "",
+        f"![nDCG@10 given k]({plot_name})",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="given-1 only, 2 folds, 5 products")
+    parser.add_argument("--out-dir", type=Path, default=None, help="where to write the results")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["ml", "coil"],
+        choices=["ml", "coil"],
+        help="data sets to run",
+    )
+    args = parser.parse_args(argv)
+    out_dir = args.out_dir if args.out_dir is not None else (None if args.quick else RESULTS)
+    for sub in ("ml-100k", "coil2000"):
+        if not (SHARED_DATA / sub).is_dir():
+            print(f"skipped: {SHARED_DATA / sub} is absent (the shared data sits beside the repo)")
+            return 0
+    global GIVEN_K
+    if args.quick:
+        GIVEN_K = (1,)
+
+    from threadpoolctl import threadpool_limits
+
+    from featcf.evaluation import split_cold_items, split_cold_users, split_random
+
+    # implicit's own chatter (its item-kNN converts a COO matrix it builds itself)
+    warnings.filterwarnings("ignore", message="Method expects CSR input")
+    started = time.perf_counter()
+    with threadpool_limits(1, "blas"):
+        data = load_data()
+        factories = {**featcf_factories(), **peer_factories()}
+        log(f"models: {', '.join(factories)}")
+        results: list[Result] = []
+        splits_info: dict[str, str] = {}
+        wanted = {"ml": "MovieLens 100k", "coil": "CoIL 2000"}
+        for key in args.datasets:
+            dataset = wanted[key]
+            ds = data[dataset]
+            ks = KS[dataset]
+            protocols = [
+                ("warm (random 20%)", split_random(ds, 0.2, seed=SEED)),
+                ("cold items (20% of items)", split_cold_items(ds, 0.2, seed=SEED)),
+            ]
+            for k, name in given_k_protocols():
+                protocols.append((name, split_cold_users(ds, 0.2, seed=SEED, reveal=k)))
+            for name, split in protocols:
+                info = split.describe()
+                splits_info[f"{dataset} {name}"] = (
+                    f"{info['n_train']} train / {info['n_test']} test"
+                    + (f" / {info['n_revealed']} revealed" if "n_revealed" in info else "")
+                )
+                log(f"{dataset}: {name} -- {split!r}")
+                results += run_split(dataset, name, split, factories, ks)
+            if key == "ml":
+                log("MovieLens 100k: RMSE on explicit ratings")
+                results += rating_errors(data["ml_explicit"], featcf_factories())
+            else:
+                n_folds_run = 2 if args.quick else 5
+                log(f"CoIL 2000: CARAVAN 5-fold CV ({n_folds_run} folds run)")
+                results += caravan_cv(ds, factories, 5, n_folds_run)
+                products = np.arange(ds.n_items)[: 5 if args.quick else ds.n_items]
+                log(f"CoIL 2000: new-product leave-one-out over {len(products)} products")
+                results += new_product_loo(ds, factories, products)
+    elapsed = time.perf_counter() - started
+    log(f"total {elapsed / 60:.1f} min")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot_name = "accuracy_given_k.png"
+        datasets = [wanted[k] for k in args.datasets]
+        plot_given_k(results, out_dir / plot_name, datasets)
+        write_report(results, out_dir / "accuracy.md", plot_name, elapsed, splits_info)
+        log(f"wrote {out_dir / 'accuracy.md'} and {out_dir / plot_name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

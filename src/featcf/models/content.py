@@ -72,7 +72,8 @@ class ContentKNN(_NeedsHistory, BaseRecommender):
     ----------
     k : int or None, default None
         Neighbours kept per item; ``None`` keeps every item (a full content similarity,
-        computed without an items x items matrix for cosine).
+        computed without an items x items matrix for cosine; Jaccard with ``k=None`` stores
+        every similar pair, up to n_items^2 entries: give ``k`` for large catalogues).
     field_weights : dict of str to float, optional
         Weight of each item field (``{"category": 2.0, "premium": 0.5}``). Fields not listed
         keep weight 1.0 (``None``: every field 1.0, uniform); give 0.0 to ignore a field.

@@ -177,27 +177,29 @@ def _bench_tool_child(
 
     call = _make_call(tool, M, k, threads)
     times: list[float] = []
+    cpu: list[float] = []
+    loads: list[float] = []
     peak_mb, exact_peak, sample = float("nan"), False, None
     while len(times) < repeats:
         if times and sum(times) + times[-1] > cell_budget:
             break
-        if not times:
-            with PeakRSS() as mem:
-                t0 = time.perf_counter()
-                S = call()
-                times.append(time.perf_counter() - t0)
-            peak_mb, exact_peak = mem.increase_mb, mem.exact
-            S = sp.csr_matrix(S)
-            sample = S[sample_rows]
-            sample = (sample.indptr, sample.indices, sample.data)
-        else:
-            t0 = time.perf_counter()
+        with PeakRSS() as mem:
+            c0, t0 = time.process_time(), time.perf_counter()
             S = call()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        loads.append(os.getloadavg()[0])
+        if len(times) == 1:  # the memory run
+            peak_mb, exact_peak = mem.increase_mb, mem.exact
+            S = sp.csr_matrix(S)
+            part = S[sample_rows]
+            sample = (part.indptr, part.indices, part.data)
         del S
     return {
         "warmup_s": warmup_s,
         "times": times,
+        "cpu": cpu,
+        "load": max(loads),
         "peak_mb": peak_mb,
         "exact_peak": exact_peak,
         "sample": sample,
@@ -519,11 +521,13 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 res["overlap"], res["recall"] = accuracy(ref, res["sample"], k)
                 res["median"] = float(np.median(res["times"]))
+                res["cpu_median"] = float(np.median(res["cpu"]))
                 results[tool] = res
                 print(f"    {tool:16s} {res['median']:8.3f} s (runs {len(res['times'])}, "
-                      f"warm-up {res['warmup_s']:.2f} s)  peak +{res['peak_mb']:8.1f} MB  "
+                      f"CPU {res['cpu_median']:.2f} s, warm-up {res['warmup_s']:.2f} s, "
+                      f"load {res['load']:.1f})  peak +{res['peak_mb']:8.1f} MB  "
                       f"overlap {res['overlap']:.4f} recall {res['recall']:.4f}", flush=True)  # fmt: skip
-            main_rows.extend(_table_rows(size, task, results, threads))
+            main_rows.extend(_table_rows(size, task, results))
         del X
 
     say(f"# Similarity benchmark: exact top-{k} cosine")
@@ -539,11 +543,9 @@ def main(argv: list[str] | None = None) -> int:
                         "multiply-adds (sum of feature counts^2)", "data", "reference rows"],
                        data_rows))  # fmt: skip
     say()
-    say(f"## Top-{k} cosine, {threads} threads (scipy: 1 thread), median wall seconds")
+    say(f"## Top-{k} cosine, {threads} threads (scipy: 1 thread)")
     say()
-    say(markdown_table(["size", "task", "tool", "runs", "seconds", "featcf / tool",
-                        "peak MB", "featcf / tool (MB)", "overlap", "recall", "target"],
-                       main_rows))  # fmt: skip
+    say(markdown_table(MAIN_HEADERS, main_rows))
     say()
     say(_METHOD_NOTES.format(k=k, k1=k + 1, tol=SCORE_TOL, warm=WARMUP_ROWS,
                              budget=args.cell_budget, repeats=args.repeats,
@@ -571,12 +573,17 @@ def main(argv: list[str] | None = None) -> int:
 
 _METHOD_NOTES = """\
 How to read it: "featcf / tool" is featcf's figure divided by the tool's (below 1 means featcf
-is faster or smaller). "runs": timed calls on the full matrix after a warm-up call on its
+is faster or smaller). "wall s": median wall seconds of the timed calls; "CPU s": median CPU
+seconds of the process over the same calls (all threads; less sensitive than wall time to
+other programs on the machine); "load": highest 1-minute load average seen after a timed call
+(above the thread count means other programs competed for the cores and wall times are
+inflated). "runs": timed calls on the full matrix after a warm-up call on its
 first {warm:,} rows (same dtypes; compiles featcf's kernels, starts thread pools); at most
 {repeats}, and none past a {budget:.0f} s budget per cell. "peak MB": peak RSS increase of a
 fresh child process over the first timed call (data loaded and warm-up done before the
 baseline; the RSS high-water mark is reset through /proc/self/clear_refs; "*" marks a figure
-where that reset failed and the peak may include earlier work). "overlap": share of
+where that reset failed and the peak may include earlier work; no ratio when a peak is below
+5 MB, which is noise). "overlap": share of
 returned neighbours whose exact score is >= the row's true k-th score (tolerance {tol:g});
 "recall": such neighbours / min(k, neighbours with a positive score); both on the reference
 rows. Values: {values}.
@@ -593,19 +600,31 @@ rows. Values: {values}.
   excluded by the kernel, exact top-k sorted by score."""
 
 
-def _table_rows(size: str, task: str, results: dict[str, dict], threads: int) -> list[list[str]]:
+MAIN_HEADERS = ["size", "task", "tool", "runs", "wall s", "featcf / tool", "CPU s",
+                "featcf / tool (CPU)", "peak MB", "featcf / tool (MB)", "overlap", "recall",
+                "load", "target"]  # fmt: skip
+
+
+MIN_MB_FOR_RATIO = 5.0  # smaller peaks are page-granularity noise
+
+
+def _ratio(ff: dict, res: dict, key: str) -> float:
+    if key not in ff or not res.get(key, 0) > 0:
+        return float("nan")
+    if key == "peak_mb" and min(ff[key], res[key]) < MIN_MB_FOR_RATIO:
+        return float("nan")
+    return ff[key] / res[key]
+
+
+def _table_rows(size: str, task: str, results: dict[str, dict]) -> list[list[str]]:
     ff = results.get("featcf", {})
     rows = []
     for tool, res in results.items():
         if "na" in res:
-            rows.append([size, f"{task}-{task}", tool, "", res["na"], "", "", "", "", "", ""])
+            rows.append([size, f"{task}-{task}", tool, "", res["na"]] + [""] * 9)
             continue
-        t_ratio = ff["median"] / res["median"] if "median" in ff else float("nan")
-        m_ratio = (
-            ff["peak_mb"] / res["peak_mb"]
-            if "peak_mb" in ff and res["peak_mb"] > 0
-            else float("nan")
-        )
+        t_ratio = _ratio(ff, res, "median")
+        m_ratio = _ratio(ff, res, "peak_mb")
         target = ""
         if size == "20m" and task == "item" and tool in TIME_TARGETS:
             parts = [f"time <= {TIME_TARGETS[tool]}"]
@@ -615,12 +634,14 @@ def _table_rows(size: str, task: str, results: dict[str, dict], threads: int) ->
                 ok.append(m_ratio <= MEMORY_TARGETS[tool])
             verdict = "" if "median" not in ff else (": met" if all(ok) else ": missed")
             target = ", ".join(parts) + verdict
+        is_ff = tool == "featcf"
         rows.append([
             size, f"{task}-{task}", tool, str(len(res["times"])), _fmt_s(res["median"]),
-            "" if tool == "featcf" else _fmt_ratio(t_ratio),
+            "" if is_ff else _fmt_ratio(t_ratio),
+            _fmt_s(res["cpu_median"]), "" if is_ff else _fmt_ratio(_ratio(ff, res, "cpu_median")),
             _fmt_mb(res["peak_mb"]) + ("" if res["exact_peak"] else "*"),
-            "" if tool == "featcf" else _fmt_ratio(m_ratio),
-            f"{res['overlap']:.4f}", f"{res['recall']:.4f}", target,
+            "" if is_ff else _fmt_ratio(m_ratio),
+            f"{res['overlap']:.4f}", f"{res['recall']:.4f}", f"{res['load']:.1f}", target,
         ])  # fmt: skip
     return rows
 

@@ -41,6 +41,7 @@ full run (about 25 minutes on 2 cores), which writes ``benchmarks/results/simila
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -386,6 +387,14 @@ def _git_revision() -> str:
         return "unknown"
 
 
+def _source_digest() -> str:
+    """Short hash of featcf's sources, to notice edits made while the benchmark runs."""
+    h = hashlib.sha1()
+    for path in sorted((REPO_ROOT / "src" / "featcf").rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def _featcf_available() -> str | None:
     try:
         import featcf.similarity  # noqa: F401
@@ -456,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         lines.append(text)
 
+    revision, digest = _git_revision(), _source_digest()
     missing_featcf = _featcf_available()
     tools = [t for t in args.tool_list if not (t == "featcf" and missing_featcf)]
     if missing_featcf:
@@ -533,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"# Similarity benchmark: exact top-{k} cosine")
     say()
     say(f"Command: `{command_line()}`  ")
-    say(f"featcf revision: {_git_revision()}  ")
+    say(f"featcf revision: {revision}, sources digest {digest}  ")
     info = machine_info(("numpy", "scipy", "numba", "implicit", "sparse_dot_topn", "featcf"))
     say("Machine: " + "; ".join(f"{key} {val}" for key, val in info.items()))
     say()
@@ -562,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
         _serving_section(say, ml_path, k, args.serving_passes)
     elif not args.no_serving:
         print("serving benchmark skipped (needs featcf and MovieLens 100k)", flush=True)
+    if _source_digest() != digest:
+        say("Warning: featcf's sources changed while the benchmark ran; figures may mix versions.")
+        say()
     say(f"Total benchmark wall time: {time.perf_counter() - started:.0f} s.")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from featcf.models.als import ALS
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 from featcf.models.content import ContentKNN
+from featcf.models.feature_cf import FeatureCF
 from featcf.models.knn import ItemKNN, UserKNN
 from featcf.models.popular import Popularity
 
@@ -10,6 +11,7 @@ __all__ = [
     "ALS",
     "BaseRecommender",
     "ContentKNN",
+    "FeatureCF",
     "ItemKNN",
     "Popularity",
     "UnsupportedProtocolError",

@@ -1,0 +1,1155 @@
+"""FeatureCF: feature-based collaborative filtering (the core model of featcf).
+
+See ``ALGORITHM.md`` and the class docstring. Every score is a weighted sum of *terms*,
+each a dense (users x items) block computed from sparse products:
+
+``cf``
+    Item-kNN collaborative filtering: ``h_u @ S / n_u`` (mean similarity of the item to the
+    user's history). New items get feature-similarity columns in ``S`` (calibrated by
+    ``kappa_``), so they are reachable through the items they resemble.
+``popularity``
+    ``log1p(#users)`` of the item; for items without interactions it is predicted from
+    their features (ridge regression fitted on the other items).
+``demographics`` (only with user features)
+    Share of the user's top-k neighbours in user-feature space who have the item.
+``<field>``
+    Field neighbourhood: share of the user's top-k neighbours under the field's profile
+    similarity who have the item.
+``content:<field>``
+    Content affinity ``sum_v X_f[i, v] * L_u^f[v]`` with ``L_u^f = log(P_u^f / g^f)`` the
+    log-lift of the user's shrunk profile over the global profile.
+
+Terms are divided by fixed scales (``term_scale_``) so that the non-negative weights are
+comparable across terms.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf._validation import (
+    check_nonnegative_float,
+    check_positive_int,
+    check_random_state,
+)
+from featcf.columns import Columns
+from featcf.data.dataset import Dataset
+from featcf.models.base import BaseRecommender
+
+__all__ = ["FeatureCF"]
+
+#: history-length bands with their own learned weights: [0], [1, 2], [3, 5], [6, 20], [21, inf)
+BAND_EDGES = (0, 1, 3, 6, 21)
+_EPS = 1e-6
+_MIN_BAND_POSITIVES = 150
+
+
+def _band_of(counts: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.asarray(BAND_EDGES[1:]), counts, side="right").astype(np.int64)
+
+
+def _row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    sums = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix, dtype=np.float32)
+
+
+def _drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
+    """Remove entry (r, self_col[r]) from each row and keep the first ``k`` entries."""
+    sims = sp.csr_matrix(sims)
+    counts = np.diff(sims.indptr)
+    rows = np.repeat(np.arange(sims.shape[0]), counts)
+    keep = sims.indices != self_col[rows]
+    rank = np.cumsum(keep) - 1
+    kept_before = np.concatenate([[0], np.cumsum(keep)])[sims.indptr[:-1]]
+    rank_in_row = rank - kept_before[rows]
+    keep &= rank_in_row < k
+    new_counts = np.bincount(rows[keep], minlength=sims.shape[0])
+    indptr = np.concatenate([[0], np.cumsum(new_counts)]).astype(np.int64)
+    return sp.csr_matrix(
+        (sims.data[keep], sims.indices[keep], indptr), shape=sims.shape, dtype=np.float32
+    )
+
+
+class FeatureCF(BaseRecommender):
+    """Feature-based collaborative filtering (FBCF) with learned non-negative field weights.
+
+    For user ``u`` and item ``i``::
+
+        score(u, i) = sum_t w_t(band(n_u)) * T_t(u, i) / scale_t
+
+    over the terms ``t`` (see :mod:`featcf.models.feature_cf`): item-kNN CF (``"cf"``), an
+    item popularity prior (``"popularity"``: popularity is a strong signal for cold users and
+    is blended in as a term with its own learned weight), user-feature neighbours
+    (``"demographics"``), and per item field ``f`` a field neighbourhood score ``"<f>"``
+    (user-kNN under the similarity of the users' attribute profiles ``P_u^f``) and a content
+    affinity ``"content:<f>"``. The profile ``P_u^f`` is the distribution of the user's
+    interactions over the values of ``f``, shrunk towards a prior with
+    ``profile_shrinkage`` pseudo-interactions; the prior is the global profile, or, when user
+    features exist, the profile of the user's feature-space neighbours -- so a customer with
+    only demographics gets a borrowed profile and follows the same path.
+
+    With ``weights="learn"`` the weights are fitted on an internal validation split of the
+    training data: ``validation_fraction`` of each user's interactions are held out (warm
+    users), and the same fraction of users lose all interactions and are queried with 0, 1-2
+    and 3-5 revealed ones (fold-in, as for new customers). The weights minimise a pairwise
+    logistic ranking loss (held-out interactions against sampled non-interacted items,
+    L-BFGS-B with ``w >= 0``) separately for each history-length band (0, 1-2, 3-5, 6-20,
+    21+ interactions; sparse bands borrow the pooled weights). A separate weight vector for
+    items without interactions is learned on validation items whose interactions are hidden.
+    This ranking objective is used for every kind of data (implicit feedback, counts and
+    ratings alike: recommendation is a ranking task). Rating values are used through
+    ``positive_threshold`` (interactions below it are not positives).
+
+    Parameters
+    ----------
+    n_neighbors : int, default 50
+        Neighbours of each user per field (and in user-feature space) and of each item in
+        item-kNN CF.
+    metric : {"cosine", "pearson"}, default "cosine"
+        Similarity of attribute profiles (log-lift vectors weighted by the global profile).
+    profile_shrinkage : float, default 5.0
+        Pseudo-interactions pulling a profile towards its prior (0: no shrinkage).
+    weights : "learn" or dict, default "learn"
+        ``"learn"`` fits them (see above); a dict ``{term: weight}`` with keys among
+        ``"cf"``, ``"popularity"``, ``"demographics"``, the item field names (a field name
+        also sets ``"content:<field>"`` unless that key is given) and ``"content:<field>"``.
+        Terms not listed get weight 0. Weights apply to scaled terms.
+    implicit : bool or "auto", default "auto"
+        How to read interaction weights. ``True``: every stored interaction is a positive.
+        ``"auto"``: the same (a ``positive_threshold`` is applied when given). ``False``:
+        the weights are ratings and ``positive_threshold`` defaults to 4.
+    positive_threshold : float, optional
+        Interactions with a weight below it are not positives (they still count as seen).
+    include_cf : bool, default True
+        Include the item-kNN CF term ``"cf"``.
+    validation_fraction : float, default 0.2
+        Share of interactions (and of users) held out to learn the weights.
+    random_state : None, int or numpy.random.Generator
+        Seeds the validation split and negative sampling.
+    show_progress : bool, default True
+        Show a progress bar over the fit stages.
+    n_threads : int, optional
+        numba threads for similarity kernels (default: all).
+
+    Attributes
+    ----------
+    feature_weights_ : pandas.Series
+        Weights of the terms for warm users (history of 21+), indexed by term name.
+    band_weights_ : numpy.ndarray of shape (n_bands, n_terms)
+        Weights per history-length band (rows follow ``BAND_EDGES``).
+    cold_item_weights_ : numpy.ndarray of shape (n_terms,)
+        Weights used for items without interactions.
+    term_names_ : list of str
+    term_scale_ : numpy.ndarray of shape (n_terms,)
+
+    Examples
+    --------
+    >>> from featcf.datasets import make_insurance_shop
+    >>> shop = make_insurance_shop(n_customers=300, seed=0)
+    >>> model = FeatureCF(n_neighbors=20, random_state=0, show_progress=False).fit(shop)
+    >>> bool((model.feature_weights_ >= 0).all())
+    True
+    """
+
+    handles_new_users_with_history = True
+    handles_new_users_with_features = True
+    handles_new_items = True
+    TERMS_FIXED: ClassVar[tuple[str, ...]] = ("cf", "popularity", "demographics")
+    _popular_share: ClassVar[float] = 1.0
+
+    def __init__(
+        self,
+        n_neighbors: int = 50,
+        metric: str = "cosine",
+        profile_shrinkage: float = 5.0,
+        weights: str | Mapping[str, float] = "learn",
+        implicit: bool | str = "auto",
+        positive_threshold: float | None = None,
+        include_cf: bool = True,
+        new_item_shift: float = 2.0,
+        validation_fraction: float = 0.2,
+        random_state: Any = None,
+        show_progress: bool = True,
+        n_threads: int | None = None,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.profile_shrinkage = profile_shrinkage
+        self.weights = weights
+        self.implicit = implicit
+        self.positive_threshold = positive_threshold
+        self.include_cf = include_cf
+        self.new_item_shift = new_item_shift
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.show_progress = show_progress
+        self.n_threads = n_threads
+
+    # ================================================================== parameters
+    def _check_params(self) -> None:
+        check_positive_int(self.n_neighbors, "n_neighbors")
+        if self.metric not in ("cosine", "pearson"):
+            raise ValueError(f"metric must be one of 'cosine', 'pearson'; got {self.metric!r}")
+        check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
+        if (
+            isinstance(self.new_item_shift, bool)
+            or not isinstance(self.new_item_shift, numbers.Real)
+            or not np.isfinite(self.new_item_shift)
+        ):
+            raise TypeError(f"new_item_shift must be a finite number, got {self.new_item_shift!r}")
+        if not (isinstance(self.weights, Mapping) or self.weights == "learn"):
+            raise ValueError(
+                f"weights must be 'learn' or a dict {{term: weight}}, got {self.weights!r}"
+            )
+        if not (isinstance(self.implicit, (bool, np.bool_)) or self.implicit == "auto"):
+            raise ValueError(f"implicit must be True, False or 'auto', got {self.implicit!r}")
+        if self.positive_threshold is not None:
+            if isinstance(self.positive_threshold, bool) or not isinstance(
+                self.positive_threshold, numbers.Real
+            ):
+                raise TypeError(
+                    f"positive_threshold must be a number or None, got {self.positive_threshold!r}"
+                )
+            if not np.isfinite(self.positive_threshold):
+                raise ValueError(
+                    f"positive_threshold must be finite, got {self.positive_threshold!r}"
+                )
+        if not isinstance(self.include_cf, (bool, np.bool_)):
+            raise TypeError(f"include_cf must be a bool, got {self.include_cf!r}")
+        frac = self.validation_fraction
+        if isinstance(frac, bool) or not isinstance(frac, numbers.Real) or not 0 < frac < 1:
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {frac!r}")
+        check_random_state(self.random_state)
+        check_positive_int(self.n_threads, "n_threads", allow_none=True)
+        if not isinstance(self.show_progress, (bool, np.bool_)):
+            raise TypeError(f"show_progress must be a bool, got {self.show_progress!r}")
+
+    def _term_names(self, dataset: Dataset) -> list[str]:
+        fields = list(dataset.item_fields)
+        names = ["cf", "cooccurrence", "popularity"]
+        if self.rating_data_:
+            names.append("rating")
+        if dataset.user_features is not None:
+            names.append("demographics")
+        names += fields + [f"content:{f}" for f in fields]
+        return names
+
+    def _given_weights(self, names: list[str]) -> np.ndarray:
+        given = dict(self.weights)
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            raise ValueError(f"weights names unknown term(s) {unknown}; known terms are {names}")
+        out = np.zeros(len(names))
+        for key, value in given.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"weights[{key!r}] must be a number, got {value!r}")
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"weights[{key!r}] must be finite and >= 0, got {value!r}")
+        for key, value in given.items():
+            out[names.index(key)] = float(value)
+            content = f"content:{key}"
+            if content in names and content not in given:
+                out[names.index(content)] = float(value)
+        if not self.include_cf:
+            out[names.index("cf")] = 0.0
+        if not (out > 0).any():
+            raise ValueError("weights must give at least one term a positive weight")
+        return out
+
+    # ================================================================== data preparation
+    def _resolve_ratings(self, dataset: Dataset) -> bool:
+        """Whether the interaction weights are ratings (``implicit=False`` or detected)."""
+        if self.implicit is not True and self.implicit is not False:
+            if dataset.columns.get("weight") is None or dataset.interactions.nnz == 0:
+                return False
+            data = dataset.interactions.data
+            levels, counts = np.unique(data, return_counts=True)
+            integer_like = bool(np.all(np.abs(levels - np.round(levels)) < 1e-6))
+            return (
+                integer_like
+                and 3 <= len(levels) <= 11
+                and levels.min() >= 0
+                and levels.max() <= 10
+                and counts[0] / len(data) < 0.5
+            )
+        return not bool(self.implicit)
+
+    def _liked_threshold(self) -> float | None:
+        if not self.rating_data_:
+            return None
+        if self.positive_threshold is not None:
+            return float(self.positive_threshold)
+        return float(self.dataset_.interactions.data.mean())
+
+    def _positive_values(self, interactions: sp.csr_matrix) -> sp.csr_matrix:
+        """Binary positives (float32 CSR) from the interaction weights."""
+        threshold = self.positive_threshold
+        values = sp.csr_matrix(interactions, dtype=np.float32, copy=True)
+        if threshold is not None:
+            values.data = (values.data >= threshold).astype(np.float32)
+            values.eliminate_zeros()
+        else:
+            values.data[:] = 1.0
+        return values
+
+    def _item_blocks(self) -> sp.csr_matrix:
+        """Item features with every field's block normalised to sum 1 per item (cached)."""
+        cached = self.__dict__.get("_x_cache")
+        n_items = self.dataset_.n_items
+        if cached is not None and cached.shape[0] == n_items:
+            return cached
+        features = self.dataset_.item_features
+        blocks = [features.field_block(name, normalize=True) for name in features.fields]
+        x = sp.csr_matrix(sp.hstack(blocks), dtype=np.float32)
+        x.sort_indices()
+        self._x_cache = x
+        return x
+
+    def _values(self) -> sp.csr_matrix:
+        cached = self.__dict__.get("_v_cache")
+        if cached is not None and cached.shape == self.dataset_.interactions.shape:
+            return cached
+        v = self._positive_values(self.dataset_.interactions)
+        self._v_cache = v
+        return v
+
+    # ================================================================== core building
+    def _field_slices(self) -> list[slice]:
+        return [f.columns for f in self.dataset_.item_features.fields.values()]
+
+    def _build_core(
+        self, values: sp.csr_matrix, user_features: sp.csr_matrix | None, x: sp.csr_matrix
+    ) -> dict[str, Any]:
+        """Everything learned from a positives matrix (used for validation and final fit)."""
+        from featcf.similarity import topk_similarity, topk_similarity_between
+
+        k = self.n_neighbors
+        n_users, n_items = values.shape
+        counts_u = np.diff(values.indptr)
+        active = np.flatnonzero(counts_u > 0).astype(np.int64)
+        item_counts = np.bincount(values.indices, minlength=n_items).astype(np.float64)
+        core: dict[str, Any] = {"active": active}
+
+        # global profile (interaction-weighted value distribution) per field
+        prof_sum = np.asarray((values @ x).sum(axis=0), dtype=np.float64).ravel()
+        g = np.zeros(x.shape[1])
+        for sl in self._field_slices():
+            total = prof_sum[sl].sum()
+            if total > 0:
+                g[sl] = prof_sum[sl] / total
+        core["g"] = g
+
+        # popularity prior and its feature model (ridge on item features)
+        pop = np.log1p(item_counts)
+        warm_items = item_counts > 0
+        core["pop_coef"] = self._fit_pop_model(x[warm_items], pop[warm_items])
+        pop = np.where(warm_items, pop, self._predict_pop(core["pop_coef"], x))
+        core["pop"] = pop.astype(np.float32)
+
+        # demographic neighbours among active users
+        core["demo"] = None
+        if user_features is not None:
+            uf = sp.csr_matrix(user_features, dtype=np.float32)
+            sims = topk_similarity_between(
+                uf, uf[active], k + 1, "cosine", n_threads=self.n_threads
+            )
+            self_col = np.full(n_users, -1, dtype=np.int64)
+            self_col[active] = np.arange(len(active))
+            core["demo"] = _drop_self_truncate(sims, self_col, k)
+
+        # rating data: each item's shrunk mean deviation from its raters' mean rating
+        core["quality"] = None
+        if self.rating_data_:
+            raw = sp.csr_matrix(self.dataset_.interactions, dtype=np.float64)
+            raw = sp.csr_matrix(raw.multiply(values > 0))
+            raw.eliminate_zeros()
+            n_r = np.diff(raw.indptr)
+            user_mean = np.divide(
+                np.asarray(raw.sum(axis=1)).ravel(), n_r, out=np.zeros(n_users), where=n_r > 0
+            )
+            dev = raw.copy()
+            dev.data = dev.data - np.repeat(user_mean, n_r)
+            dev_sum = np.bincount(dev.indices, weights=dev.data, minlength=n_items)
+            core["quality"] = (dev_sum / (item_counts + 10.0)).astype(np.float32)
+
+        # naive-Bayes demographic lift: log P(i | user value a) / P(i), shrunk towards P(i)
+        core["demo_lift"] = None
+        if user_features is not None:
+            uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
+            uf_a.data[:] = 1.0
+            co = np.asarray((uf_a.T @ values[active]).todense(), dtype=np.float64)
+            n_a = np.asarray(uf_a.sum(axis=0), dtype=np.float64).ravel()
+            p_i = item_counts / max(len(active), 1)
+            lam = 20.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
+            lift[:, p_i <= 0] = 0.0
+            core["demo_lift"] = lift.astype(np.float32)
+
+        # base profiles (global prior) of active users, then profiles with the user prior
+        base = self._profiles_from(values[active], g[None, :], x)
+        core["base_profiles"] = base.astype(np.float32)
+        prior = self._prior(core, core["demo"], n_users)
+        profiles = self._profiles_from(values, prior, x)
+        lift = self._lift(profiles, g)
+        core["lift"] = lift.astype(np.float32)
+
+        # field neighbourhoods among active users
+        self_col = np.full(n_users, -1, dtype=np.int64)
+        self_col[active] = np.arange(len(active))
+        core["field_nbrs"] = [
+            self._profile_neighbors(lift[:, sl], lift[active][:, sl], g[sl], self_col)
+            for sl in self._field_slices()
+        ]
+
+        # item-kNN CF with feature-similarity links for items without interactions
+        s = topk_similarity(sp.csr_matrix(values.T), k, "cosine", n_threads=self.n_threads).astype(
+            np.float32
+        )
+        core["S"] = s
+        core["item_counts"] = item_counts
+        core["kappa"] = self._kappa(s, self._unit_features(x), warm_items)
+        return core
+
+    @staticmethod
+    def _unit_features(x: sp.csr_matrix) -> sp.csr_matrix:
+        """Item features with unit L2 norm (for feature cosine between items)."""
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1), dtype=np.float64).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ x, dtype=np.float32)
+
+    @staticmethod
+    def _kappa(s: sp.csr_matrix, xu: sp.csr_matrix, warm_items: np.ndarray) -> float:
+        """Scale of feature cosine to CF similarity: equal mean over pairs of warm items."""
+        n_warm = int(warm_items.sum())
+        if n_warm < 2 or s.nnz == 0:
+            return 1.0
+        total = np.asarray(xu[warm_items].sum(axis=0), dtype=np.float64).ravel()
+        cos_mean = (total @ total - n_warm) / (n_warm * (n_warm - 1))
+        cf_mean = float(s.sum()) / (n_warm * (n_warm - 1))
+        return float(cf_mean / cos_mean) if cos_mean > 0 else 1.0
+
+    def _fit_pop_model(self, x_warm: sp.csr_matrix, target: np.ndarray) -> np.ndarray:
+        n_cols = x_warm.shape[1]
+        mean = float(target.mean()) if target.size else 0.0
+        if target.size == 0:
+            return np.concatenate([[0.0], np.zeros(n_cols)])
+        xw = sp.csr_matrix(x_warm, dtype=np.float64)
+        m = xw.shape[0]
+        mu = np.asarray(xw.mean(axis=0)).ravel()
+        gram = (xw.T @ xw).toarray() - m * np.outer(mu, mu)
+        rhs = xw.T @ (target - mean) - mu * (target - mean).sum()
+        alpha = 1.0
+        coef = np.linalg.solve(gram + alpha * np.eye(n_cols), rhs)
+        return np.concatenate([[mean - mu @ coef], coef])
+
+    @staticmethod
+    def _predict_pop(coef: np.ndarray, x: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(x @ coef[1:], dtype=np.float64).ravel() + coef[0]
+
+    def _prior(self, core: dict[str, Any], demo: sp.csr_matrix | None, n_rows: int) -> np.ndarray:
+        """Per-row profile prior: feature neighbours' mean base profile, else the global one."""
+        g = core["g"]
+        prior = np.broadcast_to(g, (n_rows, len(g))).copy()
+        if demo is not None and demo.nnz:
+            w = _row_normalize(demo)
+            borrowed = np.asarray(w @ core["base_profiles"], dtype=np.float64)
+            has = np.diff(w.indptr) > 0
+            prior[has] = borrowed[has]
+        return prior
+
+    def _profiles_from(self, values: sp.csr_matrix, prior: np.ndarray, x: sp.csr_matrix):
+        lam = float(self.profile_shrinkage)
+        sums = np.asarray((values @ x).todense(), dtype=np.float64)
+        n = np.asarray(values.sum(axis=1), dtype=np.float64)
+        out = (sums + lam * prior) / np.maximum(n + lam, _EPS)
+        if lam == 0:
+            out = np.where(n > 0, out, prior)
+        return out
+
+    def _lift(self, profiles: np.ndarray, g: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lift = np.log((profiles + _EPS) / (g[None, :] + _EPS))
+        lift[:, g <= 0] = 0.0
+        return lift
+
+    def _profile_neighbors(
+        self, query: np.ndarray, ref: np.ndarray, g: np.ndarray, self_col: np.ndarray
+    ) -> sp.csr_matrix:
+        from featcf.similarity import topk_similarity_dense_between
+
+        k = self.n_neighbors
+        sims = topk_similarity_dense_between(
+            query, ref, k + 1, self.metric, weights=g, n_threads=self.n_threads
+        )
+        sims.data = np.maximum(sims.data, 0.0)
+        sims.eliminate_zeros()
+        return _drop_self_truncate(sims, self_col, k)
+
+    # ================================================================== user state and terms
+    def _user_state(
+        self,
+        core: dict[str, Any],
+        history: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
+        user_idx: np.ndarray | None,
+        user_features_ref: sp.csr_matrix | None,
+    ) -> dict[str, Any]:
+        """Per-user quantities for scoring: fitted users (user_idx) or folded-in ones."""
+        from featcf.similarity import topk_similarity_between
+
+        active = core["active"]
+        n = np.asarray(history.sum(axis=1), dtype=np.float64).ravel()
+        if user_idx is not None:
+            demo = None if core["demo"] is None else core["demo"][user_idx]
+            lift = np.asarray(core["lift"][user_idx], dtype=np.float64)
+            nbrs = [m[user_idx] for m in core["field_nbrs"]]
+        else:
+            demo = None
+            if user_features is not None and user_features_ref is not None:
+                demo = topk_similarity_between(
+                    user_features,
+                    user_features_ref[active],
+                    self.n_neighbors,
+                    "cosine",
+                    n_threads=self.n_threads,
+                )
+            x = self._item_blocks()
+            prior = self._prior(core, demo, history.shape[0])
+            profiles = self._profiles_from(history, prior, x)
+            lift = self._lift(profiles, core["g"])
+            no_self = np.full(history.shape[0], -1, dtype=np.int64)
+            ref_lift = core["lift"][active].astype(np.float64)
+            nbrs = [
+                self._profile_neighbors(lift[:, sl], ref_lift[:, sl], core["g"][sl], no_self)
+                for sl in self._field_slices()
+            ]
+        features = user_features
+        if user_idx is not None and self.dataset_.user_features is not None:
+            features = self.dataset_.user_features.matrix[user_idx]
+        return {
+            "history": history,
+            "n": n,
+            "demo": demo,
+            "lift": lift,
+            "nbrs": nbrs,
+            "features": features,
+        }
+
+    def _terms(
+        self, core: dict[str, Any], values: sp.csr_matrix, state: dict[str, Any], items: np.ndarray
+    ) -> np.ndarray:
+        """Raw (unscaled) terms, shape (n_terms, n_users, n_items)."""
+        names = core["names"]
+        active = core["active"]
+        hist = state["history"]
+        n_users = hist.shape[0]
+        v_active = values[active][:, items]
+        item_share = np.asarray(v_active.mean(axis=0), dtype=np.float64).ravel()
+        out = np.zeros((len(names), n_users, len(items)), dtype=np.float64)
+
+        def nbr_share(w: sp.csr_matrix | None) -> np.ndarray:
+            if w is None:
+                return np.broadcast_to(item_share, (n_users, len(items)))
+            wn = _row_normalize(w)
+            block = np.asarray((wn @ v_active).todense(), dtype=np.float64)
+            empty = np.diff(wn.indptr) == 0
+            if empty.any():
+                block[empty] = item_share
+            return block
+
+        # cf: mean similarity to the history; zero-history users use the feature neighbours'
+        # histories (each normalised to sum 1) as a pseudo-history
+        n = state["n"]
+        zero = n == 0
+        if zero.any() and state["demo"] is not None:
+            wn = _row_normalize(state["demo"][np.flatnonzero(zero)])
+            pseudo = sp.csr_matrix(wn @ _row_normalize(values[active]))
+            hist = sp.csr_matrix(sp.vstack([hist[np.flatnonzero(~zero)], pseudo]))
+            order = np.concatenate([np.flatnonzero(~zero), np.flatnonzero(zero)])
+            hist = hist[np.argsort(order)]
+            n = np.where(zero, 1.0, n)
+        cf = self._cf_term(core, hist, items) / np.maximum(n, 1.0)[:, None]
+        # co-occurrence: mean over the history of P(i | j) = #users with j and i / #users with j
+        counts = core["item_counts"]
+        inv = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
+        a = sp.csr_matrix(hist @ sp.diags(inv.astype(np.float32)))
+        overlap = sp.csr_matrix(a @ values[active].T)
+        cooc = np.asarray((overlap @ v_active).todense(), dtype=np.float64)
+        out[names.index("cooccurrence")] = cooc / np.maximum(n, 1.0)[:, None]
+        out[names.index("cf")] = cf
+        out[names.index("popularity")] = core["pop"][items][None, :]
+        if "rating" in names:
+            out[names.index("rating")] = core["quality"][items][None, :]
+        if "demographics" in names:
+            uf = state.get("features")
+            if uf is not None and core["demo_lift"] is not None:
+                lift_items = core["demo_lift"][:, items]
+                uf_bin = sp.csr_matrix(uf, dtype=np.float32)
+                uf_bin.data[:] = 1.0
+                out[names.index("demographics")] = np.asarray(uf_bin @ lift_items, dtype=np.float64)
+        x = self._item_blocks()[items]
+        lift = state["lift"]
+        for f, (name, sl) in enumerate(zip(core["fields"], self._field_slices(), strict=True)):
+            out[names.index(name)] = nbr_share(state["nbrs"][f])
+            out[names.index(f"content:{name}")] = np.asarray(
+                x[:, sl] @ lift[:, sl].T, dtype=np.float64
+            ).T
+        return out
+
+    def _cf_term(self, core: dict[str, Any], hist: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """Sum of item similarities between the history and ``items`` (users x items).
+
+        Pairs of items with interactions use the item-kNN similarity ``S``; a pair involving
+        an item without interactions uses ``kappa_ *`` the cosine of their feature vectors
+        (over every history item, not only top-k neighbours).
+        """
+        cold_item = core["item_counts"] == 0
+        s_items = core["S"][:, items]
+        cf = np.asarray((hist @ s_items).todense(), dtype=np.float64)
+        cold_cols = cold_item[items]
+        hist_cold = hist[:, np.flatnonzero(cold_item)] if cold_item.any() else None
+        has_cold_hist = hist_cold is not None and hist_cold.nnz > 0
+        if cold_cols.any() or has_cold_hist:
+            xu = self._unit_features(self._item_blocks())
+            kappa = core["kappa"]
+            if cold_cols.any():
+                prof = hist @ xu  # (users x columns)
+                cf[:, cold_cols] = kappa * np.asarray(
+                    prof @ xu[items[cold_cols]].T.toarray(), dtype=np.float64
+                )
+            if has_cold_hist:
+                prof_c = hist_cold @ xu[np.flatnonzero(cold_item)]
+                warm_cols = ~cold_cols
+                cf[:, warm_cols] += kappa * np.asarray(
+                    prof_c @ xu[items[warm_cols]].T.toarray(), dtype=np.float64
+                )
+        return cf
+
+    def _combine(
+        self, terms: np.ndarray, n: np.ndarray, items: np.ndarray, core: dict[str, Any]
+    ) -> np.ndarray:
+        scaled = terms / core["scale"][:, None, None]
+        w_users = core["band_weights"][_band_of(n)]  # (n_users, n_terms)
+        scores = np.einsum("tui,ut->ui", scaled, w_users)
+        cold = core["item_counts"][items] == 0
+        if cold.any():
+            a, b = core["cold_affine"]
+            scores[:, cold] = a + b * np.einsum(
+                "tui,t->ui", scaled[:, :, cold], core["cold_weights"]
+            )
+        return scores
+
+    # ================================================================== fitting
+    def _fit(self, dataset: Dataset) -> None:
+        from tqdm.auto import tqdm
+
+        if dataset.item_features is None or not dataset.item_fields:
+            raise ValueError(
+                "FeatureCF needs item features (fields); build the Dataset with item_features, "
+                "or use ItemKNN for interactions only"
+            )
+        self.__dict__.pop("_x_cache", None)
+        self.__dict__.pop("_v_cache", None)
+        rng = check_random_state(self.random_state)
+        self.rating_data_ = bool(self._resolve_ratings(dataset))
+        names = self._term_names(dataset)
+        learn = not isinstance(self.weights, Mapping)
+        given = None if learn else self._given_weights(names)
+        x = self._item_blocks()
+        values = self._values()
+        if values.nnz == 0:
+            raise ValueError(
+                "no positive interactions (check positive_threshold against the weights)"
+            )
+        uf = None if dataset.user_features is None else dataset.user_features.matrix
+        stages = ["final model", "term scales", "validation split", "validation model",
+                  "learn weights"]  # fmt: skip
+        if not learn:
+            stages = stages[:2]
+        bar = tqdm(total=len(stages), desc="FeatureCF", disable=not self.show_progress)
+        try:
+            bar.set_postfix_str(stages[0])
+            core = self._build_core(values, uf, x)
+            core["names"] = names
+            core["fields"] = list(dataset.item_fields)
+            bar.update()
+            bar.set_postfix_str(stages[1])
+            scale = self._default_scales(core, values, rng)
+            bar.update()
+            if learn:
+                bar.set_postfix_str(stages[2])
+                liked = None
+                threshold = self._liked_threshold()
+                if threshold is not None:
+                    raw = sp.csr_matrix(dataset.interactions)
+                    liked = np.asarray(raw[values.nonzero()]).ravel() >= threshold
+                split = self._validation_split(values, rng, liked)
+                bar.update()
+                bar.set_postfix_str(stages[3])
+                val_core = self._build_core(split["train"], uf, x)
+                val_core["names"] = names
+                val_core["fields"] = list(dataset.item_fields)
+                samples = self._validation_samples(val_core, split, uf, rng)
+                bar.update()
+                bar.set_postfix_str(stages[4])
+                band_w, cold_w = self._learn_weights(samples, names, scale)
+                bar.update()
+            else:
+                band_w = np.tile(given, (len(BAND_EDGES), 1))
+                cold_w = given.copy()
+        finally:
+            bar.close()
+        self._set_core(core, names, scale, band_w, cold_w)
+
+    def _set_core(self, core, names, scale, band_w, cold_w) -> None:
+        n_users = self.dataset_.n_users
+        self.term_names_ = list(names)
+        self.term_scale_ = np.asarray(scale, dtype=np.float64)
+        self.band_weights_ = np.asarray(band_w, dtype=np.float64)
+        self.cold_item_weights_ = np.asarray(cold_w, dtype=np.float64)
+        self.cold_item_affine_ = np.asarray(
+            self.__dict__.pop("_cold_affine", (0.0, 1.0)), dtype=np.float64
+        )
+        self.feature_weights_ = pd.Series(
+            self.band_weights_[-1], index=pd.Index(names), name="weight"
+        )
+        self.active_users_ = core["active"]
+        self.global_profile_ = core["g"]
+        self.base_profiles_ = core["base_profiles"]
+        self.user_profiles_ = core["lift"]
+        self.popularity_ = core["pop"]
+        self.popularity_coef_ = core["pop_coef"]
+        self.item_counts_ = core["item_counts"]
+        self.item_similarity_ = core["S"]
+        self.kappa_ = float(core["kappa"])
+        self.field_neighbors_ = sp.csr_matrix(sp.vstack(core["field_nbrs"]), dtype=np.float32)
+        self.demo_neighbors_ = core["demo"]
+        self.demo_lift_ = core["demo_lift"]
+        self.item_quality_ = core["quality"]
+        self.n_users_fit_ = int(n_users)
+
+    def _core(self) -> dict[str, Any]:
+        """The fitted state as the dict the term functions use."""
+        n_users = self.n_users_fit_
+        nf = len(self.dataset_.item_fields)
+        stacked = self.field_neighbors_
+        return {
+            "names": self.term_names_,
+            "fields": list(self.dataset_.item_fields),
+            "active": np.asarray(self.active_users_, dtype=np.int64),
+            "g": self.global_profile_,
+            "base_profiles": self.base_profiles_,
+            "lift": self.user_profiles_,
+            "pop": self.popularity_,
+            "pop_coef": self.popularity_coef_,
+            "item_counts": self.item_counts_,
+            "S": self.item_similarity_,
+            "kappa": self.kappa_,
+            "field_nbrs": [stacked[f * n_users : (f + 1) * n_users] for f in range(nf)],
+            "demo": self.demo_neighbors_,
+            "demo_lift": self.demo_lift_,
+            "quality": self.item_quality_,
+            "scale": self.term_scale_,
+            "band_weights": self.band_weights_,
+            "cold_weights": self.cold_item_weights_,
+            "cold_affine": self.cold_item_affine_,
+        }
+
+    # ------------------------------------------------------------------ validation
+    def _validation_split(
+        self, values: sp.csr_matrix, rng: np.random.Generator, liked: np.ndarray | None
+    ) -> dict:
+        """Hide interactions, users and items; targets are the hidden *liked* interactions."""
+        frac = float(self.validation_fraction)
+        n_users, n_items = values.shape
+        coo = values.tocoo()
+        if liked is None:
+            liked = np.ones(coo.nnz, dtype=bool)
+        else:  # align with coo order (nonzero() follows the same canonical order)
+            liked = np.asarray(liked, dtype=bool)
+        counts_u = np.diff(values.indptr)
+        item_counts = np.bincount(coo.col, minlength=n_items)
+        # cold validation items: a share of the items with interactions
+        warm_items = np.flatnonzero(item_counts > 0)
+        n_cold_items = int(round(0.5 * frac * len(warm_items))) if len(warm_items) >= 10 else 0
+        cold_items = rng.choice(warm_items, size=n_cold_items, replace=False)
+        is_cold_item = np.zeros(n_items, dtype=bool)
+        is_cold_item[cold_items] = True
+        # cold validation users: a share of the users with >= 2 interactions
+        eligible = np.flatnonzero(counts_u >= 2)
+        n_cold_users = int(round(frac * len(eligible)))
+        cold_users = rng.choice(eligible, size=n_cold_users, replace=False)
+        is_cold_user = np.zeros(n_users, dtype=bool)
+        is_cold_user[cold_users] = True
+        # warm users: hold out `frac` of each user's interactions (keep at least one)
+        order = rng.permutation(coo.nnz)
+        row_sorted = np.lexsort((order, coo.row))
+        r = coo.row[row_sorted]
+        starts = values.indptr[:-1]
+        rank = np.arange(coo.nnz) - starts[r]
+        n_hold = np.floor(frac * counts_u + rng.random(n_users)).astype(np.int64)
+        n_hold = np.minimum(n_hold, counts_u - 1)
+        held = rank < n_hold[r]
+        held_entries = row_sorted[held]
+        held_mask = np.zeros(coo.nnz, dtype=bool)
+        held_mask[held_entries] = True
+        drop = held_mask | is_cold_user[coo.row] | is_cold_item[coo.col]
+        train = sp.csr_matrix(
+            (coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape
+        )
+        warm_target = held_mask & ~is_cold_user[coo.row] & ~is_cold_item[coo.col] & liked
+        targets = sp.csr_matrix(
+            (
+                np.ones(int(warm_target.sum()), np.float32),
+                (coo.row[warm_target], coo.col[warm_target]),
+            ),
+            shape=values.shape,
+        )
+        cold_hit = is_cold_item[coo.col] & liked
+        cold_item_targets = sp.csr_matrix(
+            (np.ones(int(cold_hit.sum()), np.float32), (coo.row[cold_hit], coo.col[cold_hit])),
+            shape=values.shape,
+        )
+        marked = sp.csr_matrix(
+            (1.0 + liked.astype(np.float32), (coo.row, coo.col)), shape=values.shape
+        )
+        return {
+            "train": sp.csr_matrix(train, dtype=np.float32),
+            "full": values,
+            "marked": marked,
+            "targets": targets,
+            "cold_users": np.sort(cold_users),
+            "cold_items": np.sort(cold_items),
+            "cold_item_targets": cold_item_targets,
+        }
+
+    def _validation_samples(
+        self, core: dict, split: dict, uf: sp.csr_matrix | None, rng: np.random.Generator
+    ) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+        """Term vectors of (positive, negative) pairs, tagged by band or 'cold item'."""
+        full = split["full"]
+        train = split["train"]
+        n_users, n_items = full.shape
+        cold_items = split["cold_items"]
+        is_cold_item = np.zeros(n_items, dtype=bool)
+        is_cold_item[cold_items] = True
+        warm_candidates = np.flatnonzero(~is_cold_item & (core["item_counts"] > 0))
+        samples = []
+        max_users = 1500
+        # warm users
+        warm_users = np.flatnonzero(np.diff(split["targets"].indptr) > 0)
+        if len(warm_users) > max_users:
+            warm_users = np.sort(rng.choice(warm_users, max_users, replace=False))
+        if len(warm_users):
+            state = self._user_state(core, train[warm_users], None, warm_users, None)
+            candidates = np.concatenate([warm_candidates, cold_items])
+            targets = split["targets"][warm_users] + split["cold_item_targets"][warm_users]
+            samples += self._pairs(
+                core, train, state, warm_users, targets, full, candidates, rng, "band",
+                n_cold=len(cold_items),
+            )  # fmt: skip
+        # cold users: reveal 0, 1-2, 3-5 interactions and fold in
+        cold_users = split["cold_users"]
+        if len(cold_users) > max_users // 2:
+            cold_users = np.sort(rng.choice(cold_users, max_users // 2, replace=False))
+        if len(cold_users):
+            full_c = split["marked"][cold_users]
+            full_c = sp.csr_matrix(full_c.multiply(~is_cold_item[None, :]), dtype=np.float32)
+            full_c.eliminate_zeros()
+            for k_choices in ((0,), (1, 2), (3, 4, 5)):
+                ks = rng.choice(k_choices, size=len(cold_users))
+                revealed, rest = self._reveal(full_c, ks, rng)
+                revealed.data[:] = 1.0
+                rest.data = (rest.data > 1.5).astype(np.float32)
+                rest.eliminate_zeros()
+                ok = np.diff(rest.indptr) > 0
+                if not ok.any():
+                    continue
+                users = cold_users[ok]
+                hist = revealed[ok]
+                feats = None if uf is None else sp.csr_matrix(uf[users], dtype=np.float32)
+                state = self._user_state(core, hist, feats, None, uf)
+                samples += self._pairs(
+                    core, train, state, users, rest[ok], full, warm_candidates, rng, "band",
+                )  # fmt: skip
+        return samples
+
+    @staticmethod
+    def _reveal(
+        matrix: sp.csr_matrix, ks: np.ndarray, rng: np.random.Generator
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        coo = matrix.tocoo()
+        order = np.lexsort((rng.random(coo.nnz), coo.row))
+        rank = np.arange(coo.nnz) - matrix.indptr[:-1][coo.row[order]]
+        shown = np.zeros(coo.nnz, dtype=bool)
+        shown[order] = rank < ks[coo.row[order]]
+
+        def part(mask):
+            return sp.csr_matrix(
+                (coo.data[mask], (coo.row[mask], coo.col[mask])),
+                shape=matrix.shape,
+                dtype=np.float32,
+            )
+
+        return part(shown), part(~shown)
+
+    def _pairs(self, core, values, state, users, targets, full, candidates, rng, kind, n_cold=0):
+        """One group of validation users: their terms over the candidates, targets, seen.
+
+        The last ``n_cold`` candidates are validation items whose interactions were hidden.
+        """
+        terms = self._terms(core, values, state, candidates).astype(np.float32)  # (T, U, C)
+        tgt = sp.csr_matrix(sp.csr_matrix(targets)[:, candidates], dtype=np.float32)
+        seen = sp.csr_matrix(sp.csr_matrix(full[users])[:, candidates], dtype=np.float32)
+        has = np.diff(tgt.indptr) > 0
+        if not has.any():
+            return []
+        tag = _band_of(state["n"])[has]
+        cold_cols = np.zeros(len(candidates), dtype=bool)
+        if n_cold:
+            cold_cols[-n_cold:] = True
+        return [(tag, terms[:, has], tgt[has], seen[has], cold_cols)]
+
+    def _learn_weights(self, samples, names, scale) -> tuple[np.ndarray, np.ndarray]:
+        """Non-negative weights minimising a listwise softmax loss per history band.
+
+        For each validation user the loss is ``-sum_{p in targets} log softmax(s_u)[p]`` over
+        every candidate the user has not interacted with (positives included), which
+        concentrates on the top of the ranking (a smooth surrogate of nDCG).
+        """
+        from scipy.optimize import minimize
+
+        n_terms = len(names)
+        if not samples:
+            w = np.ones(n_terms)
+            return np.tile(w, (len(BAND_EDGES), 1)), w
+        mask = np.ones(n_terms, dtype=bool)
+        if not self.include_cf:
+            mask[names.index("cf")] = False
+        blocks = []
+        for tag, terms, tgt, seen, cold_cols in samples:
+            scaled = terms[mask] / scale[mask, None, None].astype(np.float32)
+            blocked = np.zeros(seen.shape, dtype=bool)
+            r, c = seen.nonzero()
+            blocked[r, c] = True
+            t_r, t_c = tgt.nonzero()
+            blocked[t_r, t_c] = False
+            blocks.append((tag, scaled, tgt.toarray() > 0, blocked, cold_cols))
+
+        def solve(parts) -> np.ndarray | None:
+            """parts: (scaled (T,U,C), positive (U,C) bool, blocked (U,C) bool, offset)."""
+            n_pos = sum(int(pos.sum()) for _, pos, _, _ in parts)
+            if n_pos < _MIN_BAND_POSITIVES:
+                return None
+            pos_terms = sum(
+                np.einsum("tuc,uc->t", sc, pos.astype(np.float32)) for sc, pos, _, _ in parts
+            )
+            pos_terms = np.asarray(pos_terms, dtype=np.float64)
+            pos_off = sum(0.0 if off is None else float(off[pos].sum()) for _, pos, _, off in parts)
+            counts = [pos.sum(axis=1).astype(np.float64) for _, pos, _, _ in parts]
+
+            def loss(w):
+                val = -float(w @ pos_terms) - pos_off
+                grad = -pos_terms.copy()
+                w32 = w.astype(np.float32)
+                for (sc, _, blocked, off), cnt in zip(parts, counts, strict=True):
+                    z = np.einsum("tuc,t->uc", sc, w32).astype(np.float64)
+                    if off is not None:
+                        z += off
+                    z[blocked] = -np.inf
+                    zmax = z.max(axis=1, keepdims=True)
+                    e = np.exp(z - zmax)
+                    tot = e.sum(axis=1, keepdims=True)
+                    val += float(cnt @ (np.log(tot) + zmax).ravel())
+                    prob = (e / tot) * cnt[:, None]
+                    grad += np.einsum("tuc,uc->t", sc, prob.astype(np.float32))
+                return val / n_pos + 1e-4 * w @ w, grad / n_pos + 2e-4 * w
+
+            res = minimize(
+                loss,
+                np.full(int(mask.sum()), 0.5),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(0.0, None)] * int(mask.sum()),
+            )
+            w = np.zeros(n_terms)
+            w[mask] = np.maximum(res.x, 0.0)
+            return w
+
+        def warm_parts(select):
+            parts = []
+            for tag, scaled, pos, blocked, cold_cols in blocks:
+                sel = select(tag)
+                if not sel.any():
+                    continue
+                sub_pos = pos[sel] & ~cold_cols[None, :]
+                keep = sub_pos.any(axis=1)
+                if not keep.any():
+                    continue
+                idx = np.flatnonzero(sel)[keep]
+                parts.append(
+                    (scaled[:, idx], sub_pos[keep], blocked[idx] | cold_cols[None, :], None)
+                )
+            return parts
+
+        pooled = solve(warm_parts(lambda tag: tag >= 0))
+        if pooled is None:
+            pooled = np.where(mask, 1.0, 0.0)
+        band_w = np.tile(pooled, (len(BAND_EDGES), 1))
+        for b in range(len(BAND_EDGES)):
+            w = solve(warm_parts(lambda tag, b=b: tag == b))
+            if w is not None:
+                band_w[b] = w
+        # items without interactions: weights learned by ranking the hidden validation items
+        # among themselves; then an affine map puts their scores on the warm items' scale
+        cold_parts, warm_z, cold_z = [], [], []
+        for tag, scaled, pos, blocked, cold_cols in blocks:
+            if not cold_cols.any():
+                continue
+            warm_score = np.einsum("tuc,ut->uc", scaled, band_w[tag][:, mask].astype(np.float32))
+            warm_z.append(warm_score[~blocked & ~cold_cols[None, :]])
+            keep = (pos & cold_cols[None, :]).any(axis=1)
+            if not keep.any():
+                continue
+            cold_parts.append(
+                (
+                    scaled[:, keep],
+                    pos[keep] & cold_cols[None, :],
+                    blocked[keep] | ~cold_cols[None, :],
+                    None,
+                )
+            )
+        cold_w = solve(cold_parts)
+        if cold_w is None:
+            cold_w = pooled.copy()
+        affine = np.array([0.0, 1.0])
+        if cold_parts and warm_z:
+            for sc, _, blocked, _ in cold_parts:
+                z = np.einsum("tuc,t->uc", sc, cold_w[mask].astype(np.float32))
+                cold_z.append(z[~blocked])
+            wz = np.concatenate(warm_z)
+            cz = np.concatenate(cold_z)
+            slope = wz.std() / cz.std() if cz.std() > 0 else 1.0
+            level = wz.mean() - float(self.new_item_shift) * wz.std()
+            affine = np.array([level - slope * cz.mean(), slope])
+        self._cold_affine = affine
+        for w in (*band_w, cold_w):
+            if not (w > 0).any():
+                w[names.index("popularity")] = 1.0
+        return band_w, cold_w
+
+    def _default_scales(self, core, values, rng) -> np.ndarray:
+        """Standard deviation of every term over (a sample of) users x items."""
+        n_users, n_items = values.shape
+        users = np.arange(n_users)
+        if n_users > 300:
+            users = np.sort(rng.choice(n_users, 300, replace=False))
+        items = np.arange(n_items)
+        if n_items > 2000:
+            items = np.sort(rng.choice(n_items, 2000, replace=False))
+        state = self._user_state(core, values[users], None, users, None)
+        terms = self._terms(core, values, state, items).reshape(len(core["names"]), -1)
+        scale = terms.std(axis=1)
+        return np.where(scale > 1e-12, scale, 1.0)
+
+    # ================================================================== scoring hooks
+    def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        core = self._core()
+        values = self._values()
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        state = self._user_state(core, values[user_idx], None, user_idx, None)
+        terms = self._terms(core, values, state, np.asarray(item_idx, dtype=np.int64))
+        return self._combine(terms, state["n"], item_idx, core).astype(np.float32)
+
+    def _score_new(
+        self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
+    ) -> np.ndarray:
+        core = self._core()
+        values = self._values()
+        hist = self._positive_values(history)
+        ref = None if self.dataset_.user_features is None else self.dataset_.user_features.matrix
+        state = self._user_state(core, hist, user_features, None, ref)
+        terms = self._terms(core, values, state, np.asarray(item_idx, dtype=np.int64))
+        return self._combine(terms, state["n"], item_idx, core).astype(np.float32)
+
+    def _extend_items(self, n_new: int) -> None:
+        if n_new == 0:
+            return
+        self.__dict__.pop("_x_cache", None)
+        self.__dict__.pop("_v_cache", None)
+        x = self._item_blocks()
+        n_items = x.shape[0]
+        new = np.arange(n_items - n_new, n_items)
+        pop_new = self._predict_pop(self.popularity_coef_, x[new]).astype(np.float32)
+        self.popularity_ = np.concatenate([self.popularity_, pop_new])
+        self.item_counts_ = np.concatenate([self.item_counts_, np.zeros(n_new)])
+        if self.item_quality_ is not None:
+            self.item_quality_ = np.concatenate([self.item_quality_, np.zeros(n_new, np.float32)])
+        if self.demo_lift_ is not None:
+            pad = np.zeros((self.demo_lift_.shape[0], n_new), dtype=np.float32)
+            self.demo_lift_ = np.hstack([self.demo_lift_, pad])
+        s = sp.csr_matrix(self.item_similarity_, dtype=np.float32, copy=True)
+        s.resize((n_items, n_items))
+        self.item_similarity_ = s
+
+    def _column_weights(self) -> np.ndarray:
+        """Per-column weights of item features from the learned content weights (fields)."""
+        x = self._item_blocks()
+        out = np.ones(x.shape[1])
+        names = self.term_names_
+        w = self.cold_item_weights_
+        for name, sl in zip(self.dataset_.item_fields, self._field_slices(), strict=True):
+            out[sl] = w[names.index(f"content:{name}")] + w[names.index(name)] + 1e-3
+        return out
+
+    # ================================================================== explanation
+    def _explain(self, user: int, item: int) -> pd.DataFrame:
+        core = self._core()
+        values = self._values()
+        users = np.array([user], dtype=np.int64)
+        items = np.array([item], dtype=np.int64)
+        state = self._user_state(core, values[users], None, users, None)
+        terms = self._terms(core, values, state, items)[:, 0, 0]
+        n = state["n"]
+        cold = core["item_counts"][item] == 0
+        w = core["cold_weights"] if cold else core["band_weights"][_band_of(n)[0]]
+        contrib = w * terms / core["scale"]
+        names = self.term_names_
+        x = self._item_blocks()
+        rows: list[tuple[str, Any, Any, float]] = []
+        hist = values[user]
+        top_item = None
+        if hist.nnz:
+            sims = np.asarray(core["S"][hist.indices][:, [item]].todense()).ravel()
+            if (sims > 0).any():
+                top_item = str(self.dataset_.item_ids[hist.indices[int(np.argmax(sims))]])
+        rows.append(("cf", None, top_item, float(contrib[names.index("cf")])))
+        rows.append(("cooccurrence", None, None, float(contrib[names.index("cooccurrence")])))
+        rows.append(("popularity", None, None, float(contrib[names.index("popularity")])))
+        if "rating" in names:
+            rows.append(("rating", None, None, float(contrib[names.index("rating")])))
+        if "demographics" in names:
+            rows.append(("demographics", None, None, float(contrib[names.index("demographics")])))
+        lift = state["lift"][0]
+        for name, field in self.dataset_.item_fields.items():
+            sl = field.columns
+            t_nb = names.index(name)
+            t_ct = names.index(f"content:{name}")
+            row = x[item, sl]
+            if row.nnz == 0:
+                rows.append(("field", name, None, float(contrib[t_nb] + contrib[t_ct])))
+                continue
+            factor_ct = w[t_ct] / core["scale"][t_ct]
+            for col, share in zip(row.indices, row.data, strict=True):
+                value = field.values[col]
+                part = float(contrib[t_nb] * share + factor_ct * share * lift[sl][col])
+                rows.append(("field", name, value, part))
+        return pd.DataFrame(rows, columns=list(Columns.EXPLANATION))

@@ -1,0 +1,302 @@
+"""FeatureCF: the FBCF model (per-field profiles, neighbourhoods, learned field weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import featcf
+from featcf.data import Dataset
+from featcf.datasets import make_insurance_shop
+from featcf.models.feature_cf import FeatureCF
+from featcf.models.popular import Popularity
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _tiny_frames():
+    """5 customers x 6 products x 2 item fields, ids that can never be positions."""
+    inter = pd.DataFrame(
+        {
+            "user": ["u1", "u1", "u1", "u2", "u2", "u3", "u3", "u3", "u4", "u4", "u5"],
+            "item": [
+                "sku-10", "sku-20", "sku-30", "sku-10", "sku-20", "sku-40", "sku-50",
+                "sku-60", "sku-40", "sku-50", "sku-10",
+            ],
+        }
+    )  # fmt: skip
+    items = pd.DataFrame(
+        {
+            "item": ["sku-10", "sku-20", "sku-30", "sku-40", "sku-50", "sku-60"],
+            "category": ["car", "car", "home", "travel", "travel", "home"],
+            "coverage": ["basic", "premium", "basic", "premium", "basic", "premium"],
+        }
+    )
+    users = pd.DataFrame(
+        {
+            "user": ["u1", "u2", "u3", "u4", "u5", "u6", "u7"],
+            "region": ["north", "north", "south", "south", "north", "south", "north"],
+            "household": ["family", "family", "single", "single", "family", "single", "family"],
+        }
+    )
+    return inter, items, users
+
+
+@pytest.fixture
+def tiny() -> Dataset:
+    inter, items, users = _tiny_frames()
+    return Dataset.from_frames(inter, items, users, user_col="user", item_col="item")
+
+
+@pytest.fixture(scope="module")
+def shop() -> Dataset:
+    return make_insurance_shop(n_customers=400, n_products=30, n_new_products=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def shop_model(shop) -> FeatureCF:
+    return FeatureCF(n_neighbors=20, random_state=0, show_progress=False).fit(shop)
+
+
+def _model(**kw) -> FeatureCF:
+    params = {"n_neighbors": 3, "random_state": 0, "show_progress": False}
+    params.update(kw)
+    return FeatureCF(**params)
+
+
+# --------------------------------------------------------------------------- fitting and weights
+
+
+def test_fit_returns_self_and_learned_weights_are_non_negative_series(tiny):
+    model = _model()
+    assert model.fit(tiny) is model
+    weights = model.feature_weights_
+    assert isinstance(weights, pd.Series)
+    assert (weights >= 0).all()
+    assert (weights > 0).any()
+    assert {"category", "coverage", "content:category", "cf", "popularity"} <= set(weights.index)
+    assert list(weights.index) == model.term_names_
+    assert (model.band_weights_ >= 0).all() and (model.cold_item_weights_ >= 0).all()
+
+
+def test_learned_weights_on_shop_are_non_negative_and_use_fields(shop_model):
+    weights = shop_model.feature_weights_
+    assert (weights >= 0).all()
+    fields = [f for f in weights.index if f.startswith("content:")]
+    assert weights[fields].sum() > 0
+
+
+def test_given_weights_are_respected(tiny):
+    model = _model(weights={"category": 2.0, "content:coverage": 0.5, "popularity": 1.0}).fit(tiny)
+    w = model.feature_weights_
+    assert w["category"] == 2.0
+    assert w["content:category"] == 2.0  # a field name also sets its content term
+    assert w["content:coverage"] == 0.5
+    assert w["coverage"] == 0.0
+    assert w["popularity"] == 1.0
+    assert w["cf"] == 0.0
+    np.testing.assert_array_equal(model.band_weights_, np.tile(w.to_numpy(), (5, 1)))
+
+
+def test_given_weights_change_scores(tiny):
+    a = _model(weights={"popularity": 1.0}).fit(tiny)
+    b = _model(weights={"category": 1.0}).fit(tiny)
+    assert not np.allclose(a.score_users([0]), b.score_users([0]))
+
+
+def test_unknown_weight_names_raise_naming_them(tiny):
+    with pytest.raises(ValueError, match="genre"):
+        _model(weights={"genre": 1.0, "category": 1.0}).fit(tiny)
+
+
+def test_negative_weights_raise(tiny):
+    with pytest.raises(ValueError, match="category"):
+        _model(weights={"category": -1.0}).fit(tiny)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "error"),
+    [
+        ("n_neighbors", 0, ValueError),
+        ("metric", "euclid", ValueError),
+        ("profile_shrinkage", -1.0, ValueError),
+        ("weights", "uniform", ValueError),
+        ("implicit", "yes", ValueError),
+        ("validation_fraction", 1.5, ValueError),
+        ("random_state", "seed", TypeError),
+    ],
+)
+def test_bad_parameters_raise_naming_them(tiny, param, value, error):
+    with pytest.raises(error, match=param):
+        _model(**{param: value}).fit(tiny)
+
+
+def test_needs_item_features():
+    inter = pd.DataFrame({"user": ["u1", "u2"], "item": ["sku-10", "sku-20"]})
+    ds = Dataset.from_frames(inter, user_col="user", item_col="item")
+    with pytest.raises(ValueError, match="item features"):
+        _model().fit(ds)
+
+
+def test_determinism_with_random_state(shop):
+    kw = {"n_neighbors": 15, "random_state": 7, "show_progress": False}
+    a = FeatureCF(**kw).fit(shop)
+    b = FeatureCF(**kw).fit(shop)
+    np.testing.assert_array_equal(a.band_weights_, b.band_weights_)
+    np.testing.assert_array_equal(a.score_users(np.arange(20)), b.score_users(np.arange(20)))
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def test_explain_contributions_sum_to_predict(tiny):
+    model = _model().fit(tiny)
+    for user, item in [("u1", "sku-40"), ("u3", "sku-10"), ("u6", "sku-30")]:
+        frame = model.explain(user, item)
+        assert list(frame.columns) == ["part", "field", "value", "contribution"]
+        assert frame["contribution"].sum() == pytest.approx(
+            float(model.predict([user], [item])[0]), rel=1e-4, abs=1e-5
+        )
+
+
+def test_explain_names_the_matched_field_values(tiny):
+    model = _model(weights={"category": 1.0, "coverage": 1.0}).fit(tiny)
+    frame = model.explain("u1", "sku-40")
+    fields = frame[frame["part"] == "field"]
+    assert set(zip(fields["field"], fields["value"], strict=True)) == {
+        ("category", "travel"),
+        ("coverage", "premium"),
+    }
+    assert "cf" in set(frame["part"])
+
+
+def test_explain_sums_on_shop(shop, shop_model):
+    user, item = shop.user_ids[5], shop.item_ids[3]
+    frame = shop_model.explain(user, item)
+    assert frame["contribution"].sum() == pytest.approx(
+        float(shop_model.predict([user], [item])[0]), rel=1e-4, abs=1e-5
+    )
+
+
+# --------------------------------------------------------------------------- cold start
+
+
+def test_cold_item_after_add_items_is_scored_and_has_an_audience(tiny):
+    model = _model().fit(tiny)
+    new = pd.DataFrame({"item": ["sku-70"], "category": ["car"], "coverage": ["premium"]})
+    model.add_items(new)
+    scores = model.predict(["u1", "u2", "u3"], ["sku-70"] * 3)
+    assert np.all(np.isfinite(scores)) and np.any(scores != 0)
+    # car buyers should want a new car product more than the travel buyer does
+    assert scores[0] > scores[2]
+    audience = model.recommend_users("sku-70", n=3)
+    assert len(audience) == 3 and audience["score"].notna().all()
+    recs = model.recommend(["u2"], n=6)
+    assert "sku-70" in set(recs["item_id"])
+    frame = model.explain("u1", "sku-70")
+    assert frame["contribution"].sum() == pytest.approx(float(scores[0]), rel=1e-4, abs=1e-5)
+
+
+def test_cold_items_of_the_shop_are_reachable(shop, shop_model):
+    cold = np.flatnonzero(shop.item_counts() == 0)
+    assert len(cold)
+    scores = shop_model.score_users(np.arange(50), cold)
+    assert np.all(np.isfinite(scores)) and np.ptp(scores) > 0
+    audience = shop_model.recommend_users(shop.item_ids[cold[0]], n=10)
+    assert len(audience) == 10
+
+
+def test_zero_history_users_with_features_get_personal_recommendations(tiny):
+    model = _model().fit(tiny)
+    scores = model.score_users(tiny.user_index(["u6", "u7"]))
+    assert np.all(np.isfinite(scores))
+    assert not np.allclose(scores[0], scores[1])  # different demographics, different scores
+    pop = Popularity().fit(tiny).popularity_
+    # not a popularity constant: the ranking of u6 (like u3/u4) differs from popularity
+    assert not np.array_equal(
+        np.argsort(-scores[0], kind="stable"), np.argsort(-pop, kind="stable")
+    )
+
+
+def test_new_user_with_only_demographics(shop, shop_model):
+    frame = shop.user_frame.reset_index().iloc[:2].copy()
+    frame["user_id"] = ["new-a", "new-b"]
+    recs = shop_model.recommend_new_users(user_features=frame, n=5)
+    assert set(recs["user_id"]) == {"new-a", "new-b"}
+    assert recs.groupby("user_id").size().tolist() == [5, 5]
+
+
+def test_fold_in_matches_the_fitted_profile_part():
+    """Fold-in of a fitted user's own history reproduces their profile and item-side terms.
+
+    Neighbour terms may differ (at fit a user is not their own neighbour, at fold-in the
+    fitted copy of the same user is), so the invariant is the profile and the terms that do
+    not depend on user neighbours. Without user features both use the global prior.
+    """
+    inter, items, _ = _tiny_frames()
+    ds = Dataset.from_frames(inter, items, user_col="user", item_col="item")
+    model = _model().fit(ds)
+    core = model._core()
+    values = model._values()
+    for user_id in ("u1", "u3", "u5"):
+        user = int(ds.user_index(user_id))
+        fitted = model._user_state(core, values[[user]], None, np.array([user]), None)
+        folded = model._user_state(
+            core, model._positive_values(ds.interactions[[user]]), None, None, None
+        )
+        np.testing.assert_allclose(folded["lift"], fitted["lift"], rtol=1e-5, atol=1e-6)
+        items_all = np.arange(ds.n_items)
+        t_fit = model._terms(core, values, fitted, items_all)
+        t_new = model._terms(core, values, folded, items_all)
+        names = model.term_names_
+        for name in ("cf", "cooccurrence", "popularity", "content:category", "content:coverage"):
+            np.testing.assert_allclose(
+                t_new[names.index(name)], t_fit[names.index(name)], atol=1e-6
+            )
+
+
+def test_fold_in_with_features_uses_the_feature_neighbours_prior(tiny):
+    """A folded-in user with no history gets the mean profile of their feature neighbours."""
+    model = _model().fit(tiny)
+    core = model._core()
+    feats = tiny.user_features.matrix[tiny.user_index(["u6"])]
+    empty = sp.csr_matrix((1, tiny.n_items), dtype=np.float32)
+    state = model._user_state(core, empty, feats, None, tiny.user_features.matrix)
+    assert state["demo"].nnz > 0
+    assert not np.allclose(state["lift"], 0.0)  # not the global profile (log-lift 0)
+
+
+def test_recommend_new_users_with_few_interactions(shop, shop_model):
+    items = shop.item_ids[:3]
+    inter = pd.DataFrame({"user_id": ["x", "x", "x"], "item_id": items, "n_policies": 1})
+    recs = shop_model.recommend_new_users(inter, n=5)
+    assert len(recs) == 5
+    assert not set(recs["item_id"]) & set(items)
+    scores = shop_model.score_new_users(
+        sp.csr_matrix(
+            (np.ones(3, np.float32), ([0, 0, 0], shop.item_index(items))),
+            shape=(1, shop.n_items),
+        )
+    )
+    assert np.all(np.isfinite(scores))
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def test_save_load_gives_identical_scores(tmp_path, tiny):
+    model = _model().fit(tiny)
+    model.add_items(pd.DataFrame({"item": ["sku-70"], "category": ["home"], "coverage": ["basic"]}))
+    path = tmp_path / "fcf.npz"
+    model.save(path)
+    loaded = featcf.load(path)
+    assert isinstance(loaded, FeatureCF)
+    users = np.arange(tiny.n_users)
+    np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
+    pd.testing.assert_series_equal(loaded.feature_weights_, model.feature_weights_)
+    inter = pd.DataFrame({"user": ["z"], "item": ["sku-20"]})
+    pd.testing.assert_frame_equal(
+        loaded.recommend_new_users(inter, n=3), model.recommend_new_users(inter, n=3)
+    )

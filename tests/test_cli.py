@@ -14,6 +14,16 @@ def test_demo_text(capsys):
     out = capsys.readouterr().out
     assert "synthetic online insurance shop" in out
     assert "item fields: category" in out
+    for section in (
+        "Learned weights",
+        "long-standing",
+        "single-purchase",
+        "brand-new (demographics only)",
+        "Launching P-NEW-TRAVEL",
+        "cold customers",
+    ):
+        assert section in out
+    assert "because" in out and " = " in out  # reasons name a field value
 
 
 def test_demo_json_parses_and_repeats_per_seed(capsys):
@@ -24,6 +34,11 @@ def test_demo_json_parses_and_repeats_per_seed(capsys):
     first.pop("seconds"), second.pop("seconds")
     assert first == second
     assert first["dataset"]["items"] == 40
+    assert len(first["recommendations"]) == 3
+    assert len(first["launch"]["audience"]) == 10
+    assert all(w >= 0 for w in first["feature_weights"].values())
+    protocols = {row["protocol"] for row in first["cold_customers"]}
+    assert protocols == {"demographics only", "1 purchase known"}
 
 
 def test_no_command_prints_help(capsys):

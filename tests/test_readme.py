@@ -16,7 +16,7 @@ def test_readme_has_python_blocks():
 
 
 def test_readme_blocks_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # relative data paths as in a clone
+    monkeypatch.chdir(tmp_path)  # files the README writes (a saved model) land here
     namespace: dict = {"__name__": "__readme__"}
     for number, block in enumerate(BLOCKS, start=1):
         try:

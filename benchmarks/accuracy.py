@@ -427,7 +427,7 @@ def caravan_cv(
                 found += _found_in_top(scores, owners, int(round(TOP_FRACTION * len(users))))
                 owners_total += int(owners.sum())
                 n_users += len(users)
-                n_empty += int(empty.sum())
+                n_empty += 0 if _can_use_features(model) else int(empty.sum())
         except UnsupportedProtocolError as exc:
             out.append(Result("CoIL 2000", "CARAVAN CV", name, note=short_reason(exc)))
             log(f"  CoIL 2000 | CARAVAN CV | {name}: n/a ({short_reason(exc)})")
@@ -583,7 +583,7 @@ def caravan_table(results: list[Result]) -> str:
         "owners in top 20%",
         "of owners",
         "random",
-        "no other product (ranked last*)",
+        "ranked last*",
         "fit s",
         "score s",
     ]
@@ -741,8 +741,9 @@ def write_report(
                 lines.append(caravan_table(rs))
                 lines += [
                     "",
-                    "\\* held-out customers without any other product: ranked last by "
-                    "models that cannot use demographics. Owners in top 20%: summed over "
+                    "\\* held-out customers without any other product, ranked last because "
+                    "the model cannot use demographics (0: the model scores them from their "
+                    "features). Owners in top 20%: summed over "
                     "folds (ties at the cut counted fractionally); `random` = 20% of the "
                     "owners.",
                 ]

@@ -285,7 +285,13 @@ def _sparse_topk(
     weights: NDArray[np.float64] | None,
     exclude_self: bool,
     n_threads: int | None,
+    fast: bool = True,
+    n_pop: int | None = None,
 ) -> sp.csr_matrix:
+    """Dispatch: the binary count path when it applies (``fast``), else the generic kernels.
+
+    ``n_pop`` forces the size of the bitset core of the binary path (None: cost model).
+    """
     from featcf._kernels import similarity as ks
 
     self_mode = B is None
@@ -298,6 +304,22 @@ def _sparse_topk(
     k_eff = min(k, n_b)
     if n_a == 0 or k_eff == 0:
         return _empty((n_a, n_b))
+
+    positive = None if weights is None else weights[weights > 0]
+    if (
+        fast
+        and metric in ("cosine", "dot", "jaccard")
+        and (positive is None or positive.size == 0 or np.ptp(positive) == 0)
+    ):
+        w0 = 1.0 if positive is None or positive.size == 0 else float(positive[0])
+        first = np.concatenate([A.data[:1], B.data[:1]])
+        v = float(first[0]) if first.size else 1.0
+        if metric == "jaccard" or ((A.data == v).all() and (B.data == v).all()):
+            value_sq = w0 if metric == "jaccard" else v * v * w0
+            return _binary_topk(
+                A, None if self_mode else B, k_eff, metric, value_sq, shrink, min_support,
+                exclude_self and self_mode, n_threads, n_pop,
+            )  # fmt: skip
 
     idf, mean_len = (None, 0.0)
     if metric in ("bm25", "tfidf"):
@@ -325,6 +347,102 @@ def _sparse_topk(
             out = ks.sparse_topk(
                 A.indptr, A.indices, a_data, *bt, n_b, norm_a, norm_b, k_eff, mode,
                 shrink, min_support, exclude_self and self_mode, chunks,
+            )  # fmt: skip
+    return _to_csr(*out, (n_a, n_b))
+
+
+#: cost model of the bitset core: scatter-adds and 64-bit AND+popcount words per second
+_SCATTER_RATE = 1.0e9
+_BITSET_WORD_RATE = 6.0e9
+_BITSET_MAX_BYTES = 256 * 2**20
+#: the symmetric (upper-triangle) kernels keep a k-heap per row and thread: at most this much
+_SYMMETRIC_MAX_BYTES = 512 * 2**20
+_BITSET_CANDIDATES = (256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
+
+
+def _choose_n_pop(bt_indptr, bt_indices, n_rows: int, n_cols: int) -> int:
+    """Bitset core size maximising (scatter-adds saved) - (bitset work), 0 when not worth it."""
+    from featcf._kernels.similarity import leading_counts
+
+    n_words = (n_cols + 63) // 64
+    best, best_gain = 0, 0.0
+    for n_pop in _BITSET_CANDIDATES:
+        if n_pop > n_rows // 2:
+            break
+        if n_pop * n_pop * 4 + n_pop * n_words * 8 > _BITSET_MAX_BYTES:
+            break
+        pop = leading_counts(bt_indptr, bt_indices, n_pop).astype(np.float64)
+        saved = float(pop @ pop) / _SCATTER_RATE
+        cost = 0.5 * n_pop * n_pop * n_words / _BITSET_WORD_RATE
+        if saved - cost > best_gain:
+            best, best_gain = n_pop, saved - cost
+    return best
+
+
+def _binary_topk(
+    A: sp.csr_matrix,
+    B: sp.csr_matrix | None,
+    k: int,
+    metric: str,
+    value_sq: float,
+    shrink: float,
+    min_support: int,
+    exclude_self: bool,
+    n_threads: int | None,
+    n_pop: int | None,
+) -> sp.csr_matrix:
+    """Top-k when every stored value (and weight) is the same: int32 common-column counts.
+
+    For cosine/dot ``value_sq = v^2 w``, for jaccard ``value_sq = w``: then ``dot = n_ij *
+    value_sq`` and the norms follow from the row lengths. The rows of ``B`` are relabelled by
+    decreasing length (hot accumulator entries together); in self mode the most popular rows
+    may form a bitset core (see :func:`featcf._kernels.similarity.bitset_pair_counts`).
+    """
+    from featcf._kernels import similarity as ks
+
+    self_mode = B is None
+    B = A if self_mode else B
+    n_a, n_b = A.shape[0], B.shape[0]
+    len_a = np.diff(A.indptr).astype(np.float64)
+    len_b = len_a if self_mode else np.diff(B.indptr).astype(np.float64)
+    order = np.argsort(-len_b, kind="stable").astype(np.int32)
+    label = np.empty(n_b, np.int32)
+    label[order] = np.arange(n_b, dtype=np.int32)
+    if metric == "jaccard":
+        norm_a, norm_b = len_a * value_sq, len_b[order] * value_sq
+        mode = ks.MODE_JACCARD
+    else:
+        norm_a, norm_b = np.sqrt(len_a * value_sq), np.sqrt(len_b[order] * value_sq)
+        mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
+    a_label = label if self_mode else np.full(n_a, -1, np.int32)
+    with _numba_threads(n_threads) as threads:
+        bt_indptr, bt_indices = ks.relabelled_transpose(B.indptr, B.indices, B.shape[1], order)
+        if not self_mode:
+            n_pop = 0
+        elif n_pop is None:
+            n_pop = _choose_n_pop(bt_indptr, bt_indices, n_b, B.shape[1])
+        n_pop = min(n_pop, n_b)
+        if n_pop > 0:
+            skip = ks.leading_counts(bt_indptr, bt_indices, n_pop)
+            word_tile, row_block = 128, 64
+            pop_counts = ks.bitset_pair_counts(
+                A.indptr, A.indices, order[:n_pop], A.shape[1], row_block, word_tile,
+                _n_chunks(max(1, n_pop // row_block), threads),
+            )  # fmt: skip
+        else:
+            skip = np.zeros(B.shape[1], np.int64)
+            pop_counts = np.zeros((1, 1), np.int32)
+        if self_mode and threads * n_b * k * 8 <= _SYMMETRIC_MAX_BYTES:
+            out = ks.count_topk_symmetric(
+                A.indptr, A.indices, bt_indptr, bt_indices, skip, order, norm_b, value_sq, k,
+                mode, shrink, min_support, not exclude_self, pop_counts, n_pop,
+                min(threads, n_b),
+            )  # fmt: skip
+        else:
+            out = ks.count_topk(
+                A.indptr, A.indices, a_label, bt_indptr, bt_indices, skip, order, n_b,
+                norm_a, norm_b, value_sq, k, mode, shrink, min_support, exclude_self,
+                pop_counts, n_pop, _n_chunks(n_a, threads),
             )  # fmt: skip
     return _to_csr(*out, (n_a, n_b))
 

@@ -237,3 +237,47 @@ def test_validation_errors_name_the_argument():
     neg = sp.csr_matrix(np.array([[1.0, -1.0]]))
     with pytest.raises(ValueError, match="bm25"):
         topk_similarity(neg, 2, "bm25")
+
+
+# --------------------------------------------------------------------------- binary fast path
+
+
+@pytest.mark.parametrize("metric", ("cosine", "jaccard", "dot"))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_binary_fast_path_equals_generic_kernel(metric, data):
+    # all values equal -> int32 count kernels (symmetric upper-triangle kernel in self mode,
+    # optional bitset core for the most popular rows); must be bit-identical to the generic one
+    from featcf.similarity import _check_sparse, _sparse_topk
+
+    X = _check_sparse(data.draw(sparse_matrices(max_rows=12, binary=True)), "X")
+    k = data.draw(st.integers(1, 6))
+    n_pop = data.draw(st.integers(0, 8))
+    shrink = data.draw(st.sampled_from((0.0, 1.5)))
+    min_support = data.draw(st.integers(1, 3))
+    exclude_self = data.draw(st.booleans())
+    args = (X, None, k, metric, shrink, min_support, None, exclude_self, None)
+    fast = _sparse_topk(*args, fast=True, n_pop=n_pop)
+    slow = _sparse_topk(*args, fast=False)
+    assert np.array_equal(fast.indptr, slow.indptr)
+    assert np.array_equal(fast.indices, slow.indices)
+    assert np.array_equal(fast.data, slow.data)
+    # between mode (no symmetry, no bitset core) agrees too
+    between = topk_similarity_between(X, X, k, metric, shrink=shrink, min_support=min_support)
+    if not exclude_self:
+        assert np.array_equal(between.indices, fast.indices)
+        assert np.array_equal(between.data, fast.data)
+    assert_topk_matches(
+        fast, reference_scores(X, X, metric, None, shrink, min_support, exclude_self), k
+    )
+
+
+def test_binary_fast_path_with_bitset_core_by_hand(rng):
+    from featcf.similarity import _check_sparse, _sparse_topk
+
+    dense = (rng.random((60, 200)) < np.linspace(0.02, 0.6, 60)[:, None]).astype(float)
+    X = _check_sparse(sp.csr_matrix(dense), "X")
+    ref = reference_scores(X, X, "cosine", exclude_self=True)
+    for n_pop in (0, 5, 30, 60):
+        S = _sparse_topk(X, None, 8, "cosine", 0.0, 1, None, True, None, n_pop=n_pop)
+        assert_topk_matches(S, ref, 8)

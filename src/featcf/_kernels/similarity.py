@@ -26,8 +26,10 @@ ties by index ascending; only the first ``count[i]`` slots of row ``i`` are mean
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from featcf._kernels.topk import _worse, heap_push, heap_sorted
 
@@ -294,3 +296,286 @@ def row_weighted_sums(indptr, indices, data, col_w):
         sx[i] = b
         sxx[i] = c
     return sw, sx, sxx
+
+
+# --------------------------------------------------------------------------- binary fast path
+
+
+def _popcount64_py(x):
+    """Number of set bits of a uint64 (pure Python, used when numba's JIT is disabled)."""
+    return int(x).bit_count()
+
+
+if numba.config.DISABLE_JIT:
+    popcount64 = _popcount64_py
+else:
+
+    @intrinsic
+    def popcount64(typingctx, x):
+        """Number of set bits of a uint64 (LLVM ``ctpop``: one POPCNT / VPOPCNTQ)."""
+        if x != types.uint64:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.ctpop(args[0])
+
+        return types.uint64(types.uint64), codegen
+
+
+@njit(cache=True)
+def relabelled_transpose(indptr, indices, n_cols, order):
+    """Pattern of ``B^T`` with the rows of ``B`` relabelled: row ``order[l]`` becomes ``l``.
+
+    Returns ``(t_indptr int64 (n_cols + 1,), t_indices int32)``; each column lists its
+    (new) row labels in increasing order.
+    """
+    n_rows = indptr.shape[0] - 1
+    t_indptr = np.zeros(n_cols + 1, np.int64)
+    for p in range(indices.shape[0]):
+        t_indptr[indices[p] + 1] += 1
+    for c in range(n_cols):
+        t_indptr[c + 1] += t_indptr[c]
+    fill = t_indptr[:-1].copy()
+    t_indices = np.empty(indices.shape[0], np.int32)
+    for label in range(n_rows):
+        r = order[label]
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            t_indices[fill[c]] = label
+            fill[c] += 1
+    return t_indptr, t_indices
+
+
+@njit(cache=True)
+def leading_counts(t_indptr, t_indices, n_pop):
+    """Per column c: how many of its (sorted) row labels are below ``n_pop``."""
+    n_cols = t_indptr.shape[0] - 1
+    out = np.zeros(n_cols, np.int64)
+    for c in range(n_cols):
+        p = t_indptr[c]
+        end = t_indptr[c + 1]
+        while p < end and t_indices[p] < n_pop:
+            p += 1
+        out[c] = p - t_indptr[c]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def bitset_pair_counts(indptr, indices, rows, n_cols, row_block, word_tile, n_chunks):
+    """Common-column counts between every pair of the given rows, with bitsets.
+
+    Row ``rows[a]`` becomes a bitset over the columns, stored tile-major as
+    ``bits[t, a, :]`` = words ``t * word_tile ...`` of row a (each tile contiguous, so a block
+    of ``row_block`` rows of one tile stays in L2 while the other rows stream past).
+    ``counts[a, b] = sum_t popcount(bits[t, a] & bits[t, b])`` is computed for a < b and
+    mirrored; the diagonal holds each row's own count. Returns int32 ``(len(rows), len(rows))``.
+    """
+    n = rows.shape[0]
+    n_words = (n_cols + 63) >> 6
+    n_tiles = (n_words + word_tile - 1) // word_tile
+    bits = np.zeros((n_tiles, n, word_tile), np.uint64)
+    counts = np.zeros((n, n), np.int32)
+    for a in prange(n):
+        r = rows[a]
+        for p in range(indptr[r], indptr[r + 1]):
+            w = indices[p] >> 6
+            bits[w // word_tile, a, w % word_tile] |= np.uint64(1) << np.uint64(indices[p] & 63)
+        counts[a, a] = indptr[r + 1] - indptr[r]
+    n_blocks = (n + row_block - 1) // row_block
+    for chunk in prange(n_chunks):
+        for blk in range(chunk, n_blocks, n_chunks):
+            a0 = blk * row_block
+            a1 = min(a0 + row_block, n)
+            for t in range(n_tiles):
+                tile = bits[t]
+                for b in range(a0 + 1, n):
+                    for a in range(a0, min(a1, b)):
+                        s = np.uint64(0)
+                        for w in range(word_tile):
+                            s += popcount64(tile[a, w] & tile[b, w])
+                        counts[a, b] += np.int32(s)
+    for a in prange(n):
+        for b in range(a):
+            counts[a, b] = counts[b, a]
+    return counts
+
+
+@njit(cache=True, parallel=True)
+def count_topk(
+    a_indptr,
+    a_indices,
+    a_label,
+    bt_indptr,
+    bt_indices,
+    bt_skip,
+    b_orig,
+    n_b,
+    norm_a,
+    norm_b,
+    value_sq,
+    k,
+    mode,
+    shrink,
+    min_support,
+    exclude_self,
+    pop_counts,
+    n_pop,
+    n_chunks,
+):
+    """Top-k for binary (all values equal) data: int32 counts instead of float products.
+
+    Same scores as :func:`sparse_topk` with ``dot = n_ij * value_sq``. The rows of ``B`` are
+    relabelled (``B^T`` holds labels, ``b_orig[label]`` is the original row, used for ties and
+    output; ``norm_b`` is by label). ``a_label[i]`` is the label of A's row i in B (self mode),
+    else -1. Self mode with a dense core: the ``n_pop`` most popular rows (labels < n_pop) take
+    their counts among themselves from ``pop_counts`` (bitsets) and skip the first
+    ``bt_skip[c]`` (popular) entries of every column.
+    """
+    n_a = a_indptr.shape[0] - 1
+    out_i = np.full((n_a, k), -1, np.int32)
+    out_s = np.zeros((n_a, k), np.float32)
+    out_n = np.zeros(n_a, np.int32)
+    for chunk in prange(n_chunks):
+        cnt = np.zeros(n_b, np.int32)
+        heap_s = np.empty(k, np.float32)
+        heap_i = np.empty(k, np.int32)
+        for i in range(chunk, n_a, n_chunks):
+            li = a_label[i]
+            popular = 0 <= li < n_pop
+            for p in range(a_indptr[i], a_indptr[i + 1]):
+                c = a_indices[p]
+                start = bt_indptr[c] + bt_skip[c] if popular else bt_indptr[c]
+                for q in range(start, bt_indptr[c + 1]):
+                    cnt[bt_indices[q]] += 1
+            if popular:
+                for j in range(n_pop):
+                    cnt[j] = pop_counts[li, j]
+            size = 0
+            na = norm_a[i]
+            for j in range(n_b):
+                n_common = cnt[j]
+                if n_common == 0:
+                    continue
+                cnt[j] = 0
+                if n_common < min_support or (exclude_self and j == li):
+                    continue
+                s = np.float32(_finish(n_common * value_sq, n_common, na, norm_b[j], mode, shrink))
+                if s == 0.0 or not np.isfinite(s):
+                    continue
+                jo = b_orig[j]
+                if size == k and not _worse(heap_s[0], heap_i[0], s, jo):
+                    continue
+                size = heap_push(heap_s, heap_i, size, k, s, jo)
+            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+            out_n[i] = size
+    return out_i, out_s, out_n
+
+
+@njit(cache=True, inline="always")
+def _offer(heap_s, heap_i, sizes, root_s, root_i, row, k, score, index):
+    """Offer a candidate to row ``row`` of a bank of k-heaps with compact root copies."""
+    size = sizes[row]
+    if size == k and not _worse(root_s[row], root_i[row], score, index):
+        return
+    size = heap_push(heap_s[row], heap_i[row], size, k, score, index)
+    sizes[row] = size
+    if size == k:
+        root_s[row] = heap_s[row, 0]
+        root_i[row] = heap_i[row, 0]
+
+
+@njit(cache=True, parallel=True)
+def count_topk_symmetric(
+    indptr,
+    indices,
+    bt_indptr,
+    bt_indices,
+    bt_skip,
+    b_orig,
+    norm,
+    value_sq,
+    k,
+    mode,
+    shrink,
+    min_support,
+    include_self,
+    pop_counts,
+    n_pop,
+    n_chunks,
+):
+    """Self top-k for binary data computing every unordered pair once (upper triangle).
+
+    Scores as :func:`count_topk`. Rows are visited by label ``l`` (row ``b_orig[l]`` of the
+    CSR ``indptr``/``indices``); for each, only labels ``j > l`` are counted (a per-column
+    cursor skips the lower part of every sorted column of ``B^T``), and each score is offered
+    both to row l's and to row j's heap. Every chunk owns a bank of heaps for all rows (memory
+    ``n_chunks * n_rows * k * 8`` bytes), merged at the end into the exact top-k of each row,
+    so the result does not depend on the chunking. Labels below ``n_pop`` take their counts
+    among themselves from ``pop_counts``.
+    """
+    n = indptr.shape[0] - 1
+    bank_s = np.empty((n_chunks, n, k), np.float32)
+    bank_i = np.empty((n_chunks, n, k), np.int32)
+    bank_n = np.zeros((n_chunks, n), np.int32)
+    for chunk in prange(n_chunks):
+        cnt = np.zeros(n, np.int32)
+        cursor = bt_indptr[:-1].copy()
+        heap_s = bank_s[chunk]
+        heap_i = bank_i[chunk]
+        sizes = bank_n[chunk]
+        root_s = np.empty(n, np.float32)
+        root_i = np.empty(n, np.int32)
+        for li in range(chunk, n, n_chunks):
+            r = b_orig[li]
+            popular = li < n_pop
+            for p in range(indptr[r], indptr[r + 1]):
+                c = indices[p]
+                q = cursor[c]
+                end = bt_indptr[c + 1]
+                while q < end and bt_indices[q] <= li:
+                    q += 1
+                cursor[c] = q
+                if popular:
+                    q = max(q, bt_indptr[c] + bt_skip[c])
+                for qq in range(q, end):
+                    cnt[np.uint32(bt_indices[qq])] += 1
+            if popular:
+                for j in range(li + 1, n_pop):
+                    cnt[j] = pop_counts[li, j]
+            na = norm[li]
+            deg = indptr[r + 1] - indptr[r]
+            if include_self and deg >= min_support and deg > 0:
+                s = np.float32(_finish(deg * value_sq, deg, na, na, mode, shrink))
+                if s != 0.0 and np.isfinite(s):
+                    _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
+            for j in range(li + 1, n):
+                n_common = cnt[j]
+                if n_common == 0:
+                    continue
+                cnt[j] = 0
+                if n_common < min_support:
+                    continue
+                s = np.float32(_finish(n_common * value_sq, n_common, na, norm[j], mode, shrink))
+                if s == 0.0 or not np.isfinite(s):
+                    continue
+                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
+                _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
+    out_i = np.full((n, k), -1, np.int32)
+    out_s = np.zeros((n, k), np.float32)
+    out_n = np.zeros(n, np.int32)
+    for chunk in prange(n_chunks):
+        heap_s = np.empty(k, np.float32)
+        heap_i = np.empty(k, np.int32)
+        for li in range(chunk, n, n_chunks):
+            size = 0
+            for b in range(n_chunks):
+                for t in range(bank_n[b, li]):
+                    s = bank_s[b, li, t]
+                    j = bank_i[b, li, t]
+                    if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                        continue
+                    size = heap_push(heap_s, heap_i, size, k, s, j)
+            r = b_orig[li]
+            heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
+            out_n[r] = size
+    return out_i, out_s, out_n

@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     fit_rows: list[list[str]] = []
     try:
         with threadpool_limits(limits=1), warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=RuntimeWarning)  # implicit's BLAS notice
+            # implicit's BLAS notice and its own COO->CSR conversion notice in CosineRecommender
+            warnings.filterwarnings("ignore", module="implicit")
             # ---------------------------------------------------------------- fits
             t0 = time.perf_counter()
             item_knn = ItemKNN(k=K, metric="cosine", n_threads=1).fit(ds)
@@ -272,6 +273,17 @@ def main(argv: list[str] | None = None) -> int:
             f"(the rating is the interaction weight for every tool). Single thread for numba, "
             f"implicit and BLAS in parts 1-2. ALS: 64 factors, {iterations} iterations.",
             "",
+            *(
+                [
+                    "Note: the machine was shared and busy during this run (1-minute load "
+                    f"average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} "
+                    "cores): absolute times are inflated, p99 most of all; the featcf / "
+                    "implicit ratios come from the same run under the same load.",
+                    "",
+                ]
+                if max(load_before[0], load_after[0]) > (os.cpu_count() or 1)
+                else []
+            ),
             "## 1. Batch recommend throughput (all users, top-10, seen items excluded)",
             "",
             f"Median of {args.repeats} calls after one warm-up. featcf's figure is the public "

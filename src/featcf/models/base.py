@@ -73,6 +73,9 @@ class BaseRecommender(BaseEstimator):
     handles_new_items: ClassVar[bool] = False
     #: users scored per dense block when recommending
     _batch_size: ClassVar[int] = 2048
+    #: blocks with at most this many rows select their top-n on one thread: starting the
+    #: thread pool costs more than selecting a few rows (e.g. one new user at serving time)
+    _serial_rows: ClassVar[int] = 64
 
     # ------------------------------------------------------------------ fitting
     def fit(self, dataset: Dataset) -> BaseRecommender:
@@ -241,7 +244,8 @@ class BaseRecommender(BaseEstimator):
         """Top-``n`` candidate positions per row, scoring ``_batch_size`` rows at a time.
 
         ``score_block(rows: slice) -> dense scores`` over ``items``; ``exclude`` rows are in
-        catalogue space and are mapped to candidate space here.
+        catalogue space and are mapped to candidate space here. Selection runs on the
+        model's ``n_threads`` (if it has that parameter), on one thread for small blocks.
         """
         from featcf.similarity import topn_dense
 
@@ -252,11 +256,18 @@ class BaseRecommender(BaseEstimator):
         for rows in _batches(n_rows, self._batch_size):
             scores = np.ascontiguousarray(score_block(rows), dtype=np.float32)
             excl = None if exclude is None else exclude[rows]
-            idx, vals = topn_dense(scores, out_idx.shape[1], exclude=excl)
+            idx, vals = topn_dense(
+                scores, out_idx.shape[1], exclude=excl, n_threads=self._selection_threads(n_rows)
+            )
             valid = idx >= 0
             out_idx[rows] = np.where(valid, items[np.maximum(idx, 0)], -1)
             out_score[rows] = np.where(valid, vals, np.nan)
         return out_idx, out_score
+
+    def _selection_threads(self, n_rows: int) -> int | None:
+        if n_rows <= self._serial_rows:
+            return 1
+        return getattr(self, "n_threads", None)
 
     @staticmethod
     def _frame(
@@ -576,7 +587,12 @@ class BaseRecommender(BaseEstimator):
             excl = None if seen_t is None else sp.csr_matrix(seen_t[:, rows])
             from featcf.similarity import topn_dense
 
-            idx, vals = topn_dense(np.ascontiguousarray(block), min(n, len(users)), exclude=excl)
+            idx, vals = topn_dense(
+                np.ascontiguousarray(block),
+                min(n, len(users)),
+                exclude=excl,
+                n_threads=self._selection_threads(len(items)),
+            )
             idx = np.where(idx >= 0, idx + rows.start, -1)
             best_idx, best_score = _merge_top(best_idx, best_score, idx, vals, n)
         return self._frame(query, dataset.user_ids, best_idx, best_score, Columns.AUDIENCE)

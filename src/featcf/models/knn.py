@@ -49,9 +49,6 @@ __all__ = ["ItemKNN", "UserKNN"]
 
 #: Similarity metrics of the interaction kNN models.
 KNN_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard")
-#: score blocks with at most this many rows pick their top n single-threaded
-_SERIAL_ROWS = 64
-
 
 # ---------------------------------------------------------------------------- shared helpers
 
@@ -62,8 +59,6 @@ class _NeedsHistory:
     * Refuses (fitted or new) users without interactions, naming what can serve them. The
       scoring hooks stay pure computations (an empty history scores 0, which is what
       audiences need); the public entry points that rank or predict for users check first.
-    * Runs the top-n selection with the model's ``n_threads`` (single-threaded for small
-      blocks such as one new user).
     """
 
     _cold_user_advice = (
@@ -118,37 +113,6 @@ class _NeedsHistory:
                 f"{empty.size} new user(s) have none (rows {empty[:5].tolist()}): use "
                 f"FeatureCF for customers with demographics only"
             )
-
-    def _top_n(
-        self,
-        score_block: Any,
-        n_rows: int,
-        n: int,
-        items: np.ndarray,
-        exclude: sp.csr_matrix | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The base's top-n selection, run with this model's ``n_threads``.
-
-        Small blocks (a few new users) run single-threaded: starting the numba/OpenMP
-        thread pool for one row costs far more than selecting its top n (milliseconds on a
-        busy machine against tens of microseconds).
-        """
-        from featcf.similarity import topn_dense
-
-        if exclude is not None and len(items) != self._fitted_dataset().n_items:
-            exclude = sp.csr_matrix(exclude[:, items])
-        out_idx = np.full((n_rows, min(n, len(items))), -1, dtype=np.int64)
-        out_score = np.full(out_idx.shape, np.nan, dtype=np.float32)
-        threads = 1 if n_rows <= _SERIAL_ROWS else getattr(self, "n_threads", None)
-        for start in range(0, n_rows, self._batch_size):
-            rows = slice(start, min(start + self._batch_size, n_rows))
-            scores = np.ascontiguousarray(score_block(rows), dtype=np.float32)
-            excl = None if exclude is None else exclude[rows]
-            idx, vals = topn_dense(scores, out_idx.shape[1], exclude=excl, n_threads=threads)
-            valid = idx >= 0
-            out_idx[rows] = np.where(valid, items[np.maximum(idx, 0)], -1)
-            out_score[rows] = np.where(valid, vals, np.nan)
-        return out_idx, out_score
 
     # recommend / predict / score_users reuse the base documentation
     recommend.__doc__ = BaseRecommender.recommend.__doc__

@@ -287,10 +287,12 @@ def _sparse_topk(
     n_threads: int | None,
     fast: bool = True,
     n_pop: int | None = None,
+    symmetric: bool = True,
 ) -> sp.csr_matrix:
     """Dispatch: the binary count path when it applies (``fast``), else the generic kernels.
 
-    ``n_pop`` forces the size of the bitset core of the binary path (None: cost model).
+    ``n_pop`` forces the size of the bitset core of the binary path (None: cost model);
+    ``symmetric=False`` keeps the float self-similarity on the row-by-row kernel (tests).
     """
     from featcf._kernels import similarity as ks
 
@@ -343,11 +345,20 @@ def _sparse_topk(
             else:
                 b_data, norm_b = _metric_data(B, metric, weights, idf, mean_len)
             mode = {"dot": ks.MODE_DOT, "jaccard": ks.MODE_JACCARD}.get(metric, ks.MODE_COSINE)
-            bt = _transpose(B.indptr, B.indices, b_data, B.shape)
-            out = ks.sparse_topk(
-                A.indptr, A.indices, a_data, *bt, n_b, norm_a, norm_b, k_eff, mode,
-                shrink, min_support, exclude_self and self_mode, chunks,
-            )  # fmt: skip
+            if self_mode and symmetric and threads * n_b * k_eff * 8 <= _SYMMETRIC_MAX_BYTES:
+                # upper triangle only, rows relabelled by decreasing length
+                order = np.argsort(-np.diff(A.indptr), kind="stable").astype(np.int32)
+                bt = ks.relabelled_transpose_values(A.indptr, A.indices, a_data, A.shape[1], order)
+                out = ks.sparse_topk_symmetric(
+                    A.indptr, A.indices, a_data, *bt, order, norm_a[order], k_eff, mode,
+                    shrink, min_support, not exclude_self, min(threads, n_a),
+                )  # fmt: skip
+            else:
+                bt = _transpose(B.indptr, B.indices, b_data, B.shape)
+                out = ks.sparse_topk(
+                    A.indptr, A.indices, a_data, *bt, n_b, norm_a, norm_b, k_eff, mode,
+                    shrink, min_support, exclude_self and self_mode, chunks,
+                )  # fmt: skip
     return _to_csr(*out, (n_a, n_b))
 
 

@@ -560,6 +560,110 @@ def count_topk_symmetric(
                     continue
                 _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
                 _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
+    return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+
+
+@njit(cache=True)
+def relabelled_transpose_values(indptr, indices, data, n_cols, order):
+    """:func:`relabelled_transpose` carrying the values: ``(t_indptr, t_indices, t_data)``."""
+    n_rows = indptr.shape[0] - 1
+    t_indptr = np.zeros(n_cols + 1, np.int64)
+    for p in range(indices.shape[0]):
+        t_indptr[indices[p] + 1] += 1
+    for c in range(n_cols):
+        t_indptr[c + 1] += t_indptr[c]
+    fill = t_indptr[:-1].copy()
+    t_indices = np.empty(indices.shape[0], np.int32)
+    t_data = np.empty(indices.shape[0], data.dtype)
+    for label in range(n_rows):
+        r = order[label]
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            t_indices[fill[c]] = label
+            t_data[fill[c]] = data[p]
+            fill[c] += 1
+    return t_indptr, t_indices, t_data
+
+
+@njit(cache=True, parallel=True)
+def sparse_topk_symmetric(
+    indptr,
+    indices,
+    data,
+    bt_indptr,
+    bt_indices,
+    bt_data,
+    b_orig,
+    norm,
+    k,
+    mode,
+    shrink,
+    min_support,
+    include_self,
+    n_chunks,
+):
+    """Self top-k of ``MODE_*`` scores computing every unordered pair once (float values).
+
+    Scores as :func:`sparse_topk`; traversal, heap banks and merge as
+    :func:`count_topk_symmetric` (rows visited by label, ``norm`` by label, ``B^T`` =
+    ``bt_*`` with relabelled rows, ``indptr/indices/data`` the rows in original order).
+    """
+    n = indptr.shape[0] - 1
+    bank_s = np.empty((n_chunks, n, k), np.float32)
+    bank_i = np.empty((n_chunks, n, k), np.int32)
+    bank_n = np.zeros((n_chunks, n), np.int32)
+    for chunk in prange(n_chunks):
+        acc = np.zeros(n, np.float64)
+        cnt = np.zeros(n, np.int32)
+        cursor = bt_indptr[:-1].copy()
+        heap_s = bank_s[chunk]
+        heap_i = bank_i[chunk]
+        sizes = bank_n[chunk]
+        root_s = np.empty(n, np.float32)
+        root_i = np.empty(n, np.int32)
+        for li in range(chunk, n, n_chunks):
+            r = b_orig[li]
+            self_dot = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                c = indices[p]
+                x = np.float64(data[p])
+                self_dot += x * x
+                q = cursor[c]
+                end = bt_indptr[c + 1]
+                while q < end and bt_indices[q] <= li:
+                    q += 1
+                cursor[c] = q
+                for qq in range(q, end):
+                    j = np.uint32(bt_indices[qq])
+                    cnt[j] += 1
+                    acc[j] += x * bt_data[qq]
+            na = norm[li]
+            deg = indptr[r + 1] - indptr[r]
+            if include_self and deg >= min_support and deg > 0:
+                s = np.float32(_finish(self_dot, deg, na, na, mode, shrink))
+                if s != 0.0 and np.isfinite(s):
+                    _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
+            for j in range(li + 1, n):
+                n_common = cnt[j]
+                if n_common == 0:
+                    continue
+                dot = acc[j]
+                cnt[j] = 0
+                acc[j] = 0.0
+                if n_common < min_support:
+                    continue
+                s = np.float32(_finish(dot, n_common, na, norm[j], mode, shrink))
+                if s == 0.0 or not np.isfinite(s):
+                    continue
+                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
+                _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
+    return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+
+
+@njit(cache=True, parallel=True)
+def _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks):
+    """Exact top-k per row from the union of every chunk's heap for it (rows by label)."""
+    n = bank_n.shape[1]
     out_i = np.full((n, k), -1, np.int32)
     out_s = np.zeros((n, k), np.float32)
     out_n = np.zeros(n, np.int32)
@@ -568,7 +672,7 @@ def count_topk_symmetric(
         heap_i = np.empty(k, np.int32)
         for li in range(chunk, n, n_chunks):
             size = 0
-            for b in range(n_chunks):
+            for b in range(bank_n.shape[0]):
                 for t in range(bank_n[b, li]):
                     s = bank_s[b, li, t]
                     j = bank_i[b, li, t]

@@ -25,12 +25,11 @@ import scipy.sparse as sp
 from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
 from featcf.data.dataset import Dataset
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
-from featcf.models.knn import _NeedsHistory
 
 __all__ = ["ALS"]
 
 
-class ALS(_NeedsHistory, BaseRecommender):
+class ALS(BaseRecommender):
     """Implicit-feedback matrix factorisation (implicit's AlternatingLeastSquares).
 
     Parameters
@@ -157,7 +156,6 @@ class ALS(_NeedsHistory, BaseRecommender):
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        self._refuse_empty_new(history)
         factors = self._implicit.recalculate_user(
             np.arange(history.shape[0]), sp.csr_matrix(history, dtype=np.float32)
         )

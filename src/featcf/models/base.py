@@ -168,6 +168,7 @@ class BaseRecommender(BaseEstimator):
         """
         dataset = self._fitted_dataset()
         users = self._check_positions(user_idx, dataset.n_users, "user_idx")
+        self._refuse_users_without_history(users)
         items = self._item_positions(item_idx)
         return np.asarray(self._score(users, items), dtype=np.float32)
 
@@ -212,13 +213,41 @@ class BaseRecommender(BaseEstimator):
                     f"user_features must have shape ({n_new}, {expected}), got "
                     f"{user_features.shape}"
                 )
-            if not self.handles_new_users_with_features and history.nnz == 0:
-                raise UnsupportedProtocolError(
-                    f"{type(self).__name__} cannot use user features; use FeatureCF for "
-                    f"customers with demographics only"
-                )
+        empty = np.flatnonzero(np.diff(history.indptr) == 0)
+        if empty.size and not self.handles_new_users_with_features:
+            raise UnsupportedProtocolError(
+                f"{type(self).__name__} needs at least one interaction per new user and cannot "
+                f"use user features; {empty.size} new user(s) have none (rows "
+                f"{empty[:5].tolist()}): use FeatureCF for customers with demographics only"
+            )
+        if empty.size and user_features is None:
+            raise ValueError(
+                f"{empty.size} new user(s) have neither interactions nor features (rows "
+                f"{empty[:5].tolist()})"
+            )
         items = self._item_positions(item_idx)
         return np.asarray(self._score_new(history, user_features, items), dtype=np.float32)
+
+    def _refuse_users_without_history(self, user_idx: np.ndarray) -> None:
+        """Refuse fitted users with no interactions unless the model can use their features.
+
+        Scoring hooks stay pure computations (an empty history scores what it scores, which
+        audiences need); the entry points that rank or predict for given users check first,
+        so a model never serves a silent constant to a user it knows nothing about.
+        """
+        if self.handles_new_users_with_features:
+            return
+        dataset = self._fitted_dataset()
+        counts = np.diff(dataset.interactions.indptr)
+        empty = np.unique(np.asarray(user_idx, dtype=np.int64))
+        empty = empty[counts[empty] == 0]
+        if empty.size:
+            raise UnsupportedProtocolError(
+                f"{type(self).__name__} cannot score users without interactions "
+                f"({empty.size} of them, e.g. {dataset.user_ids[empty[:5]].tolist()}); use "
+                f"FeatureCF for customers known by their features only, or Popularity "
+                f"(recommend(..., on_unknown='popular') for unknown ids)"
+            )
 
     def _check_positions(self, idx: Any, n: int, name: str) -> np.ndarray:
         positions = np.asarray(idx, dtype=np.int64).ravel()
@@ -345,6 +374,7 @@ class BaseRecommender(BaseEstimator):
         candidates = self._candidate_items(items)
         known = ~unknown
         users = positions[known]
+        self._refuse_users_without_history(users)
         exclude = dataset.interactions[users] if exclude_seen else None
         top_idx, top_score = self._top_n(
             lambda rows: self._score(users[rows], candidates),
@@ -399,6 +429,7 @@ class BaseRecommender(BaseEstimator):
         dataset = self._fitted_dataset()
         users = np.atleast_1d(np.asarray(dataset.user_index(user_ids), dtype=np.int64))
         items = np.atleast_1d(np.asarray(dataset.item_index(item_ids), dtype=np.int64))
+        self._refuse_users_without_history(users)
         if users.shape != items.shape:
             raise ValueError(
                 f"user_ids and item_ids must have the same length, got {len(users)} and "
@@ -611,6 +642,7 @@ class BaseRecommender(BaseEstimator):
         item = dataset.item_index(item_id)
         if not np.isscalar(user) or not np.isscalar(item):
             raise TypeError("explain takes one user id and one item id")
+        self._refuse_users_without_history(np.array([user]))
         return self._explain(int(user), int(item))
 
     def save(self, path: Any) -> None:

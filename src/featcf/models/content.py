@@ -41,7 +41,7 @@ from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
 from featcf.models.base import BaseRecommender
-from featcf.models.knn import _columns, _NeedsHistory
+from featcf.models.knn import _columns
 
 __all__ = ["ContentKNN"]
 
@@ -65,7 +65,7 @@ def _field_normalised(features: FeatureMatrix) -> sp.csr_matrix:
     return out
 
 
-class ContentKNN(_NeedsHistory, BaseRecommender):
+class ContentKNN(BaseRecommender):
     """Recommend items whose features resemble the user's history (per-field weights).
 
     Parameters
@@ -242,14 +242,12 @@ class ContentKNN(_NeedsHistory, BaseRecommender):
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        self._refuse_empty_new(history)
         return self._scores_from_history(history, item_idx)
 
     # ------------------------------------------------------------------ explanation
     def _explain(self, user: int, item: int) -> pd.DataFrame:
         """Per matched feature value: ``field``, ``value = "field = value"``, contribution."""
         dataset = self._fitted_dataset()
-        self._refuse_empty(np.array([user]), dataset.user_ids)
         history = dataset.interactions[user]
         js, r = history.indices, history.data.astype(np.float64)
         keep = js != item

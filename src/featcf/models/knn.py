@@ -53,73 +53,6 @@ KNN_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard")
 # ---------------------------------------------------------------------------- shared helpers
 
 
-class _NeedsHistory:
-    """Serving shared by featcf's history-based baselines (kNN, content kNN, ALS).
-
-    * Refuses (fitted or new) users without interactions, naming what can serve them. The
-      scoring hooks stay pure computations (an empty history scores 0, which is what
-      audiences need); the public entry points that rank or predict for users check first.
-    """
-
-    _cold_user_advice = (
-        "use FeatureCF for customers known by their features only, or Popularity "
-        "(recommend(..., on_unknown='popular') for unknown ids)"
-    )
-
-    def _refuse_empty(self, user_idx: np.ndarray, ids: Any) -> None:
-        counts = np.diff(self._fitted_dataset().interactions.indptr)
-        empty = np.asarray(user_idx)[counts[user_idx] == 0]
-        if empty.size:
-            shown = np.asarray(ids)[empty][:5].tolist()
-            raise UnsupportedProtocolError(
-                f"{type(self).__name__} cannot score users without interactions "
-                f"({empty.size} of them, e.g. {shown}); {self._cold_user_advice}"
-            )
-
-    def recommend(
-        self,
-        user_ids: Any,
-        n: int = 10,
-        *,
-        exclude_seen: bool = True,
-        items: Any = None,
-        on_unknown: str = "raise",
-    ) -> pd.DataFrame:
-        dataset = self._fitted_dataset()
-        query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
-        positions = np.asarray(dataset.user_index(query, strict=False), dtype=np.int64)
-        self._refuse_empty(positions[positions >= 0], dataset.user_ids)
-        return super().recommend(
-            user_ids, n, exclude_seen=exclude_seen, items=items, on_unknown=on_unknown
-        )
-
-    def predict(self, user_ids: Any, item_ids: Any) -> np.ndarray:
-        dataset = self._fitted_dataset()
-        users = np.atleast_1d(np.asarray(dataset.user_index(user_ids), dtype=np.int64))
-        self._refuse_empty(np.unique(users), dataset.user_ids)
-        return super().predict(user_ids, item_ids)
-
-    def score_users(self, user_idx: Any, item_idx: Any = None) -> np.ndarray:
-        dataset = self._fitted_dataset()
-        users = self._check_positions(user_idx, dataset.n_users, "user_idx")
-        self._refuse_empty(np.unique(users), dataset.user_ids)
-        return super().score_users(users, item_idx)
-
-    def _refuse_empty_new(self, history: sp.csr_matrix) -> None:
-        empty = np.flatnonzero(np.diff(history.indptr) == 0)
-        if empty.size:
-            raise UnsupportedProtocolError(
-                f"{type(self).__name__} needs at least one interaction per new user; "
-                f"{empty.size} new user(s) have none (rows {empty[:5].tolist()}): use "
-                f"FeatureCF for customers with demographics only"
-            )
-
-    # recommend / predict / score_users reuse the base documentation
-    recommend.__doc__ = BaseRecommender.recommend.__doc__
-    predict.__doc__ = BaseRecommender.predict.__doc__
-    score_users.__doc__ = BaseRecommender.score_users.__doc__
-
-
 def _columns(product: sp.spmatrix, item_idx: np.ndarray, n_items: int) -> np.ndarray:
     """Dense float32 ``product[:, item_idx]`` without a column copy when all items are asked."""
     product = sp.csr_matrix(product)
@@ -183,7 +116,7 @@ class _KNNParams:
 # ---------------------------------------------------------------------------- ItemKNN
 
 
-class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
+class ItemKNN(_KNNParams, BaseRecommender):
     """Item-based collaborative filtering on top-k item-item similarities.
 
     ``score(u, i) = sum_j r_uj * S[j, i]``: every item ``j`` of the user's history votes for
@@ -296,7 +229,7 @@ class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
         if not known.all() and on_unknown == "raise":  # the base raises the UnknownIdError
             return super().recommend(user_ids, n, exclude_seen=exclude_seen, on_unknown="raise")
         users = positions[known]
-        self._refuse_empty(users, dataset.user_ids)
+        self._refuse_users_without_history(users)
         history = dataset.interactions[users]
         n_eff = min(n, dataset.n_items)
         top_idx, top_score = topn_scores(
@@ -328,7 +261,6 @@ class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        self._refuse_empty_new(history)
         return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
 
     def _extend_items(self, n_new: int) -> None:
@@ -341,7 +273,6 @@ class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
         """History items that voted for ``item``: part "neighbour", value = the history item."""
         dataset = self._fitted_dataset()
         history = dataset.interactions[user]
-        self._refuse_empty(np.array([user]), dataset.user_ids)
         sims = self.similarity_[history.indices, :][:, [item]].toarray().ravel()
         contributions = history.data.astype(np.float32) * sims.astype(np.float32)
         return _neighbour_frame(dataset.item_ids[history.indices], contributions)
@@ -350,7 +281,7 @@ class ItemKNN(_NeedsHistory, _KNNParams, BaseRecommender):
 # ---------------------------------------------------------------------------- UserKNN
 
 
-class UserKNN(_NeedsHistory, _KNNParams, BaseRecommender):
+class UserKNN(_KNNParams, BaseRecommender):
     """User-based collaborative filtering on top-k user-user similarities.
 
     ``score(u, i) = sum_v S[u, v] * r_vi`` over the ``k`` users ``v`` most similar to ``u``.
@@ -444,7 +375,6 @@ class UserKNN(_NeedsHistory, _KNNParams, BaseRecommender):
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        self._refuse_empty_new(history)
         X = self._fitted_dataset().interactions
         return _columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
 
@@ -457,7 +387,6 @@ class UserKNN(_NeedsHistory, _KNNParams, BaseRecommender):
     def _explain(self, user: int, item: int) -> pd.DataFrame:
         """Neighbour users who have ``item``: part "neighbour", value = the neighbour's id."""
         dataset = self._fitted_dataset()
-        self._refuse_empty(np.array([user]), dataset.user_ids)
         row = self.similarity_[user]
         ratings = dataset.interactions[row.indices, :][:, [item]].toarray().ravel()
         contributions = row.data.astype(np.float32) * ratings.astype(np.float32)

@@ -363,8 +363,8 @@ def _sparse_topk(
 
 
 #: cost model of the bitset core: scatter-adds and 64-bit AND+popcount words per second
-_SCATTER_RATE = 1.0e9
-_BITSET_WORD_RATE = 6.0e9
+_SCATTER_RATE = 5.0e8
+_BITSET_WORD_RATE = 7.0e9
 _BITSET_MAX_BYTES = 256 * 2**20
 #: the symmetric (upper-triangle) kernels keep a k-heap per row and thread: at most this much
 _SYMMETRIC_MAX_BYTES = 512 * 2**20
@@ -383,7 +383,7 @@ def _choose_n_pop(bt_indptr, bt_indices, n_rows: int, n_cols: int) -> int:
         if n_pop * n_pop * 4 + n_pop * n_words * 8 > _BITSET_MAX_BYTES:
             break
         pop = leading_counts(bt_indptr, bt_indices, n_pop).astype(np.float64)
-        saved = float(pop @ pop) / _SCATTER_RATE
+        saved = 0.5 * float(pop @ pop) / _SCATTER_RATE  # the kernels visit each pair once
         cost = 0.5 * n_pop * n_pop * n_words / _BITSET_WORD_RATE
         if saved - cost > best_gain:
             best, best_gain = n_pop, saved - cost

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from featcf._kernels.topk import _worse, heap_push, heap_sorted
@@ -98,7 +100,13 @@ def sparse_topk(
         heap_i = np.empty(k, np.int32)
         for i in range(chunk, n_a, n_chunks):
             n_touched = 0
-            for p in range(a_indptr[i], a_indptr[i + 1]):
+            p_end = a_indptr[i + 1]
+            for p in range(a_indptr[i], p_end):
+                if p + PREFETCH_DISTANCE < p_end:
+                    prefetch(bt_indices, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
+                    prefetch(bt_data, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
+                if p + 2 * PREFETCH_DISTANCE < p_end:
+                    prefetch(bt_indptr, a_indices[p + 2 * PREFETCH_DISTANCE])
                 c = a_indices[p]
                 x = np.float64(a_data[p])
                 for q in range(bt_indptr[c], bt_indptr[c + 1]):
@@ -322,6 +330,40 @@ else:
         return types.uint64(types.uint64), codegen
 
 
+def _prefetch_py(array, index):
+    """No-op stand-in for :func:`prefetch` when numba's JIT is disabled."""
+
+
+if numba.config.DISABLE_JIT:
+    prefetch = _prefetch_py
+else:
+
+    @intrinsic
+    def prefetch(typingctx, array, index):
+        """Hint the CPU to load ``array[index]`` into cache (LLVM ``prefetch``; never faults)."""
+        if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(
+                context, builder, aryty, ary, [args[1]], wraparound=False
+            )
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(array, index), codegen
+
+
+#: columns ahead whose ``B^T`` list start is prefetched (the cursor/indptr twice as far)
+PREFETCH_DISTANCE = 4
+
+
 @njit(cache=True)
 def relabelled_transpose(indptr, indices, n_cols, order):
     """Pattern of ``B^T`` with the rows of ``B`` relabelled: row ``order[l]`` becomes ``l``.
@@ -442,11 +484,16 @@ def count_topk(
         for i in range(chunk, n_a, n_chunks):
             li = a_label[i]
             popular = 0 <= li < n_pop
-            for p in range(a_indptr[i], a_indptr[i + 1]):
+            p_end = a_indptr[i + 1]
+            for p in range(a_indptr[i], p_end):
+                if p + PREFETCH_DISTANCE < p_end:
+                    prefetch(bt_indices, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
+                if p + 2 * PREFETCH_DISTANCE < p_end:
+                    prefetch(bt_indptr, a_indices[p + 2 * PREFETCH_DISTANCE])
                 c = a_indices[p]
                 start = bt_indptr[c] + bt_skip[c] if popular else bt_indptr[c]
                 for q in range(start, bt_indptr[c + 1]):
-                    cnt[bt_indices[q]] += 1
+                    cnt[np.uint32(bt_indices[q])] += 1
             if popular:
                 for j in range(n_pop):
                     cnt[j] = pop_counts[li, j]
@@ -528,7 +575,12 @@ def count_topk_symmetric(
         for li in range(chunk, n, n_chunks):
             r = b_orig[li]
             popular = li < n_pop
-            for p in range(indptr[r], indptr[r + 1]):
+            p_end = indptr[r + 1]
+            for p in range(indptr[r], p_end):
+                if p + PREFETCH_DISTANCE < p_end:
+                    prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
+                if p + 2 * PREFETCH_DISTANCE < p_end:
+                    prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
                 c = indices[p]
                 q = cursor[c]
                 end = bt_indptr[c + 1]
@@ -624,7 +676,13 @@ def sparse_topk_symmetric(
         for li in range(chunk, n, n_chunks):
             r = b_orig[li]
             self_dot = 0.0
-            for p in range(indptr[r], indptr[r + 1]):
+            p_end = indptr[r + 1]
+            for p in range(indptr[r], p_end):
+                if p + PREFETCH_DISTANCE < p_end:
+                    prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
+                    prefetch(bt_data, cursor[indices[p + PREFETCH_DISTANCE]])
+                if p + 2 * PREFETCH_DISTANCE < p_end:
+                    prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
                 c = indices[p]
                 x = np.float64(data[p])
                 self_dot += x * x

@@ -233,11 +233,11 @@ class FeatureCF(BaseRecommender):
 
     def _term_names(self, dataset: Dataset) -> list[str]:
         fields = list(dataset.item_fields)
-        names = ["cf", "cooccurrence", "popularity"]
+        names = ["cf", "cooccurrence", "popularity", "activity"]
         if self.rating_data_:
             names.append("rating")
         if dataset.user_features is not None:
-            names.append("demographics")
+            names += ["demographics", "demographic_fields"]
         names += fields + [f"content:{f}" for f in fields]
         return names
 
@@ -381,6 +381,7 @@ class FeatureCF(BaseRecommender):
 
         # naive-Bayes demographic lift: log P(i | user value a) / P(i), shrunk towards P(i)
         core["demo_lift"] = None
+        core["demo_field_lift"] = None
         if user_features is not None:
             uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
             uf_a.data[:] = 1.0
@@ -392,6 +393,13 @@ class FeatureCF(BaseRecommender):
                 lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
             lift[:, p_i <= 0] = 0.0
             core["demo_lift"] = lift.astype(np.float32)
+            # the same at the level of item field values (serves items without interactions)
+            co_v = np.asarray((uf_a.T @ (values[active] @ x)).todense(), dtype=np.float64)
+            n_av = np.asarray(uf_a.T @ counts_u[active].astype(np.float64)).ravel()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lift_v = np.log((co_v + lam * g[None, :]) / (n_av[:, None] + lam) / g[None, :])
+            lift_v[:, g <= 0] = 0.0
+            core["demo_field_lift"] = lift_v.astype(np.float32)
 
         # base profiles (global prior) of active users, then profiles with the user prior
         base = self._profiles_from(values[active], g[None, :], x)
@@ -595,6 +603,10 @@ class FeatureCF(BaseRecommender):
                 uf_bin = sp.csr_matrix(uf, dtype=np.float32)
                 uf_bin.data[:] = 1.0
                 out[names.index("demographics")] = np.asarray(uf_bin @ lift_items, dtype=np.float64)
+                xt = self._item_blocks()[items].T.toarray()
+                per_value = np.asarray(uf_bin @ core["demo_field_lift"], dtype=np.float64)
+                out[names.index("demographic_fields")] = per_value @ xt
+        out[names.index("activity")] = np.log1p(state["n"])[:, None]
         x = self._item_blocks()[items]
         lift = state["lift"]
         for f, (name, sl) in enumerate(zip(core["fields"], self._field_slices(), strict=True)):
@@ -733,6 +745,7 @@ class FeatureCF(BaseRecommender):
         self.field_neighbors_ = sp.csr_matrix(sp.vstack(core["field_nbrs"]), dtype=np.float32)
         self.demo_neighbors_ = core["demo"]
         self.demo_lift_ = core["demo_lift"]
+        self.demo_field_lift_ = core["demo_field_lift"]
         self.item_quality_ = core["quality"]
         self.n_users_fit_ = int(n_users)
 
@@ -756,6 +769,7 @@ class FeatureCF(BaseRecommender):
             "field_nbrs": [stacked[f * n_users : (f + 1) * n_users] for f in range(nf)],
             "demo": self.demo_neighbors_,
             "demo_lift": self.demo_lift_,
+            "demo_field_lift": self.demo_field_lift_,
             "quality": self.item_quality_,
             "scale": self.term_scale_,
             "band_weights": self.band_weights_,
@@ -843,7 +857,12 @@ class FeatureCF(BaseRecommender):
         is_cold_item[cold_items] = True
         warm_candidates = np.flatnonzero(~is_cold_item & (core["item_counts"] > 0))
         samples = []
-        max_users = 1500
+        max_users = 300
+        max_candidates = 400
+        if len(warm_candidates) > max_candidates:
+            warm_candidates = np.sort(rng.choice(warm_candidates, max_candidates, replace=False))
+        if len(cold_items) > max_candidates // 2:
+            cold_items = np.sort(rng.choice(cold_items, max_candidates // 2, replace=False))
         # warm users
         warm_users = np.flatnonzero(np.diff(split["targets"].indptr) > 0)
         if len(warm_users) > max_users:
@@ -860,6 +879,8 @@ class FeatureCF(BaseRecommender):
         cold_users = split["cold_users"]
         if len(cold_users) > max_users // 2:
             cold_users = np.sort(rng.choice(cold_users, max_users // 2, replace=False))
+        is_cold_item = np.zeros(n_items, dtype=bool)
+        is_cold_item[split["cold_items"]] = True
         if len(cold_users):
             full_c = split["marked"][cold_users]
             full_c = sp.csr_matrix(full_c.multiply(~is_cold_item[None, :]), dtype=np.float32)
@@ -909,141 +930,143 @@ class FeatureCF(BaseRecommender):
         terms = self._terms(core, values, state, candidates).astype(np.float32)  # (T, U, C)
         tgt = sp.csr_matrix(sp.csr_matrix(targets)[:, candidates], dtype=np.float32)
         seen = sp.csr_matrix(sp.csr_matrix(full[users])[:, candidates], dtype=np.float32)
-        has = np.diff(tgt.indptr) > 0
-        if not has.any():
+        if tgt.nnz == 0:
             return []
-        tag = _band_of(state["n"])[has]
+        tag = _band_of(state["n"])
         cold_cols = np.zeros(len(candidates), dtype=bool)
         if n_cold:
             cold_cols[-n_cold:] = True
-        return [(tag, terms[:, has], tgt[has], seen[has], cold_cols)]
+        return [(tag, terms, tgt, seen, cold_cols)]
 
     def _learn_weights(self, samples, names, scale) -> tuple[np.ndarray, np.ndarray]:
-        """Non-negative weights minimising a listwise softmax loss per history band.
+        """Non-negative weights per history band and for items without interactions.
 
-        For each validation user the loss is ``-sum_{p in targets} log softmax(s_u)[p]`` over
-        every candidate the user has not interacted with (positives included), which
-        concentrates on the top of the ranking (a smooth surrogate of nDCG).
+        Minimises, jointly over all weight vectors, two listwise softmax losses on the
+        validation users: per user, ``-sum_{p in targets} log softmax_items(s_u)[p]`` over the
+        items the user has not interacted with (a smooth surrogate of nDCG: ranks items for
+        a user), and per item, the same over users (ranks the audience of a product, and
+        makes scores comparable across users). Items whose interactions were hidden are
+        scored with their own weight vector. Neighbouring history bands are tied by a small
+        penalty on their difference, so sparse bands borrow from their neighbours.
         """
         from scipy.optimize import minimize
 
         n_terms = len(names)
+        n_bands = len(BAND_EDGES)
         if not samples:
             w = np.ones(n_terms)
-            return np.tile(w, (len(BAND_EDGES), 1)), w
+            return np.tile(w, (n_bands, 1)), w
         mask = np.ones(n_terms, dtype=bool)
         if not self.include_cf:
             mask[names.index("cf")] = False
+        n_free = int(mask.sum())
         blocks = []
         for tag, terms, tgt, seen, cold_cols in samples:
             scaled = terms[mask] / scale[mask, None, None].astype(np.float32)
-            blocked = np.zeros(seen.shape, dtype=bool)
-            r, c = seen.nonzero()
-            blocked[r, c] = True
-            t_r, t_c = tgt.nonzero()
-            blocked[t_r, t_c] = False
-            blocks.append((tag, scaled, tgt.toarray() > 0, blocked, cold_cols))
+            scaled = np.ascontiguousarray(scaled.transpose(1, 0, 2))  # (U, T, C)
+            pos = tgt.toarray() > 0
+            blocked = seen.toarray() > 0
+            blocked &= ~pos
+            blocks.append((tag, scaled, pos, blocked, cold_cols))
+        n_pos = sum(int(pos.sum()) for _, _, pos, _, _ in blocks)
+        if n_pos < _MIN_BAND_POSITIVES:
+            w = np.where(mask, 1.0, 0.0)
+            return np.tile(w, (n_bands, 1)), w
+        item_share = 0.5
+        tie = 0.05
 
-        def solve(parts) -> np.ndarray | None:
-            """parts: (scaled (T,U,C), positive (U,C) bool, blocked (U,C) bool, offset)."""
-            n_pos = sum(int(pos.sum()) for _, pos, _, _ in parts)
-            if n_pos < _MIN_BAND_POSITIVES:
-                return None
-            pos_terms = sum(
-                np.einsum("tuc,uc->t", sc, pos.astype(np.float32)) for sc, pos, _, _ in parts
-            )
-            pos_terms = np.asarray(pos_terms, dtype=np.float64)
-            pos_off = sum(0.0 if off is None else float(off[pos].sum()) for _, pos, _, off in parts)
-            counts = [pos.sum(axis=1).astype(np.float64) for _, pos, _, _ in parts]
+        def softmax_grad(z, pos, blocked, axis):
+            """Loss and dL/dz of -sum_pos log softmax along ``axis`` (blocked entries out)."""
+            cnt = pos.sum(axis=axis, keepdims=True).astype(np.float32)
+            zz = np.where(blocked, -np.inf, z)
+            zmax = zz.max(axis=axis, keepdims=True)
+            zmax = np.where(np.isfinite(zmax), zmax, np.float32(0.0))
+            e = np.exp(zz - zmax)
+            tot = e.sum(axis=axis, keepdims=True)
+            has = cnt > 0
+            lse = np.log(np.where(tot > 0, tot, np.float32(1.0))) + zmax
+            loss = float((cnt * lse)[has].sum(dtype=np.float64) - z[pos].sum(dtype=np.float64))
+            prob = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
+            grad = cnt * prob - pos
+            return loss, grad
 
-            def loss(w):
-                val = -float(w @ pos_terms) - pos_off
-                grad = -pos_terms.copy()
-                w32 = w.astype(np.float32)
-                for (sc, _, blocked, off), cnt in zip(parts, counts, strict=True):
-                    z = np.einsum("tuc,t->uc", sc, w32).astype(np.float64)
-                    if off is not None:
-                        z += off
-                    z[blocked] = -np.inf
-                    zmax = z.max(axis=1, keepdims=True)
-                    e = np.exp(z - zmax)
-                    tot = e.sum(axis=1, keepdims=True)
-                    val += float(cnt @ (np.log(tot) + zmax).ravel())
-                    prob = (e / tot) * cnt[:, None]
-                    grad += np.einsum("tuc,uc->t", sc, prob.astype(np.float32))
-                return val / n_pos + 1e-4 * w @ w, grad / n_pos + 2e-4 * w
+        def unpack(theta):
+            w = theta.reshape(n_bands + 1, n_free)
+            return w[:n_bands], w[n_bands]
 
-            res = minimize(
-                loss,
-                np.full(int(mask.sum()), 0.5),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=[(0.0, None)] * int(mask.sum()),
-            )
-            w = np.zeros(n_terms)
-            w[mask] = np.maximum(res.x, 0.0)
-            return w
-
-        def warm_parts(select):
-            parts = []
+        def objective(theta):
+            band_w, cold_w = unpack(theta)
+            total = 0.0
+            g_band = np.zeros_like(band_w)
+            g_cold = np.zeros_like(cold_w)
             for tag, scaled, pos, blocked, cold_cols in blocks:
-                sel = select(tag)
-                if not sel.any():
-                    continue
-                sub_pos = pos[sel] & ~cold_cols[None, :]
-                keep = sub_pos.any(axis=1)
-                if not keep.any():
-                    continue
-                idx = np.flatnonzero(sel)[keep]
-                parts.append(
-                    (scaled[:, idx], sub_pos[keep], blocked[idx] | cold_cols[None, :], None)
-                )
-            return parts
+                w_users = band_w[tag].astype(np.float32)  # (U, T)
+                z = np.matmul(w_users[:, None, :], scaled)[:, 0, :]
+                if cold_cols.any():
+                    z[:, cold_cols] = np.matmul(cold_w.astype(np.float32), scaled[:, :, cold_cols])
+                grad = np.zeros(z.shape, dtype=np.float32)
+                # per user: warm items and hidden items ranked separately
+                for cols in (~cold_cols, cold_cols):
+                    if not cols.any():
+                        continue
+                    loss, g = softmax_grad(z[:, cols], pos[:, cols], blocked[:, cols], axis=1)
+                    total += loss
+                    grad[:, cols] += g
+                # per item: the audience over users
+                loss, g = softmax_grad(z, pos, blocked, axis=0)
+                total += item_share * loss
+                grad += item_share * g
+                g32 = grad.astype(np.float32)
+                warm_g = np.where(cold_cols[None, :], np.float32(0.0), g32)
+                per_user = np.matmul(scaled, warm_g[:, :, None])[:, :, 0]
+                np.add.at(g_band, tag, per_user)
+                if cold_cols.any():
+                    cold_g = np.where(cold_cols[None, :], g32, np.float32(0.0))
+                    g_cold += np.matmul(scaled, cold_g[:, :, None])[:, :, 0].sum(axis=0)
+            total /= n_pos
+            g_band /= n_pos
+            g_cold /= n_pos
+            diff = band_w[1:] - band_w[:-1]
+            total += tie * float((diff**2).sum()) + 1e-4 * float(theta @ theta)
+            g_band[1:] += 2 * tie * diff
+            g_band[:-1] -= 2 * tie * diff
+            grad = np.concatenate([g_band.ravel(), g_cold]) + 2e-4 * theta
+            return total, grad
 
-        pooled = solve(warm_parts(lambda tag: tag >= 0))
-        if pooled is None:
-            pooled = np.where(mask, 1.0, 0.0)
-        band_w = np.tile(pooled, (len(BAND_EDGES), 1))
-        for b in range(len(BAND_EDGES)):
-            w = solve(warm_parts(lambda tag, b=b: tag == b))
-            if w is not None:
-                band_w[b] = w
-        # items without interactions: weights learned by ranking the hidden validation items
-        # among themselves; then an affine map puts their scores on the warm items' scale
-        cold_parts, warm_z, cold_z = [], [], []
-        for tag, scaled, pos, blocked, cold_cols in blocks:
+        theta0 = np.full((n_bands + 1) * n_free, 0.5)
+        res = minimize(
+            objective,
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, None)] * theta0.size,
+            options={"maxiter": 100},
+        )
+        band_free, cold_free = unpack(np.maximum(res.x, 0.0))
+        band_w = np.zeros((n_bands, n_terms))
+        band_w[:, mask] = band_free
+        cold_w = np.zeros(n_terms)
+        cold_w[mask] = cold_free
+        for w in (*band_w, cold_w):
+            if not (w > 0).any():
+                w[names.index("popularity")] = 1.0
+        # items without interactions: an affine map puts their scores on the warm items'
+        # scale, new_item_shift standard deviations below the warm mean
+        warm_z, cold_z = [], []
+        for tag, scaled, _pos, blocked, cold_cols in blocks:
             if not cold_cols.any():
                 continue
-            warm_score = np.einsum("tuc,ut->uc", scaled, band_w[tag][:, mask].astype(np.float32))
-            warm_z.append(warm_score[~blocked & ~cold_cols[None, :]])
-            keep = (pos & cold_cols[None, :]).any(axis=1)
-            if not keep.any():
-                continue
-            cold_parts.append(
-                (
-                    scaled[:, keep],
-                    pos[keep] & cold_cols[None, :],
-                    blocked[keep] | ~cold_cols[None, :],
-                    None,
-                )
-            )
-        cold_w = solve(cold_parts)
-        if cold_w is None:
-            cold_w = pooled.copy()
+            zw = np.matmul(band_w[tag][:, mask].astype(np.float32)[:, None, :], scaled)[:, 0, :]
+            zc = np.matmul(cold_w[mask].astype(np.float32), scaled)
+            warm_z.append(zw[~blocked & ~cold_cols[None, :]])
+            cold_z.append(zc[~blocked & cold_cols[None, :]])
         affine = np.array([0.0, 1.0])
-        if cold_parts and warm_z:
-            for sc, _, blocked, _ in cold_parts:
-                z = np.einsum("tuc,t->uc", sc, cold_w[mask].astype(np.float32))
-                cold_z.append(z[~blocked])
-            wz = np.concatenate(warm_z)
-            cz = np.concatenate(cold_z)
+        if warm_z and sum(len(c) for c in cold_z):
+            wz, cz = np.concatenate(warm_z), np.concatenate(cold_z)
             slope = wz.std() / cz.std() if cz.std() > 0 else 1.0
             level = wz.mean() - float(self.new_item_shift) * wz.std()
             affine = np.array([level - slope * cz.mean(), slope])
         self._cold_affine = affine
-        for w in (*band_w, cold_w):
-            if not (w > 0).any():
-                w[names.index("popularity")] = 1.0
         return band_w, cold_w
 
     def _default_scales(self, core, values, rng) -> np.ndarray:
@@ -1136,8 +1159,17 @@ class FeatureCF(BaseRecommender):
         rows.append(("popularity", None, None, float(contrib[names.index("popularity")])))
         if "rating" in names:
             rows.append(("rating", None, None, float(contrib[names.index("rating")])))
+        rows.append(("activity", None, None, float(contrib[names.index("activity")])))
         if "demographics" in names:
             rows.append(("demographics", None, None, float(contrib[names.index("demographics")])))
+            rows.append(
+                (
+                    "demographics",
+                    "item fields",
+                    None,
+                    float(contrib[names.index("demographic_fields")]),
+                )
+            )
         lift = state["lift"][0]
         for name, field in self.dataset_.item_fields.items():
             sl = field.columns

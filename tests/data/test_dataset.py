@@ -305,3 +305,10 @@ def test_not_a_frame():
 def test_fields_without_frame(interactions):
     with pytest.raises(ValueError, match="item_fields is given but item_features is None"):
         build(interactions, item_fields={"x": "multi"})
+
+
+def test_to_frame_gives_datetimes_back(interactions):
+    frame = interactions.assign(ts=pd.to_datetime(interactions["ts"], unit="s"))
+    back = build(frame, timestamp_col="ts").to_frame()
+    assert pd.api.types.is_datetime64_any_dtype(back["ts"])
+    assert sorted(back["ts"]) == sorted(frame["ts"])

@@ -222,3 +222,10 @@ def test_load_refuses_corrupt_and_foreign_files(fitted, tmp_path):
     np.savez(foreign, x=np.arange(3))
     with pytest.raises(ModelFormatError, match="not a featcf model"):
         featcf.load(foreign)
+
+
+def test_audience_of_everyone(fitted, shop):
+    item = shop.item_ids[0]
+    everyone = fitted.recommend_users(item, n=None, exclude_seen=False)
+    assert len(everyone) == shop.n_users
+    assert everyone["rank"].tolist() == list(range(1, shop.n_users + 1))

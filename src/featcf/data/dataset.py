@@ -224,7 +224,7 @@ class Dataset:
         user_encoder: FeatureEncoder | None = None,
         item_frame: pd.DataFrame | None = None,
         user_frame: pd.DataFrame | None = None,
-        columns: Mapping[str, str | None] | None = None,
+        columns: Mapping[str, Any] | None = None,
     ) -> None:
         if interactions.shape != (len(user_map), len(item_map)):
             raise ValueError(
@@ -387,6 +387,8 @@ class Dataset:
                 "item": item_col,
                 "weight": weight_col,
                 "timestamp": timestamp_col,
+                "timestamp_is_datetime": timestamp_col is not None
+                and pd.api.types.is_datetime64_any_dtype(interactions[timestamp_col].dtype),
             },
         )
 
@@ -608,7 +610,11 @@ class Dataset:
 
     # ------------------------------------------------------------------ views
     def to_frame(self) -> pd.DataFrame:
-        """The interactions as a DataFrame of external ids (and weight, timestamp)."""
+        """The interactions as a DataFrame of external ids (and weight, timestamp).
+
+        Timestamps come back as datetimes when they went in as datetimes, else as the
+        numbers given; weights are floats.
+        """
         coo = self.interactions.tocoo()
         user_col = self.columns.get("user") or "user_id"
         item_col = self.columns.get("item") or "item_id"
@@ -618,7 +624,10 @@ class Dataset:
             self.columns.get("weight") or "weight": coo.data.astype(np.float64),
         }
         if self.timestamps is not None:
-            out[self.columns.get("timestamp") or "timestamp"] = self.timestamps
+            times: Any = self.timestamps
+            if self.columns.get("timestamp_is_datetime"):
+                times = pd.to_datetime(np.round(self.timestamps * 1e9).astype(np.int64), unit="ns")
+            out[self.columns.get("timestamp") or "timestamp"] = times
         return pd.DataFrame(out)
 
     def user_counts(self) -> np.ndarray:

@@ -585,7 +585,7 @@ class BaseRecommender(BaseEstimator):
         return self
 
     def recommend_users(
-        self, item_ids: Any, n: int = 100, *, exclude_seen: bool = True
+        self, item_ids: Any, n: int | None = 100, *, exclude_seen: bool = True
     ) -> pd.DataFrame:
         """The audience of products: the users most likely to want each, best first.
 
@@ -593,8 +593,8 @@ class BaseRecommender(BaseEstimator):
         ----------
         item_ids : scalar or array-like
             External ids of products in the catalogue (new ones: :meth:`add_items` first).
-        n : int, default 100
-            Users per product.
+        n : int or None, default 100
+            Users per product; None ranks every user (e.g. for a lift curve).
         exclude_seen : bool, default True
             Leave out users who already have the product.
 
@@ -604,10 +604,10 @@ class BaseRecommender(BaseEstimator):
             ``item_id, user_id, score, rank``.
         """
         dataset = self._fitted_dataset()
-        n = check_positive_int(n, "n")
+        n_users = dataset.n_users
+        n = n_users if n is None else check_positive_int(n, "n")
         query = np.asarray([item_ids] if np.ndim(item_ids) == 0 else list(item_ids), dtype=object)
         items = np.asarray(dataset.item_index(query), dtype=np.int64)
-        n_users = dataset.n_users
         # Score users in blocks and keep a running top-n per item (users are the long axis).
         best_idx = np.full((len(items), 0), -1, dtype=np.int64)
         best_score = np.full((len(items), 0), np.nan, dtype=np.float32)

@@ -23,7 +23,8 @@ Conventions shared by every function here
   gets no neighbours (never NaN). Scores are accumulated in float64 and rounded to float32
   before ranking. Results do not depend on the thread count.
 * **Threads.** ``n_threads`` sets numba's thread count for the call (``None`` = all numba
-  threads) and restores the previous value afterwards.
+  threads) and restores the previous value afterwards. Tiny problems (under ~50,000 stored
+  entries or elementary steps) run on one thread, where waking the pool would cost more.
 
 Metrics (sparse)
 ----------------
@@ -96,6 +97,8 @@ DENSE_METRICS = ("cosine", "pearson", "dot")
 BM25_K1 = 100.0
 BM25_B = 0.8
 _CHUNKS_PER_THREAD = 16
+#: problems with fewer elementary steps than this run single-threaded
+_SMALL_WORK = 50_000
 #: a centred row whose squared norm is below this fraction of the raw one counts as constant
 _CENTRED_RTOL = 1e-12
 
@@ -116,12 +119,18 @@ def _check_n_threads(n_threads: Any) -> int | None:
 
 
 @contextlib.contextmanager
-def _numba_threads(n_threads: int | None) -> Iterator[int]:
-    """Set numba's thread count for the block (None: all threads); restore it afterwards."""
+def _numba_threads(n_threads: int | None, work: float = np.inf) -> Iterator[int]:
+    """Set numba's thread count for the block (None: all threads); restore it afterwards.
+
+    Tiny problems (``work`` below ``_SMALL_WORK`` elementary steps) run on one thread: waking
+    the thread pool costs more than the work (results never depend on the thread count).
+    """
     import numba
 
     previous = numba.get_num_threads()
     wanted = numba.config.NUMBA_NUM_THREADS if n_threads is None else n_threads
+    if work < _SMALL_WORK:
+        wanted = 1
     numba.set_num_threads(wanted)
     try:
         yield wanted
@@ -217,44 +226,52 @@ def _metric_data(
     w: NDArray[np.float64] | None,
     idf: NDArray[np.float64] | None,
     mean_len: float,
-) -> tuple[NDArray[np.floating], NDArray[np.float64]]:
-    """Entry values fed to the kernel and the per-row norm (or weighted size for jaccard)."""
-    from featcf._kernels.similarity import row_weighted_sums
+) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """Entry values fed to the kernel (float32) and the per-row norm (jaccard: weighted size).
+
+    Values are ``(x_ic - m_i) * sqrt(w_c)`` (``m_i`` the row mean for adjusted cosine, else 0)
+    after the BM25/TF-IDF reweighting; computed in float64 and rounded once. Without weights
+    or centring, the input values are used as they are (no copy).
+    """
+    from featcf._kernels.similarity import row_affine, row_weighted_sums
 
     ones = np.ones(X.shape[1], dtype=np.float64)
     col_w = ones if w is None else w
-    sqrt_w = None if w is None else np.sqrt(w)
-    data64 = X.data.astype(np.float64)
+    sqrt_w = ones if w is None else np.sqrt(w)
 
     if metric == "jaccard":
-        data = np.ones(X.nnz) if sqrt_w is None else sqrt_w[X.indices]
+        data = sqrt_w[X.indices].astype(np.float32)
         sw, _, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
-        return data.astype(np.float32), sw
+        return data, sw
+    shift = np.zeros(X.shape[0], dtype=np.float64)
+    values = X.data
     if metric == "adjusted_cosine":
         sw, sx, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
-        mean = np.divide(sx, sw, out=np.zeros_like(sx), where=sw > 0)
-        data64 = data64 - np.repeat(mean, np.diff(X.indptr))
-    elif metric == "bm25":
+        shift = np.divide(sx, sw, out=np.zeros_like(sx), where=sw > 0)
+    elif metric in ("bm25", "tfidf"):
         if (X.data < 0).any():
-            raise ValueError("metric='bm25' needs non-negative values; X holds negative entries")
-        row_sums = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-        length = (1.0 - BM25_B) + BM25_B * row_sums / (mean_len if mean_len > 0 else 1.0)
-        data64 = (
-            data64 * (BM25_K1 + 1.0) / (BM25_K1 * np.repeat(length, np.diff(X.indptr)) + data64)
-        ) * idf[X.indices]
-    elif metric == "tfidf":
-        if (X.data < 0).any():
-            raise ValueError("metric='tfidf' needs non-negative values; X holds negative entries")
-        data64 = np.sqrt(data64) * idf[X.indices]
-    if sqrt_w is not None:
-        data64 = data64 * sqrt_w[X.indices]
-    _, _, sq = row_weighted_sums(X.indptr, X.indices, data64, ones)
+            raise ValueError(
+                f"metric={metric!r} needs non-negative values; X holds negative entries"
+            )
+        data64 = X.data.astype(np.float64)
+        if metric == "bm25":
+            row_sums = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+            length = (1.0 - BM25_B) + BM25_B * row_sums / (mean_len if mean_len > 0 else 1.0)
+            rep = np.repeat(length, np.diff(X.indptr))
+            data64 = data64 * (BM25_K1 + 1.0) / (BM25_K1 * rep + data64) * idf[X.indices]
+        else:
+            data64 = np.sqrt(data64) * idf[X.indices]
+        values = data64
+    if w is None and metric in ("cosine", "dot"):
+        data = X.data
+    else:
+        data = row_affine(X.indptr, X.indices, values, shift, sqrt_w)
+    _, _, sq = row_weighted_sums(X.indptr, X.indices, data, ones)
     if metric == "adjusted_cosine":
         # a row equal to its mean everywhere is centred to rounding noise: call its norm zero
         _, _, raw_sq = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
         sq[sq <= _CENTRED_RTOL * raw_sq] = 0.0
-    dtype = np.float64 if metric == "adjusted_cosine" else np.float32
-    return data64.astype(dtype), np.sqrt(sq)
+    return data, np.sqrt(sq)
 
 
 def _transpose(indptr, indices, data, shape) -> tuple[NDArray, NDArray, NDArray]:
@@ -327,7 +344,7 @@ def _sparse_topk(
     if metric in ("bm25", "tfidf"):
         idf, mean_len = _idf_and_length(B)
 
-    with _numba_threads(n_threads) as threads:
+    with _numba_threads(n_threads, A.nnz + B.nnz) as threads:
         chunks = _n_chunks(n_a, threads)
         if metric == "pearson":
             col_w = np.ones(A.shape[1]) if weights is None else weights
@@ -426,7 +443,7 @@ def _binary_topk(
         norm_a, norm_b = np.sqrt(len_a * value_sq), np.sqrt(len_b[order] * value_sq)
         mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
     a_label = label if self_mode else np.full(n_a, -1, np.int32)
-    with _numba_threads(n_threads) as threads:
+    with _numba_threads(n_threads, A.nnz + B.nnz) as threads:
         bt_indptr, bt_indices = ks.relabelled_transpose(B.indptr, B.indices, B.shape[1], order)
         if not self_mode:
             n_pop = 0
@@ -629,7 +646,7 @@ def _dense_topk(A, B, k, metric, weights, exclude_self, n_threads) -> sp.csr_mat
     a, norm_a = _dense_prep(A, metric, weights)
     b, norm_b = (a, norm_a) if self_mode else _dense_prep(B, metric, weights)
     mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
-    with _numba_threads(n_threads) as threads:
+    with _numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
         out = ks.dense_topk(
             a, b, norm_a, norm_b, k_eff, mode, exclude_self and self_mode, _n_chunks(n_a, threads)
         )
@@ -799,7 +816,7 @@ def topn_scores(
     else:
         allowed[_item_mask(exclude, n_items, "exclude")] = 0
         ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
-    with _numba_threads(n_threads) as threads:
+    with _numba_threads(n_threads, H.nnz + N.nnz) as threads:
         return topn_scores_batch(
             N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
             bool(exclude_seen), allowed, n, _n_chunks(H.shape[0], threads),
@@ -874,7 +891,8 @@ def topn_dense(
     Parameters
     ----------
     scores : array-like of shape (n_rows, n_cols)
-        Float scores; NaN is refused, ``-inf`` marks a column as never returned.
+        Float scores, ranked after rounding to float32; NaN is refused, ``-inf`` (also a
+        float64 score below the float32 range) marks a column as never returned.
     n : int
         Columns per row.
     exclude : csr_matrix of shape (n_rows, n_cols), optional
@@ -900,10 +918,10 @@ def topn_dense(
         raise ValueError(
             f"scores must be a 2-D array of real numbers, got shape {S.shape} ({S.dtype})"
         )
-    if not np.issubdtype(S.dtype, np.floating):
-        S = S.astype(np.float64)
-    if np.isnan(S).any():
+    if np.issubdtype(S.dtype, np.floating) and np.isnan(S).any():
         raise ValueError(f"scores must not hold NaN; it holds {int(np.isnan(S).sum())}")
+    # ranking is on float32-rounded scores anyway: one kernel signature, half the memory
+    S = np.ascontiguousarray(S, dtype=np.float32)
     n = _check_k(n, "n")
     n_threads = _check_n_threads(n_threads)
     if exclude is None:
@@ -919,7 +937,7 @@ def topn_dense(
         if ex.shape != S.shape:
             raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
         ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
-    with _numba_threads(n_threads) as threads:
+    with _numba_threads(n_threads, S.size) as threads:
         return topn_dense_kernel(
             S, n, ex_indptr, ex_indices, use_ex, _n_chunks(S.shape[0], threads)
         )

@@ -98,8 +98,9 @@ def test_topn_scores_by_hand_padding_and_ties():
 
 
 def test_topn_scores_threads_and_validation(rng):
-    N = sp.random(50, 50, density=0.2, format="csr", random_state=2, dtype=np.float64)
-    H = sp.random(80, 50, density=0.1, format="csr", random_state=3, dtype=np.float64)
+    # large enough (> 50,000 stored entries) to really run on two threads
+    N = sp.random(400, 400, density=0.1, format="csr", random_state=2, dtype=np.float64)
+    H = sp.random(2000, 400, density=0.05, format="csr", random_state=3, dtype=np.float64)
     if numba.config.NUMBA_NUM_THREADS >= 2:
         a = topn_scores(N, H, 7, n_threads=1)
         b = topn_scores(N, H, 7, n_threads=2)
@@ -112,7 +113,7 @@ def test_topn_scores_threads_and_validation(rng):
     with pytest.raises(ValueError, match="neighbours"):
         topn_scores(N[:10].tocsr(), H, 3)
     with pytest.raises(ValueError, match="items"):
-        topn_scores(N, H, 3, items=[60])
+        topn_scores(N, H, 3, items=[600])
     with pytest.raises(ValueError, match="item_idx"):
         topn_scores_user(N, [-1], 3)
     with pytest.raises(ValueError, match="weights"):
@@ -154,3 +155,14 @@ def test_topn_dense_validation():
         topn_dense(np.ones((2, 2)), 0)
     with pytest.raises(ValueError, match="exclude"):
         topn_dense(np.ones((2, 2)), 1, sp.csr_matrix(np.ones((3, 2))))
+
+
+def test_topn_dense_threads(rng):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least two numba threads")
+    scores = rng.integers(0, 5, size=(400, 300)).astype(np.float32)  # many ties
+    exclude = sp.random(400, 300, density=0.1, format="csr", random_state=4)
+    a = topn_dense(scores, 9, exclude, n_threads=1)
+    b = topn_dense(scores, 9, exclude, n_threads=2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])

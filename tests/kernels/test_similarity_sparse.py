@@ -175,13 +175,17 @@ def test_k_larger_than_rows_and_empty_inputs():
 def test_thread_count_does_not_change_results_and_is_restored(rng):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs at least two numba threads")
-    X = sp.random(300, 60, density=0.1, format="csr", random_state=1, dtype=np.float64)
+    # large enough (> 50,000 stored entries in A and B) to really run on two threads
+    X = sp.random(2000, 300, density=0.05, format="csr", random_state=1, dtype=np.float64)
     X.data = np.round(X.data * 4) / 2 + 0.5
     before = numba.get_num_threads()
-    for metric in SPARSE_METRICS:
-        a = topk_similarity(X, 7, metric, shrink=1.0, n_threads=1)
+    binary = X.copy()
+    binary.data[:] = 1.0
+    for metric in SPARSE_METRICS + ("binary",):
+        M, metric = (binary, "cosine") if metric == "binary" else (X, metric)
+        a = topk_similarity(M, 7, metric, shrink=1.0, n_threads=1)
         assert numba.get_num_threads() == before
-        b = topk_similarity(X, 7, metric, shrink=1.0, n_threads=2)
+        b = topk_similarity(M, 7, metric, shrink=1.0, n_threads=2)
         assert numba.get_num_threads() == before
         assert np.array_equal(a.indptr, b.indptr)
         assert np.array_equal(a.indices, b.indices)

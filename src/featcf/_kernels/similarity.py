@@ -741,3 +741,14 @@ def _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks):
             heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
             out_n[r] = size
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def row_affine(indptr, indices, data, row_shift, col_scale):
+    """float32 ``(x_ic - row_shift[i]) * col_scale[c]`` for every stored entry (float64 math)."""
+    out = np.empty(data.shape[0], np.float32)
+    for i in range(indptr.shape[0] - 1):
+        shift = row_shift[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            out[p] = (np.float64(data[p]) - shift) * col_scale[indices[p]]
+    return out

@@ -55,9 +55,13 @@ def _band_of(counts: np.ndarray) -> np.ndarray:
 
 
 def _row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    sums = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
-    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
-    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix, dtype=np.float32)
+    matrix = sp.csr_matrix(matrix)
+    counts = np.diff(matrix.indptr)
+    sums = np.add.reduceat(matrix.data.astype(np.float64), matrix.indptr[:-1][counts > 0])
+    scale = np.zeros(matrix.shape[0])
+    scale[counts > 0] = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums != 0)
+    data = (matrix.data * np.repeat(scale, counts)).astype(np.float32)
+    return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
 def _drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
@@ -494,12 +498,13 @@ class FeatureCF(BaseRecommender):
         from featcf.similarity import topk_similarity_dense_between
 
         k = self.n_neighbors
+        no_self = not (self_col >= 0).any()
         sims = topk_similarity_dense_between(
-            query, ref, k + 1, self.metric, weights=g, n_threads=self.n_threads
+            query, ref, k if no_self else k + 1, self.metric, weights=g, n_threads=self.n_threads
         )
         sims.data = np.maximum(sims.data, 0.0)
         sims.eliminate_zeros()
-        return _drop_self_truncate(sims, self_col, k)
+        return sims if no_self else _drop_self_truncate(sims, self_col, k)
 
     # ================================================================== user state and terms
     def _user_state(
@@ -559,8 +564,18 @@ class FeatureCF(BaseRecommender):
         active = core["active"]
         hist = state["history"]
         n_users = hist.shape[0]
-        v_active = values[active][:, items]
-        item_share = np.asarray(v_active.mean(axis=0), dtype=np.float64).ravel()
+        derived = core.setdefault("_derived", {})
+        if "v_active" not in derived:  # cached per core: the same for every query
+            v_all = sp.csr_matrix(values[active], dtype=np.float32)
+            derived["v_active"] = v_all
+            derived["v_active_t"] = sp.csr_matrix(v_all.T)
+            derived["item_share"] = np.asarray(v_all.mean(axis=0), dtype=np.float64).ravel()
+            counts = core["item_counts"]
+            inv = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
+            derived["inv_counts"] = sp.diags(inv.astype(np.float32)).tocsr()
+        all_items = len(items) == values.shape[1] and bool(np.all(items == np.arange(len(items))))
+        v_active = derived["v_active"] if all_items else derived["v_active"][:, items]
+        item_share = derived["item_share"][items]
         out = np.zeros((len(names), n_users, len(items)), dtype=np.float64)
 
         def nbr_share(w: sp.csr_matrix | None) -> np.ndarray:
@@ -586,10 +601,8 @@ class FeatureCF(BaseRecommender):
             n = np.where(zero, 1.0, n)
         cf = self._cf_term(core, hist, items) / np.maximum(n, 1.0)[:, None]
         # co-occurrence: mean over the history of P(i | j) = #users with j and i / #users with j
-        counts = core["item_counts"]
-        inv = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
-        a = sp.csr_matrix(hist @ sp.diags(inv.astype(np.float32)))
-        overlap = sp.csr_matrix(a @ values[active].T)
+        a = sp.csr_matrix(hist @ derived["inv_counts"])
+        overlap = sp.csr_matrix(a @ derived["v_active_t"])
         cooc = np.asarray((overlap @ v_active).todense(), dtype=np.float64)
         out[names.index("cooccurrence")] = cooc / np.maximum(n, 1.0)[:, None]
         out[names.index("cf")] = cf
@@ -603,7 +616,9 @@ class FeatureCF(BaseRecommender):
                 uf_bin = sp.csr_matrix(uf, dtype=np.float32)
                 uf_bin.data[:] = 1.0
                 out[names.index("demographics")] = np.asarray(uf_bin @ lift_items, dtype=np.float64)
-                xt = self._item_blocks()[items].T.toarray()
+                if "xt" not in derived:
+                    derived["xt"] = self._item_blocks().T.toarray()
+                xt = derived["xt"][:, items]
                 per_value = np.asarray(uf_bin @ core["demo_field_lift"], dtype=np.float64)
                 out[names.index("demographic_fields")] = per_value @ xt
         out[names.index("activity")] = np.log1p(state["n"])[:, None]
@@ -623,26 +638,33 @@ class FeatureCF(BaseRecommender):
         an item without interactions uses ``kappa_ *`` the cosine of their feature vectors
         (over every history item, not only top-k neighbours).
         """
-        cold_item = core["item_counts"] == 0
-        s_items = core["S"][:, items]
-        cf = np.asarray((hist @ s_items).todense(), dtype=np.float64)
-        cold_cols = cold_item[items]
-        hist_cold = hist[:, np.flatnonzero(cold_item)] if cold_item.any() else None
-        has_cold_hist = hist_cold is not None and hist_cold.nnz > 0
-        if cold_cols.any() or has_cold_hist:
+        derived = core.setdefault("_derived", {})
+        if "cold_item" not in derived:
+            cold_item = core["item_counts"] == 0
+            derived["cold_item"] = cold_item
+            derived["cold_idx"] = np.flatnonzero(cold_item)
             xu = self._unit_features(self._item_blocks())
-            kappa = core["kappa"]
-            if cold_cols.any():
-                prof = hist @ xu  # (users x columns)
-                cf[:, cold_cols] = kappa * np.asarray(
-                    prof @ xu[items[cold_cols]].T.toarray(), dtype=np.float64
-                )
-            if has_cold_hist:
-                prof_c = hist_cold @ xu[np.flatnonzero(cold_item)]
-                warm_cols = ~cold_cols
-                cf[:, warm_cols] += kappa * np.asarray(
-                    prof_c @ xu[items[warm_cols]].T.toarray(), dtype=np.float64
-                )
+            derived["xu"] = xu
+            derived["xu_t"] = xu.T.toarray()
+            derived["xu_cold"] = sp.csr_matrix(xu[derived["cold_idx"]])
+        cold_item, cold_idx = derived["cold_item"], derived["cold_idx"]
+        all_items = len(items) == core["S"].shape[1] and bool(
+            np.all(items == np.arange(len(items)))
+        )
+        s_items = core["S"] if all_items else core["S"][:, items]
+        cf = np.asarray((hist @ s_items).todense(), dtype=np.float64)
+        if len(cold_idx) == 0:
+            return cf
+        cold_cols = cold_item[items]
+        hist_cold = hist[:, cold_idx]
+        kappa = core["kappa"]
+        if cold_cols.any():
+            prof = np.asarray((hist @ derived["xu"]).todense())  # (users x columns)
+            cf[:, cold_cols] = kappa * (prof @ derived["xu_t"][:, items[cold_cols]])
+        if hist_cold.nnz > 0:
+            prof_c = np.asarray((hist_cold @ derived["xu_cold"]).todense())
+            warm_cols = ~cold_cols
+            cf[:, warm_cols] += kappa * (prof_c @ derived["xu_t"][:, items[warm_cols]])
         return cf
 
     def _combine(
@@ -750,7 +772,22 @@ class FeatureCF(BaseRecommender):
         self.n_users_fit_ = int(n_users)
 
     def _core(self) -> dict[str, Any]:
-        """The fitted state as the dict the term functions use."""
+        """The fitted state as the dict the term functions use (cached until it changes)."""
+        key = tuple(
+            id(getattr(self, name, None))
+            for name in (
+                "band_weights_", "cold_item_weights_", "cold_item_affine_", "term_scale_",
+                "item_similarity_", "popularity_", "user_profiles_", "dataset_",
+            )
+        )  # fmt: skip
+        cached = self.__dict__.get("_core_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        core = self._make_core()
+        self._core_cache = (key, core)
+        return core
+
+    def _make_core(self) -> dict[str, Any]:
         n_users = self.n_users_fit_
         nf = len(self.dataset_.item_fields)
         stacked = self.field_neighbors_

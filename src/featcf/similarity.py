@@ -460,11 +460,14 @@ def _binary_topk(
         else:
             skip = np.zeros(B.shape[1], np.int64)
             pop_counts = np.zeros((1, 1), np.int32)
+        # largest count the scatter can produce: pairs with a row outside the bitset core
+        sorted_len = len_b[order]
+        scattered_max = sorted_len[min(max(n_pop, 1), n_b - 1)] if n_b > 1 else 0
         if self_mode and threads * n_b * k * 8 <= _SYMMETRIC_MAX_BYTES:
             out = ks.count_topk_symmetric(
                 A.indptr, A.indices, bt_indptr, bt_indices, skip, order, norm_b, value_sq, k,
                 mode, shrink, min_support, not exclude_self, pop_counts, n_pop,
-                min(threads, n_b),
+                np.zeros(0, np.uint16 if scattered_max < 2**16 else np.int32), min(threads, n_b),
             )  # fmt: skip
         else:
             out = ks.count_topk(

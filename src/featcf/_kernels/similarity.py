@@ -548,6 +548,7 @@ def count_topk_symmetric(
     include_self,
     pop_counts,
     n_pop,
+    count_proto,
     n_chunks,
 ):
     """Self top-k for binary data computing every unordered pair once (upper triangle).
@@ -558,14 +559,16 @@ def count_topk_symmetric(
     both to row l's and to row j's heap. Every chunk owns a bank of heaps for all rows (memory
     ``n_chunks * n_rows * k * 8`` bytes), merged at the end into the exact top-k of each row,
     so the result does not depend on the chunking. Labels below ``n_pop`` take their counts
-    among themselves from ``pop_counts``.
+    among themselves from ``pop_counts``. The per-thread counters have the dtype of
+    ``count_proto`` (uint16 halves their cache footprint when the caller knows no scattered
+    count can reach 65,536).
     """
     n = indptr.shape[0] - 1
     bank_s = np.empty((n_chunks, n, k), np.float32)
     bank_i = np.empty((n_chunks, n, k), np.int32)
     bank_n = np.zeros((n_chunks, n), np.int32)
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n, np.int32)
+        cnt = np.zeros(n, count_proto.dtype)
         cursor = bt_indptr[:-1].copy()
         heap_s = bank_s[chunk]
         heap_i = bank_i[chunk]
@@ -591,9 +594,6 @@ def count_topk_symmetric(
                     q = max(q, bt_indptr[c] + bt_skip[c])
                 for qq in range(q, end):
                     cnt[np.uint32(bt_indices[qq])] += 1
-            if popular:
-                for j in range(li + 1, n_pop):
-                    cnt[j] = pop_counts[li, j]
             na = norm[li]
             deg = indptr[r + 1] - indptr[r]
             if include_self and deg >= min_support and deg > 0:
@@ -601,10 +601,15 @@ def count_topk_symmetric(
                 if s != 0.0 and np.isfinite(s):
                     _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
             for j in range(li + 1, n):
-                n_common = cnt[j]
+                if popular and j < n_pop:
+                    n_common = np.int64(pop_counts[li, j])
+                else:
+                    n_common = np.int64(cnt[j])
+                    if n_common == 0:
+                        continue
+                    cnt[j] = 0
                 if n_common == 0:
                     continue
-                cnt[j] = 0
                 if n_common < min_support:
                     continue
                 s = np.float32(_finish(n_common * value_sq, n_common, na, norm[j], mode, shrink))

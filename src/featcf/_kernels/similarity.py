@@ -671,7 +671,10 @@ def sparse_topk_symmetric(
     bank_n = np.zeros((n_chunks, n), np.int32)
     for chunk in prange(n_chunks):
         acc = np.zeros(n, np.float64)
-        cnt = np.zeros(n, np.int32)
+        # common-column counts are needed only for shrinkage and min_support > 1; otherwise a
+        # pair is found through its nonzero dot product (a zero dot is never returned)
+        need_count = shrink > 0.0 or min_support > 1
+        cnt = np.zeros(n if need_count else 1, np.int32)
         cursor = bt_indptr[:-1].copy()
         heap_s = bank_s[chunk]
         heap_i = bank_i[chunk]
@@ -696,10 +699,14 @@ def sparse_topk_symmetric(
                 while q < end and bt_indices[q] <= li:
                     q += 1
                 cursor[c] = q
-                for qq in range(q, end):
-                    j = np.uint32(bt_indices[qq])
-                    cnt[j] += 1
-                    acc[j] += x * bt_data[qq]
+                if need_count:
+                    for qq in range(q, end):
+                        j = np.uint32(bt_indices[qq])
+                        cnt[j] += 1
+                        acc[j] += x * bt_data[qq]
+                else:
+                    for qq in range(q, end):
+                        acc[np.uint32(bt_indices[qq])] += x * bt_data[qq]
             na = norm[li]
             deg = indptr[r + 1] - indptr[r]
             if include_self and deg >= min_support and deg > 0:
@@ -707,11 +714,16 @@ def sparse_topk_symmetric(
                 if s != 0.0 and np.isfinite(s):
                     _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
             for j in range(li + 1, n):
-                n_common = cnt[j]
-                if n_common == 0:
-                    continue
                 dot = acc[j]
-                cnt[j] = 0
+                if need_count:
+                    n_common = cnt[j]
+                    if n_common == 0:
+                        continue
+                    cnt[j] = 0
+                else:
+                    if dot == 0.0:
+                        continue
+                    n_common = 1
                 acc[j] = 0.0
                 if n_common < min_support:
                     continue

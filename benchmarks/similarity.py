@@ -417,7 +417,11 @@ def _featcf_available() -> str | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help=f"sizes {','.join(QUICK_SIZES)} only")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"sizes {','.join(QUICK_SIZES)}, no empty-cache JIT compile timing, no file written",
+    )
     p.add_argument("--sizes", help=f"comma list of {','.join(SIZES)} (default: full run)")
     p.add_argument("--tasks", default="item,user", help="comma list of item,user")
     p.add_argument("--tools", default=",".join(TOOLS), help="comma list of " + ",".join(TOOLS))
@@ -577,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     say()
 
     if not args.no_jit and not missing_featcf and ml_path is not None:
-        _jit_section(say, ml_path, k, threads)
+        _jit_section(say, ml_path, k, threads, cold=not args.quick)
     elif not args.no_jit:
         print("JIT timing skipped (needs featcf and MovieLens 100k)", flush=True)
     if not args.no_serving and not missing_featcf and ml_path is not None:
@@ -678,21 +682,24 @@ def _table_rows(size: str, task: str, results: dict[str, dict]) -> list[list[str
     return rows
 
 
-def _jit_section(say: Any, ml_path: Path, k: int, threads: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="featcf-numba-cache-") as cache:
-        cold = run_in_child(_jit_child, str(_item_matrix(ml_path)), k, threads,
-                            env={"NUMBA_CACHE_DIR": cache})  # fmt: skip
-    warm = run_in_child(_jit_child, str(_item_matrix(ml_path)), k, threads)
+def _jit_section(say: Any, ml_path: Path, k: int, threads: int, cold: bool) -> None:
+    path = str(_item_matrix(ml_path))
+    rows = []
+    if cold:
+        with tempfile.TemporaryDirectory(prefix="featcf-numba-cache-") as cache:
+            res = run_in_child(_jit_child, path, k, threads, env={"NUMBA_CACHE_DIR": cache})
+        rows.append(["empty (compiles)", res])
+    rows.append(["on disk (loads)", run_in_child(_jit_child, path, k, threads)])
     say("## featcf JIT compile time (MovieLens 100k item-item, fresh processes)")
     say()
     say(markdown_table(
         ["numba cache", "import featcf.similarity s", "first call s", "later calls s (median of 3)"],
-        [["empty (compiles)", f"{cold['import_s']:.3f}", f"{cold['first_s']:.3f}", f"{cold['later_s']:.4f}"],
-         ["on disk (loads)", f"{warm['import_s']:.3f}", f"{warm['first_s']:.3f}", f"{warm['later_s']:.4f}"]],
+        [[name, f"{r['import_s']:.3f}", f"{r['first_s']:.3f}", f"{r['later_s']:.4f}"]
+         for name, r in rows],
     ))  # fmt: skip
     say()
-    print(f"JIT: compile first call {cold['first_s']:.2f} s, cached first call "
-          f"{warm['first_s']:.2f} s, later {warm['later_s']:.4f} s", flush=True)  # fmt: skip
+    print("JIT: " + ", ".join(f"{name}: first call {r['first_s']:.2f} s" for name, r in rows)
+          + f", later {rows[-1][1]['later_s']:.4f} s", flush=True)  # fmt: skip
 
 
 def _item_matrix(ml_path: Path) -> Path:

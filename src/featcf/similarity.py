@@ -55,6 +55,14 @@ With ``x_i`` the stored row i, ``s`` the score before shrinkage:
     cosine after implicit's ``tfidf_weight``: entry ``sqrt(x_ic) * idf_c``.
 
 For ``*_between`` the BM25/TF-IDF statistics (N, df, mean row sum) come from ``B``.
+
+Cost and memory
+---------------
+Exact: every pair of rows sharing a column is scored, and nothing of size rows x rows is
+materialised. Self similarity visits each unordered pair once; when every stored value is the
+same (binary data), the kernels count common columns in integers and the most popular rows
+may be handled with bitsets. Extra memory is about the transpose of ``X`` (indices and values)
+plus ``n_threads`` heaps of ``k`` entries per row, and the output ``O(rows x k)``.
 Shrinkage ``h`` multiplies a score by ``n_common / (n_common + h)``.
 Cosine-type metrics on non-negative data give scores >= 0 and zero-score pairs are not
 neighbours; the centred metrics can return negative scores (the top-k by value among the

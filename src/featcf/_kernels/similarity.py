@@ -22,6 +22,18 @@ then, with shrinkage ``h``: s *= n_ij / (n_ij + h). A pair is returned only when
 Each row is computed by one thread in a fixed order, so results do not depend on the thread
 count. Output: ``(idx int32 (n_a, k), score float32 (n_a, k), count int32 (n_a,))``, best-first,
 ties by index ascending; only the first ``count[i]`` slots of row ``i`` are meaningful.
+
+Faster variants chosen by :mod:`featcf.similarity` (all give bit-identical results):
+
+* :func:`sparse_topk_symmetric` (self similarity, float values) visits each unordered pair once:
+  rows are relabelled by decreasing length, row ``l`` counts only labels ``j > l`` (a cursor per
+  column skips the rest of the sorted ``B^T`` list) and offers the score to both rows' heaps;
+  each thread keeps a heap per row, merged exactly at the end.
+* :func:`count_topk` / :func:`count_topk_symmetric` (every stored value equal: binary data, and
+  jaccard always): integer counts instead of float products (uint16 counters when no count can
+  overflow). In self mode the most popular rows may form a dense core whose pair counts come
+  from bitsets (:func:`bitset_pair_counts`, AND + popcount over 64 columns per word).
+* The scatter loops prefetch the ``B^T`` list starts a few columns ahead (:func:`prefetch`).
 """
 
 from __future__ import annotations

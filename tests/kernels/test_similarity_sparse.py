@@ -308,3 +308,23 @@ def test_symmetric_float_kernel_equals_row_by_row_kernel(metric, data):
     assert np.array_equal(a.indptr, b.indptr)
     assert np.array_equal(a.indices, b.indices)
     assert np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("binary", (True, False))
+def test_row_by_row_fallback_when_heap_banks_do_not_fit(binary, monkeypatch, rng):
+    # self similarity falls back to the row-by-row kernels when a heap per row and thread would
+    # exceed the memory budget; same result (binary: with and without the bitset core)
+    import featcf.similarity as fs
+
+    dense = (rng.random((80, 120)) < np.linspace(0.02, 0.5, 80)[:, None]).astype(float)
+    if not binary:
+        dense *= rng.integers(1, 6, size=dense.shape)
+    X = fs._check_sparse(sp.csr_matrix(dense), "X")
+    args = (X, None, 6, "cosine", 1.0, 2, None, True, None)
+    expected = fs._sparse_topk(*args, n_pop=10)
+    monkeypatch.setattr(fs, "_SYMMETRIC_MAX_BYTES", 0)
+    for n_pop in (0, 10):
+        got = fs._sparse_topk(*args, n_pop=n_pop)
+        assert np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.data, expected.data)
+    assert_topk_matches(expected, reference_scores(X, X, "cosine", None, 1.0, 2, True), 6)

@@ -300,3 +300,36 @@ def test_save_load_gives_identical_scores(tmp_path, tiny):
     pd.testing.assert_frame_equal(
         loaded.recommend_new_users(inter, n=3), model.recommend_new_users(inter, n=3)
     )
+
+
+# --------------------------------------------------------------------------- data kinds
+
+
+def test_ratings_are_detected_and_add_a_rating_term():
+    inter, items, users = _tiny_frames()
+    inter = inter.assign(stars=[5, 4, 1, 5, 2, 4, 5, 3, 4, 1, 5])
+    ds = Dataset.from_frames(
+        inter, items, users, user_col="user", item_col="item", weight_col="stars"
+    )
+    model = _model().fit(ds)
+    assert model.rating_data_ is True
+    assert "rating" in model.term_names_
+    counts = _model(implicit=True).fit(ds)
+    assert counts.rating_data_ is False and "rating" not in counts.term_names_
+
+
+def test_positive_threshold_drops_low_values_from_positives():
+    inter, items, users = _tiny_frames()
+    inter = inter.assign(stars=[5, 4, 1, 5, 2, 4, 5, 3, 4, 1, 5])
+    ds = Dataset.from_frames(
+        inter, items, users, user_col="user", item_col="item", weight_col="stars"
+    )
+    model = _model(positive_threshold=4.0).fit(ds)
+    assert model._values().nnz == int((inter["stars"] >= 4).sum())
+
+
+def test_include_cf_false_gives_cf_no_weight(shop):
+    model = FeatureCF(n_neighbors=15, include_cf=False, random_state=0, show_progress=False)
+    model.fit(shop)
+    assert model.feature_weights_["cf"] == 0.0
+    assert (model.band_weights_[:, model.term_names_.index("cf")] == 0).all()

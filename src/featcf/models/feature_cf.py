@@ -1,26 +1,42 @@
 """FeatureCF: feature-based collaborative filtering (the core model of featcf).
 
-See ``ALGORITHM.md`` and the class docstring. Every score is a weighted sum of *terms*,
-each a dense (users x items) block computed from sparse products:
+See ``ALGORITHM.md`` and the :class:`FeatureCF` docstring. A score is a weighted sum of
+*terms*, each a dense (users x items) block computed with sparse products. With ``h_u`` the
+user's positives, ``n_u = |h_u|``, ``X_f`` the items x values block of item field ``f``
+(rows summing to 1) and ``P_u^f`` the user's attribute profile over the values of ``f``:
 
 ``cf``
-    Item-kNN collaborative filtering: ``h_u @ S / n_u`` (mean similarity of the item to the
-    user's history). New items get feature-similarity columns in ``S`` (calibrated by
-    ``kappa_``), so they are reachable through the items they resemble.
+    Item-kNN collaborative filtering, ``sum_{j in h_u} S[j, i] / n_u`` (top-k cosine item
+    neighbours). Pairs involving an item without interactions use ``kappa_ * cos(x_j, x_i)``
+    of the feature vectors instead (the feature-weighted item similarity of new products).
+``cooccurrence``
+    ``mean_{j in h_u} P(i | j)``, the share of the buyers of ``j`` who also have ``i``
+    ("customers who bought j also bought i"): strong for histories of 1-5 items.
 ``popularity``
-    ``log1p(#users)`` of the item; for items without interactions it is predicted from
-    their features (ridge regression fitted on the other items).
-``demographics`` (only with user features)
-    Share of the user's top-k neighbours in user-feature space who have the item.
+    ``log1p(#users with the item)``; for items without interactions it is predicted from
+    their features by ridge regression on the other items. Popularity is a strong signal for
+    cold users, so it is blended in as a term with its own learned weight.
+``activity``
+    ``log1p(n_u)``: constant over items, it only matters when comparing users (audiences).
+``rating`` (rating data only)
+    The item's shrunk mean rating deviation from its raters' mean ratings.
+``demographics`` (with user features)
+    Naive-Bayes lift ``sum_{a in u} log P(i | a) / P(i)`` over the user's feature values
+    ``a`` (shrunk towards ``P(i)``).
+``demographic_fields`` (with user features)
+    The same lift at the level of item field values, ``sum_a sum_v X[i, v] log P(v | a) /
+    P(v)``: it serves items without interactions.
 ``<field>``
-    Field neighbourhood: share of the user's top-k neighbours under the field's profile
-    similarity who have the item.
+    Field neighbourhood: share of the user's top-k neighbours under the similarity of their
+    profiles ``P^f`` who have the item (user-kNN with the field's own neighbourhood).
 ``content:<field>``
-    Content affinity ``sum_v X_f[i, v] * L_u^f[v]`` with ``L_u^f = log(P_u^f / g^f)`` the
-    log-lift of the user's shrunk profile over the global profile.
+    Content affinity ``sum_v X_f[i, v] log(P_u^f[v] / g^f[v])``, the log-lift of the user's
+    shrunk profile over the global profile ``g^f``.
 
-Terms are divided by fixed scales (``term_scale_``) so that the non-negative weights are
-comparable across terms.
+Users without interactions (demographics only) use, for ``cf`` and ``cooccurrence``, the
+histories of their top-k neighbours in user-feature space as a pseudo-history, and their
+profile is the mean profile of those neighbours. Terms are divided by fixed scales
+(``term_scale_``) so that the weights are comparable across terms.
 """
 
 from __future__ import annotations
@@ -88,70 +104,94 @@ class FeatureCF(BaseRecommender):
 
         score(u, i) = sum_t w_t(band(n_u)) * T_t(u, i) / scale_t
 
-    over the terms ``t`` (see :mod:`featcf.models.feature_cf`): item-kNN CF (``"cf"``), an
-    item popularity prior (``"popularity"``: popularity is a strong signal for cold users and
-    is blended in as a term with its own learned weight), user-feature neighbours
-    (``"demographics"``), and per item field ``f`` a field neighbourhood score ``"<f>"``
-    (user-kNN under the similarity of the users' attribute profiles ``P_u^f``) and a content
-    affinity ``"content:<f>"``. The profile ``P_u^f`` is the distribution of the user's
-    interactions over the values of ``f``, shrunk towards a prior with
-    ``profile_shrinkage`` pseudo-interactions; the prior is the global profile, or, when user
-    features exist, the profile of the user's feature-space neighbours -- so a customer with
-    only demographics gets a borrowed profile and follows the same path.
+    over the terms ``t`` described in :mod:`featcf.models.feature_cf`: item-kNN CF
+    (``"cf"``), co-occurrence, a popularity prior, user activity, rating quality (rating
+    data), demographic lifts (with user features), and for every item field ``f`` a field
+    neighbourhood score ``"<f>"`` (user-kNN under the similarity of the users' attribute
+    profiles ``P_u^f``) and a content affinity ``"content:<f>"``. The profile ``P_u^f`` is
+    the distribution of the user's positives over the values of ``f``, shrunk towards a prior
+    with ``profile_shrinkage`` pseudo-interactions; the prior is the global profile or, with
+    user features, the mean profile of the user's feature-space neighbours -- so a customer
+    with demographics only gets a borrowed profile and follows the same path. Customers
+    unknown at fit time are folded in at query time (``recommend_new_users``): their
+    profiles come from their few interactions and their neighbours are found among the
+    fitted users.
 
-    With ``weights="learn"`` the weights are fitted on an internal validation split of the
-    training data: ``validation_fraction`` of each user's interactions are held out (warm
-    users), and the same fraction of users lose all interactions and are queried with 0, 1-2
-    and 3-5 revealed ones (fold-in, as for new customers). The weights minimise a pairwise
-    logistic ranking loss (held-out interactions against sampled non-interacted items,
-    L-BFGS-B with ``w >= 0``) separately for each history-length band (0, 1-2, 3-5, 6-20,
-    21+ interactions; sparse bands borrow the pooled weights). A separate weight vector for
-    items without interactions is learned on validation items whose interactions are hidden.
-    This ranking objective is used for every kind of data (implicit feedback, counts and
-    ratings alike: recommendation is a ranking task). Rating values are used through
-    ``positive_threshold`` (interactions below it are not positives).
+    **Weights** (``weights="learn"``) are fitted on an internal validation split of the
+    training data, separately for five history-length bands (0, 1-2, 3-5, 6-20 and 21+
+    positives): ``validation_fraction`` of each user's positives are hidden (warm users),
+    the same share of users lose all positives and are queried with 0, 1-2 and 3-5 of them
+    revealed (fold-in, as for new customers), and a share of items lose all interactions (in
+    small catalogues several such rounds, up to 40 items). The objective is a *ranking*
+    objective for every kind of data (implicit feedback, counts and ratings: recommendation
+    is ranking; no NNLS rating fit): a listwise softmax loss ranking each validation user's
+    hidden positives among the items, plus the same loss ranking each item's hidden buyers
+    among the users (which makes scores comparable across users, for audiences), minimised
+    jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by a small penalty;
+    then each band's weights are refined by a coordinate search on its validation nDCG@10.
+    With rating data, the positives to rank are the *liked* interactions (rating at least
+    ``positive_threshold``, by default the mean rating).
+
+    **Items without interactions** (cold catalogue items, products added with
+    :meth:`add_items`) are scored with their own learned weight vector
+    (``cold_item_weights_``: content, feature-similarity CF, predicted popularity,
+    demographic field lifts) and put on the warm items' scale by an affine map
+    (``cold_item_affine_``) that places their mean ``new_item_shift`` standard deviations
+    below the warm items' mean: an item without interactions may be new or unpopular, so by
+    default it surfaces only when it fits the user well (lower ``new_item_shift`` to promote
+    new products).
 
     Parameters
     ----------
     n_neighbors : int, default 50
-        Neighbours of each user per field (and in user-feature space) and of each item in
+        Neighbours of each user per field and in user-feature space, and of each item in
         item-kNN CF.
     metric : {"cosine", "pearson"}, default "cosine"
         Similarity of attribute profiles (log-lift vectors weighted by the global profile).
     profile_shrinkage : float, default 5.0
         Pseudo-interactions pulling a profile towards its prior (0: no shrinkage).
     weights : "learn" or dict, default "learn"
-        ``"learn"`` fits them (see above); a dict ``{term: weight}`` with keys among
-        ``"cf"``, ``"popularity"``, ``"demographics"``, the item field names (a field name
-        also sets ``"content:<field>"`` unless that key is given) and ``"content:<field>"``.
-        Terms not listed get weight 0. Weights apply to scaled terms.
+        ``"learn"`` fits them (see above). A dict ``{term: weight}`` takes keys among
+        :attr:`term_names_` (``"cf"``, ``"cooccurrence"``, ``"popularity"``,
+        ``"activity"``, ``"rating"``, ``"demographics"``, ``"demographic_fields"``, the item
+        field names and ``"content:<field>"``); a field name also sets its
+        ``"content:<field>"`` weight unless that key is given. Terms not listed weigh 0.
+        Weights apply to the scaled terms and are used for every band and for new items.
     implicit : bool or "auto", default "auto"
-        How to read interaction weights. ``True``: every stored interaction is a positive.
-        ``"auto"``: the same (a ``positive_threshold`` is applied when given). ``False``:
-        the weights are ratings and ``positive_threshold`` defaults to 4.
+        ``True``: every stored interaction is a positive, values are ignored. ``False``: the
+        values are ratings (adds the ``"rating"`` term; liked ratings are the validation
+        targets). ``"auto"``: ratings when the Dataset has a weight column holding 3 to 11
+        integer levels in [0, 10] with the lowest level under half of the data (ratings,
+        not counts), else implicit.
     positive_threshold : float, optional
-        Interactions with a weight below it are not positives (they still count as seen).
+        Interactions with a value below it are not positives (they still count as seen).
+        With rating data it is also the "liked" threshold (default: the mean rating).
     include_cf : bool, default True
-        Include the item-kNN CF term ``"cf"``.
+        Include the item-kNN CF term ``"cf"`` (``w_0`` of ALGORITHM.md).
+    new_item_shift : float, default 2.0
+        Level of items without interactions, in warm-score standard deviations below the
+        warm items' mean (see above).
     validation_fraction : float, default 0.2
-        Share of interactions (and of users) held out to learn the weights.
+        Share of positives (and of users) hidden to learn the weights.
     random_state : None, int or numpy.random.Generator
-        Seeds the validation split and negative sampling.
+        Seeds the validation split.
     show_progress : bool, default True
         Show a progress bar over the fit stages.
     n_threads : int, optional
-        numba threads for similarity kernels (default: all).
+        numba threads for the similarity kernels (default: all).
 
     Attributes
     ----------
     feature_weights_ : pandas.Series
         Weights of the terms for warm users (history of 21+), indexed by term name.
-    band_weights_ : numpy.ndarray of shape (n_bands, n_terms)
-        Weights per history-length band (rows follow ``BAND_EDGES``).
+    band_weights_ : numpy.ndarray of shape (5, n_terms)
+        Weights per history-length band (rows follow :data:`BAND_EDGES`).
     cold_item_weights_ : numpy.ndarray of shape (n_terms,)
-        Weights used for items without interactions.
+        Weights used for items without interactions; ``cold_item_affine_`` their level.
     term_names_ : list of str
     term_scale_ : numpy.ndarray of shape (n_terms,)
+    rating_data_ : bool
+        Whether the interaction values were read as ratings.
 
     Examples
     --------
@@ -160,14 +200,16 @@ class FeatureCF(BaseRecommender):
     >>> model = FeatureCF(n_neighbors=20, random_state=0, show_progress=False).fit(shop)
     >>> bool((model.feature_weights_ >= 0).all())
     True
+    >>> model.recommend(shop.user_ids[:1], n=3)["rank"].tolist()
+    [1, 2, 3]
     """
 
     handles_new_users_with_history = True
     handles_new_users_with_features = True
     handles_new_items = True
-    TERMS_FIXED: ClassVar[tuple[str, ...]] = ("cf", "popularity", "demographics")
     _demo_shrinkage: ClassVar[float] = 20.0
     _item_loss_share: ClassVar[float] = 0.5
+    _cold_item_loss_share: ClassVar[float] = 0.5
 
     def __init__(
         self,
@@ -887,7 +929,7 @@ class FeatureCF(BaseRecommender):
     def _validation_samples(
         self, core: dict, split: dict, uf: sp.csr_matrix | None, rng: np.random.Generator
     ) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
-        """Term vectors of (positive, negative) pairs, tagged by band or 'cold item'."""
+        """Validation groups: terms of warm, cold (0, 1-2, 3-5 revealed) users and hidden items."""
         full = split["full"]
         train = split["train"]
         n_users, n_items = full.shape
@@ -1066,6 +1108,7 @@ class FeatureCF(BaseRecommender):
             w = np.where(mask, 1.0, 0.0)
             return np.tile(w, (n_bands, 1)), w
         item_share = self._item_loss_share
+        cold_share = self._cold_item_loss_share
         tie = 0.05
 
         def softmax_grad(z, pos, blocked, axis):
@@ -1106,9 +1149,12 @@ class FeatureCF(BaseRecommender):
                     total += loss
                     grad[:, cols] += g
                 # per item: the audience over users
-                loss, g = softmax_grad(z, pos, blocked, axis=0)
-                total += item_share * loss
-                grad += item_share * g
+                for cols, share in ((~cold_cols, item_share), (cold_cols, cold_share)):
+                    if not cols.any():
+                        continue
+                    loss, g = softmax_grad(z[:, cols], pos[:, cols], blocked[:, cols], axis=0)
+                    total += share * loss
+                    grad[:, cols] += share * g
                 g32 = grad.astype(np.float32)
                 warm_g = np.where(cold_cols[None, :], np.float32(0.0), g32)
                 per_user = np.matmul(scaled, warm_g[:, :, None])[:, :, 0]
@@ -1276,16 +1322,6 @@ class FeatureCF(BaseRecommender):
         s = sp.csr_matrix(self.item_similarity_, dtype=np.float32, copy=True)
         s.resize((n_items, n_items))
         self.item_similarity_ = s
-
-    def _column_weights(self) -> np.ndarray:
-        """Per-column weights of item features from the learned content weights (fields)."""
-        x = self._item_blocks()
-        out = np.ones(x.shape[1])
-        names = self.term_names_
-        w = self.cold_item_weights_
-        for name, sl in zip(self.dataset_.item_fields, self._field_slices(), strict=True):
-            out[sl] = w[names.index(f"content:{name}")] + w[names.index(name)] + 1e-3
-        return out
 
     # ================================================================== explanation
     def _explain(self, user: int, item: int) -> pd.DataFrame:

@@ -658,9 +658,11 @@ def _dense_topk(A, B, k, metric, weights, exclude_self, n_threads) -> sp.csr_mat
     b, norm_b = (a, norm_a) if self_mode else _dense_prep(B, metric, weights)
     mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
     with _numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
+        n_blocks = -(-n_a // ks.DENSE_ROW_BLOCK)
         out = ks.dense_topk(
-            a, b, norm_a, norm_b, k_eff, mode, exclude_self and self_mode, _n_chunks(n_a, threads)
-        )
+            a, b, norm_a, norm_b, k_eff, mode, exclude_self and self_mode,
+            _n_chunks(n_blocks, threads),
+        )  # fmt: skip
     return _to_csr(*out, (n_a, n_b))
 
 

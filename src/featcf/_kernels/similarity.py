@@ -256,6 +256,10 @@ def pearson_topk(
     return out_i, out_s, out_n
 
 
+#: rows of ``a`` scored together by :func:`dense_topk` (one SIMD register of float64)
+DENSE_ROW_BLOCK = 8
+
+
 @njit(cache=True, parallel=True)
 def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
     """Exact top-k between the rows of dense ``a`` (n_a, d) and ``b`` (n_b, d), float64.
@@ -264,34 +268,68 @@ def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
     no pair when ``na_i nb_j == 0`` (the caller centres rows for Pearson and scales columns by
     sqrt(w_c) for weights). Pairs with a zero or non-finite float32 score, and ``j == i`` when
     ``exclude_self``, are skipped. Output as in :func:`sparse_topk`.
+
+    Blocks of ``DENSE_ROW_BLOCK`` rows of ``a`` are scored against each row of ``b`` at once
+    (vectorised across the block); every dot product is still summed over c = 0..d-1 in
+    order, so a pair's score does not depend on the blocking or the thread count.
     """
     n_a, d = a.shape
     n_b = b.shape[0]
+    R = DENSE_ROW_BLOCK
     out_i = np.full((n_a, k), -1, np.int32)
     out_s = np.zeros((n_a, k), np.float32)
     out_n = np.zeros(n_a, np.int32)
+    n_blocks = (n_a + R - 1) // R
     for chunk in prange(n_chunks):
-        heap_s = np.empty(k, np.float32)
-        heap_i = np.empty(k, np.int32)
-        for i in range(chunk, n_a, n_chunks):
-            size = 0
-            na = norm_a[i]
-            if mode == MODE_COSINE and na == 0.0:
-                continue
-            for j in range(n_b):
-                if exclude_self and j == i:
-                    continue
-                dot = 0.0
+        heap_s = np.empty((R, k), np.float32)
+        heap_i = np.empty((R, k), np.int32)
+        sizes = np.zeros(R, np.int64)
+        block = np.zeros((d, R), np.float64)
+        acc = np.zeros(R, np.float64)
+        # below thr[r] a pair cannot enter row r's full heap: its float32 score would be at most
+        # the float32 just below the heap's worst score (saves the division for most pairs)
+        thr = np.full(R, -np.inf)
+        for blk in range(chunk, n_blocks, n_chunks):
+            i0 = blk * R
+            rows = min(R, n_a - i0)
+            block[:, :] = 0.0
+            for r in range(rows):
+                sizes[r] = 0
+                thr[r] = -np.inf
                 for c in range(d):
-                    dot += a[i, c] * b[j, c]
-                s = np.float32(_finish(dot, 1, na, norm_b[j], mode, 0.0))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
-                    continue
-                size = heap_push(heap_s, heap_i, size, k, s, j)
-            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
-            out_n[i] = size
+                    block[c, r] = a[i0 + r, c]
+            for j in range(n_b):
+                acc[:] = 0.0
+                for c in range(d):
+                    bjc = b[j, c]
+                    for r in range(R):
+                        acc[r] += block[c, r] * bjc
+                nb = norm_b[j]
+                for r in range(rows):
+                    i = i0 + r
+                    if exclude_self and j == i:
+                        continue
+                    na = norm_a[i]
+                    if mode == MODE_COSINE:
+                        if na == 0.0:
+                            continue
+                        if acc[r] < thr[r] * (na * nb):
+                            continue
+                    elif acc[r] < thr[r]:
+                        continue
+                    s = np.float32(_finish(acc[r], 1, na, nb, mode, 0.0))
+                    if s == 0.0 or not np.isfinite(s):
+                        continue
+                    size = sizes[r]
+                    if size == k and not _worse(heap_s[r, 0], heap_i[r, 0], s, j):
+                        continue
+                    size = heap_push(heap_s[r], heap_i[r], size, k, s, j)
+                    sizes[r] = size
+                    if size == k:
+                        thr[r] = np.float64(np.nextafter(heap_s[r, 0], np.float32(-np.inf)))
+            for r in range(rows):
+                heap_sorted(heap_s[r], heap_i[r], sizes[r], out_s[i0 + r], out_i[i0 + r])
+                out_n[i0 + r] = sizes[r]
     return out_i, out_s, out_n
 
 

@@ -311,7 +311,7 @@ def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
                         continue
                     na = norm_a[i]
                     if mode == MODE_COSINE:
-                        if na == 0.0:
+                        if na == 0.0 or nb == 0.0:
                             continue
                         if acc[r] < thr[r] * (na * nb):
                             continue

@@ -332,4 +332,5 @@ def test_include_cf_false_gives_cf_no_weight(shop):
     model = FeatureCF(n_neighbors=15, include_cf=False, random_state=0, show_progress=False)
     model.fit(shop)
     assert model.feature_weights_["cf"] == 0.0
-    assert (model.band_weights_[:, model.term_names_.index("cf")] == 0).all()
+    for name in ("cf", "user_cf"):
+        assert (model.band_weights_[:, model.term_names_.index(name)] == 0).all()

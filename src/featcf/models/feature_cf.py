@@ -9,6 +9,10 @@ user's positives, ``n_u = |h_u|``, ``X_f`` the items x values block of item fiel
     Item-kNN collaborative filtering, ``sum_{j in h_u} S[j, i] / n_u`` (top-k cosine item
     neighbours). Pairs involving an item without interactions use ``kappa_ * cos(x_j, x_i)``
     of the feature vectors instead (the feature-weighted item similarity of new products).
+``user_cf``
+    User-kNN collaborative filtering: share of the user's top-k neighbours (cosine of the
+    positives; for users without a history, their neighbours in user-feature space) who
+    have the item.
 ``cooccurrence``
     ``mean_{j in h_u} P(i | j)``, the share of the buyers of ``j`` who also have ``i``
     ("customers who bought j also bought i"): strong for histories of 1-5 items.
@@ -104,8 +108,8 @@ class FeatureCF(BaseRecommender):
 
         score(u, i) = sum_t w_t(band(n_u)) * T_t(u, i) / scale_t
 
-    over the terms ``t`` described in :mod:`featcf.models.feature_cf`: item-kNN CF
-    (``"cf"``), co-occurrence, a popularity prior, user activity, rating quality (rating
+    over the terms ``t`` described in :mod:`featcf.models.feature_cf`: item-kNN and user-kNN
+    CF (``"cf"``, ``"user_cf"``), co-occurrence, a popularity prior, user activity, rating quality (rating
     data), demographic lifts (with user features), and for every item field ``f`` a field
     neighbourhood score ``"<f>"`` (user-kNN under the similarity of the users' attribute
     profiles ``P_u^f``) and a content affinity ``"content:<f>"``. The profile ``P_u^f`` is
@@ -127,8 +131,7 @@ class FeatureCF(BaseRecommender):
     is ranking; no NNLS rating fit): a listwise softmax loss ranking each validation user's
     hidden positives among the items, plus the same loss ranking each item's hidden buyers
     among the users (which makes scores comparable across users, for audiences), minimised
-    jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by a small penalty;
-    then each band's weights are refined by a coordinate search on its validation nDCG@10.
+    jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by a small penalty.
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 
@@ -152,7 +155,7 @@ class FeatureCF(BaseRecommender):
         Pseudo-interactions pulling a profile towards its prior (0: no shrinkage).
     weights : "learn" or dict, default "learn"
         ``"learn"`` fits them (see above). A dict ``{term: weight}`` takes keys among
-        :attr:`term_names_` (``"cf"``, ``"cooccurrence"``, ``"popularity"``,
+        :attr:`term_names_` (``"cf"``, ``"user_cf"``, ``"cooccurrence"``, ``"popularity"``,
         ``"activity"``, ``"rating"``, ``"demographics"``, ``"demographic_fields"``, the item
         field names and ``"content:<field>"``); a field name also sets its
         ``"content:<field>"`` weight unless that key is given. Terms not listed weigh 0.
@@ -167,7 +170,7 @@ class FeatureCF(BaseRecommender):
         Interactions with a value below it are not positives (they still count as seen).
         With rating data it is also the "liked" threshold (default: the mean rating).
     include_cf : bool, default True
-        Include the item-kNN CF term ``"cf"`` (``w_0`` of ALGORITHM.md).
+        Include the ordinary CF terms ``"cf"`` and ``"user_cf"`` (``w_0`` of ALGORITHM.md).
     new_item_shift : float, default 2.0
         Level of items without interactions, in warm-score standard deviations below the
         warm items' mean (see above).
@@ -280,7 +283,7 @@ class FeatureCF(BaseRecommender):
 
     def _term_names(self, dataset: Dataset) -> list[str]:
         fields = list(dataset.item_fields)
-        names = ["cf", "cooccurrence", "popularity", "activity"]
+        names = ["cf", "user_cf", "cooccurrence", "popularity", "activity"]
         if self.rating_data_:
             names.append("rating")
         if dataset.user_features is not None:
@@ -306,6 +309,7 @@ class FeatureCF(BaseRecommender):
                 out[names.index(content)] = float(value)
         if not self.include_cf:
             out[names.index("cf")] = 0.0
+            out[names.index("user_cf")] = 0.0
         if not (out > 0).any():
             raise ValueError("weights must give at least one term a positive weight")
         return out
@@ -382,7 +386,7 @@ class FeatureCF(BaseRecommender):
         counts_u = np.diff(values.indptr)
         active = np.flatnonzero(counts_u > 0).astype(np.int64)
         item_counts = np.bincount(values.indices, minlength=n_items).astype(np.float64)
-        core: dict[str, Any] = {"active": active}
+        core: dict[str, Any] = {"active": active, "values": values}
 
         # global profile (interaction-weighted value distribution) per field
         prof_sum = np.asarray((values @ x).sum(axis=0), dtype=np.float64).ravel()
@@ -459,6 +463,15 @@ class FeatureCF(BaseRecommender):
         # field neighbourhoods among active users
         self_col = np.full(n_users, -1, dtype=np.int64)
         self_col[active] = np.arange(len(active))
+        # user-kNN on the positives (ordinary CF, for users with a history)
+        sims = topk_similarity_between(
+            sp.csr_matrix(values, dtype=np.float32),
+            sp.csr_matrix(values[active], dtype=np.float32),
+            k + 1,
+            "cosine",
+            n_threads=self.n_threads,
+        )
+        core["user_nbrs"] = _drop_self_truncate(sims, self_col, k)
         core["field_nbrs"] = [
             self._profile_neighbors(lift[:, sl], lift[active][:, sl], g[sl], self_col)
             for sl in self._field_slices()
@@ -567,6 +580,7 @@ class FeatureCF(BaseRecommender):
             demo = None if core["demo"] is None else core["demo"][user_idx]
             lift = np.asarray(core["lift"][user_idx], dtype=np.float64)
             nbrs = [m[user_idx] for m in core["field_nbrs"]]
+            user_nbrs = core["user_nbrs"][user_idx]
         else:
             demo = None
             if user_features is not None and user_features_ref is not None:
@@ -581,6 +595,13 @@ class FeatureCF(BaseRecommender):
             prior = self._prior(core, demo, history.shape[0])
             profiles = self._profiles_from(history, prior, x)
             lift = self._lift(profiles, core["g"])
+            user_nbrs = topk_similarity_between(
+                sp.csr_matrix(history, dtype=np.float32),
+                self._core_values(core),
+                self.n_neighbors,
+                "cosine",
+                n_threads=self.n_threads,
+            )
             no_self = np.full(history.shape[0], -1, dtype=np.int64)
             ref_lift = core["lift"][active].astype(np.float64)
             nbrs = [
@@ -596,8 +617,19 @@ class FeatureCF(BaseRecommender):
             "demo": demo,
             "lift": lift,
             "nbrs": nbrs,
+            "user_nbrs": user_nbrs,
             "features": features,
         }
+
+    def _core_values(self, core: dict[str, Any]) -> sp.csr_matrix:
+        """Positives of the core's active users (the fitted model's, or a validation core's)."""
+        derived = core.setdefault("_derived", {})
+        if "v_active" not in derived:
+            values = core.get("values")
+            if values is None:
+                values = self._values()
+            derived["v_active"] = sp.csr_matrix(values[core["active"]], dtype=np.float32)
+        return derived["v_active"]
 
     def _terms(
         self, core: dict[str, Any], values: sp.csr_matrix, state: dict[str, Any], items: np.ndarray
@@ -608,7 +640,7 @@ class FeatureCF(BaseRecommender):
         hist = state["history"]
         n_users = hist.shape[0]
         derived = core.setdefault("_derived", {})
-        if "v_active" not in derived:  # cached per core: the same for every query
+        if "v_active_t" not in derived:  # cached per core: the same for every query
             v_all = sp.csr_matrix(values[active], dtype=np.float32)
             derived["v_active"] = v_all
             derived["v_active_t"] = sp.csr_matrix(v_all.T)
@@ -649,6 +681,17 @@ class FeatureCF(BaseRecommender):
         cooc = np.asarray((overlap @ v_active).todense(), dtype=np.float64)
         out[names.index("cooccurrence")] = cooc / np.maximum(n, 1.0)[:, None]
         out[names.index("cf")] = cf
+        user_nbrs = state["user_nbrs"]
+        if zero.any() and state["demo"] is not None:
+            # users without a history: their neighbours in user-feature space
+            z_rows = np.flatnonzero(zero)
+            keep_rows = sp.diags((~zero).astype(np.float32)) @ user_nbrs
+            pick = sp.csr_matrix(
+                (np.ones(len(z_rows), np.float32), (z_rows, np.arange(len(z_rows)))),
+                shape=(len(zero), len(z_rows)),
+            )
+            user_nbrs = sp.csr_matrix(keep_rows + pick @ state["demo"][z_rows])
+        out[names.index("user_cf")] = nbr_share(user_nbrs if user_nbrs.nnz else None)
         out[names.index("popularity")] = core["pop"][items][None, :]
         if "rating" in names:
             out[names.index("rating")] = core["quality"][items][None, :]
@@ -808,6 +851,7 @@ class FeatureCF(BaseRecommender):
         self.item_counts_ = core["item_counts"]
         self.item_similarity_ = core["S"]
         self.kappa_ = float(core["kappa"])
+        self.user_neighbors_ = core["user_nbrs"]
         self.field_neighbors_ = sp.csr_matrix(sp.vstack(core["field_nbrs"]), dtype=np.float32)
         self.demo_neighbors_ = core["demo"]
         self.demo_lift_ = core["demo_lift"]
@@ -845,6 +889,7 @@ class FeatureCF(BaseRecommender):
             "item_counts": self.item_counts_,
             "S": self.item_similarity_,
             "kappa": self.kappa_,
+            "user_nbrs": self.user_neighbors_,
             "field_nbrs": [stacked[f * n_users : (f + 1) * n_users] for f in range(nf)],
             "demo": self.demo_neighbors_,
             "demo_lift": self.demo_lift_,
@@ -1094,6 +1139,7 @@ class FeatureCF(BaseRecommender):
         mask = np.ones(n_terms, dtype=bool)
         if not self.include_cf:
             mask[names.index("cf")] = False
+            mask[names.index("user_cf")] = False
         n_free = int(mask.sum())
         blocks = []
         for tag, terms, tgt, seen, cold_cols in samples:
@@ -1182,7 +1228,6 @@ class FeatureCF(BaseRecommender):
             options={"maxiter": 100},
         )
         band_free, cold_free = unpack(np.maximum(res.x, 0.0))
-        band_free = self._refine_bands(blocks, band_free)
         band_w = np.zeros((n_bands, n_terms))
         band_w[:, mask] = band_free
         cold_w = np.zeros(n_terms)
@@ -1208,66 +1253,6 @@ class FeatureCF(BaseRecommender):
             affine = np.array([level - slope * cz.mean(), slope])
         self._cold_affine = affine
         return band_w, cold_w
-
-    def _refine_bands(self, blocks, band_w: np.ndarray) -> np.ndarray:
-        """Coordinate search from the softmax solution on the validation nDCG@10 per band.
-
-        Each weight in turn is multiplied by 0, 0.5 or 2 (two passes) and the change is kept
-        when the band's mean nDCG@10 over its validation users improves by more than 0.001.
-        """
-        band_w = band_w.copy()
-        k = 10
-        discount = 1.0 / np.log2(np.arange(2, k + 2))
-        for b in range(band_w.shape[0]):
-            parts = []
-            for tag, scaled, pos, blocked, cold_cols in blocks:
-                sel = np.flatnonzero(tag == b)
-                if len(sel) == 0:
-                    continue
-                warm_pos = pos[sel][:, ~cold_cols]
-                keep = warm_pos.any(axis=1)
-                if not keep.any():
-                    continue
-                rows = sel[keep]
-                parts.append(
-                    (
-                        scaled[rows][:, :, ~cold_cols],
-                        warm_pos[keep],
-                        blocked[rows][:, ~cold_cols],
-                    )
-                )
-            n_users = sum(len(p[1]) for p in parts)
-            if n_users < 30:
-                continue
-
-            def ndcg(w, parts=parts, n_users=n_users):
-                total = 0.0
-                for sc, pos, blocked in parts:
-                    z = np.matmul(w.astype(np.float32), sc)
-                    z[blocked] = -np.inf
-                    kk = min(k, z.shape[1])
-                    top = np.argpartition(-z, kk - 1, axis=1)[:, :kk]
-                    order = np.argsort(-np.take_along_axis(z, top, axis=1), axis=1)
-                    top = np.take_along_axis(top, order, axis=1)
-                    gains = np.take_along_axis(pos, top, axis=1) @ discount[:kk]
-                    ideal = np.cumsum(discount[:kk])[np.minimum(pos.sum(axis=1), kk) - 1]
-                    total += float((gains / ideal).sum())
-                return total / n_users
-
-            w = band_w[b].copy()
-            best = ndcg(w)
-            for _ in range(2):
-                for t in range(len(w)):
-                    for factor in (0.0, 0.5, 2.0):
-                        trial = w.copy()
-                        trial[t] = w[t] * factor if w[t] > 0 else (0.1 if factor == 2.0 else 0.0)
-                        if not (trial > 0).any():
-                            continue
-                        value = ndcg(trial)
-                        if value > best + 1e-3:
-                            best, w = value, trial
-            band_w[b] = w
-        return band_w
 
     def _default_scales(self, core, values, rng) -> np.ndarray:
         """Standard deviation of every term over (a sample of) users x items."""
@@ -1345,6 +1330,7 @@ class FeatureCF(BaseRecommender):
             if (sims > 0).any():
                 top_item = str(self.dataset_.item_ids[hist.indices[int(np.argmax(sims))]])
         rows.append(("cf", None, top_item, float(contrib[names.index("cf")])))
+        rows.append(("user_cf", None, None, float(contrib[names.index("user_cf")])))
         rows.append(("cooccurrence", None, None, float(contrib[names.index("cooccurrence")])))
         rows.append(("popularity", None, None, float(contrib[names.index("popularity")])))
         if "rating" in names:

@@ -595,13 +595,7 @@ class FeatureCF(BaseRecommender):
             prior = self._prior(core, demo, history.shape[0])
             profiles = self._profiles_from(history, prior, x)
             lift = self._lift(profiles, core["g"])
-            user_nbrs = topk_similarity_between(
-                sp.csr_matrix(history, dtype=np.float32),
-                self._core_values(core),
-                self.n_neighbors,
-                "cosine",
-                n_threads=self.n_threads,
-            )
+            user_nbrs = self._fold_in_user_neighbors(core, history)
             no_self = np.full(history.shape[0], -1, dtype=np.int64)
             ref_lift = core["lift"][active].astype(np.float64)
             nbrs = [
@@ -620,6 +614,33 @@ class FeatureCF(BaseRecommender):
             "user_nbrs": user_nbrs,
             "features": features,
         }
+
+    def _fold_in_user_neighbors(self, core: dict[str, Any], history: sp.csr_matrix):
+        """Top-k cosine neighbours (among the core's active users) of new users' positives."""
+        v_active = self._core_values(core)
+        derived = core["_derived"]
+        if "v_norms" not in derived:
+            derived["v_active_t"] = sp.csr_matrix(v_active.T)
+            derived["v_norms"] = np.sqrt(
+                np.asarray(v_active.multiply(v_active).sum(axis=1), dtype=np.float64).ravel()
+            )
+        hist = sp.csr_matrix(history, dtype=np.float32)
+        n_new, n_ref = hist.shape[0], v_active.shape[0]
+        k = min(self.n_neighbors, n_ref)
+        if hist.nnz == 0 or k == 0:
+            return sp.csr_matrix((n_new, n_ref), dtype=np.float32)
+        overlap = np.asarray((hist @ derived["v_active_t"]).todense(), dtype=np.float64)
+        h_norm = np.sqrt(np.asarray(hist.multiply(hist).sum(axis=1), dtype=np.float64).ravel())
+        den = h_norm[:, None] * derived["v_norms"][None, :]
+        sims = np.divide(overlap, den, out=np.zeros_like(overlap), where=den > 0)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(sims, top, axis=1)
+        rows = np.repeat(np.arange(n_new), k)
+        keep = vals.ravel() > 0
+        return sp.csr_matrix(
+            (vals.ravel()[keep].astype(np.float32), (rows[keep], top.ravel()[keep])),
+            shape=(n_new, n_ref),
+        )
 
     def _core_values(self, core: dict[str, Any]) -> sp.csr_matrix:
         """Positives of the core's active users (the fitted model's, or a validation core's)."""
@@ -640,7 +661,7 @@ class FeatureCF(BaseRecommender):
         hist = state["history"]
         n_users = hist.shape[0]
         derived = core.setdefault("_derived", {})
-        if "v_active_t" not in derived:  # cached per core: the same for every query
+        if "item_share" not in derived:  # cached per core: the same for every query
             v_all = sp.csr_matrix(values[active], dtype=np.float32)
             derived["v_active"] = v_all
             derived["v_active_t"] = sp.csr_matrix(v_all.T)
@@ -653,15 +674,16 @@ class FeatureCF(BaseRecommender):
         item_share = derived["item_share"][items]
         out = np.zeros((len(names), n_users, len(items)), dtype=np.float64)
 
-        def nbr_share(w: sp.csr_matrix | None) -> np.ndarray:
-            if w is None:
-                return np.broadcast_to(item_share, (n_users, len(items)))
-            wn = _row_normalize(w)
+        def nbr_shares(ws: list[sp.csr_matrix]) -> list[np.ndarray]:
+            """Share of each row's neighbours who have each item, for several neighbour
+            matrices at once (one sparse product); rows without neighbours get the global
+            share."""
+            wn = _row_normalize(sp.vstack(ws, format="csr"))
             block = np.asarray((wn @ v_active).todense(), dtype=np.float64)
             empty = np.diff(wn.indptr) == 0
             if empty.any():
                 block[empty] = item_share
-            return block
+            return [block[j * n_users : (j + 1) * n_users] for j in range(len(ws))]
 
         # cf: mean similarity to the history; zero-history users use the feature neighbours'
         # histories (each normalised to sum 1) as a pseudo-history
@@ -691,7 +713,11 @@ class FeatureCF(BaseRecommender):
                 shape=(len(zero), len(z_rows)),
             )
             user_nbrs = sp.csr_matrix(keep_rows + pick @ state["demo"][z_rows])
-        out[names.index("user_cf")] = nbr_share(user_nbrs if user_nbrs.nnz else None)
+        field_names = core["fields"]
+        shares = nbr_shares([user_nbrs, *state["nbrs"]])
+        out[names.index("user_cf")] = shares[0]
+        for f, name in enumerate(field_names):
+            out[names.index(name)] = shares[f + 1]
         out[names.index("popularity")] = core["pop"][items][None, :]
         if "rating" in names:
             out[names.index("rating")] = core["quality"][items][None, :]
@@ -708,13 +734,12 @@ class FeatureCF(BaseRecommender):
                 per_value = np.asarray(uf_bin @ core["demo_field_lift"], dtype=np.float64)
                 out[names.index("demographic_fields")] = per_value @ xt
         out[names.index("activity")] = np.log1p(state["n"])[:, None]
-        x = self._item_blocks()[items]
+        if "xt" not in derived:
+            derived["xt"] = self._item_blocks().T.toarray()
+        xt_items = derived["xt"][:, items]
         lift = state["lift"]
-        for f, (name, sl) in enumerate(zip(core["fields"], self._field_slices(), strict=True)):
-            out[names.index(name)] = nbr_share(state["nbrs"][f])
-            out[names.index(f"content:{name}")] = np.asarray(
-                x[:, sl] @ lift[:, sl].T, dtype=np.float64
-            ).T
+        for name, sl in zip(core["fields"], self._field_slices(), strict=True):
+            out[names.index(f"content:{name}")] = lift[:, sl] @ xt_items[sl]
         return out
 
     def _cf_term(self, core: dict[str, Any], hist: sp.csr_matrix, items: np.ndarray) -> np.ndarray:

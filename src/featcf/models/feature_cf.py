@@ -144,6 +144,14 @@ class FeatureCF(BaseRecommender):
     default it surfaces only when it fits the user well (lower ``new_item_shift`` to promote
     new products).
 
+    **Explanations** (:meth:`explain`) list one row per term: ``part="cf"`` (``value`` =
+    the history item most similar to the recommended one), ``"user_cf"``,
+    ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
+    ``"demographics"``, and per item field one ``part="field"`` row per value the item has
+    (e.g. ``field="genre", value="Comedy"``) holding that value's share of the field's
+    neighbourhood and content terms; items without interactions add ``"new_item_level"``
+    (the affine level). The contributions sum to :meth:`predict`.
+
     Parameters
     ----------
     n_neighbors : int, default 50
@@ -1344,10 +1352,14 @@ class FeatureCF(BaseRecommender):
         n = state["n"]
         cold = core["item_counts"][item] == 0
         w = core["cold_weights"] if cold else core["band_weights"][_band_of(n)[0]]
+        level, slope = core["cold_affine"] if cold else (0.0, 1.0)
+        w = w * slope  # items without interactions: scores mapped by the affine level
         contrib = w * terms / core["scale"]
         names = self.term_names_
         x = self._item_blocks()
         rows: list[tuple[str, Any, Any, float]] = []
+        if cold:
+            rows.append(("new_item_level", None, None, float(level)))
         hist = values[user]
         top_item = None
         if hist.nnz:

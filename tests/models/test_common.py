@@ -229,3 +229,17 @@ def test_audience_of_everyone(fitted, shop):
     everyone = fitted.recommend_users(item, n=None, exclude_seen=False)
     assert len(everyone) == shop.n_users
     assert everyone["rank"].tolist() == list(range(1, shop.n_users + 1))
+
+
+def test_explain_sums_to_score_for_cold_items(fitted, shop):
+    # Found by the notebooks: explanations must add up for products without interactions too.
+    if not fitted.handles_new_items:
+        return
+    user = warm_users(shop, 1)[0]
+    for item in shop.item_ids[shop.item_counts() == 0]:
+        try:
+            parts = fitted.explain(user, item)
+        except UnsupportedProtocolError:
+            return
+        score = fitted.predict([user], [item])[0]
+        assert parts["contribution"].sum() == pytest.approx(score, rel=1e-4, abs=1e-5), item

@@ -46,7 +46,13 @@ __all__ = [
 ]
 
 
+#: subpackages reachable as ``featcf.<name>`` without importing them first
+_SUBMODULES = ("datasets", "evaluation", "models", "similarity")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"featcf.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'featcf' has no attribute {name!r}")
@@ -56,4 +62,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted([*__all__, *_SUBMODULES])

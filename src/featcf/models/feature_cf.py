@@ -802,7 +802,12 @@ class FeatureCF(BaseRecommender):
 
     # ================================================================== fitting
     def _fit(self, dataset: Dataset) -> None:
-        from tqdm.auto import tqdm
+        # tqdm.auto picks a notebook widget in Jupyter (and warns when ipywidgets is
+        # missing); with the bar turned off the plain class is enough and stays silent.
+        if self.show_progress:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
 
         if dataset.item_features is None or not dataset.item_fields:
             raise ValueError(

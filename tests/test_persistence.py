@@ -97,3 +97,12 @@ def test_save_to_file_object_path_like(shop, tmp_path):
     model = Popularity().fit(shop)
     with pytest.raises(TypeError):
         model.save(buffer)
+
+
+def test_series_keep_their_names(shop, tmp_path):
+    model = Popularity().fit(shop)
+    model.ranking_ = pd.Series([1.0, 2.0], index=pd.Index(["a", "b"], name="term"), name="w")
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = featcf.load(path).ranking_
+    pd.testing.assert_series_equal(loaded, model.ranking_)

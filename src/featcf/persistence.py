@@ -119,6 +119,7 @@ class _Writer:
                 "type": "series",
                 "key": key,
                 "index": _json_value(list(value.index)),
+                "index_name": _json_value(value.index.name),
                 "name": _json_value(value.name),
             }
         if isinstance(value, np.ndarray):
@@ -148,9 +149,8 @@ class _Reader:
                 shape=tuple(desc["shape"]),
             )
         if kind == "series":
-            return pd.Series(
-                self.arrays[key], index=_from_json(desc["index"]), name=_from_json(desc["name"])
-            )
+            index = pd.Index(_from_json(desc["index"]), name=_from_json(desc.get("index_name")))
+            return pd.Series(self.arrays[key], index=index, name=_from_json(desc["name"]))
         if kind == "array":
             return self.arrays[key]
         raise ModelFormatError(f"unknown stored value type {kind!r}")

@@ -862,8 +862,10 @@ def topn_scores_user(
     exclude : array-like of int, optional
         Items never returned.
     check_input : bool, default True
-        Validate ``neighbours`` (an O(nnz) check). Callers serving many single requests with an
-        already validated canonical float32 CSR may pass False.
+        Validate every argument (the O(nnz) check of ``neighbours`` included). Callers
+        serving many single requests with an already validated canonical float32 CSR,
+        in-range int64 item indices and finite weights may pass False to skip all checks;
+        invalid input then gives undefined results.
 
     Returns
     -------
@@ -872,7 +874,22 @@ def topn_scores_user(
     """
     from featcf._kernels.serving import topn_scores_one
 
-    N = _check_neighbours(neighbours) if check_input else neighbours
+    if not check_input:
+        # Serving fast path: the caller vouches for every argument (no per-call checks).
+        N = neighbours
+        hist = np.asarray(item_idx, dtype=np.int64)
+        hw = (
+            np.ones(hist.size, dtype=np.float64)
+            if weights is None
+            else np.asarray(weights, dtype=np.float64)
+        )
+        n_items = N.shape[0]
+        allowed = _allowed(items, n_items)
+        ex = np.empty(0, np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
+        return topn_scores_one(
+            N.indptr, N.indices, N.data, hist, hw, ex, bool(exclude_seen), allowed, int(n)
+        )
+    N = _check_neighbours(neighbours)
     n_items = N.shape[0]
     n = _check_k(n, "n")
     hist = _item_mask(item_idx, n_items, "item_idx")

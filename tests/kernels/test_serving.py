@@ -76,6 +76,19 @@ def test_topn_scores_matches_dense_reference(problem):
         )
         np.testing.assert_array_equal(i1, ref_i[u])
         np.testing.assert_array_equal(s1, ref_s[u])
+        # the unchecked serving fast path gives the same answer on valid input
+        i2, s2 = topn_scores_user(
+            N,
+            row.indices,
+            n,
+            weights=row.data,
+            exclude_seen=exclude_seen,
+            items=items,
+            exclude=ex,
+            check_input=False,
+        )
+        np.testing.assert_array_equal(i2, ref_i[u])
+        np.testing.assert_array_equal(s2, ref_s[u])
 
 
 def test_topn_scores_by_hand_padding_and_ties():

@@ -31,8 +31,9 @@ def reason(parts: pd.DataFrame, top: int = 3, skip: tuple[str, ...] = ()) -> str
     top : int, default 3
         How many parts to name.
     skip : tuple of str
-        Parts to leave out (e.g. ``"popularity"``, which is the same for every customer
-        of one product and so explains nothing about an audience).
+        Parts to leave out: those that are the same for every candidate, so explain
+        nothing about the choice (``"activity"`` among one customer's items,
+        ``"popularity"`` and ``"new_item_level"`` among one product's audience).
 
     Returns
     -------
@@ -44,10 +45,13 @@ def reason(parts: pd.DataFrame, top: int = 3, skip: tuple[str, ...] = ()) -> str
     labels = []
     for row in positive.head(top).itertuples(index=False):
         part, field, value, contribution = row
-        if isinstance(field, str) and field:
+        named = isinstance(value, str) and bool(value)
+        if part == "field" and isinstance(field, str) and named:
             label = f"{field} = {value}"
-        elif part == "cf" and isinstance(value, str):
+        elif part == "cf" and named:
             label = f"customers who bought {value} bought it"
+        elif part == "demographics":
+            label = "customers like them"
         else:
             label = str(part)
         labels.append(f"{label}: {contribution:.2f}")
@@ -138,7 +142,7 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
             {
                 "item_id": row.item_id,
                 "score": round(float(row.score), 3),
-                "reason": reason(model.explain(user, row.item_id)),
+                "reason": reason(model.explain(user, row.item_id), skip=("activity",)),
             }
             for row in recs.itertuples(index=False)
         ]
@@ -151,7 +155,9 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
             "user_id": row.user_id,
             "score": round(float(row.score), 3),
             "reason": reason(
-                model.explain(row.user_id, "P-NEW-TRAVEL"), top=2, skip=("popularity",)
+                model.explain(row.user_id, "P-NEW-TRAVEL"),
+                top=2,
+                skip=("popularity", "new_item_level"),
             ),
         }
         for row in audience.itertuples(index=False)

@@ -90,6 +90,7 @@ from featcf._validation import (
 
 __all__ = [
     "DENSE_METRICS",
+    "NeighbourScorer",
     "SPARSE_METRICS",
     "topk_similarity",
     "topk_similarity_between",
@@ -766,6 +767,210 @@ def _check_neighbours(neighbours: Any) -> sp.csr_matrix:
     return N
 
 
+_INT32 = np.dtype(np.int32)
+_INT64 = np.dtype(np.int64)
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _index_array(values: Any, name: str) -> NDArray[np.integer]:
+    """``values`` as a 1-D int32 or int64 array, without a copy when it already is one.
+
+    The range is not checked here (the serving kernel checks it in the same pass).
+    """
+    idx = values if type(values) is np.ndarray else np.asarray(values)
+    if idx.ndim == 1 and (idx.dtype is _INT64 or idx.dtype is _INT32):
+        return idx
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise ValueError(
+            f"{name} must be a 1-D array of item indices, got shape {idx.shape} ({idx.dtype})"
+        )
+    return idx.astype(np.int64)
+
+
+class NeighbourScorer:
+    """Prepared one-user top-n serving from item neighbour lists (the low-latency path).
+
+    Holds its own copy of the canonical neighbour lists and reusable per-item scratch, so a
+    request costs only the scoring itself: ``score(i) = sum_j r_j * sim(j, i)`` over the
+    user's history ``(j, r_j)``, as in :func:`topn_scores` (float64 accumulation, candidates
+    are the items reached through at least one stored neighbour of a history item). Results
+    equal :func:`topn_scores_user` for the same arguments.
+
+    Parameters
+    ----------
+    neighbours : csr_matrix of shape (n_items, n_items)
+        Row j lists the neighbours i of item j with ``sim(j, i)`` (e.g. from
+        :func:`topk_similarity`). Validated and copied once, here (O(nnz)); changing the
+        matrix afterwards does not change the scorer.
+
+    Attributes
+    ----------
+    n_items : int
+        Number of items (rows and columns of ``neighbours``).
+    nnz : int
+        Number of stored neighbour entries.
+
+    Raises
+    ------
+    TypeError
+        If ``neighbours`` is not a CSR matrix.
+    ValueError
+        If ``neighbours`` is not square or holds NaN or infinite values.
+
+    See Also
+    --------
+    topn_scores : top-n for a batch of users (parallel).
+    topn_scores_user : the same result as a one-off function call.
+
+    Notes
+    -----
+    Each call borrows a scratch set (two arrays of ``n_items`` values, zero between calls)
+    from the scorer and returns it afterwards; concurrent calls from several threads each get
+    their own set, so one instance may be shared between threads. The kernel releases the
+    GIL while it runs.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> neighbours = sp.csr_matrix(
+    ...     np.array([[0, 0.5, 0.5, 0.25], [1.0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    ... )
+    >>> scorer = NeighbourScorer(neighbours)
+    >>> idx, scores = scorer.top_n([0], n=3)
+    >>> idx.tolist(), scores.tolist()
+    ([1, 2, 3], [0.5, 0.5, 0.25])
+    >>> scorer.top_n([0, 1], n=3, weights=[1.0, 2.0], exclude_seen=False)[0].tolist()
+    [0, 1, 2]
+    """
+
+    def __init__(self, neighbours: sp.csr_matrix) -> None:
+        N = _check_neighbours(neighbours)
+        # own copies: the kernel trusts these arrays (no bounds checks on the CSR)
+        self._set_arrays(N.indptr.copy(), N.indices.copy(), N.data.copy())
+
+    @classmethod
+    def _from_canonical(cls, indptr: NDArray, indices: NDArray, data: NDArray) -> NeighbourScorer:
+        """A scorer over already canonical CSR arrays, shared and not checked (internal)."""
+        scorer = cls.__new__(cls)
+        scorer._set_arrays(indptr, indices, data)
+        return scorer
+
+    def _set_arrays(self, indptr: NDArray, indices: NDArray, data: NDArray) -> None:
+        from featcf._kernels.serving import topn_scores_one
+
+        self._kernel = topn_scores_one  # looked up once: an import per call costs ~1 us
+        self._indptr = indptr
+        self._indices = indices
+        self._data = data
+        self.n_items = int(indptr.shape[0] - 1)
+        self.nnz = int(indices.shape[0])
+        self._scratch: list[tuple[NDArray, NDArray, NDArray]] = []
+        self._all_items = np.empty(0, np.uint8)  # empty ``allowed``: every item allowed
+        self._no_items = np.empty(0, np.int64)
+        self._unit_weights = np.empty(0, np.float64)  # empty weights: all ones
+
+    def __repr__(self) -> str:
+        return f"NeighbourScorer(n_items={self.n_items}, nnz={self.nnz})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # only the neighbour lists: kernel and scratch are rebuilt on unpickling
+        return {"indptr": self._indptr, "indices": self._indices, "data": self._data}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._set_arrays(state["indptr"], state["indices"], state["data"])
+
+    def top_n(
+        self,
+        item_idx: ArrayLike,
+        n: int = 10,
+        *,
+        weights: ArrayLike | None = None,
+        exclude_seen: bool = True,
+        items: ArrayLike | None = None,
+        exclude: ArrayLike | None = None,
+    ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        """Top-n items for one user's history.
+
+        Parameters
+        ----------
+        item_idx : array-like of int, shape (n_history,)
+            The user's history items (distinct item indices). int32 and int64 arrays are used
+            without a copy.
+        n : int, default 10
+            Number of items returned.
+        weights : array-like of float, shape (n_history,), optional
+            ``r_j`` for each history item (default 1). float32 and float64 arrays are used
+            without a copy.
+        exclude_seen : bool, default True
+            Never return an item of the history.
+        items : array-like of int, optional
+            Candidate subset (item indices); default all items. Costs O(n_items) per call.
+        exclude : array-like of int, optional
+            Items never returned.
+
+        Returns
+        -------
+        idx : ndarray of int32, shape (n,)
+            Item indices best-first, ties by index ascending, padded with -1.
+        scores : ndarray of float32, shape (n,)
+            Scores, padded with ``-inf``.
+
+        Raises
+        ------
+        TypeError
+            If ``n`` is not an integer.
+        ValueError
+            If ``n < 1``, an index of ``item_idx``, ``items`` or ``exclude`` is outside
+            ``[0, n_items)`` or not an integer, or ``weights`` has the wrong length or holds
+            NaN or infinite values.
+        """
+        hist = _index_array(item_idx, "item_idx")
+        if weights is None:
+            w = self._unit_weights
+        else:
+            w = weights if type(weights) is np.ndarray else np.asarray(weights)
+            if not (w.dtype is _FLOAT64 or w.dtype is _FLOAT32):
+                w = np.asarray(w, dtype=np.float64)
+            if w.shape != hist.shape:
+                raise ValueError(
+                    "weights must have one value per history item "
+                    f"({hist.size}), got shape {w.shape}"
+                )
+        if type(n) is not int or n < 1:
+            n = _check_k(n, "n")
+        allowed = self._all_items if items is None else _allowed(items, self.n_items)
+        ex = self._no_items if exclude is None else _index_array(exclude, "exclude")
+        pool = self._scratch
+        scratch = pool.pop() if pool else self._new_scratch()
+        idx, scores, status = self._kernel(
+            self._indptr, self._indices, self._data, hist, w, ex, bool(exclude_seen), allowed,
+            n, *scratch,
+        )  # fmt: skip
+        pool.append(scratch)  # the kernel leaves it zeroed, also when it reports a status
+        if status:
+            self._raise_for(status, hist, w, ex)
+        return idx, scores
+
+    def _new_scratch(self) -> tuple[NDArray, NDArray, NDArray]:
+        return (
+            np.zeros(self.n_items, np.float64),
+            np.zeros(self.n_items, np.uint8),
+            np.empty(self.n_items + 1, np.int32),
+        )
+
+    def _raise_for(self, status: int, hist: NDArray, w: NDArray, ex: NDArray) -> None:
+        from featcf._kernels import serving
+
+        if status == serving.BAD_ITEM_IDX:
+            _item_mask(hist, self.n_items, "item_idx")
+        elif status == serving.BAD_WEIGHTS:
+            check_finite(w, "weights")
+        elif status == serving.BAD_EXCLUDE:
+            _item_mask(ex, self.n_items, "exclude")
+        raise RuntimeError(f"unexpected serving kernel status {status}")  # pragma: no cover
+
+
 def topn_scores(
     neighbours: sp.csr_matrix,
     histories: sp.csr_matrix,
@@ -847,7 +1052,12 @@ def topn_scores_user(
     exclude: ArrayLike | None = None,
     check_input: bool = True,
 ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-    """Top-n items for one user (single-threaded, low latency); see :func:`topn_scores`.
+    """Top-n items for one user (single-threaded); see :func:`topn_scores`.
+
+    A one-off call: it allocates per-item scratch every time and, with ``check_input``,
+    validates ``neighbours`` in O(nnz). To serve many single requests from the same neighbour
+    lists, build a :class:`NeighbourScorer` once and call its
+    :meth:`~NeighbourScorer.top_n`, which gives the same result faster.
 
     Parameters
     ----------
@@ -862,50 +1072,24 @@ def topn_scores_user(
     exclude : array-like of int, optional
         Items never returned.
     check_input : bool, default True
-        Validate every argument (the O(nnz) check of ``neighbours`` included). Callers
-        serving many single requests with an already validated canonical float32 CSR,
-        in-range int64 item indices and finite weights may pass False to skip all checks;
-        invalid input then gives undefined results.
+        Validate and canonicalise ``neighbours`` (an O(nnz) pass). With False the caller
+        vouches that ``neighbours`` is already a canonical float32 CSR with int32 indices
+        (as returned by :func:`topk_similarity`); a matrix that is not gives undefined
+        results. The other arguments are checked either way (in O(len) time).
 
     Returns
     -------
     idx : ndarray of int32, shape (n,), padded with -1
     scores : ndarray of float32, shape (n,), padded with ``-inf``
-    """
-    from featcf._kernels.serving import topn_scores_one
 
-    if not check_input:
-        # Serving fast path: the caller vouches for every argument (no per-call checks).
-        N = neighbours
-        hist = np.asarray(item_idx, dtype=np.int64)
-        hw = (
-            np.ones(hist.size, dtype=np.float64)
-            if weights is None
-            else np.asarray(weights, dtype=np.float64)
-        )
-        n_items = N.shape[0]
-        allowed = _allowed(items, n_items)
-        ex = np.empty(0, np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
-        return topn_scores_one(
-            N.indptr, N.indices, N.data, hist, hw, ex, bool(exclude_seen), allowed, int(n)
-        )
-    N = _check_neighbours(neighbours)
-    n_items = N.shape[0]
-    n = _check_k(n, "n")
-    hist = _item_mask(item_idx, n_items, "item_idx")
-    if weights is None:
-        hw = np.ones(hist.size, dtype=np.float64)
-    else:
-        hw = np.asarray(weights, dtype=np.float64)
-        if hw.shape != hist.shape:
-            raise ValueError(
-                f"weights must have one value per history item ({hist.size}), got shape {hw.shape}"
-            )
-        check_finite(hw, "weights")
-    allowed = _allowed(items, n_items)
-    ex = np.empty(0, np.int64) if exclude is None else _item_mask(exclude, n_items, "exclude")
-    return topn_scores_one(
-        N.indptr, N.indices, N.data, hist, hw, ex, bool(exclude_seen), allowed, n
+    See Also
+    --------
+    NeighbourScorer : the prepared, faster path for repeated single-user requests.
+    """
+    N = _check_neighbours(neighbours) if check_input else neighbours
+    scorer = NeighbourScorer._from_canonical(N.indptr, N.indices, N.data)
+    return scorer.top_n(
+        item_idx, n, weights=weights, exclude_seen=exclude_seen, items=items, exclude=exclude
     )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "check_csr",
     "check_finite",
     "check_nonnegative_float",
+    "check_nonnegative_int",
     "check_option",
     "check_positive_int",
     "check_random_state",
@@ -41,6 +42,25 @@ def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> in
         )
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_nonnegative_int(value: Any, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 0, else raise.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (booleans are refused).
+    ValueError
+        If ``value`` is negative.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})"
+        )
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 

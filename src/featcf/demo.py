@@ -50,6 +50,10 @@ def reason(parts: pd.DataFrame, top: int = 3, skip: tuple[str, ...] = ()) -> str
             label = f"{field} = {value}"
         elif part == "cf" and named:
             label = f"customers who bought {value} bought it"
+        elif part == "ease" and named:
+            label = f"often bought with {value}"
+        elif part in ("activity", "content_level"):
+            label = "active customer"
         elif part == "demographics":
             label = "customers like them"
         else:
@@ -142,7 +146,9 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
             {
                 "item_id": row.item_id,
                 "score": round(float(row.score), 3),
-                "reason": reason(model.explain(user, row.item_id), skip=("activity",)),
+                "reason": reason(
+                    model.explain(user, row.item_id), skip=("activity", "content_level")
+                ),
             }
             for row in recs.itertuples(index=False)
         ]

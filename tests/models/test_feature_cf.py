@@ -126,6 +126,11 @@ def test_negative_weights_raise(tiny):
         ("implicit", "yes", ValueError),
         ("validation_fraction", 1.5, ValueError),
         ("random_state", "seed", TypeError),
+        ("ease_l2", 0.0, ValueError),
+        ("ease_l2", "big", ValueError),
+        ("ease_l2", [1.0], TypeError),
+        ("ease_max_items", -1, ValueError),
+        ("ease_max_items", 2.5, TypeError),
     ],
 )
 def test_bad_parameters_raise_naming_them(tiny, param, value, error):
@@ -334,3 +339,111 @@ def test_include_cf_false_gives_cf_no_weight(shop):
     assert model.feature_weights_["cf"] == 0.0
     for name in ("cf", "user_cf"):
         assert (model.band_weights_[:, model.term_names_.index(name)] == 0).all()
+
+
+# --------------------------------------------------------------------------- ease and content_ridge
+
+
+def test_ease_matrix_equals_per_item_ridge_regressions():
+    """EASE's closed form = for each item i, ridge of column i on the other columns."""
+    from featcf.models.feature_cf import _ease_from_gram, _ease_gram
+
+    rng = np.random.default_rng(0)
+    V = sp.csr_matrix((rng.random((30, 7)) < 0.35).astype(np.float32))
+    l2 = 2.5
+    gram, n_features = _ease_gram(V)
+    assert n_features == 0
+    B, B_f = _ease_from_gram(gram, l2)
+    assert B_f is None
+    dense = V.toarray().astype(np.float64)
+    for i in range(7):
+        others = [j for j in range(7) if j != i]
+        Xo = dense[:, others]
+        coef = np.linalg.solve(Xo.T @ Xo + l2 * np.eye(6), Xo.T @ dense[:, i])
+        np.testing.assert_allclose(B[others, i], coef, rtol=1e-4, atol=1e-5)
+        assert B[i, i] == 0.0
+
+
+def test_ease_with_user_features_regresses_on_features_and_other_items():
+    from featcf.models.feature_cf import _ease_from_gram, _ease_gram
+
+    rng = np.random.default_rng(4)
+    V = sp.csr_matrix((rng.random((40, 6)) < 0.3).astype(np.float32))
+    F = sp.csr_matrix((rng.random((40, 3)) < 0.5).astype(np.float32))
+    l2 = 1.5
+    gram, n_features = _ease_gram(V, F)
+    assert n_features == 3
+    B, B_f = _ease_from_gram(gram, l2, n_features)
+    active = np.diff(V.indptr) > 0  # users without positives are not regression rows
+    dense_v = V.toarray().astype(np.float64)[active]
+    dense_f = F.toarray().astype(np.float64)[active]
+    for i in range(6):
+        others = [j for j in range(6) if j != i]
+        Z = np.hstack([dense_f, dense_v[:, others]])
+        coef = np.linalg.solve(Z.T @ Z + l2 * np.eye(Z.shape[1]), Z.T @ dense_v[:, i])
+        np.testing.assert_allclose(B_f[:, i], coef[:3], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(B[others, i], coef[3:], rtol=1e-4, atol=1e-5)
+        assert B[i, i] == 0.0
+
+
+def test_content_map_is_ridge_with_an_unpenalised_intercept():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(1)
+    x = sp.csr_matrix((rng.random((12, 5)) < 0.4).astype(np.float32))
+    warm = np.ones(12, dtype=bool)
+    warm[[3, 7]] = False
+    cmap = FeatureCF._content_map(x, warm)
+    y = (rng.random(12) < 0.5).astype(np.float64)
+    y[~warm] = 1.0  # items without interactions never enter the regression
+    coef = cmap.astype(np.float64) @ y
+    ridge = Ridge(alpha=max(0.2 * warm.sum(), 1.0)).fit(x.toarray()[warm], y[warm])
+    np.testing.assert_allclose(coef[:-1], ridge.coef_, atol=1e-4)
+    np.testing.assert_allclose(coef[-1], ridge.intercept_, atol=1e-4)
+    assert not cmap[:, ~warm].any()
+
+
+def test_ease_term_is_learned_on_the_validation_grid(shop):
+    from featcf.models.feature_cf import EASE_L2_GRID, _mean_item_count
+
+    model = FeatureCF(n_neighbors=15, random_state=0, show_progress=False).fit(shop)
+    assert "ease" in model.term_names_ and "content_ridge" in model.term_names_
+    assert model.ease_matrix_.shape == (shop.n_items, shop.n_items)
+    assert np.all(np.diag(model.ease_matrix_) == 0)
+    # the penalty is one of the grid's multiples of the validation split's mean item count,
+    # which is below the full data's
+    full = _mean_item_count(shop.interactions)
+    assert any(0.6 * m * full <= model.ease_l2_ <= m * full for m in EASE_L2_GRID), model.ease_l2_
+
+
+def test_ease_is_left_out_of_large_catalogues_and_without_cf(tiny):
+    assert "ease" not in _model(ease_max_items=5).fit(tiny).term_names_
+    assert "ease" in _model(ease_max_items=6).fit(tiny).term_names_
+    assert "ease" not in _model(include_cf=False).fit(tiny).term_names_
+    given = _model(weights={"ease": 1.0}, ease_l2=3.0).fit(tiny)
+    assert given.ease_l2_ == 3.0
+    assert given.ease_matrix_ is not None
+    with pytest.raises(ValueError, match="unknown term"):
+        _model(weights={"ease": 1.0}, ease_max_items=0).fit(tiny)
+
+
+def test_ease_term_scores_the_history_through_the_regression(tiny):
+    model = _model(weights={"ease": 1.0}, ease_l2=1.0).fit(tiny)
+    u = tiny.user_index(["u2"])
+    seen = tiny.interactions[u].indices
+    features = tiny.user_features.matrix[u].toarray()[0]
+    expected = model.ease_matrix_[seen].sum(axis=0) + features @ model.ease_feature_matrix_
+    scores = model.score_users(u)[0]
+    scale = model.term_scale_[model.term_names_.index("ease")]
+    band_w = model.band_weights_[0, model.term_names_.index("ease")]
+    warm = model.item_counts_ > 0
+    np.testing.assert_allclose(scores[warm], (band_w * expected / scale)[warm], rtol=1e-4)
+
+
+def test_explain_names_the_history_item_behind_the_ease_part(tiny):
+    model = _model(weights={"ease": 1.0}, ease_l2=1.0).fit(tiny)
+    parts = model.explain("u2", "sku-30")
+    row = parts[parts["part"] == "ease"].iloc[0]
+    assert row["value"] in ("sku-10", "sku-20", None)
+    total = parts["contribution"].sum()
+    np.testing.assert_allclose(total, model.predict(["u2"], ["sku-30"])[0], rtol=1e-5)

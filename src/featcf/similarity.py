@@ -647,23 +647,35 @@ def _dense_prep(P: NDArray[np.float64], metric: str, w: NDArray[np.float64] | No
 
 
 def _dense_topk(A, B, k, metric, weights, exclude_self, n_threads) -> sp.csr_matrix:
-    from featcf._kernels import similarity as ks
-
     self_mode = B is None
     n_a = A.shape[0]
     n_b = n_a if self_mode else B.shape[0]
-    k_eff = min(k, n_b)
-    if n_a == 0 or k_eff == 0:
+    if n_a == 0 or min(k, n_b) == 0:
         return _empty((n_a, n_b))
     a, norm_a = _dense_prep(A, metric, weights)
     b, norm_b = (a, norm_a) if self_mode else _dense_prep(B, metric, weights)
+    return _dense_topk_prepared(
+        a, norm_a, b, norm_b, k, metric, exclude_self and self_mode, n_threads
+    )
+
+
+def _dense_topk_prepared(a, norm_a, b, norm_b, k, metric, exclude_self, n_threads):
+    """Top-k of rows already passed through :func:`_dense_prep` (B may be prepared once)."""
+    from featcf._kernels import similarity as ks
+
+    n_a, n_b = a.shape[0], b.shape[0]
+    k_eff = min(k, n_b)
+    if n_a == 0 or k_eff == 0:
+        return _empty((n_a, n_b))
     mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
+    if n_a < ks.DENSE_ROW_BLOCK:  # a few query rows (fold-in): no blocks, no thread pool
+        out = ks.dense_topk_rows(a, b, norm_a, norm_b, k_eff, mode, exclude_self)
+        return _to_csr(*out, (n_a, n_b))
     with _numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
         n_blocks = -(-n_a // ks.DENSE_ROW_BLOCK)
         out = ks.dense_topk(
-            a, b, norm_a, norm_b, k_eff, mode, exclude_self and self_mode,
-            _n_chunks(n_blocks, threads),
-        )  # fmt: skip
+            a, b, norm_a, norm_b, k_eff, mode, exclude_self, _n_chunks(n_blocks, threads)
+        )
     return _to_csr(*out, (n_a, n_b))
 
 
@@ -1121,7 +1133,7 @@ def topn_dense(
     values : ndarray of float32, shape (n_rows, n)
         Scores rounded to float32, padded with ``-inf``.
     """
-    from featcf._kernels.topk import topn_dense_kernel
+    from featcf._kernels.topk import topn_dense_kernel, topn_dense_serial
 
     if sp.issparse(scores):
         raise TypeError("scores must be a dense 2-D array, got a sparse matrix")
@@ -1151,6 +1163,8 @@ def topn_dense(
         if ex.shape != S.shape:
             raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
         ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
+    if S.size < _SMALL_WORK or n_threads == 1:  # no parallel launch for a few rows
+        return topn_dense_serial(S, n, ex_indptr, ex_indices, use_ex)
     with _numba_threads(n_threads, S.size) as threads:
         return topn_dense_kernel(
             S, n, ex_indptr, ex_indices, use_ex, _n_chunks(S.shape[0], threads)

@@ -87,3 +87,33 @@ def test_dense_threads_and_validation(rng):
         topk_similarity_dense(P, 2, weights=np.ones(3))
     with pytest.raises(ValueError, match="A.*B"):
         topk_similarity_dense_between(P, P[:, :3], 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 20),
+    st.integers(1, 5),
+    st.integers(1, 8),
+    st.sampled_from(["cosine", "dot", "pearson"]),
+    st.integers(0, 2**31 - 1),
+)
+def test_few_rows_kernel_is_bit_identical_to_the_block_kernel(n_a, n_b, d, k, metric, seed):
+    """dense_topk_rows (few query rows, serial) = dense_topk (blocks of rows, parallel)."""
+    from featcf._kernels import similarity as ks
+    from featcf.similarity import _dense_prep
+
+    rng = np.random.default_rng(seed)
+    # small integers make ties and exact zeros likely
+    A = rng.integers(-2, 3, size=(n_a, d)).astype(np.float64)
+    B = rng.integers(-2, 3, size=(n_b, d)).astype(np.float64)
+    w = rng.random(d) + 0.1
+    a, na = _dense_prep(A, metric, w)
+    b, nb = _dense_prep(B, metric, w)
+    mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
+    k = min(k, n_b)
+    for exclude_self in (False, True) if n_a == n_b else (False,):
+        fast = ks.dense_topk_rows(a, b, na, nb, k, mode, exclude_self)
+        block = ks.dense_topk(a, b, na, nb, k, mode, exclude_self, 2)
+        for x, y in zip(fast, block, strict=True):
+            assert np.array_equal(x, y)

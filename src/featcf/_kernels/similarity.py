@@ -260,6 +260,61 @@ def pearson_topk(
 DENSE_ROW_BLOCK = 8
 
 
+@njit(cache=True, inline="always")
+def _offer_dense(dot, na, nb, mode, j, k, heap_s, heap_i, size, thr):
+    """Offer pair score ``dot`` (row norms ``na``, ``nb``) of candidate ``j`` to one heap.
+
+    ``thr``: below it a pair cannot enter the full heap (its float32 score would be at most the
+    float32 just below the heap's worst score; saves the division for most pairs). Returns the
+    heap's new size and threshold.
+    """
+    if mode == MODE_COSINE:
+        if na == 0.0 or nb == 0.0:
+            return size, thr
+        if dot < thr * (na * nb):
+            return size, thr
+    elif dot < thr:
+        return size, thr
+    s = np.float32(_finish(dot, 1, na, nb, mode, 0.0))
+    if s == 0.0 or not np.isfinite(s):
+        return size, thr
+    if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+        return size, thr
+    size = heap_push(heap_s, heap_i, size, k, s, j)
+    if size == k:
+        thr = np.float64(np.nextafter(heap_s[0], np.float32(-np.inf)))
+    return size, thr
+
+
+@njit(cache=True)
+def dense_topk_rows(a, b, norm_a, norm_b, k, mode, exclude_self):
+    """:func:`dense_topk` for a few rows of ``a``, single-threaded (low latency).
+
+    The same scores and output: each dot product is summed over c = 0..d-1 in order.
+    """
+    n_a, d = a.shape
+    n_b = b.shape[0]
+    out_i = np.full((n_a, k), -1, np.int32)
+    out_s = np.zeros((n_a, k), np.float32)
+    out_n = np.zeros(n_a, np.int32)
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
+    for i in range(n_a):
+        size = 0
+        thr = -np.inf
+        na = norm_a[i]
+        for j in range(n_b):
+            if exclude_self and j == i:
+                continue
+            dot = 0.0
+            for c in range(d):
+                dot += a[i, c] * b[j, c]
+            size, thr = _offer_dense(dot, na, norm_b[j], mode, j, k, heap_s, heap_i, size, thr)
+        heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+        out_n[i] = size
+    return out_i, out_s, out_n
+
+
 @njit(cache=True, parallel=True)
 def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
     """Exact top-k between the rows of dense ``a`` (n_a, d) and ``b`` (n_b, d), float64.
@@ -286,9 +341,7 @@ def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
         sizes = np.zeros(R, np.int64)
         block = np.zeros((d, R), np.float64)
         acc = np.zeros(R, np.float64)
-        # below thr[r] a pair cannot enter row r's full heap: its float32 score would be at most
-        # the float32 just below the heap's worst score (saves the division for most pairs)
-        thr = np.full(R, -np.inf)
+        thr = np.full(R, -np.inf)  # per row, see _offer_dense
         for blk in range(chunk, n_blocks, n_chunks):
             i0 = blk * R
             rows = min(R, n_a - i0)
@@ -309,24 +362,9 @@ def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
                     i = i0 + r
                     if exclude_self and j == i:
                         continue
-                    na = norm_a[i]
-                    if mode == MODE_COSINE:
-                        if na == 0.0 or nb == 0.0:
-                            continue
-                        if acc[r] < thr[r] * (na * nb):
-                            continue
-                    elif acc[r] < thr[r]:
-                        continue
-                    s = np.float32(_finish(acc[r], 1, na, nb, mode, 0.0))
-                    if s == 0.0 or not np.isfinite(s):
-                        continue
-                    size = sizes[r]
-                    if size == k and not _worse(heap_s[r, 0], heap_i[r, 0], s, j):
-                        continue
-                    size = heap_push(heap_s[r], heap_i[r], size, k, s, j)
-                    sizes[r] = size
-                    if size == k:
-                        thr[r] = np.float64(np.nextafter(heap_s[r, 0], np.float32(-np.inf)))
+                    sizes[r], thr[r] = _offer_dense(
+                        acc[r], norm_a[i], nb, mode, j, k, heap_s[r], heap_i[r], sizes[r], thr[r]
+                    )
             for r in range(rows):
                 heap_sorted(heap_s[r], heap_i[r], sizes[r], out_s[i0 + r], out_i[i0 + r])
                 out_n[i0 + r] = sizes[r]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["heap_push", "heap_sorted", "topn_dense_kernel"]
+__all__ = ["heap_push", "heap_sorted", "topn_dense_kernel", "topn_dense_serial"]
 
 
 @njit(cache=True, inline="always")
@@ -82,6 +82,30 @@ def heap_sorted(heap_s, heap_i, size, out_s, out_i):
             _sift_down(heap_s, heap_i, last, heap_s[last], heap_i[last])
 
 
+@njit(cache=True)
+def _topn_dense_rows(scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, start, step):
+    """Rows ``start, start + step, ...`` of :func:`topn_dense_kernel` into ``out_i/out_s``."""
+    n_rows, n_cols = scores.shape
+    heap_s = np.empty(n, np.float32)
+    heap_i = np.empty(n, np.int32)
+    stamp = np.zeros(n_cols if use_exclude else 1, np.int32)
+    for r in range(start, n_rows, step):
+        if use_exclude:
+            for p in range(ex_indptr[r], ex_indptr[r + 1]):
+                stamp[ex_indices[p]] = r + 1
+        size = 0
+        for c in range(n_cols):
+            s = np.float32(scores[r, c])
+            if s == -np.inf:
+                continue
+            if use_exclude and stamp[c] == r + 1:
+                continue
+            if size == n and not _worse(heap_s[0], heap_i[0], s, c):
+                continue
+            size = heap_push(heap_s, heap_i, size, n, s, c)
+        heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
+
+
 @njit(cache=True, parallel=True)
 def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, n_chunks):
     """Top-``n`` columns of every row of a dense score block.
@@ -92,26 +116,21 @@ def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, n_chunks):
     ties by column ascending, padded with ``-1`` / ``-inf``. Rows are processed in
     ``n_chunks`` strided chunks in parallel; each row's result does not depend on the chunking.
     """
-    n_rows, n_cols = scores.shape
+    n_rows = scores.shape[0]
     out_i = np.full((n_rows, n), -1, np.int32)
     out_s = np.full((n_rows, n), -np.inf, np.float32)
     for chunk in prange(n_chunks):
-        heap_s = np.empty(n, np.float32)
-        heap_i = np.empty(n, np.int32)
-        stamp = np.zeros(n_cols if use_exclude else 1, np.int32)
-        for r in range(chunk, n_rows, n_chunks):
-            if use_exclude:
-                for p in range(ex_indptr[r], ex_indptr[r + 1]):
-                    stamp[ex_indices[p]] = r + 1
-            size = 0
-            for c in range(n_cols):
-                s = np.float32(scores[r, c])
-                if s == -np.inf:
-                    continue
-                if use_exclude and stamp[c] == r + 1:
-                    continue
-                if size == n and not _worse(heap_s[0], heap_i[0], s, c):
-                    continue
-                size = heap_push(heap_s, heap_i, size, n, s, c)
-            heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
+        _topn_dense_rows(
+            scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, chunk, n_chunks
+        )
+    return out_i, out_s
+
+
+@njit(cache=True)
+def topn_dense_serial(scores, n, ex_indptr, ex_indices, use_exclude):
+    """:func:`topn_dense_kernel` on the calling thread (a few rows: no parallel launch)."""
+    n_rows = scores.shape[0]
+    out_i = np.full((n_rows, n), -1, np.int32)
+    out_s = np.full((n_rows, n), -np.inf, np.float32)
+    _topn_dense_rows(scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, 0, 1)
     return out_i, out_s

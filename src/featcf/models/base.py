@@ -284,7 +284,10 @@ class BaseRecommender(BaseEstimator):
         out_score = np.full(out_idx.shape, np.nan, dtype=np.float32)
         for rows in _batches(n_rows, self._batch_size):
             scores = np.ascontiguousarray(score_block(rows), dtype=np.float32)
-            excl = None if exclude is None else exclude[rows]
+            if exclude is None or (rows.start == 0 and rows.stop >= n_rows):
+                excl = exclude  # one batch: no row slicing
+            else:
+                excl = exclude[rows]
             idx, vals = topn_dense(
                 scores, out_idx.shape[1], exclude=excl, n_threads=self._selection_threads(n_rows)
             )
@@ -499,6 +502,7 @@ class BaseRecommender(BaseEstimator):
         if interactions is None and user_features is None:
             raise ValueError("give interactions and/or user_features for the new users")
         ids: list[Any] = []
+        codes = None
         if interactions is not None:
             if not isinstance(interactions, pd.DataFrame):
                 raise TypeError(
@@ -509,7 +513,11 @@ class BaseRecommender(BaseEstimator):
                 raise ValueError(
                     f"interactions is missing column(s) {missing} (the Dataset's id columns)"
                 )
-            ids.extend(pd.unique(interactions[user_col].to_numpy()).tolist())
+            # first-appearance order, one pass: the row of each interaction and the ids
+            codes, uniques = pd.factorize(interactions[user_col].to_numpy())
+            if (codes < 0).any():
+                raise ValueError(f"interactions[{user_col!r}] holds missing user ids")
+            ids.extend(uniques.tolist())
         if user_features is not None:
             if not isinstance(user_features, pd.DataFrame):
                 raise TypeError(
@@ -517,12 +525,12 @@ class BaseRecommender(BaseEstimator):
                 )
             if user_col not in user_features.columns:
                 raise ValueError(f"user_features has no id column {user_col!r}")
-            ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in ids)
+            known = set(ids)
+            ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
         new_ids = np.asarray(ids, dtype=object)
-        position = pd.Index(new_ids)
-        history = sp.csr_matrix((len(new_ids), dataset.n_items), dtype=np.float32)
-        if interactions is not None and len(interactions):
-            rows = position.get_indexer(interactions[user_col].to_numpy())
+        n_new = len(new_ids)
+        history = None
+        if codes is not None and len(codes):
             cols = np.asarray(dataset.item_index(interactions[item_col].to_numpy()), dtype=np.int64)
             if weight_col is not None and weight_col in interactions.columns:
                 weights = interactions[weight_col].to_numpy(dtype=np.float64)
@@ -531,13 +539,12 @@ class BaseRecommender(BaseEstimator):
                         f"interactions[{weight_col!r}] must hold finite positive weights"
                     )
             else:
-                weights = np.ones(len(rows))
-            history = sp.csr_matrix(
-                (weights.astype(np.float32), (rows, cols)),
-                shape=(len(new_ids), dataset.n_items),
-                dtype=np.float32,
+                weights = np.ones(len(codes))
+            history = _csr_summing_duplicates(
+                codes.astype(np.int64), cols, weights.astype(np.float32), (n_new, dataset.n_items)
             )
-            history.sum_duplicates()
+        if history is None:
+            history = sp.csr_matrix((n_new, dataset.n_items), dtype=np.float32)
         features = None
         if user_features is not None:
             if dataset.user_features is None:
@@ -545,7 +552,7 @@ class BaseRecommender(BaseEstimator):
                     "user_features were given but the model was fitted without user features"
                 )
             encoded = dataset.encode_users(user_features)
-            placement = position.get_indexer(encoded.ids)
+            placement = pd.Index(new_ids).get_indexer(encoded.ids)
             features = (
                 sp.csr_matrix(
                     (
@@ -671,6 +678,22 @@ class BaseRecommender(BaseEstimator):
         """Restore what :meth:`_get_state` returned (after ``dataset_`` is set)."""
         for name, value in state.items():
             setattr(self, name, value)
+
+
+def _csr_summing_duplicates(
+    rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """CSR from COO triplets, duplicates summed, indices sorted (cheap for a few entries)."""
+    order = np.lexsort((cols, rows))
+    rows, cols, data = rows[order], cols[order], data[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    starts = np.flatnonzero(first)
+    data = np.add.reduceat(data, starts) if len(starts) else data
+    rows, cols = rows[starts], cols[starts]
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_matrix((data.astype(np.float32), cols, indptr), shape=shape)
 
 
 def _merge_top(

@@ -163,6 +163,40 @@ def _ease_from_gram(
     return np.ascontiguousarray(b[n_features:], dtype=np.float32), features
 
 
+def _row_sums(matrix: sp.csr_matrix, power: int = 1) -> np.ndarray:
+    """Row sums of a CSR matrix's values (``power`` 2: of their squares), float64.
+
+    Cheaper than ``.sum(axis=1)`` on the small matrices of a fold-in.
+    """
+    out = np.zeros(matrix.shape[0])
+    counts = np.diff(matrix.indptr)
+    if matrix.nnz:
+        nonempty = counts > 0
+        data = matrix.data.astype(np.float64) ** power
+        out[nonempty] = np.add.reduceat(data, matrix.indptr[:-1][nonempty])
+    return out
+
+
+def _stack_row_normalized(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """The rows of several CSR matrices (same width) one after another, each summing to 1."""
+    n_cols = matrices[0].shape[1]
+    indptrs, offset = [np.zeros(1, dtype=np.int64)], 0
+    for m in matrices:
+        indptrs.append(m.indptr[1:].astype(np.int64) + offset)
+        offset += m.nnz
+    indptr = np.concatenate(indptrs)
+    indices = np.concatenate([m.indices for m in matrices])
+    data = np.concatenate([m.data for m in matrices]).astype(np.float64)
+    counts = np.diff(indptr)
+    sums = np.zeros(len(counts))
+    nonempty = counts > 0
+    if offset:
+        sums[nonempty] = np.add.reduceat(data, indptr[:-1][nonempty])
+    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums != 0)
+    data = (data * np.repeat(scale, counts)).astype(np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(counts), n_cols))
+
+
 def _drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
     """Remove entry (r, self_col[r]) from each row and keep the first ``k`` entries."""
     sims = sp.csr_matrix(sims)
@@ -689,9 +723,11 @@ class FeatureCF(BaseRecommender):
         return prior
 
     def _profiles_from(self, values: sp.csr_matrix, prior: np.ndarray, x: sp.csr_matrix):
+        from featcf._products import csr_dense_product
+
         lam = float(self.profile_shrinkage)
-        sums = np.asarray((values @ x).todense(), dtype=np.float64)
-        n = np.asarray(values.sum(axis=1), dtype=np.float64)
+        sums = csr_dense_product(values, x, n_threads=self.n_threads)
+        n = _row_sums(values)[:, None]
         out = (sums + lam * prior) / np.maximum(n + lam, _EPS)
         if lam == 0:
             out = np.where(n > 0, out, prior)
@@ -730,7 +766,7 @@ class FeatureCF(BaseRecommender):
         from featcf.similarity import topk_similarity_between
 
         active = core["active"]
-        n = np.asarray(history.sum(axis=1), dtype=np.float64).ravel()
+        n = _row_sums(history)
         if user_idx is not None:
             demo = None if core["demo"] is None else core["demo"][user_idx]
             lift = np.asarray(core["lift"][user_idx], dtype=np.float64)
@@ -751,12 +787,7 @@ class FeatureCF(BaseRecommender):
             profiles = self._profiles_from(history, prior, x)
             lift = self._lift(profiles, core["g"])
             user_nbrs = self._fold_in_user_neighbors(core, history)
-            no_self = np.full(history.shape[0], -1, dtype=np.int64)
-            ref_lift = core["lift"][active].astype(np.float64)
-            nbrs = [
-                self._profile_neighbors(lift[:, sl], ref_lift[:, sl], core["g"][sl], no_self)
-                for sl in self._field_slices()
-            ]
+            nbrs = self._fold_in_field_neighbors(core, lift)
         features = user_features
         if user_idx is not None and self.dataset_.user_features is not None:
             features = self.dataset_.user_features.matrix[user_idx]
@@ -772,30 +803,62 @@ class FeatureCF(BaseRecommender):
 
     def _fold_in_user_neighbors(self, core: dict[str, Any], history: sp.csr_matrix):
         """Top-k cosine neighbours (among the core's active users) of new users' positives."""
+        from featcf._products import csr_dense_product
+
         v_active = self._core_values(core)
         derived = core["_derived"]
         if "v_norms" not in derived:
-            derived["v_active_t"] = sp.csr_matrix(v_active.T)
-            derived["v_norms"] = np.sqrt(
-                np.asarray(v_active.multiply(v_active).sum(axis=1), dtype=np.float64).ravel()
-            )
-        hist = sp.csr_matrix(history, dtype=np.float32)
+            derived["v_norms"] = np.sqrt(_row_sums(v_active, power=2))
+        hist = history
+        if hist.format != "csr" or hist.dtype != np.float32:
+            hist = sp.csr_matrix(hist, dtype=np.float32)
         n_new, n_ref = hist.shape[0], v_active.shape[0]
         k = min(self.n_neighbors, n_ref)
         if hist.nnz == 0 or k == 0:
             return sp.csr_matrix((n_new, n_ref), dtype=np.float32)
-        overlap = np.asarray((hist @ derived["v_active_t"]).todense(), dtype=np.float64)
-        h_norm = np.sqrt(np.asarray(hist.multiply(hist).sum(axis=1), dtype=np.float64).ravel())
+        overlap = csr_dense_product(hist, derived["v_active_t"], n_threads=self.n_threads)
+        h_norm = np.sqrt(_row_sums(hist, power=2))
         den = h_norm[:, None] * derived["v_norms"][None, :]
         sims = np.divide(overlap, den, out=np.zeros_like(overlap), where=den > 0)
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         vals = np.take_along_axis(sims, top, axis=1)
-        rows = np.repeat(np.arange(n_new), k)
-        keep = vals.ravel() > 0
+        keep = vals > 0
+        indptr = np.zeros(n_new + 1, dtype=np.int64)
+        np.cumsum(keep.sum(axis=1), out=indptr[1:])
         return sp.csr_matrix(
-            (vals.ravel()[keep].astype(np.float32), (rows[keep], top.ravel()[keep])),
-            shape=(n_new, n_ref),
+            (vals[keep].astype(np.float32), top[keep], indptr), shape=(n_new, n_ref)
         )
+
+    def _fold_in_field_neighbors(
+        self, core: dict[str, Any], lift: np.ndarray
+    ) -> list[sp.csr_matrix]:
+        """Per field, the top-k profile neighbours (among active users) of folded-in users.
+
+        The same as :meth:`_profile_neighbors` without a self column; the reference side
+        (the active users' profiles) is prepared once per core.
+        """
+        from featcf.similarity import _dense_prep, _dense_topk_prepared
+
+        derived = core.setdefault("_derived", {})
+        if "field_refs" not in derived:
+            ref_lift = np.asarray(core["lift"][core["active"]], dtype=np.float64)
+            derived["field_refs"] = [
+                _dense_prep(np.ascontiguousarray(ref_lift[:, sl]), self.metric, core["g"][sl])
+                for sl in self._field_slices()
+            ]
+        out = []
+        for sl, (ref, ref_norm) in zip(self._field_slices(), derived["field_refs"], strict=True):
+            query, query_norm = _dense_prep(
+                np.ascontiguousarray(lift[:, sl], dtype=np.float64), self.metric, core["g"][sl]
+            )
+            sims = _dense_topk_prepared(
+                query, query_norm, ref, ref_norm, self.n_neighbors, self.metric, False,
+                self.n_threads,
+            )  # fmt: skip
+            sims.data = np.maximum(sims.data, 0.0)
+            sims.eliminate_zeros()
+            out.append(sims)
+        return out
 
     def _core_values(self, core: dict[str, Any]) -> sp.csr_matrix:
         """Positives of the core's active users (the fitted model's, or a validation core's)."""
@@ -804,28 +867,32 @@ class FeatureCF(BaseRecommender):
             values = core.get("values")
             if values is None:
                 values = self._values()
-            derived["v_active"] = sp.csr_matrix(values[core["active"]], dtype=np.float32)
+            v_active = sp.csr_matrix(values[core["active"]], dtype=np.float32)
+            derived["v_active"] = v_active
+            derived["v_active_t"] = sp.csr_matrix(v_active.T)
         return derived["v_active"]
 
     def _terms(
         self, core: dict[str, Any], values: sp.csr_matrix, state: dict[str, Any], items: np.ndarray
     ) -> np.ndarray:
         """Raw (unscaled) terms, shape (n_terms, n_users, n_items)."""
+        from featcf._products import csr_dense_product, two_hop_dense_product
+
         names = core["names"]
         active = core["active"]
         hist = state["history"]
         n_users = hist.shape[0]
         derived = core.setdefault("_derived", {})
         if "item_share" not in derived:  # cached per core: the same for every query
-            v_all = sp.csr_matrix(values[active], dtype=np.float32)
-            derived["v_active"] = v_all
-            derived["v_active_t"] = sp.csr_matrix(v_all.T)
+            v_all = self._core_values(core)
             derived["item_share"] = np.asarray(v_all.mean(axis=0), dtype=np.float64).ravel()
             counts = core["item_counts"]
-            inv = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
-            derived["inv_counts"] = sp.diags(inv.astype(np.float32)).tocsr()
+            derived["inv_counts"] = np.divide(
+                1.0, counts, out=np.zeros_like(counts), where=counts > 0
+            ).astype(np.float32)
         all_items = len(items) == values.shape[1] and bool(np.all(items == np.arange(len(items))))
-        v_active = derived["v_active"] if all_items else derived["v_active"][:, items]
+        cols = None if all_items else items  # output columns of the product kernels
+        v_active, v_active_t = derived["v_active"], derived["v_active_t"]
         item_share = derived["item_share"][items]
         out = np.zeros((len(names), n_users, len(items)), dtype=np.float64)
 
@@ -833,8 +900,8 @@ class FeatureCF(BaseRecommender):
             """Share of each row's neighbours who have each item, for several neighbour
             matrices at once (one sparse product); rows without neighbours get the global
             share."""
-            wn = _row_normalize(sp.vstack(ws, format="csr"))
-            block = np.asarray((wn @ v_active).todense(), dtype=np.float64)
+            wn = _stack_row_normalized(ws)
+            block = csr_dense_product(wn, v_active, cols, self.n_threads)
             empty = np.diff(wn.indptr) == 0
             if empty.any():
                 block[empty] = item_share
@@ -851,13 +918,17 @@ class FeatureCF(BaseRecommender):
             order = np.concatenate([np.flatnonzero(~zero), np.flatnonzero(zero)])
             hist = hist[np.argsort(order)]
             n = np.where(zero, 1.0, n)
+        if hist.format != "csr" or hist.dtype != np.float32:
+            hist = sp.csr_matrix(hist, dtype=np.float32)
         cf = self._cf_term(core, hist, items) / np.maximum(n, 1.0)[:, None]
         if "ease" in names:
             out[names.index("ease")] = self._ease_term(core, state, items, all_items)
         # co-occurrence: mean over the history of P(i | j) = #users with j and i / #users with j
-        a = sp.csr_matrix(hist @ derived["inv_counts"])
-        overlap = sp.csr_matrix(a @ derived["v_active_t"])
-        cooc = np.asarray((overlap @ v_active).todense(), dtype=np.float64)
+        a = sp.csr_matrix(
+            (hist.data * derived["inv_counts"][hist.indices], hist.indices, hist.indptr),
+            shape=hist.shape,
+        )
+        cooc = two_hop_dense_product(a, v_active_t, v_active, cols, self.n_threads)
         out[names.index("cooccurrence")] = cooc / np.maximum(n, 1.0)[:, None]
         out[names.index("cf")] = cf
         user_nbrs = state["user_nbrs"]
@@ -911,7 +982,9 @@ class FeatureCF(BaseRecommender):
     ) -> np.ndarray:
         """``h_u B + f_u B_F``: the users' own history (no pseudo-history) and features."""
         ease = core["ease"]
-        hist = sp.csr_matrix(state["history"], dtype=np.float32)
+        hist = state["history"]
+        if hist.format != "csr" or hist.dtype != np.float32:
+            hist = sp.csr_matrix(hist, dtype=np.float32)
         out = np.asarray(hist @ (ease if all_items else ease[:, items]), dtype=np.float64)
         ease_f = core.get("ease_features")
         features = state.get("features")
@@ -927,6 +1000,8 @@ class FeatureCF(BaseRecommender):
         an item without interactions uses ``kappa_ *`` the cosine of their feature vectors
         (over every history item, not only top-k neighbours).
         """
+        from featcf._products import csr_dense_product
+
         derived = core.setdefault("_derived", {})
         if "cold_item" not in derived:
             cold_item = core["item_counts"] == 0
@@ -940,8 +1015,7 @@ class FeatureCF(BaseRecommender):
         all_items = len(items) == core["S"].shape[1] and bool(
             np.all(items == np.arange(len(items)))
         )
-        s_items = core["S"] if all_items else core["S"][:, items]
-        cf = np.asarray((hist @ s_items).todense(), dtype=np.float64)
+        cf = csr_dense_product(hist, core["S"], None if all_items else items, self.n_threads)
         if len(cold_idx) == 0:
             return cf
         cold_cols = cold_item[items]

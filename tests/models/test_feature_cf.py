@@ -447,3 +447,31 @@ def test_explain_names_the_history_item_behind_the_ease_part(tiny):
     assert row["value"] in ("sku-10", "sku-20", None)
     total = parts["contribution"].sum()
     np.testing.assert_allclose(total, model.predict(["u2"], ["sku-30"])[0], rtol=1e-5)
+
+
+def test_top_k_of_distinct_query_rows_equals_the_direct_call():
+    """Histories repeat in small catalogues; the neighbours are computed once per distinct row."""
+    from featcf.models.feature_cf import _topk_distinct_queries, _unique_rows
+    from featcf.similarity import topk_similarity_between, topk_similarity_dense_between
+
+    rng = np.random.default_rng(5)
+    base = (rng.random((6, 5)) < 0.5).astype(np.float32)
+    base[0] = 0.0  # an empty history among them
+    rows = rng.integers(0, 6, size=40)
+    sparse_q = sp.csr_matrix(base[rows])
+    ref = sp.csr_matrix((rng.random((25, 5)) < 0.4).astype(np.float32))
+    uniq, inverse = _unique_rows(sparse_q)
+    assert uniq.shape[0] == len(np.unique(rows)) and np.array_equal(
+        uniq[inverse].toarray(), sparse_q.toarray()
+    )
+    direct = topk_similarity_between(sparse_q, ref, 4)
+    once = _topk_distinct_queries(lambda q: topk_similarity_between(q, ref, 4), sparse_q)
+    assert (direct != once).nnz == 0 and np.array_equal(direct.indptr, once.indptr)
+
+    dense_q = rng.normal(size=(6, 3))[rows]
+    dense_ref = rng.normal(size=(25, 3))
+    uniq_d, inverse_d = _unique_rows(dense_q)
+    np.testing.assert_array_equal(uniq_d[inverse_d], dense_q)
+    direct = topk_similarity_dense_between(dense_q, dense_ref, 4)
+    once = _topk_distinct_queries(lambda q: topk_similarity_dense_between(q, dense_ref, 4), dense_q)
+    assert (direct != once).nnz == 0 and np.array_equal(direct.indices, once.indices)

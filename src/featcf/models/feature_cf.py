@@ -197,6 +197,39 @@ def _stack_row_normalized(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(len(counts), n_cols))
 
 
+def _unique_rows(matrix: np.ndarray | sp.csr_matrix) -> tuple[Any, np.ndarray]:
+    """Distinct rows of a dense or CSR matrix and, per row, the index of its distinct row."""
+    if sp.issparse(matrix):
+        m = sp.csr_matrix(matrix)
+        m.sort_indices()
+        keys = [
+            m.indices[a:b].tobytes() + m.data[a:b].tobytes()
+            for a, b in zip(m.indptr[:-1], m.indptr[1:], strict=True)
+        ]
+        inverse, _ = pd.factorize(pd.Series(keys, dtype=object))
+        first = np.unique(inverse, return_index=True)[1]
+        return m[first], inverse
+    uniq, first, inverse = np.unique(matrix, axis=0, return_index=True, return_inverse=True)
+    return np.asarray(matrix)[np.sort(first)], _renumber(inverse.ravel(), first)
+
+
+def _renumber(inverse: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Map ``np.unique`` group labels to labels in order of first appearance."""
+    order = np.argsort(first)  # group labels sorted by their first row
+    relabel = np.empty_like(order)
+    relabel[order] = np.arange(len(order))
+    return relabel[inverse]
+
+
+def _topk_distinct_queries(topk: Any, query: Any) -> sp.csr_matrix:
+    """``topk(query)`` computed once per distinct query row (a deterministic top-k gives
+    identical rows the identical list): few products make many identical histories."""
+    uniq, inverse = _unique_rows(query)
+    if len(inverse) == 0 or uniq.shape[0] > 0.8 * len(inverse):
+        return topk(query)
+    return sp.csr_matrix(topk(uniq)[inverse])
+
+
 def _drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
     """Remove entry (r, self_col[r]) from each row and keep the first ``k`` entries."""
     sims = sp.csr_matrix(sims)
@@ -572,8 +605,11 @@ class FeatureCF(BaseRecommender):
         core["demo"] = None
         if user_features is not None:
             uf = sp.csr_matrix(user_features, dtype=np.float32)
-            sims = topk_similarity_between(
-                uf, uf[active], k + 1, "cosine", n_threads=self.n_threads
+            sims = _topk_distinct_queries(
+                lambda q: topk_similarity_between(
+                    q, uf[active], k + 1, "cosine", n_threads=self.n_threads
+                ),
+                uf,
             )
             self_col = np.full(n_users, -1, dtype=np.int64)
             self_col[active] = np.arange(len(active))
@@ -628,12 +664,10 @@ class FeatureCF(BaseRecommender):
         self_col = np.full(n_users, -1, dtype=np.int64)
         self_col[active] = np.arange(len(active))
         # user-kNN on the positives (ordinary CF, for users with a history)
-        sims = topk_similarity_between(
+        ref = sp.csr_matrix(values[active], dtype=np.float32)
+        sims = _topk_distinct_queries(
+            lambda q: topk_similarity_between(q, ref, k + 1, "cosine", n_threads=self.n_threads),
             sp.csr_matrix(values, dtype=np.float32),
-            sp.csr_matrix(values[active], dtype=np.float32),
-            k + 1,
-            "cosine",
-            n_threads=self.n_threads,
         )
         core["user_nbrs"] = _drop_self_truncate(sims, self_col, k)
         core["field_nbrs"] = [
@@ -746,8 +780,11 @@ class FeatureCF(BaseRecommender):
 
         k = self.n_neighbors
         no_self = not (self_col >= 0).any()
-        sims = topk_similarity_dense_between(
-            query, ref, k if no_self else k + 1, self.metric, weights=g, n_threads=self.n_threads
+        sims = _topk_distinct_queries(
+            lambda q: topk_similarity_dense_between(
+                q, ref, k if no_self else k + 1, self.metric, weights=g, n_threads=self.n_threads
+            ),
+            query,
         )
         sims.data = np.maximum(sims.data, 0.0)
         sims.eliminate_zeros()
@@ -1516,6 +1553,7 @@ class FeatureCF(BaseRecommender):
             return np.tile(w, (n_bands, 1)), w
         item_share = self._item_loss_share
         cold_share = self._cold_item_loss_share
+        band_ids = np.arange(n_bands)
         tie = 0.05
 
         def softmax_grad(z, pos, blocked, axis):
@@ -1565,7 +1603,8 @@ class FeatureCF(BaseRecommender):
                 g32 = grad.astype(np.float32)
                 warm_g = np.where(cold_cols[None, :], np.float32(0.0), g32)
                 per_user = np.matmul(scaled, warm_g[:, :, None])[:, :, 0]
-                np.add.at(g_band, tag, per_user)
+                # sum per band (a one-hot product: np.add.at is slow)
+                g_band += (tag[None, :] == band_ids[:, None]).astype(np.float64) @ per_user
                 if cold_cols.any():
                     cold_g = np.where(cold_cols[None, :], g32, np.float32(0.0))
                     g_cold += np.matmul(scaled, cold_g[:, :, None])[:, :, 0].sum(axis=0)

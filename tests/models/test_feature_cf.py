@@ -386,21 +386,69 @@ def test_ease_with_user_features_regresses_on_features_and_other_items():
         assert B[i, i] == 0.0
 
 
-def test_content_map_is_ridge_with_an_unpenalised_intercept():
+def test_ridge_map_is_ridge_with_an_unpenalised_intercept():
     from sklearn.linear_model import Ridge
 
+    from featcf.models.feature_cf import _ridge_map
+
     rng = np.random.default_rng(1)
-    x = sp.csr_matrix((rng.random((12, 5)) < 0.4).astype(np.float32))
-    warm = np.ones(12, dtype=bool)
-    warm[[3, 7]] = False
-    cmap = FeatureCF._content_map(x, warm)
+    x = (rng.random((12, 5)) < 0.4).astype(np.float64)
     y = (rng.random(12) < 0.5).astype(np.float64)
-    y[~warm] = 1.0  # items without interactions never enter the regression
-    coef = cmap.astype(np.float64) @ y
-    ridge = Ridge(alpha=max(0.2 * warm.sum(), 1.0)).fit(x.toarray()[warm], y[warm])
-    np.testing.assert_allclose(coef[:-1], ridge.coef_, atol=1e-4)
-    np.testing.assert_allclose(coef[-1], ridge.intercept_, atol=1e-4)
-    assert not cmap[:, ~warm].any()
+    mu = x.mean(axis=0)
+    coef = _ridge_map(x - mu, mu, 2.0) @ y
+    ridge = Ridge(alpha=2.0).fit(x, y)
+    np.testing.assert_allclose(coef[:-1], ridge.coef_, atol=1e-8)
+    np.testing.assert_allclose(coef[-1], ridge.intercept_, atol=1e-8)
+    only_mean = _ridge_map(x - mu, mu, None) @ y
+    np.testing.assert_allclose(only_mean, [0, 0, 0, 0, 0, y.mean()], atol=1e-12)
+
+
+def test_loo_ridge_alpha_matches_brute_force_leave_one_out():
+    from featcf.models.feature_cf import _loo_ridge_alpha
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(15, 3))
+    y = np.stack([x @ [1.0, -2.0, 0.5] + rng.normal(scale=0.3, size=15), rng.normal(size=15)], 1)
+    alphas = (0.01, 1.0, 100.0)
+
+    def brute(alpha):
+        total = 0.0
+        for i in range(15):
+            keep = np.arange(15) != i
+            xm, ym = x[keep].mean(axis=0), y[keep].mean(axis=0)
+            xc = x[keep] - xm
+            if alpha is None:
+                pred = ym
+            else:
+                coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(3), xc.T @ (y[keep] - ym))
+                pred = ym + (x[i] - xm) @ coef
+            total += float(np.sum((y[i] - pred) ** 2))
+        return total
+
+    errors = {a: brute(a) for a in (*alphas, None)}
+    xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
+    assert _loo_ridge_alpha(xc, yc, alphas) == min(errors, key=lambda a: errors[a] or 0.0)
+    # pure noise: predicting the mean wins
+    noise = rng.normal(size=(15, 1))
+    assert _loo_ridge_alpha(xc, noise - noise.mean(), (0.01,)) is None
+
+
+def test_content_map_falls_back_to_the_mean_when_attributes_do_not_generalise():
+    from featcf.models.feature_cf import FeatureCF as F
+
+    rng = np.random.default_rng(0)
+    # attributes drawn independently of who bought what: nothing to learn from them
+    x = sp.csr_matrix((rng.random((30, 4)) < 0.5).astype(np.float32))
+    values = sp.csr_matrix((rng.random((200, 30)) < 0.3).astype(np.float32))
+    cmap = F._content_map(x, np.ones(30, dtype=bool), values)
+    assert not cmap[:-1].any()  # no attribute coefficient: every item gets the user's mean
+    np.testing.assert_allclose(cmap[-1], 1.0 / 30, rtol=1e-6)
+    # attributes that explain the purchases are kept
+    liked = x.toarray()[:, 0] > 0
+    values = sp.csr_matrix((rng.random((200, 30)) < np.where(liked, 0.6, 0.1)).astype(np.float32))
+    cmap = F._content_map(x, np.ones(30, dtype=bool), values)
+    coef = cmap @ liked.astype(np.float32)  # a user who bought exactly the items with it
+    assert coef[0] > 0.5 and np.abs(coef[1:4]).max() < 0.2
 
 
 def test_ease_term_is_learned_on_the_validation_grid(shop):

@@ -42,9 +42,9 @@ user's positives, ``n_u = |h_u|``, ``X_f`` the items x values block of item fiel
     profiles ``P^f`` who have the item (user-kNN with the field's own neighbourhood).
 ``content_ridge``
     Content regression: ``x_i . c_u`` with ``c_u = (X^T X + l2 I)^{-1} X^T y_u`` the ridge
-    regression (intercept unpenalised, ``l2`` = 20% of the items with interactions) of the
-    user's positives ``y_u`` over the items with interactions on their 0/1 attribute
-    indicators ``X`` (all fields). It learns from the whole catalogue which attribute combinations a
+    regression (intercept unpenalised, ``l2`` chosen by leave-one-out error) of the user's
+    positives ``y_u`` over the items with interactions on their 0/1 attribute indicators
+    ``X`` (all fields). It learns from the whole catalogue which attribute combinations a
     user's history implies, and serves items without interactions.
 ``content:<field>``
     Content affinity ``sum_v X_f[i, v] log(P_u^f[v] / g^f[v])``, the log-lift of the user's
@@ -228,6 +228,50 @@ def _topk_distinct_queries(topk: Any, query: Any) -> sp.csr_matrix:
     if len(inverse) == 0 or uniq.shape[0] > 0.8 * len(inverse):
         return topk(query)
     return sp.csr_matrix(topk(uniq)[inverse])
+
+
+#: penalties tried (by leave-one-out error) for the item-popularity-from-features ridge
+POP_RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
+#: penalties (times the number of items with interactions) tried for ``content_ridge``
+CONTENT_RIDGE_ALPHAS = (0.01, 0.05, 0.2, 1.0, 5.0)
+
+
+def _ridge_map(xc: np.ndarray, mu: np.ndarray, alpha: float | None) -> np.ndarray:
+    """Linear map ``y -> [coef; intercept]`` of ridge regression on ``xc + mu`` (centred
+    ``xc``, unpenalised intercept); ``alpha`` None: intercept only. Shape (c + 1, n)."""
+    n, c = xc.shape
+    out = np.zeros((c + 1, n))
+    if alpha is not None:
+        out[:c] = np.linalg.solve(xc.T @ xc + alpha * np.eye(c), xc.T)
+    out[c] = 1.0 / n - mu @ out[:c]
+    return out
+
+
+def _loo_ridge_alpha(xc: np.ndarray, yc: np.ndarray, alphas: tuple[float, ...]) -> float | None:
+    """The ridge penalty with the lowest leave-one-out squared error, or None for "mean only".
+
+    ``xc``/``yc`` are centred (an unpenalised intercept; ``yc`` may hold several targets as
+    columns, their errors are summed); the leave-one-out residuals come in closed form,
+    ``e_i / (1 - h_ii)``, from the eigendecomposition of ``xc^T xc``.
+    """
+    n = len(yc)
+    if n < 3:
+        return None
+    yc = yc.reshape(n, -1)  # one column per target
+    best_alpha, best = None, float(np.sum((yc / (1.0 - 1.0 / n)) ** 2))  # mean only
+    evals, evecs = np.linalg.eigh(xc.T @ xc)
+    evals = np.maximum(evals, 0.0)
+    proj = xc @ evecs  # (n, c)
+    proj_y = proj.T @ yc
+    for alpha in alphas:
+        shrink = 1.0 / (evals + alpha)
+        fitted = proj @ (shrink[:, None] * proj_y)
+        leverage = (proj**2) @ shrink + 1.0 / n
+        resid = (yc - fitted) / np.maximum(1.0 - leverage, 1e-12)[:, None]
+        loo = float(np.sum(resid**2))
+        if loo < best:
+            best_alpha, best = float(alpha), loo
+    return best_alpha
 
 
 def _drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
@@ -684,29 +728,34 @@ class FeatureCF(BaseRecommender):
         core["kappa"] = self._kappa(s, self._unit_features(x), warm_items)
         x_bin = sp.csr_matrix(x, copy=True)
         x_bin.data[:] = 1.0
-        core["content_map"] = self._content_map(x_bin, warm_items)
+        core["content_map"] = self._content_map(x_bin, warm_items, values)
         return core
 
     @staticmethod
-    def _content_map(x: sp.csr_matrix, warm_items: np.ndarray) -> np.ndarray:
+    def _content_map(x: sp.csr_matrix, warm_items: np.ndarray, values: sp.csr_matrix) -> np.ndarray:
         """Ridge map from a history to feature coefficients, shape (n_columns + 1, n_items).
 
-        Column ``j`` holds ``(X_w^T X_w + L)^{-1} x_j`` (``X_w``: feature rows of the items
-        with interactions plus a constant column; ``L`` = ``l2`` on the feature columns, 0
-        on the constant), so ``c_u = map @ y_u`` is the regression of the user's positives on
-        the item features (``x`` holds 0/1 indicators); columns of items without
-        interactions are 0.
+        ``c_u = map @ y_u`` is the ridge regression (unpenalised intercept, last row) of the
+        user's positives ``y_u`` over the items with interactions on their 0/1 attribute
+        indicators ``x``; columns of items without interactions are 0. The penalty is the
+        one of :data:`CONTENT_RIDGE_ALPHAS` (times the number of such items), or "intercept
+        only", with the lowest leave-one-out error over (up to 1,000) users' positives: with a
+        handful of products the attributes may not generalise at all.
         """
         n_items, n_cols = x.shape
         out = np.zeros((n_cols + 1, n_items), dtype=np.float32)
         warm = np.flatnonzero(warm_items)
         if len(warm) < 2:
             return out
-        xw = np.hstack([x[warm].toarray().astype(np.float64), np.ones((len(warm), 1))])
-        penalty = np.full(n_cols + 1, max(0.2 * len(warm), 1.0))
-        penalty[-1] = 1e-6 * len(warm)
-        gram = xw.T @ xw + np.diag(penalty)
-        out[:, warm] = np.linalg.solve(gram, xw.T).astype(np.float32)
+        xw = x[warm].toarray().astype(np.float64)
+        mu = xw.mean(axis=0)
+        xc = xw - mu
+        users = np.flatnonzero(np.diff(values.indptr) > 0)
+        users = users[np.linspace(0, len(users) - 1, min(len(users), 1000)).astype(np.int64)]
+        y = values[users][:, warm].toarray().astype(np.float64).T  # (warm items, users)
+        alphas = tuple(a * len(warm) for a in CONTENT_RIDGE_ALPHAS)
+        alpha = _loo_ridge_alpha(xc, y - y.mean(axis=0), alphas) if len(users) else None
+        out[:, warm] = _ridge_map(xc, mu, alpha).astype(np.float32)
         return out
 
     @staticmethod
@@ -728,17 +777,24 @@ class FeatureCF(BaseRecommender):
         return float(cf_mean / cos_mean) if cos_mean > 0 else 1.0
 
     def _fit_pop_model(self, x_warm: sp.csr_matrix, target: np.ndarray) -> np.ndarray:
+        """Ridge regression of log-popularity on item features: ``[intercept, coef...]``.
+
+        The penalty is chosen by leave-one-out error among :data:`POP_RIDGE_ALPHAS` and
+        "intercept only": when the features do not predict popularity out of sample (a few
+        products, e.g. 22 insurance types), new items all get the mean instead of a
+        confident guess.
+        """
         n_cols = x_warm.shape[1]
-        mean = float(target.mean()) if target.size else 0.0
         if target.size == 0:
-            return np.concatenate([[0.0], np.zeros(n_cols)])
-        xw = sp.csr_matrix(x_warm, dtype=np.float64)
-        m = xw.shape[0]
-        mu = np.asarray(xw.mean(axis=0)).ravel()
-        gram = (xw.T @ xw).toarray() - m * np.outer(mu, mu)
-        rhs = xw.T @ (target - mean) - mu * (target - mean).sum()
-        alpha = 1.0
-        coef = np.linalg.solve(gram + alpha * np.eye(n_cols), rhs)
+            return np.zeros(n_cols + 1)
+        mean = float(target.mean())
+        xc = x_warm.toarray().astype(np.float64)
+        mu = xc.mean(axis=0)
+        xc -= mu
+        alpha = _loo_ridge_alpha(xc, target - mean, POP_RIDGE_ALPHAS)
+        if alpha is None:
+            return np.concatenate([[mean], np.zeros(n_cols)])
+        coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(n_cols), xc.T @ (target - mean))
         return np.concatenate([[mean - mu @ coef], coef])
 
     @staticmethod

@@ -78,6 +78,8 @@ from featcf.models.base import BaseRecommender
 
 __all__ = ["FeatureCF"]
 
+#: largest item x item co-occurrence matrix (bound on its entries) kept for scoring
+_COOCCURRENCE_MAX_NNZ = 2e7
 #: history-length bands with their own learned weights: [0], [1, 2], [3, 5], [6, 20], [21, inf)
 BAND_EDGES = (0, 1, 3, 6, 21)
 _EPS = 1e-6
@@ -948,8 +950,9 @@ class FeatureCF(BaseRecommender):
                 query, query_norm, ref, ref_norm, self.n_neighbors, self.metric, False,
                 self.n_threads,
             )  # fmt: skip
-            sims.data = np.maximum(sims.data, 0.0)
-            sims.eliminate_zeros()
+            if sims.nnz and sims.data.min() <= 0:  # dissimilar profiles are no neighbours
+                sims.data = np.maximum(sims.data, 0.0)
+                sims.eliminate_zeros()
             out.append(sims)
         return out
 
@@ -1021,7 +1024,11 @@ class FeatureCF(BaseRecommender):
             (hist.data * derived["inv_counts"][hist.indices], hist.indices, hist.indptr),
             shape=hist.shape,
         )
-        cooc = two_hop_dense_product(a, v_active_t, v_active, cols, self.n_threads)
+        co_counts = self._cooccurrence_counts(core)
+        if co_counts is not None:  # one hop through the item x item counts
+            cooc = csr_dense_product(a, co_counts, cols, self.n_threads)
+        else:  # two hops: the history's buyers, then what they have
+            cooc = two_hop_dense_product(a, v_active_t, v_active, cols, self.n_threads)
         out[names.index("cooccurrence")] = cooc / np.maximum(n, 1.0)[:, None]
         out[names.index("cf")] = cf
         user_nbrs = state["user_nbrs"]
@@ -1051,23 +1058,41 @@ class FeatureCF(BaseRecommender):
                 out[names.index("demographics")] = np.asarray(uf_bin @ lift_items, dtype=np.float64)
                 if "xt" not in derived:
                     derived["xt"] = self._item_blocks().T.toarray()
-                xt = derived["xt"][:, items]
+                xt = derived["xt"] if all_items else derived["xt"][:, items]
                 per_value = np.asarray(uf_bin @ core["demo_field_lift"], dtype=np.float64)
                 out[names.index("demographic_fields")] = per_value @ xt
         out[names.index("activity")] = np.log1p(state["n"])[:, None]
-        coef = np.asarray(hist @ core["content_map"].T, dtype=np.float64)  # (users, cols + 1)
-        state["content_coef"] = coef  # for explanations
-        if "xt_bin" not in derived:
+        if "content_map_t" not in derived:
+            derived["content_map_t"] = np.ascontiguousarray(core["content_map"].T)
             derived["xt_bin"] = (self._item_blocks().T.toarray() > 0).astype(np.float64)
-        ridge = coef[:, :-1] @ derived["xt_bin"][:, items] + coef[:, -1:]
-        out[names.index("content_ridge")] = ridge
+        coef = np.asarray(hist @ derived["content_map_t"], dtype=np.float64)  # (users, cols + 1)
+        state["content_coef"] = coef  # for explanations
+        xt_bin = derived["xt_bin"] if all_items else derived["xt_bin"][:, items]
+        out[names.index("content_ridge")] = coef[:, :-1] @ xt_bin + coef[:, -1:]
         if "xt" not in derived:
             derived["xt"] = self._item_blocks().T.toarray()
-        xt_items = derived["xt"][:, items]
+        xt_items = derived["xt"] if all_items else derived["xt"][:, items]
         lift = state["lift"]
         for name, sl in zip(core["fields"], self._field_slices(), strict=True):
             out[names.index(f"content:{name}")] = lift[:, sl] @ xt_items[sl]
         return out
+
+    def _cooccurrence_counts(self, core: dict[str, Any]) -> sp.csr_matrix | None:
+        """Item x item co-occurrence counts ``V^T V`` (cached per core) when they are small.
+
+        Used when its size bound ``sum_u n_u^2`` is at most :data:`_COOCCURRENCE_MAX_NNZ`
+        (MovieLens 100k: 1.3e7); larger data go through the two-hop product instead.
+        """
+        derived = core.setdefault("_derived", {})
+        if "co_counts" not in derived:
+            v = self._core_values(core)
+            bound = float(np.sum(np.diff(v.indptr).astype(np.float64) ** 2))
+            counts = None
+            if bound <= _COOCCURRENCE_MAX_NNZ:
+                counts = sp.csr_matrix(derived["v_active_t"] @ v, dtype=np.float32)
+                counts.sort_indices()
+            derived["co_counts"] = counts
+        return derived["co_counts"]
 
     @staticmethod
     def _ease_term(

@@ -40,10 +40,9 @@ def reason(parts: pd.DataFrame, top: int = 3, skip: tuple[str, ...] = ()) -> str
     str
         For example ``"category = property: 0.42; demographics: 0.31"``.
     """
-    positive = parts[(parts[Columns.CONTRIBUTION] > 0) & ~parts[Columns.PART].isin(skip)]
-    positive = positive.sort_values(Columns.CONTRIBUTION, ascending=False, kind="stable")
-    labels = []
-    for row in positive.head(top).itertuples(index=False):
+    kept = parts[~parts[Columns.PART].isin(skip)]
+    totals: dict[str, float] = {}  # parts with the same reading are added up
+    for row in kept.itertuples(index=False):
         part, field, value, contribution = row
         named = isinstance(value, str) and bool(value)
         if part == "field" and isinstance(field, str) and named:
@@ -58,7 +57,9 @@ def reason(parts: pd.DataFrame, top: int = 3, skip: tuple[str, ...] = ()) -> str
             label = "customers like them"
         else:
             label = str(part)
-        labels.append(f"{label}: {contribution:.2f}")
+        totals[label] = totals.get(label, 0.0) + float(contribution)
+    best = sorted(((c, label) for label, c in totals.items() if c > 0), key=lambda t: -t[0])[:top]
+    labels = [f"{label}: {c:.2f}" for c, label in best]
     return "; ".join(labels) if labels else "no positive evidence (ranked by position)"
 
 

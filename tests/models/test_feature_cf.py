@@ -493,6 +493,8 @@ def test_explain_names_the_history_item_behind_the_ease_part(tiny):
     parts = model.explain("u2", "sku-30")
     row = parts[parts["part"] == "ease"].iloc[0]
     assert row["value"] in ("sku-10", "sku-20", None)
+    # the regression's user-feature share is read as demographics
+    assert ((parts["part"] == "demographics") & (parts["field"] == "ease")).sum() == 1
     total = parts["contribution"].sum()
     np.testing.assert_allclose(total, model.predict(["u2"], ["sku-30"])[0], rtol=1e-5)
 

@@ -338,8 +338,9 @@ class FeatureCF(BaseRecommender):
     new products).
 
     **Explanations** (:meth:`explain`) list one row per term: ``part="cf"`` (``value`` =
-    the history item most similar to the recommended one), ``"ease"`` (``value`` = the
-    history item with the largest regression weight towards it), ``"user_cf"``,
+    the history item most similar to the recommended one), ``"ease"`` (its history part;
+    ``value`` = the history item with the largest regression weight towards it; the part of
+    the user's features is a ``"demographics"`` row with ``field="ease"``), ``"user_cf"``,
     ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
     ``"demographics"``, ``"content_level"`` (the constant of the ``"content_ridge"``
     regression), and per item field one ``part="field"`` row per value the item has (e.g.
@@ -1826,7 +1827,16 @@ class FeatureCF(BaseRecommender):
                 weights = core["ease"][hist.indices, item]
                 if (weights > 0).any():
                     top_ease = str(self.dataset_.item_ids[hist.indices[int(np.argmax(weights))]])
-            rows.append(("ease", None, top_ease, float(contrib[names.index("ease")])))
+            # the history's share of the regression, and the user features' share
+            t_ease = names.index("ease")
+            feature_part = 0.0
+            features = state.get("features")
+            if core.get("ease_features") is not None and features is not None:
+                f_row = sp.csr_matrix(features, dtype=np.float32)
+                raw = float(np.asarray(f_row @ core["ease_features"][:, [item]]).ravel()[0])
+                feature_part = float(w[t_ease] / core["scale"][t_ease] * raw)
+            rows.append(("ease", None, top_ease, float(contrib[t_ease]) - feature_part))
+            rows.append(("demographics", "ease", None, feature_part))
         rows.append(("user_cf", None, None, float(contrib[names.index("user_cf")])))
         rows.append(("cooccurrence", None, None, float(contrib[names.index("cooccurrence")])))
         rows.append(("popularity", None, None, float(contrib[names.index("popularity")])))

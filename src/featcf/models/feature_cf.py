@@ -90,16 +90,6 @@ def _band_of(counts: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(BAND_EDGES[1:]), counts, side="right").astype(np.int64)
 
 
-def _row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    matrix = sp.csr_matrix(matrix)
-    counts = np.diff(matrix.indptr)
-    sums = np.add.reduceat(matrix.data.astype(np.float64), matrix.indptr[:-1][counts > 0])
-    scale = np.zeros(matrix.shape[0])
-    scale[counts > 0] = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums != 0)
-    data = (matrix.data * np.repeat(scale, counts)).astype(np.float32)
-    return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
-
-
 #: multiples of the mean number of positives per item tried as the "ease" L2 penalty
 EASE_L2_GRID = (2.0, 6.0, 20.0, 60.0)
 _EASE_L2_DEFAULT = 20.0
@@ -179,8 +169,10 @@ def _row_sums(matrix: sp.csr_matrix, power: int = 1) -> np.ndarray:
     return out
 
 
-def _stack_row_normalized(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
-    """The rows of several CSR matrices (same width) one after another, each summing to 1."""
+def _row_normalize(*matrices: sp.csr_matrix) -> sp.csr_matrix:
+    """The rows of one or more sparse matrices (same width) one after another, each scaled to
+    sum 1 (empty rows stay empty)."""
+    matrices = tuple(sp.csr_matrix(m) if m.format != "csr" else m for m in matrices)
     n_cols = matrices[0].shape[1]
     indptrs, offset = [np.zeros(1, dtype=np.int64)], 0
     for m in matrices:
@@ -997,7 +989,7 @@ class FeatureCF(BaseRecommender):
             """Share of each row's neighbours who have each item, for several neighbour
             matrices at once (one sparse product); rows without neighbours get the global
             share."""
-            wn = _stack_row_normalized(ws)
+            wn = _row_normalize(*ws)
             block = csr_dense_product(wn, v_active, cols, self.n_threads)
             empty = np.diff(wn.indptr) == 0
             if empty.any():

@@ -22,9 +22,17 @@ def _parts(matrix: sp.spmatrix) -> tuple[np.ndarray, ...]:
     return m.indptr, m.indices, data
 
 
-def _serial(n_threads: int | None, work: float) -> bool:
-    """Whether to run on the calling thread (small work, or one thread asked for)."""
-    return n_threads == 1 or work < _SMALL_WORK
+def _run(
+    kernel_name: str, args: tuple, n_rows: int, work: float, n_threads: int | None
+) -> NDArray[np.float64]:
+    """Call ``kernel_name`` on the calling thread (``*_serial``) when the work is small or
+    one thread is asked for, else the parallel kernel over strided chunks of rows."""
+    from featcf._kernels import products as kp
+
+    if n_threads == 1 or work < _SMALL_WORK:
+        return getattr(kp, f"{kernel_name}_serial")(*args)
+    with _numba_threads(n_threads, work) as threads:
+        return getattr(kp, kernel_name)(*args, _n_chunks(n_rows, threads))
 
 
 def _column_map(n_cols: int, columns: NDArray[np.int64] | None) -> tuple[np.ndarray, int]:
@@ -56,19 +64,12 @@ def csr_dense_product(
     -------
     ndarray of float64, shape (n, len(columns) or p)
     """
-    from featcf._kernels import products as kp
-
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"shapes {a.shape} and {b.shape} do not align")
-    a_parts, b_parts = _parts(a), _parts(b)
     col_pos, n_out = _column_map(b.shape[1], columns)
+    args = (*_parts(a), *_parts(b), col_pos, n_out)
     work = float(a.shape[0]) * n_out + 50.0 * a.nnz
-    if _serial(n_threads, work):
-        return kp.csr_dense_product_serial(*a_parts, *b_parts, col_pos, n_out)
-    with _numba_threads(n_threads, work) as threads:
-        return kp.csr_dense_product(
-            *a_parts, *b_parts, col_pos, n_out, _n_chunks(a.shape[0], threads)
-        )
+    return _run("csr_dense_product", args, a.shape[0], work, n_threads)
 
 
 def two_hop_dense_product(
@@ -94,14 +95,9 @@ def two_hop_dense_product(
     -------
     ndarray of float64, shape (n, len(columns) or p)
     """
-    from featcf._kernels import products as kp
-
     if a.shape[1] != b.shape[0] or b.shape[1] != c.shape[0]:
         raise ValueError(f"shapes {a.shape}, {b.shape} and {c.shape} do not align")
-    parts = (*_parts(a), *_parts(b), *_parts(c))
     col_pos, n_out = _column_map(c.shape[1], columns)
+    args = (*_parts(a), *_parts(b), *_parts(c), col_pos, n_out)
     work = float(a.shape[0]) * n_out + 500.0 * a.nnz
-    if _serial(n_threads, work):
-        return kp.two_hop_dense_product_serial(*parts, col_pos, n_out)
-    with _numba_threads(n_threads, work) as threads:
-        return kp.two_hop_dense_product(*parts, col_pos, n_out, _n_chunks(a.shape[0], threads))
+    return _run("two_hop_dense_product", args, a.shape[0], work, n_threads)

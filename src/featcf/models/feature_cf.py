@@ -787,10 +787,8 @@ class FeatureCF(BaseRecommender):
         mu = xc.mean(axis=0)
         xc -= mu
         alpha = _loo_ridge_alpha(xc, target - mean, POP_RIDGE_ALPHAS)
-        if alpha is None:
-            return np.concatenate([[mean], np.zeros(n_cols)])
-        coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(n_cols), xc.T @ (target - mean))
-        return np.concatenate([[mean - mu @ coef], coef])
+        fitted = _ridge_map(xc, mu, alpha) @ target  # [coef..., intercept]
+        return np.concatenate([fitted[-1:], fitted[:-1]])
 
     @staticmethod
     def _predict_pop(coef: np.ndarray, x: sp.csr_matrix) -> np.ndarray:
@@ -1049,26 +1047,30 @@ class FeatureCF(BaseRecommender):
                 uf_bin = sp.csr_matrix(uf, dtype=np.float32)
                 uf_bin.data[:] = 1.0
                 out[names.index("demographics")] = np.asarray(uf_bin @ lift_items, dtype=np.float64)
-                if "xt" not in derived:
-                    derived["xt"] = self._item_blocks().T.toarray()
-                xt = derived["xt"] if all_items else derived["xt"][:, items]
+                xt = self._dense_item_blocks(derived)
+                xt = xt if all_items else xt[:, items]
                 per_value = np.asarray(uf_bin @ core["demo_field_lift"], dtype=np.float64)
                 out[names.index("demographic_fields")] = per_value @ xt
         out[names.index("activity")] = np.log1p(state["n"])[:, None]
         if "content_map_t" not in derived:
             derived["content_map_t"] = np.ascontiguousarray(core["content_map"].T)
-            derived["xt_bin"] = (self._item_blocks().T.toarray() > 0).astype(np.float64)
+            derived["xt_bin"] = (self._dense_item_blocks(derived) > 0).astype(np.float64)
         coef = np.asarray(hist @ derived["content_map_t"], dtype=np.float64)  # (users, cols + 1)
         state["content_coef"] = coef  # for explanations
         xt_bin = derived["xt_bin"] if all_items else derived["xt_bin"][:, items]
         out[names.index("content_ridge")] = coef[:, :-1] @ xt_bin + coef[:, -1:]
-        if "xt" not in derived:
-            derived["xt"] = self._item_blocks().T.toarray()
-        xt_items = derived["xt"] if all_items else derived["xt"][:, items]
+        xt_items = self._dense_item_blocks(derived)
+        xt_items = xt_items if all_items else xt_items[:, items]
         lift = state["lift"]
         for name, sl in zip(core["fields"], self._field_slices(), strict=True):
             out[names.index(f"content:{name}")] = lift[:, sl] @ xt_items[sl]
         return out
+
+    def _dense_item_blocks(self, derived: dict[str, Any]) -> np.ndarray:
+        """The normalised item blocks as a dense (columns x items) array, cached per core."""
+        if "xt" not in derived:
+            derived["xt"] = self._item_blocks().T.toarray()
+        return derived["xt"]
 
     def _cooccurrence_counts(self, core: dict[str, Any]) -> sp.csr_matrix | None:
         """Item x item co-occurrence counts ``V^T V`` (cached per core) when they are small.

@@ -1395,8 +1395,10 @@ class FeatureCF(BaseRecommender):
         cold_items = rng.choice(warm_items, size=n_cold_items, replace=False)
         is_cold_item = np.zeros(n_items, dtype=bool)
         is_cold_item[cold_items] = True
-        # cold validation users: a share of the users with >= 2 interactions
-        eligible = np.flatnonzero(counts_u >= 2)
+        # cold validation users: a share of all users with interactions, so the zero-history
+        # band sees customers like the real new ones (in a shop, most hold one product);
+        # the bands that reveal 1-5 interactions use those who have more than that
+        eligible = np.flatnonzero(counts_u >= 1)
         n_cold_users = int(round(frac * len(eligible)))
         cold_users = rng.choice(eligible, size=n_cold_users, replace=False)
         is_cold_user = np.zeros(n_users, dtype=bool)

@@ -525,3 +525,24 @@ def test_top_k_of_distinct_query_rows_equals_the_direct_call():
     direct = topk_similarity_dense_between(dense_q, dense_ref, 4)
     once = _topk_distinct_queries(lambda q: topk_similarity_dense_between(q, dense_ref, 4), dense_q)
     assert (direct != once).nnz == 0 and np.array_equal(direct.indices, once.indices)
+
+
+def test_core_built_for_some_users_has_their_full_neighbour_rows(shop):
+    """Validation cores search neighbours only for the users asked about; those rows are exact."""
+    model = _model(n_neighbors=10).fit(shop)
+    values, x = model._values(), model._item_blocks()
+    uf = shop.user_features.matrix
+    asked = np.sort(np.random.default_rng(0).choice(shop.n_users, 60, replace=False))
+    full = model._build_core(values, uf, x)
+    part = model._build_core(values, uf, x, query_users=asked)
+    others = np.setdiff1d(np.arange(shop.n_users), asked)
+    for name in ("user_nbrs", "field_nbrs"):
+        full_m = full[name] if name == "user_nbrs" else sp.vstack(full[name]).tocsr()
+        part_m = part[name] if name == "user_nbrs" else sp.vstack(part[name]).tocsr()
+        n_blocks = full_m.shape[0] // shop.n_users
+        rows = np.concatenate([asked + b * shop.n_users for b in range(n_blocks)])
+        empty = np.concatenate([others + b * shop.n_users for b in range(n_blocks)])
+        assert part_m.shape == full_m.shape
+        assert (part_m[rows] != full_m[rows]).nnz == 0
+        assert full_m[rows].nnz > 0 and part_m[empty].nnz == 0
+    np.testing.assert_array_equal(part["lift"], full["lift"])

@@ -230,6 +230,15 @@ POP_RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 CONTENT_RIDGE_ALPHAS = (0.01, 0.05, 0.2, 1.0, 5.0)
 
 
+def _spread_rows(matrix: sp.csr_matrix, rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
+    """Place the rows of ``matrix`` at positions ``rows`` (sorted) of an ``n_rows`` matrix."""
+    counts = np.zeros(n_rows, dtype=np.int64)
+    counts[rows] = np.diff(matrix.indptr)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return sp.csr_matrix((matrix.data, matrix.indices, indptr), shape=(n_rows, matrix.shape[1]))
+
+
 def _ridge_map(xc: np.ndarray, mu: np.ndarray, alpha: float | None) -> np.ndarray:
     """Linear map ``y -> [coef; intercept]`` of ridge regression on ``xc + mu`` (centred
     ``xc``, unpenalised intercept); ``alpha`` None: intercept only. Shape (c + 1, n)."""
@@ -612,9 +621,20 @@ class FeatureCF(BaseRecommender):
         return [f.columns for f in self.dataset_.item_features.fields.values()]
 
     def _build_core(
-        self, values: sp.csr_matrix, user_features: sp.csr_matrix | None, x: sp.csr_matrix
+        self,
+        values: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
+        x: sp.csr_matrix,
+        query_users: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """Everything learned from a positives matrix (used for validation and final fit)."""
+        """Everything learned from a positives matrix (used for validation and final fit).
+
+        ``query_users`` (sorted positions), when given, limits the user-kNN and per-field
+        neighbour searches to the users a validation core is asked about; the other users'
+        rows stay empty. The rows that are computed equal those of a full build (a row's
+        top-k does not depend on the other queries), and the searches are the quadratic
+        part of a fit.
+        """
         from featcf.similarity import topk_similarity, topk_similarity_between
 
         k = self.n_neighbors
@@ -702,15 +722,23 @@ class FeatureCF(BaseRecommender):
         # field neighbourhoods among active users
         self_col = np.full(n_users, -1, dtype=np.int64)
         self_col[active] = np.arange(len(active))
+        rows = slice(None) if query_users is None else np.asarray(query_users, dtype=np.int64)
+
+        def all_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+            return m if query_users is None else _spread_rows(m, rows, n_users)
+
         # user-kNN on the positives (ordinary CF, for users with a history)
         ref = sp.csr_matrix(values[active], dtype=np.float32)
         sims = _topk_distinct_queries(
             lambda q: topk_similarity_between(q, ref, k + 1, "cosine", n_threads=self.n_threads),
-            sp.csr_matrix(values, dtype=np.float32),
+            sp.csr_matrix(values[rows], dtype=np.float32),
         )
-        core["user_nbrs"] = _drop_self_truncate(sims, self_col, k)
+        core["user_nbrs"] = all_rows(_drop_self_truncate(sims, self_col[rows], k))
+        lift_q = lift[rows]
         core["field_nbrs"] = [
-            self._profile_neighbors(lift[:, sl], lift[active][:, sl], g[sl], self_col)
+            all_rows(
+                self._profile_neighbors(lift_q[:, sl], lift[active][:, sl], g[sl], self_col[rows])
+            )
             for sl in self._field_slices()
         ]
 
@@ -1207,7 +1235,8 @@ class FeatureCF(BaseRecommender):
                 split = self._validation_split(values, rng, liked)
                 bar.update()
                 bar.set_postfix_str(stages[2])
-                val_core = self._build_core(split["train"], uf, x)
+                asked = np.flatnonzero(np.diff(split["targets"].indptr) > 0)
+                val_core = self._build_core(split["train"], uf, x, query_users=asked)
                 val_core["names"] = names
                 val_core["fields"] = list(dataset.item_fields)
                 if "ease" in names:
@@ -1540,14 +1569,16 @@ class FeatureCF(BaseRecommender):
                 (np.ones(int(hit.sum()), np.float32), (coo.row[hit], coo.col[hit])),
                 shape=values.shape,
             )
-            core = self._build_core(train, uf, x)
+            users = np.arange(n_users)
+            if n_users > 1500:
+                users = np.sort(rng.choice(n_users, 1500, replace=False))
+            core = self._build_core(
+                train, uf, x, query_users=users if len(users) < n_users else None
+            )
             core["names"] = names
             core["fields"] = list(self.dataset_.item_fields)
             if ease_l2 is not None:
                 self._set_ease(core, train, uf, ease_l2)
-            users = np.arange(n_users)
-            if n_users > 1500:
-                users = np.sort(rng.choice(n_users, 1500, replace=False))
             warm_c = np.flatnonzero(~hidden & (item_counts > 0))
             if len(warm_c) > 400:
                 warm_c = np.sort(rng.choice(warm_c, 400, replace=False))

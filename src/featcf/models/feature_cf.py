@@ -1214,7 +1214,7 @@ class FeatureCF(BaseRecommender):
             )
         uf = None if dataset.user_features is None else dataset.user_features.matrix
         stages = ["final model", "validation split", "validation model", "term scales",
-                  "learn weights"]  # fmt: skip
+                  "new-item rounds", "learn weights"]  # fmt: skip
         if not learn:
             stages = ["final model", "term scales"]
         bar = tqdm(total=len(stages), desc="FeatureCF", disable=not self.show_progress)
@@ -1246,9 +1246,11 @@ class FeatureCF(BaseRecommender):
                 bar.set_postfix_str(stages[3])
                 scale = self._default_scales(core, values, rng)
                 samples = self._validation_samples(val_core, split, uf, rng)
-                samples += self._cold_item_rounds(values, liked, uf, x, names, split, rng, ease_l2)
                 bar.update()
                 bar.set_postfix_str(stages[4])
+                samples += self._cold_item_rounds(values, liked, uf, x, names, split, rng, ease_l2)
+                bar.update()
+                bar.set_postfix_str(stages[5])
                 band_w, cold_w = self._learn_weights(samples, names, scale)
                 bar.update()
             else:

@@ -546,3 +546,42 @@ def test_core_built_for_some_users_has_their_full_neighbour_rows(shop):
         assert (part_m[rows] != full_m[rows]).nnz == 0
         assert full_m[rows].nnz > 0 and part_m[empty].nnz == 0
     np.testing.assert_array_equal(part["lift"], full["lift"])
+
+
+@pytest.mark.parametrize("set_weight", [None, 2.5])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_softmax_loss_gradient_matches_finite_differences(set_weight, axis):
+    """Both ranking losses of the weight learning: value by brute force, gradient by differences."""
+    from featcf.models.feature_cf import _softmax_loss
+
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(5, 7))
+    pos = rng.random((5, 7)) < 0.3
+    pos[0] = False  # a row (or column) without positives adds nothing
+    blocked = (rng.random((5, 7)) < 0.2) & ~pos
+    loss, grad = _softmax_loss(z, pos, blocked, axis, set_weight)
+
+    def brute(zz):
+        total = 0.0
+        lines = zz if axis == 1 else zz.T
+        p_lines = pos if axis == 1 else pos.T
+        b_lines = blocked if axis == 1 else blocked.T
+        for line, p, b in zip(lines, p_lines, b_lines, strict=True):
+            if not p.any():
+                continue
+            log_soft = line - np.log(np.exp(line[~b]).sum())
+            if set_weight is None:
+                total -= log_soft[p].sum()
+            else:
+                total -= set_weight * np.log(np.exp(log_soft[p]).sum())
+        return total
+
+    assert loss == pytest.approx(brute(z), rel=1e-10)
+    numeric = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        step = np.zeros_like(z)
+        step[idx] = 1e-6
+        numeric[idx] = (brute(z + step) - brute(z - step)) / 2e-6
+    np.testing.assert_allclose(
+        np.where(blocked, 0.0, grad), np.where(blocked, 0.0, numeric), atol=1e-6
+    )

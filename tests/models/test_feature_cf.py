@@ -548,29 +548,37 @@ def test_core_built_for_some_users_has_their_full_neighbour_rows(shop):
     np.testing.assert_array_equal(part["lift"], full["lift"])
 
 
-@pytest.mark.parametrize("set_weight", [None, 2.5])
+@pytest.mark.parametrize("set_lines", [None, "all", "some"])
 @pytest.mark.parametrize("axis", [0, 1])
-def test_softmax_loss_gradient_matches_finite_differences(set_weight, axis):
+def test_softmax_loss_gradient_matches_finite_differences(set_lines, axis):
     """Both ranking losses of the weight learning: value by brute force, gradient by differences."""
     from featcf.models.feature_cf import _softmax_loss
 
     rng = np.random.default_rng(11)
     z = rng.normal(size=(5, 7))
     pos = rng.random((5, 7)) < 0.3
-    pos[0] = False  # a row (or column) without positives adds nothing
+    pos[0] = False  # a row without positives adds nothing
+    pos[:, 1] = False  # and a column
     blocked = (rng.random((5, 7)) < 0.2) & ~pos
-    loss, grad = _softmax_loss(z, pos, blocked, axis, set_weight)
+    n_lines = z.shape[1 - axis]
+    flags = {
+        None: None,
+        "all": np.ones(n_lines, dtype=bool),
+        "some": np.arange(n_lines) % 2 == 0,
+    }[set_lines]
+    set_weight = 2.5
+    loss, grad = _softmax_loss(z, pos, blocked, axis, flags, set_weight)
 
     def brute(zz):
         total = 0.0
         lines = zz if axis == 1 else zz.T
         p_lines = pos if axis == 1 else pos.T
         b_lines = blocked if axis == 1 else blocked.T
-        for line, p, b in zip(lines, p_lines, b_lines, strict=True):
+        for i, (line, p, b) in enumerate(zip(lines, p_lines, b_lines, strict=True)):
             if not p.any():
                 continue
             log_soft = line - np.log(np.exp(line[~b]).sum())
-            if set_weight is None:
+            if flags is None or not flags[i]:
                 total -= log_soft[p].sum()
             else:
                 total -= set_weight * np.log(np.exp(log_soft[p]).sum())

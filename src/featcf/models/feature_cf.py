@@ -235,16 +235,18 @@ def _softmax_loss(
     pos: np.ndarray,
     blocked: np.ndarray,
     axis: int,
-    set_weight: float | None = None,
+    set_lines: np.ndarray | None = None,
+    set_weight: float = 1.0,
 ) -> tuple[float, np.ndarray]:
     """A listwise softmax loss along ``axis`` and its gradient dL/dz.
 
-    Entries where ``blocked`` is set are left out of the softmax. Per row (``axis=1``) or
-    column (``axis=0``) with positives ``P`` (``pos``), the loss is
-    ``-sum_{p in P} log softmax(z)[p]`` (cross-entropy: every positive pulled up), or,
-    with ``set_weight``, ``set_weight * -log sum_{p in P} softmax(z)[p]`` (the likelihood
-    of the set: satisfied once some positives lead, as top-n metrics are). Rows without
-    positives add nothing.
+    Entries where ``blocked`` is set are left out of the softmax. Per line (row for
+    ``axis=1``, column for ``axis=0``) with positives ``P`` (``pos``), the loss is
+    ``-sum_{p in P} log softmax(z)[p]`` (cross-entropy: every positive pulled up), or, on
+    the lines where ``set_lines`` (one flag per line) is set,
+    ``set_weight * -log sum_{p in P} softmax(z)[p]`` (the likelihood of the set:
+    satisfied once some positives lead, as top-n metrics are). Lines without positives
+    add nothing.
 
     Returns
     -------
@@ -260,16 +262,22 @@ def _softmax_loss(
     has = cnt > 0
     lse = np.log(np.where(tot > 0, tot, np.float32(1.0))) + zmax
     prob = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
-    if set_weight is None:
+    if set_lines is None or not set_lines.any():
         loss = float((cnt * lse)[has].sum(dtype=np.float64) - z[pos].sum(dtype=np.float64))
         return loss, cnt * prob - pos
+    as_set = np.expand_dims(np.asarray(set_lines, dtype=bool), axis)
+    ce = has & ~as_set
+    ce_pos = pos & ce
+    loss = float((cnt * lse)[ce].sum(dtype=np.float64) - z[ce_pos].sum(dtype=np.float64))
+    grad = np.where(ce, cnt * prob - pos, np.float32(0.0))
     e_pos = np.where(pos, e, np.float32(0.0))
     tot_pos = e_pos.sum(axis=axis, keepdims=True)
-    ok = has & (tot_pos > 0)
+    ok = has & as_set & (tot_pos > 0)
     lse_pos = np.log(np.where(ok, tot_pos, np.float32(1.0))) + zmax
-    loss = float(set_weight * (lse - lse_pos)[ok].sum(dtype=np.float64))
+    loss += float(set_weight * (lse - lse_pos)[ok].sum(dtype=np.float64))
     q = np.divide(e_pos, tot_pos, out=np.zeros_like(e_pos), where=ok)
-    return loss, np.where(ok, np.float32(set_weight), np.float32(0.0)) * (prob - q)
+    grad += np.where(ok, np.float32(set_weight), np.float32(0.0)) * (prob - q)
+    return loss, grad
 
 
 def _spread_rows(matrix: sp.csr_matrix, rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
@@ -1741,14 +1749,12 @@ class FeatureCF(BaseRecommender):
                 for cols in (~cold_cols, cold_cols):
                     if not cols.any():
                         continue
-                    set_rows = tag >= self._set_loss_min_band
-                    for rows, set_weight in ((~set_rows, None), (set_rows, mean_cnt)):
-                        if not rows.any():
-                            continue
-                        sel = np.ix_(rows, cols)
-                        loss, g = _softmax_loss(z[sel], pos[sel], blocked[sel], 1, set_weight)
-                        total += loss
-                        grad[sel] += g
+                    loss, g = _softmax_loss(
+                        z[:, cols], pos[:, cols], blocked[:, cols], 1,
+                        tag >= self._set_loss_min_band, mean_cnt,
+                    )  # fmt: skip
+                    total += loss
+                    grad[:, cols] += g
                 # per item: the audience over users
                 for cols, share in ((~cold_cols, item_share), (cold_cols, cold_share)):
                     if not cols.any():

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import featcf
 from featcf.data import Dataset
@@ -593,3 +595,39 @@ def test_softmax_loss_gradient_matches_finite_differences(set_lines, axis):
     np.testing.assert_allclose(
         np.where(blocked, 0.0, grad), np.where(blocked, 0.0, numeric), atol=1e-6
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_query=st.integers(1, 8),
+    n_distinct=st.integers(1, 6),
+    n_ref=st.integers(1, 30),
+    d=st.integers(1, 4),
+    k=st.integers(1, 12),
+    metric=st.sampled_from(["cosine", "pearson", "dot"]),
+    seed=st.integers(0, 2**16),
+)
+def test_top_k_against_distinct_reference_rows_equals_the_direct_call(
+    n_query, n_distinct, n_ref, d, k, metric, seed
+):
+    """Repeated reference rows (same demographics and purchases) are scored once; the lists,
+    their order and the tie-breaking by position are those of the direct call."""
+    from featcf.models.feature_cf import _topk_distinct_refs
+    from featcf.similarity import topk_similarity_dense_between
+
+    rng = np.random.default_rng(seed)
+    # small integers: repeated rows, zero rows and exactly tied scores between distinct rows
+    distinct = rng.integers(-2, 3, size=(n_distinct, d)).astype(np.float64)
+    ref = distinct[rng.integers(0, n_distinct, size=n_ref)]
+    query = rng.integers(-2, 3, size=(n_query, d)).astype(np.float64)
+    weights = rng.integers(1, 3, size=d).astype(np.float64)
+
+    def search(rows, kk):
+        return topk_similarity_dense_between(query, rows, kk, metric, weights=weights)
+
+    direct = search(ref, k)
+    once = _topk_distinct_refs(search, ref, k)
+    assert once.shape == direct.shape
+    np.testing.assert_array_equal(once.indptr, direct.indptr)
+    np.testing.assert_array_equal(once.indices, direct.indices)
+    np.testing.assert_array_equal(once.data, direct.data)

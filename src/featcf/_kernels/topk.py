@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["heap_push", "heap_sorted", "topn_dense_kernel", "topn_dense_serial"]
+__all__ = [
+    "expand_repeated_topk",
+    "heap_push",
+    "heap_sorted",
+    "topn_dense_kernel",
+    "topn_dense_serial",
+]
 
 
 @njit(cache=True, inline="always")
@@ -134,3 +140,52 @@ def topn_dense_serial(scores, n, ex_indptr, ex_indices, use_exclude):
     out_s = np.full((n_rows, n), -np.inf, np.float32)
     _topn_dense_rows(scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, 0, 1)
     return out_i, out_s
+
+
+@njit(cache=True)
+def expand_repeated_topk(indptr, distinct_idx, distinct_s, member_ptr, members, k):
+    """Top-k over reference rows that repeat, from the top-k over their distinct rows.
+
+    Row ``r``'s candidates ``distinct_idx/distinct_s[indptr[r]:indptr[r + 1]]`` are the
+    top-k *distinct* reference rows, best first, where distinct rows are numbered in order
+    of their first occurrence; ``members[member_ptr[u]:member_ptr[u + 1]]`` are the
+    positions of the reference rows equal to distinct row ``u``, ascending. Equal rows score
+    equally, so the top-k of the reference rows themselves is the first ``k`` members in
+    (score descending, position ascending) order. Within a run of equal scores only the
+    ``k - filled`` smallest positions of each distinct row can be needed; a distinct row cut
+    from the list at the run's end has a first member after the first member of every
+    distinct row in the run, so it is never needed either.
+
+    Returns ``(out_i, out_s, out_n)`` as the top-k kernels: best first, ``out_n[r]`` filled.
+    """
+    n = indptr.shape[0] - 1
+    out_i = np.full((n, k), -1, np.int32)
+    out_s = np.zeros((n, k), np.float32)
+    out_n = np.zeros(n, np.int32)
+    buf = np.empty(max(k * k, 1), np.int64)
+    for r in range(n):
+        p = indptr[r]
+        end = indptr[r + 1]
+        filled = 0
+        while p < end and filled < k:
+            s = distinct_s[p]
+            need = k - filled
+            m = 0
+            q = p
+            while q < end and distinct_s[q] == s:
+                u = distinct_idx[q]
+                a = member_ptr[u]
+                b = min(member_ptr[u + 1], a + need)
+                for t in range(a, b):
+                    buf[m] = members[t]
+                    m += 1
+                q += 1
+            run = np.sort(buf[:m])
+            take = min(m, need)
+            for t in range(take):
+                out_i[r, filled + t] = run[t]
+                out_s[r, filled + t] = s
+            filled += take
+            p = q
+        out_n[r] = filled
+    return out_i, out_s, out_n

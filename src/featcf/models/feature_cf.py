@@ -224,6 +224,31 @@ def _topk_distinct_queries(topk: Any, query: Any) -> sp.csr_matrix:
     return sp.csr_matrix(topk(uniq)[inverse])
 
 
+def _topk_distinct_refs(topk: Any, ref: Any, k: int) -> sp.csr_matrix:
+    """``topk(ref, k)`` computed against the distinct rows of ``ref`` only, then expanded.
+
+    ``topk(rows, k)`` must return the deterministic top-k of its queries against ``rows``
+    (best first, ties by position, as the featcf kernels do). Customers with the same
+    demographics and purchases have the same profiles; the result is identical to the
+    direct call (see :func:`featcf._kernels.topk.expand_repeated_topk`).
+    """
+    from featcf._kernels.topk import expand_repeated_topk
+    from featcf.similarity import _to_csr
+
+    uniq, inverse = _unique_rows(ref)
+    n_ref = len(inverse)
+    if n_ref == 0 or uniq.shape[0] > 0.8 * n_ref:
+        return topk(ref, k)
+    sims = sp.csr_matrix(topk(uniq, k))
+    members = np.argsort(inverse, kind="stable").astype(np.int64)
+    member_ptr = np.zeros(uniq.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inverse, minlength=uniq.shape[0]), out=member_ptr[1:])
+    out = expand_repeated_topk(
+        sims.indptr.astype(np.int64), sims.indices, sims.data, member_ptr, members, k
+    )
+    return _to_csr(*out, (sims.shape[0], n_ref))
+
+
 #: penalties tried (by leave-one-out error) for the item-popularity-from-features ridge
 POP_RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 #: penalties (times the number of items with interactions) tried for ``content_ridge``
@@ -913,8 +938,12 @@ class FeatureCF(BaseRecommender):
         k = self.n_neighbors
         no_self = not (self_col >= 0).any()
         sims = _topk_distinct_queries(
-            lambda q: topk_similarity_dense_between(
-                q, ref, k if no_self else k + 1, self.metric, weights=g, n_threads=self.n_threads
+            lambda q: _topk_distinct_refs(
+                lambda rows, kk: topk_similarity_dense_between(
+                    q, rows, kk, self.metric, weights=g, n_threads=self.n_threads
+                ),
+                ref,
+                k if no_self else k + 1,
             ),
             query,
         )

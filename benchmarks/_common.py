@@ -389,6 +389,29 @@ def command_line() -> str:
     return " ".join(["python", str(script), *sys.argv[1:]])
 
 
+def results_header(
+    title: str, packages: Sequence[str], load_before: tuple[float, ...]
+) -> list[str]:
+    """The opening lines of a results file: title, command, machine and load average.
+
+    ``load_before`` is :func:`os.getloadavg` taken when the run started; the load at the
+    end is read here.
+    """
+    info = machine_info(packages)
+    load_after = os.getloadavg()
+    info["load average (1 min) before / after"] = f"{load_before[0]:.2f} / {load_after[0]:.2f}"
+    return [
+        f"# {title}",
+        "",
+        f"Command: `{command_line()}`",
+        "",
+        "Machine:",
+        "",
+        *[f"- {key}: {value}" for key, value in info.items()],
+        "",
+    ]
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured markdown table with columns padded for plain-text reading."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

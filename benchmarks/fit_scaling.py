@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PeakRSS, command_line, machine_info, markdown_table, run_in_child  # noqa: E402
+from _common import PeakRSS, markdown_table, results_header, run_in_child  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fit_scaling.md"
 
@@ -127,18 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table)
     if str(args.output) != "-":
-        info = machine_info(("numpy", "scipy", "numba", "implicit", "featcf"))
-        load_after = os.getloadavg()
-        info["load average (1 min) before / after"] = f"{load_before[0]:.2f} / {load_after[0]:.2f}"
         lines = [
-            "# Fit scaling: FeatureCF on growing synthetic insurance shops",
-            "",
-            f"Command: `{command_line()}`",
-            "",
-            "Machine:",
-            "",
-            *[f"- {key}: {value}" for key, value in info.items()],
-            "",
+            *results_header(
+                "Fit scaling: FeatureCF on growing synthetic insurance shops",
+                ("numpy", "scipy", "numba", "implicit", "featcf"),
+                load_before,
+            ),
             f"Data: `make_insurance_shop(n_customers=..., seed={args.seed})`, "
             f"{results[0]['products']} products. FeatureCF with learned weights "
             "(numba threads: all); implicit ALS with 64 factors, 15 iterations, BLAS on one "

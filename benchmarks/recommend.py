@@ -46,9 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     REPO_ROOT,
     SHARED_DATA,
-    command_line,
-    machine_info,
     markdown_table,
+    results_header,
     time_calls,
 )
 
@@ -257,18 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         print(fit_note)
 
     if str(args.output) != "-":
-        info = machine_info(("numpy", "scipy", "numba", "implicit", "pandas", "featcf"))
         load_after = os.getloadavg()
-        info["load average (1 min) before / after"] = f"{load_before[0]:.2f} / {load_after[0]:.2f}"
         lines = [
-            "# Serving benchmark: featcf models against implicit (MovieLens 100k)",
-            "",
-            f"Command: `{command_line()}`",
-            "",
-            "Machine:",
-            "",
-            *[f"- {key}: {value}" for key, value in info.items()],
-            "",
+            *results_header(
+                "Serving benchmark: featcf models against implicit (MovieLens 100k)",
+                ("numpy", "scipy", "numba", "implicit", "pandas", "featcf"),
+                load_before,
+            ),
             f"Data: MovieLens 100k, {ds.n_users} users x {ds.n_items} items, {X.nnz} ratings "
             f"(the rating is the interaction weight for every tool). Single thread for numba, "
             f"implicit and BLAS in parts 1-2. ALS: 64 factors, {iterations} iterations.",

@@ -402,8 +402,8 @@ class FeatureCF(BaseRecommender):
     5 positives; for users with 6 or more, the likelihood of the set of positives, which,
     like top-n metrics, is satisfied once some of them lead), plus the cross-entropy ranking
     each item's hidden buyers among the users (which makes scores comparable across users,
-    for audiences), minimised
-    jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by a small penalty.
+    for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
+    tied by a small penalty.
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 
@@ -1724,9 +1724,9 @@ class FeatureCF(BaseRecommender):
         number of targets per user: with many hidden positives the cross-entropy spends
         the weights on lifting the hardest ones, while top-10 metrics reward putting some
         of them first (MovieLens dev splits: warm nDCG@10 +0.011, cold users unchanged).
-        Items whose interactions were hidden are
-        scored with their own weight vector. Neighbouring history bands are tied by a small
-        penalty on their difference, so sparse bands borrow from their neighbours.
+        Items whose interactions were hidden are scored with their own weight vector.
+        Neighbouring history bands are tied by a small penalty on their difference, so
+        sparse bands borrow from their neighbours.
         """
         from scipy.optimize import minimize
 

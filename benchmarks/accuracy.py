@@ -2,7 +2,9 @@
 
 One command (``python benchmarks/accuracy.py``) evaluates, with fixed seeds and default
 hyper-parameters (nothing is tuned on the test parts), every model in
-``featcf.models.__all__`` and three peers from ``implicit`` -- ALS
+``featcf.models.__all__``, ``FeatureCF(weights="uniform")`` (the same model with every term
+weighing 1: what its learned weights are measured against) and three peers from
+``implicit`` -- ALS
 (``implicit.cpu.als.AlternatingLeastSquares``), BPR
 (``implicit.cpu.bpr.BayesianPersonalizedRanking``) and item-kNN
 (``implicit.nearest_neighbours.CosineRecommender(K=50)``) -- all through
@@ -145,7 +147,12 @@ def featcf_factories() -> dict[str, Callable[[], Any]]:
         fixed = {"random_state": SEED, "show_progress": False}
         return lambda: cls(**{k: v for k, v in fixed.items() if k in params})
 
-    return {n: factory(getattr(models, n)) for n in names}
+    out = {n: factory(getattr(models, n)) for n in names}
+    if "FeatureCF" in out:  # the learned field weights against uniform ones
+        out["FeatureCF uniform"] = lambda: models.FeatureCF(
+            weights="uniform", random_state=SEED, show_progress=False
+        )
+    return out
 
 
 class ImplicitPeer:

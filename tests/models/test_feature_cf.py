@@ -102,6 +102,15 @@ def test_given_weights_are_respected(tiny):
     np.testing.assert_array_equal(model.band_weights_, np.tile(w.to_numpy(), (5, 1)))
 
 
+def test_uniform_weights_weigh_every_term_one(tiny):
+    model = _model(weights="uniform").fit(tiny)
+    assert (model.feature_weights_ == 1.0).all()
+    np.testing.assert_array_equal(model.band_weights_, np.ones_like(model.band_weights_))
+    np.testing.assert_array_equal(model.cold_item_weights_, np.ones(len(model.term_names_)))
+    no_cf = _model(weights="uniform", include_cf=False).fit(tiny).feature_weights_
+    assert no_cf["cf"] == 0.0 and no_cf["user_cf"] == 0.0 and no_cf["popularity"] == 1.0
+
+
 def test_given_weights_change_scores(tiny):
     a = _model(weights={"popularity": 1.0}).fit(tiny)
     b = _model(weights={"category": 1.0}).fit(tiny)
@@ -124,7 +133,7 @@ def test_negative_weights_raise(tiny):
         ("n_neighbors", 0, ValueError),
         ("metric", "euclid", ValueError),
         ("profile_shrinkage", -1.0, ValueError),
-        ("weights", "uniform", ValueError),
+        ("weights", "equal", ValueError),
         ("implicit", "yes", ValueError),
         ("validation_fraction", 1.5, ValueError),
         ("random_state", "seed", TypeError),

@@ -437,12 +437,14 @@ class FeatureCF(BaseRecommender):
         Similarity of attribute profiles (log-lift vectors weighted by the global profile).
     profile_shrinkage : float, default 5.0
         Pseudo-interactions pulling a profile towards its prior (0: no shrinkage).
-    weights : "learn" or dict, default "learn"
-        ``"learn"`` fits them (see above). A dict ``{term: weight}`` takes keys among
-        :attr:`term_names_` (``"cf"``, ``"user_cf"``, ``"cooccurrence"``, ``"popularity"``,
-        ``"activity"``, ``"rating"``, ``"demographics"``, ``"demographic_fields"``, the item
-        field names and ``"content:<field>"``); a field name also sets its
-        ``"content:<field>"`` weight unless that key is given. Terms not listed weigh 0.
+    weights : "learn", "uniform" or dict, default "learn"
+        ``"learn"`` fits them (see above). ``"uniform"`` weighs every scaled term 1 (the
+        baseline the learned weights are measured against). A dict ``{term: weight}`` takes
+        keys among :attr:`term_names_` (``"cf"``, ``"ease"``, ``"user_cf"``,
+        ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
+        ``"demographics"``, ``"demographic_fields"``, ``"content_ridge"``, the item field
+        names and ``"content:<field>"``); a field name also sets its ``"content:<field>"``
+        weight unless that key is given. Terms not listed weigh 0.
         Weights apply to the scaled terms and are used for every band and for new items.
     implicit : bool or "auto", default "auto"
         ``True``: every stored interaction is a positive, values are ignored. ``False``: the
@@ -564,9 +566,10 @@ class FeatureCF(BaseRecommender):
             or not np.isfinite(self.new_item_shift)
         ):
             raise TypeError(f"new_item_shift must be a finite number, got {self.new_item_shift!r}")
-        if not (isinstance(self.weights, Mapping) or self.weights == "learn"):
+        if not (isinstance(self.weights, Mapping) or self.weights in ("learn", "uniform")):
             raise ValueError(
-                f"weights must be 'learn' or a dict {{term: weight}}, got {self.weights!r}"
+                "weights must be 'learn', 'uniform' or a dict {term: weight}, "
+                f"got {self.weights!r}"
             )
         if not (isinstance(self.implicit, (bool, np.bool_)) or self.implicit == "auto"):
             raise ValueError(f"implicit must be True, False or 'auto', got {self.implicit!r}")
@@ -616,8 +619,10 @@ class FeatureCF(BaseRecommender):
     def _uses_ease(self, n_items: int) -> bool:
         return bool(self.include_cf) and 0 < n_items <= int(self.ease_max_items)
 
-    def _given_weights(self, names: list[str]) -> np.ndarray:
-        given = dict(self.weights)
+    def _given_weights(
+        self, names: list[str], weights: Mapping[str, float] | None = None
+    ) -> np.ndarray:
+        given = dict(self.weights if weights is None else weights)
         unknown = [k for k in given if k not in names]
         if unknown:
             raise ValueError(f"weights names unknown term(s) {unknown}; known terms are {names}")
@@ -1288,8 +1293,12 @@ class FeatureCF(BaseRecommender):
         rng = check_random_state(self.random_state)
         self.rating_data_ = bool(self._resolve_ratings(dataset))
         names = self._term_names(dataset)
-        learn = not isinstance(self.weights, Mapping)
-        given = None if learn else self._given_weights(names)
+        learn = not isinstance(self.weights, Mapping) and self.weights == "learn"
+        given = None
+        if isinstance(self.weights, Mapping):
+            given = self._given_weights(names)
+        elif self.weights == "uniform":
+            given = self._given_weights(names, dict.fromkeys(names, 1.0))
         x = self._item_blocks()
         values = self._values()
         if values.nnz == 0:

@@ -412,6 +412,13 @@ def results_header(
     ]
 
 
+def write_results(path: Path, lines: Sequence[str]) -> None:
+    """Write a results file (creating its folder) and say where it went."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured markdown table with columns padded for plain-text reading."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

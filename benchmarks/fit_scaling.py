@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PeakRSS, markdown_table, results_header, run_in_child  # noqa: E402
+from _common import PeakRSS, markdown_table, results_header, run_in_child, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fit_scaling.md"
 
@@ -142,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             table,
             "",
         ]
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("\n".join(lines))
-        print(f"wrote {args.output}")
+        write_results(args.output, lines)
     return 0
 
 

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import markdown_table, results_header  # noqa: E402
+from _common import markdown_table, results_header, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "weight_diagnosis.md"
 
@@ -145,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             table,
             "",
         ]
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("\n".join(lines))
-        print(f"wrote {args.output}")
+        write_results(args.output, lines)
     return 0
 
 

@@ -640,3 +640,38 @@ def test_top_k_against_distinct_reference_rows_equals_the_direct_call(
     np.testing.assert_array_equal(once.indptr, direct.indptr)
     np.testing.assert_array_equal(once.indices, direct.indices)
     np.testing.assert_array_equal(once.data, direct.data)
+
+
+def test_band_ndcg_matches_a_brute_force_ndcg():
+    """The validation nDCG@10 that picks learned or uniform weights per history band."""
+    from featcf.models.feature_cf import _band_ndcg
+
+    rng = np.random.default_rng(4)
+    n_users, n_terms, n_cand = 9, 3, 25
+    scaled = rng.normal(size=(n_users, n_terms, n_cand)).astype(np.float32)
+    pos = rng.random((n_users, n_cand)) < 0.2
+    pos[0] = False  # a user without targets is not counted
+    blocked = (rng.random((n_users, n_cand)) < 0.2) & ~pos
+    cold_cols = np.zeros(n_cand, dtype=bool)
+    cold_cols[-4:] = True  # hidden items are left out of the band's ranking
+    tag = np.array([0, 1, 1, 2, 1, 0, 1, 2, 1])
+    w = np.array([0.5, 1.0, 0.2])
+    blocks = [(tag[:5], scaled[:5], pos[:5], blocked[:5], cold_cols),
+              (tag[5:], scaled[5:], pos[5:], blocked[5:], cold_cols)]  # fmt: skip
+
+    def brute(band):
+        values = []
+        for u in np.flatnonzero(tag == band):
+            z = (w[:, None] * scaled[u]).sum(axis=0)[~cold_cols]
+            p, b = pos[u][~cold_cols], blocked[u][~cold_cols]
+            if not p.any():
+                continue
+            order = [c for c in np.argsort(-z, kind="stable") if not b[c]][:10]
+            dcg = sum(1.0 / np.log2(r + 2) for r, c in enumerate(order) if p[c])
+            idcg = sum(1.0 / np.log2(r + 2) for r in range(min(p.sum(), 10)))
+            values.append(dcg / idcg)
+        return float(np.mean(values))
+
+    for band in (0, 1, 2):
+        assert _band_ndcg(blocks, band, w) == pytest.approx(brute(band), rel=1e-6)
+    assert _band_ndcg(blocks, 4, w) == 0.0  # a band without users

@@ -305,6 +305,28 @@ def _softmax_loss(
     return loss, grad
 
 
+def _band_ndcg(blocks: list, band: int, w: np.ndarray, n: int = 10) -> float:
+    """Mean nDCG@n over the validation users of one history band, warm items only."""
+    total, count = 0.0, 0
+    discount = 1.0 / np.log2(np.arange(2, n + 2))
+    for tag, scaled, pos, blocked, cold_cols in blocks:
+        rows = np.flatnonzero(tag == band)
+        if not len(rows):
+            continue
+        cols = ~cold_cols
+        z = np.matmul(w.astype(np.float32), scaled[rows][:, :, cols])
+        p = pos[rows][:, cols]
+        z = np.where(blocked[rows][:, cols], -np.inf, z)
+        top = np.argsort(-z, axis=1, kind="stable")[:, :n]
+        hits = np.take_along_axis(p, top, axis=1)
+        n_pos = p.sum(axis=1)
+        ok = n_pos > 0
+        ideal = np.cumsum(discount)[np.minimum(n_pos, n) - 1]
+        total += float(((hits @ discount[: hits.shape[1]]) / ideal)[ok].sum())
+        count += int(ok.sum())
+    return total / count if count else 0.0
+
+
 def _spread_rows(matrix: sp.csr_matrix, rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
     """Place the rows of ``matrix`` at positions ``rows`` (sorted) of an ``n_rows`` matrix."""
     counts = np.zeros(n_rows, dtype=np.int64)
@@ -403,7 +425,8 @@ class FeatureCF(BaseRecommender):
     like top-n metrics, is satisfied once some of them lead), plus the cross-entropy ranking
     each item's hidden buyers among the users (which makes scores comparable across users,
     for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
-    tied by a small penalty.
+    tied by a small penalty; a band whose validation users are ranked better by uniform
+    weights (nDCG@10) keeps those.
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 
@@ -1735,7 +1758,10 @@ class FeatureCF(BaseRecommender):
         of them first (MovieLens dev splits: warm nDCG@10 +0.011, cold users unchanged).
         Items whose interactions were hidden are scored with their own weight vector.
         Neighbouring history bands are tied by a small penalty on their difference, so
-        sparse bands borrow from their neighbours.
+        sparse bands borrow from their neighbours. Last, since the losses are surrogates,
+        each band keeps uniform weights instead when they rank its validation users better
+        by nDCG@10 (MovieLens dev splits: the 1-2 and 3-5 bands of new customers do, given
+        3 nDCG@10 0.499 -> 0.516).
         """
         from scipy.optimize import minimize
 
@@ -1835,6 +1861,12 @@ class FeatureCF(BaseRecommender):
         for w in (*band_w, cold_w):
             if not (w > 0).any():
                 w[names.index("popularity")] = 1.0
+        # the loss is a surrogate: per band, keep uniform weights where they rank the
+        # validation users better by nDCG@10 itself
+        uniform = mask.astype(np.float64)
+        for b in range(n_bands):
+            if _band_ndcg(blocks, b, uniform[mask]) > _band_ndcg(blocks, b, band_w[b][mask]):
+                band_w[b] = uniform
         # items without interactions: an affine map puts their scores on the warm items'
         # scale, new_item_shift standard deviations below the warm mean
         warm_z, cold_z = [], []

@@ -5,7 +5,8 @@ For MovieLens 100k given-k splits (``split_cold_users(..., reveal=k)`` as in
 customers (their revealed interactions folded in) and reports nDCG@10 of five weightings
 of the same terms:
 
-- ``learned``: the fitted weights of the customers' history band (what FeatureCF serves);
+- ``learned``: the fitted weights of the customers' history band (what FeatureCF serves,
+  so uniform weights where the band's validation users preferred them);
 - ``uniform``: every scaled term 1;
 - ``CE optimum (test)``: the weights minimising the cross-entropy ranking loss that the
   fit uses, minimised *on the test customers themselves*;

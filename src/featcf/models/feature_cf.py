@@ -307,24 +307,23 @@ def _softmax_loss(
 
 def _band_ndcg(blocks: list, band: int, w: np.ndarray, n: int = 10) -> float:
     """Mean nDCG@n over the validation users of one history band, warm items only."""
-    total, count = 0.0, 0
-    discount = 1.0 / np.log2(np.arange(2, n + 2))
+    from featcf.evaluation.metrics import ndcg_at_k
+
+    values = []
     for tag, scaled, pos, blocked, cold_cols in blocks:
         rows = np.flatnonzero(tag == band)
         if not len(rows):
             continue
         cols = ~cold_cols
         z = np.matmul(w.astype(np.float32), scaled[rows][:, :, cols])
-        p = pos[rows][:, cols]
         z = np.where(blocked[rows][:, cols], -np.inf, z)
         top = np.argsort(-z, axis=1, kind="stable")[:, :n]
-        hits = np.take_along_axis(p, top, axis=1)
-        n_pos = p.sum(axis=1)
-        ok = n_pos > 0
-        ideal = np.cumsum(discount)[np.minimum(n_pos, n) - 1]
-        total += float(((hits @ discount[: hits.shape[1]]) / ideal)[ok].sum())
-        count += int(ok.sum())
-    return total / count if count else 0.0
+        values.append(ndcg_at_k(top, sp.csr_matrix(pos[rows][:, cols]), n))
+    if not values:
+        return 0.0
+    per_user = np.concatenate(values)
+    per_user = per_user[np.isfinite(per_user)]  # NaN: users without targets here
+    return float(per_user.mean()) if len(per_user) else 0.0
 
 
 def _spread_rows(matrix: sp.csr_matrix, rows: np.ndarray, n_rows: int) -> sp.csr_matrix:

@@ -1,0 +1,123 @@
+"""Write the FeatureCF golden outputs that ``test_feature_cf_golden.py`` compares against.
+
+Run from the repository root (with ``../shared/data`` beside it for the real-data cases)::
+
+    python tests/models/golden/generate.py
+
+The files were generated at the commit before FeatureCF became a package (issue 11) and are
+kept: a restructuring must reproduce them bit for bit. Regenerate them only for a change
+that is *meant* to change FeatureCF's outputs, and say so in the commit message.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[3] / "shared" / "data"
+
+
+def shop_dataset():
+    from featcf.datasets import make_insurance_shop
+
+    return make_insurance_shop(
+        n_customers=600, n_products=24, n_new_products=2, n_new_customers=8, seed=5
+    )
+
+
+def movielens_dataset(root: Path = SHARED):
+    from featcf.datasets import load_movielens
+
+    return load_movielens(root / "ml-100k")
+
+
+def coil_dataset(root: Path = SHARED):
+    from featcf.datasets import load_coil2000
+
+    return load_coil2000(root / "coil2000")
+
+
+CASES = {"shop": shop_dataset, "movielens": movielens_dataset, "coil": coil_dataset}
+
+
+def _frame_arrays(prefix: str, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A frame as plain arrays (ids and labels as text, numbers as they are): no pickle."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col].to_numpy()
+        if values.dtype == object:
+            values = np.asarray([str(v) for v in values])
+        out[f"{prefix}/{col}"] = values
+    return out
+
+
+def golden_outputs(dataset) -> dict[str, np.ndarray]:
+    """Every output the golden test pins, for one Dataset (the model is fitted here)."""
+    from featcf import FeatureCF
+
+    model = FeatureCF(random_state=0, show_progress=False).fit(dataset)
+    out: dict[str, np.ndarray] = {
+        "term_names": np.asarray(model.term_names_),
+        "feature_weights": model.feature_weights_.to_numpy(),
+        "band_weights": model.band_weights_,
+        "cold_item_weights": model.cold_item_weights_,
+        "cold_item_affine": model.cold_item_affine_,
+        "term_scale": model.term_scale_,
+    }
+    ds = model.dataset_
+    users = ds.user_ids[:: max(1, ds.n_users // 40)][:40]
+    out.update(_frame_arrays("recommend", model.recommend(users, n=10)))
+    # new customers: a few interactions of known customers under new ids, then features only
+    user_col, item_col = ds.columns.get("user"), ds.columns.get("item")
+    weight_col = ds.columns.get("weight")
+    csr = ds.interactions
+    rows, cols, vals = [], [], []
+    for k, u in enumerate(range(0, ds.n_users, max(1, ds.n_users // 12))):
+        lo, hi = csr.indptr[u], csr.indptr[u + 1]
+        take = min(hi - lo, 1 + k % 4)
+        for j in range(lo, lo + take):
+            rows.append(f"new-{k}")
+            cols.append(ds.item_ids[csr.indices[j]])
+            vals.append(float(csr.data[j]))
+    inter = pd.DataFrame({user_col: rows, item_col: cols})
+    if weight_col is not None:
+        inter[weight_col] = vals
+    out.update(_frame_arrays("new_history", model.recommend_new_users(interactions=inter, n=10)))
+    if ds.user_features is not None:
+        feats = ds.user_frame.reset_index().iloc[:: max(1, ds.n_users // 10)].head(10).copy()
+        feats[user_col] = [f"demo-{k}" for k in range(len(feats))]
+        out.update(_frame_arrays("new_demo", model.recommend_new_users(user_features=feats, n=10)))
+    pred_users = np.repeat(users[:5], 3)
+    pred_items = np.tile(ds.item_ids[:3], 5)
+    out["predict"] = model.predict(pred_users, pred_items)
+    # a product launched after the fit: another product's features under a new id
+    launch = ds.item_frame.reset_index().iloc[[0]].copy()
+    launch[launch.columns[0]] = "golden-launch"
+    model.add_items(launch)
+    audience_items = [*ds.item_ids[:3].tolist(), "golden-launch"]
+    out.update(_frame_arrays("recommend_users", model.recommend_users(audience_items, n=25)))
+    out.update(_frame_arrays("recommend_after_launch", model.recommend(users[:10], n=10)))
+    for k, (u, i) in enumerate(
+        [(users[0], ds.item_ids[1]), (users[1], ds.item_ids[-1]), (users[2], "golden-launch")]
+    ):
+        out.update(_frame_arrays(f"explain{k}", model.explain(u, i)))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(CASES)
+    for name in names:
+        if name != "shop" and not SHARED.is_dir():
+            print(f"skip {name}: {SHARED} is absent")
+            continue
+        arrays = golden_outputs(CASES[name]())
+        np.savez_compressed(HERE / f"feature_cf_{name}.npz", **arrays)
+        print(f"wrote feature_cf_{name}.npz ({len(arrays)} arrays)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

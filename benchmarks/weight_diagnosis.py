@@ -59,7 +59,7 @@ def diagnose(ds, seed: int, k: int) -> dict[str, float]:
     from scipy.optimize import minimize
 
     from featcf.evaluation import split_cold_users
-    from featcf.evaluation.metrics import ndcg_at_k
+    from featcf.metrics import ndcg_at_k
     from featcf.models import FeatureCF
     from featcf.models.feature_cf import _band_of, _softmax_loss
 

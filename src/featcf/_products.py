@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from featcf.similarity import _SMALL_WORK, _n_chunks, _numba_threads
+from featcf._threads import SMALL_WORK, n_chunks, numba_threads
 
 __all__ = ["csr_dense_product", "two_hop_dense_product"]
 
@@ -29,10 +29,10 @@ def _run(
     one thread is asked for, else the parallel kernel over strided chunks of rows."""
     from featcf._kernels import products as kp
 
-    if n_threads == 1 or work < _SMALL_WORK:
+    if n_threads == 1 or work < SMALL_WORK:
         return getattr(kp, f"{kernel_name}_serial")(*args)
-    with _numba_threads(n_threads, work) as threads:
-        return getattr(kp, kernel_name)(*args, _n_chunks(n_rows, threads))
+    with numba_threads(n_threads, work) as threads:
+        return getattr(kp, kernel_name)(*args, n_chunks(n_rows, threads))
 
 
 def _column_map(n_cols: int, columns: NDArray[np.int64] | None) -> tuple[np.ndarray, int]:

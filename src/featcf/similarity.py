@@ -71,15 +71,15 @@ pairs with a nonzero score).
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from featcf._threads import SMALL_WORK, check_n_threads, n_chunks, numba_threads
 from featcf._validation import (
     check_csr,
     check_finite,
@@ -91,11 +91,15 @@ from featcf._validation import (
 __all__ = [
     "DENSE_METRICS",
     "NeighbourScorer",
+    "PreparedRows",
     "SPARSE_METRICS",
+    "expand_repeated_topk",
+    "prepare_dense",
     "topk_similarity",
     "topk_similarity_between",
     "topk_similarity_dense",
     "topk_similarity_dense_between",
+    "topk_prepared",
     "topn_dense",
     "topn_scores",
     "topn_scores_user",
@@ -105,50 +109,8 @@ SPARSE_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard", "dot", "bm2
 DENSE_METRICS = ("cosine", "pearson", "dot")
 BM25_K1 = 100.0
 BM25_B = 0.8
-_CHUNKS_PER_THREAD = 16
-#: problems with fewer elementary steps than this run single-threaded
-_SMALL_WORK = 50_000
 #: a centred row whose squared norm is below this fraction of the raw one counts as constant
 _CENTRED_RTOL = 1e-12
-
-
-# --------------------------------------------------------------------------- threads
-
-
-def _check_n_threads(n_threads: Any) -> int | None:
-    import numba
-
-    n_threads = check_positive_int(n_threads, "n_threads", allow_none=True)
-    limit = numba.config.NUMBA_NUM_THREADS
-    if n_threads is not None and n_threads > limit:
-        raise ValueError(
-            f"n_threads must be at most numba's NUMBA_NUM_THREADS={limit}, got {n_threads}"
-        )
-    return n_threads
-
-
-@contextlib.contextmanager
-def _numba_threads(n_threads: int | None, work: float = np.inf) -> Iterator[int]:
-    """Set numba's thread count for the block (None: all threads); restore it afterwards.
-
-    Tiny problems (``work`` below ``_SMALL_WORK`` elementary steps) run on one thread: waking
-    the thread pool costs more than the work (results never depend on the thread count).
-    """
-    import numba
-
-    previous = numba.get_num_threads()
-    wanted = numba.config.NUMBA_NUM_THREADS if n_threads is None else n_threads
-    if work < _SMALL_WORK:
-        wanted = 1
-    numba.set_num_threads(wanted)
-    try:
-        yield wanted
-    finally:
-        numba.set_num_threads(previous)
-
-
-def _n_chunks(n_rows: int, n_threads: int) -> int:
-    return max(1, min(n_rows, _CHUNKS_PER_THREAD * n_threads))
 
 
 # --------------------------------------------------------------------------- validation
@@ -353,8 +315,8 @@ def _sparse_topk(
     if metric in ("bm25", "tfidf"):
         idf, mean_len = _idf_and_length(B)
 
-    with _numba_threads(n_threads, A.nnz + B.nnz) as threads:
-        chunks = _n_chunks(n_a, threads)
+    with numba_threads(n_threads, A.nnz + B.nnz) as threads:
+        chunks = n_chunks(n_a, threads)
         if metric == "pearson":
             col_w = np.ones(A.shape[1]) if weights is None else weights
             a_data = _shift_rows(A, col_w)
@@ -452,7 +414,7 @@ def _binary_topk(
         norm_a, norm_b = np.sqrt(len_a * value_sq), np.sqrt(len_b[order] * value_sq)
         mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
     a_label = label if self_mode else np.full(n_a, -1, np.int32)
-    with _numba_threads(n_threads, A.nnz + B.nnz) as threads:
+    with numba_threads(n_threads, A.nnz + B.nnz) as threads:
         bt_indptr, bt_indices = ks.relabelled_transpose(B.indptr, B.indices, B.shape[1], order)
         if not self_mode:
             n_pop = 0
@@ -464,7 +426,7 @@ def _binary_topk(
             word_tile, row_block = 128, 64
             pop_counts = ks.bitset_pair_counts(
                 A.indptr, A.indices, order[:n_pop], A.shape[1], row_block, word_tile,
-                _n_chunks(max(1, n_pop // row_block), threads),
+                n_chunks(max(1, n_pop // row_block), threads),
             )  # fmt: skip
         else:
             skip = np.zeros(B.shape[1], np.int64)
@@ -482,7 +444,7 @@ def _binary_topk(
             out = ks.count_topk(
                 A.indptr, A.indices, a_label, bt_indptr, bt_indices, skip, order, n_b,
                 norm_a, norm_b, value_sq, k, mode, shrink, min_support, exclude_self,
-                pop_counts, n_pop, _n_chunks(n_a, threads),
+                pop_counts, n_pop, n_chunks(n_a, threads),
             )  # fmt: skip
     return _to_csr(*out, (n_a, n_b))
 
@@ -558,7 +520,7 @@ def topk_similarity(
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
     w = _check_weights(weights, X.shape[1])
-    n_threads = _check_n_threads(n_threads)
+    n_threads = check_n_threads(n_threads)
     return _sparse_topk(X, None, k, metric, shrink, min_support, w, bool(exclude_self), n_threads)
 
 
@@ -607,7 +569,7 @@ def topk_similarity_between(
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
     w = _check_weights(weights, A.shape[1])
-    n_threads = _check_n_threads(n_threads)
+    n_threads = check_n_threads(n_threads)
     return _sparse_topk(A, B, k, metric, shrink, min_support, w, False, n_threads)
 
 
@@ -629,7 +591,35 @@ def _check_dense(P: Any, name: str) -> NDArray[np.float64]:
     return arr
 
 
-def _dense_prep(P: NDArray[np.float64], metric: str, w: NDArray[np.float64] | None):
+@dataclass(frozen=True)
+class PreparedRows:
+    """Dense rows made ready for :func:`topk_prepared`: weighted (and, for ``"pearson"``,
+    centred) once, so a reference side can be reused by many queries.
+
+    Build with :func:`prepare_dense`; ``rows`` is C-contiguous float64, ``norms`` the rows'
+    norms (0 for a zero or constant row).
+    """
+
+    rows: NDArray[np.float64]
+    norms: NDArray[np.float64]
+    metric: str
+
+
+def prepare_dense(
+    P: NDArray[np.float64], metric: str, weights: NDArray[np.float64] | None = None
+) -> PreparedRows:
+    """Weight (and centre, for ``"pearson"``) the rows of a dense float64 matrix once.
+
+    The building block of :func:`topk_similarity_dense_between` for callers that query one
+    reference many times (a model folding in new customers). ``P`` is taken as it is
+    (C-contiguous float64, finite); ``weights`` are non-negative column weights.
+
+    Returns
+    -------
+    PreparedRows
+    """
+    metric = check_option(metric, "metric", DENSE_METRICS)
+    w = weights
     cw = np.ones(P.shape[1]) if w is None else w
     raw_sq = np.einsum("ij,ij,j->i", P, P, cw)
     if metric == "pearson":
@@ -642,8 +632,7 @@ def _dense_prep(P: NDArray[np.float64], metric: str, w: NDArray[np.float64] | No
     if metric == "pearson":
         # a constant row is centred to rounding noise: call its norm zero
         sq[sq <= _CENTRED_RTOL * raw_sq] = 0.0
-    norms = np.sqrt(sq)
-    return np.ascontiguousarray(P), norms
+    return PreparedRows(np.ascontiguousarray(P), np.sqrt(sq), metric)
 
 
 def _dense_topk(A, B, k, metric, weights, exclude_self, n_threads) -> sp.csr_matrix:
@@ -652,31 +641,77 @@ def _dense_topk(A, B, k, metric, weights, exclude_self, n_threads) -> sp.csr_mat
     n_b = n_a if self_mode else B.shape[0]
     if n_a == 0 or min(k, n_b) == 0:
         return _empty((n_a, n_b))
-    a, norm_a = _dense_prep(A, metric, weights)
-    b, norm_b = (a, norm_a) if self_mode else _dense_prep(B, metric, weights)
-    return _dense_topk_prepared(
-        a, norm_a, b, norm_b, k, metric, exclude_self and self_mode, n_threads
-    )
+    a = prepare_dense(A, metric, weights)
+    b = a if self_mode else prepare_dense(B, metric, weights)
+    return topk_prepared(a, b, k, exclude_self=exclude_self and self_mode, n_threads=n_threads)
 
 
-def _dense_topk_prepared(a, norm_a, b, norm_b, k, metric, exclude_self, n_threads):
-    """Top-k of rows already passed through :func:`_dense_prep` (B may be prepared once)."""
-    from featcf._kernels import similarity as ks
+def topk_prepared(
+    query: PreparedRows,
+    ref: PreparedRows,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    n_threads: int | None = None,
+) -> sp.csr_matrix:
+    """Exact top-k rows of ``ref`` for every row of ``query``, both from :func:`prepare_dense`.
 
+    Same scores and output as :func:`topk_similarity_dense_between` on the raw rows; a few
+    query rows (a fold-in) run without blocks and without waking the thread pool.
+
+    Returns
+    -------
+    csr_matrix of shape (n_query, n_ref), float32
+    """
+    from featcf._kernels import similarity as ks  # numba: compiled on first use
+
+    if query.metric != ref.metric:
+        raise ValueError(
+            f"query and ref were prepared for different metrics: {query.metric!r} and "
+            f"{ref.metric!r}"
+        )
+    a, norm_a, b, norm_b = query.rows, query.norms, ref.rows, ref.norms
     n_a, n_b = a.shape[0], b.shape[0]
     k_eff = min(k, n_b)
     if n_a == 0 or k_eff == 0:
         return _empty((n_a, n_b))
-    mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
+    mode = ks.MODE_DOT if query.metric == "dot" else ks.MODE_COSINE
     if n_a < ks.DENSE_ROW_BLOCK:  # a few query rows (fold-in): no blocks, no thread pool
         out = ks.dense_topk_rows(a, b, norm_a, norm_b, k_eff, mode, exclude_self)
         return _to_csr(*out, (n_a, n_b))
-    with _numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
+    with numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
         n_blocks = -(-n_a // ks.DENSE_ROW_BLOCK)
         out = ks.dense_topk(
-            a, b, norm_a, norm_b, k_eff, mode, exclude_self, _n_chunks(n_blocks, threads)
+            a, b, norm_a, norm_b, k_eff, mode, exclude_self, n_chunks(n_blocks, threads)
         )
     return _to_csr(*out, (n_a, n_b))
+
+
+def expand_repeated_topk(
+    distinct_topk: sp.csr_matrix, inverse: NDArray[np.integer], k: int
+) -> sp.csr_matrix:
+    """Top-k against reference rows that repeat, from the top-k against their distinct rows.
+
+    ``distinct_topk`` holds, per query row, the deterministic top-k (best first, ties by
+    position, as every function here returns) against the *distinct* reference rows,
+    numbered in order of first occurrence; ``inverse[r]`` is the distinct row of reference
+    row ``r``. The result equals the top-k against the full reference (same lists, order
+    and ties): equal rows score equally, and ties go to the lower position.
+
+    Returns
+    -------
+    csr_matrix of shape (n_query, len(inverse)), float32
+    """
+    from featcf._kernels.topk import expand_repeated_topk as expand  # numba kernel
+
+    sims = sp.csr_matrix(distinct_topk)
+    inverse = np.asarray(inverse, dtype=np.int64)
+    n_distinct = sims.shape[1]
+    members = np.argsort(inverse, kind="stable").astype(np.int64)
+    member_ptr = np.zeros(n_distinct + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inverse, minlength=n_distinct), out=member_ptr[1:])
+    out = expand(sims.indptr.astype(np.int64), sims.indices, sims.data, member_ptr, members, k)
+    return _to_csr(*out, (sims.shape[0], len(inverse)))
 
 
 def topk_similarity_dense(
@@ -713,7 +748,7 @@ def topk_similarity_dense(
     k = _check_k(k)
     metric = check_option(metric, "metric", DENSE_METRICS)
     w = _check_weights(weights, P.shape[1])
-    n_threads = _check_n_threads(n_threads)
+    n_threads = check_n_threads(n_threads)
     return _dense_topk(P, None, k, metric, w, bool(exclude_self), n_threads)
 
 
@@ -743,7 +778,7 @@ def topk_similarity_dense_between(
     k = _check_k(k)
     metric = check_option(metric, "metric", DENSE_METRICS)
     w = _check_weights(weights, A.shape[1])
-    n_threads = _check_n_threads(n_threads)
+    n_threads = check_n_threads(n_threads)
     return _dense_topk(A, B, k, metric, w, False, n_threads)
 
 
@@ -1034,7 +1069,7 @@ def topn_scores(
             f"histories must have one column per item of neighbours ({n_items}), got {H.shape[1]}"
         )
     n = _check_k(n, "n")
-    n_threads = _check_n_threads(n_threads)
+    n_threads = check_n_threads(n_threads)
     allowed = _allowed(items, n_items)
     if exclude is None:
         ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
@@ -1046,10 +1081,10 @@ def topn_scores(
     else:
         allowed[_item_mask(exclude, n_items, "exclude")] = 0
         ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
-    with _numba_threads(n_threads, H.nnz + N.nnz) as threads:
+    with numba_threads(n_threads, H.nnz + N.nnz) as threads:
         return topn_scores_batch(
             N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
-            bool(exclude_seen), allowed, n, _n_chunks(H.shape[0], threads),
+            bool(exclude_seen), allowed, n, n_chunks(H.shape[0], threads),
         )  # fmt: skip
 
 
@@ -1149,7 +1184,7 @@ def topn_dense(
     # ranking is on float32-rounded scores anyway: one kernel signature, half the memory
     S = np.ascontiguousarray(S, dtype=np.float32)
     n = _check_k(n, "n")
-    n_threads = _check_n_threads(n_threads)
+    n_threads = check_n_threads(n_threads)
     if exclude is None:
         ex_indptr, ex_indices, use_ex = (
             np.zeros(S.shape[0] + 1, np.int32),
@@ -1163,9 +1198,7 @@ def topn_dense(
         if ex.shape != S.shape:
             raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
         ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
-    if S.size < _SMALL_WORK or n_threads == 1:  # no parallel launch for a few rows
+    if S.size < SMALL_WORK or n_threads == 1:  # no parallel launch for a few rows
         return topn_dense_serial(S, n, ex_indptr, ex_indices, use_ex)
-    with _numba_threads(n_threads, S.size) as threads:
-        return topn_dense_kernel(
-            S, n, ex_indptr, ex_indices, use_ex, _n_chunks(S.shape[0], threads)
-        )
+    with numba_threads(n_threads, S.size) as threads:
+        return topn_dense_kernel(S, n, ex_indptr, ex_indices, use_ex, n_chunks(S.shape[0], threads))

@@ -101,15 +101,15 @@ def test_dense_threads_and_validation(rng):
 def test_few_rows_kernel_is_bit_identical_to_the_block_kernel(n_a, n_b, d, k, metric, seed):
     """dense_topk_rows (few query rows, serial) = dense_topk (blocks of rows, parallel)."""
     from featcf._kernels import similarity as ks
-    from featcf.similarity import _dense_prep
+    from featcf.similarity import prepare_dense
 
     rng = np.random.default_rng(seed)
     # small integers make ties and exact zeros likely
     A = rng.integers(-2, 3, size=(n_a, d)).astype(np.float64)
     B = rng.integers(-2, 3, size=(n_b, d)).astype(np.float64)
     w = rng.random(d) + 0.1
-    a, na = _dense_prep(A, metric, w)
-    b, nb = _dense_prep(B, metric, w)
+    pa, pb = prepare_dense(A, metric, w), prepare_dense(B, metric, w)
+    a, na, b, nb = pa.rows, pa.norms, pb.rows, pb.norms
     mode = ks.MODE_DOT if metric == "dot" else ks.MODE_COSINE
     k = min(k, n_b)
     for exclude_self in (False, True) if n_a == n_b else (False,):

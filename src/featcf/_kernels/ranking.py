@@ -1,4 +1,4 @@
-"""Numba kernels for the ranking metrics of :mod:`featcf.evaluation.metrics`.
+"""Numba kernels for the ranking metrics of :mod:`featcf.metrics`.
 
 Plain functions over arrays; the Python wrappers fix the dtypes and validate everything.
 The relevance matrix arrives as CSR parts (``indptr``, ``indices`` sorted within each row,

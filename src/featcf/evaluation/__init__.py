@@ -4,7 +4,15 @@ from __future__ import annotations
 
 # NB: the function ``evaluate`` deliberately shadows the submodule of the same name.
 from featcf.evaluation.evaluate import EVALUATE_METRICS, ScoreFunction, evaluate, score_split
-from featcf.evaluation.metrics import (
+from featcf.evaluation.splits import (
+    SPLIT_KINDS,
+    Split,
+    split_cold_items,
+    split_cold_users,
+    split_random,
+    split_temporal,
+)
+from featcf.metrics import (
     RANKING_METRICS,
     auc,
     average_precision_at_k,
@@ -18,14 +26,6 @@ from featcf.evaluation.metrics import (
     recall_at_k,
     rmse,
     summarize,
-)
-from featcf.evaluation.splits import (
-    SPLIT_KINDS,
-    Split,
-    split_cold_items,
-    split_cold_users,
-    split_random,
-    split_temporal,
 )
 
 __all__ = [

@@ -18,7 +18,8 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from featcf._validation import check_random_state
-from featcf.evaluation.metrics import (
+from featcf.evaluation.splits import Split
+from featcf.metrics import (
     RANKING_METRICS,
     auc,
     check_train_test_overlap,
@@ -27,7 +28,6 @@ from featcf.evaluation.metrics import (
     rmse,
     summarize,
 )
-from featcf.evaluation.splits import Split
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 
 __all__ = ["EVALUATE_METRICS", "ScoreFunction", "evaluate", "score_split"]
@@ -36,7 +36,7 @@ __all__ = ["EVALUATE_METRICS", "ScoreFunction", "evaluate", "score_split"]
 ScoreFunction = Callable[[np.ndarray, np.ndarray, "sp.csr_matrix | None"], ArrayLike]
 
 #: Metric names :func:`evaluate` understands: the ranking metrics of
-#: :func:`~featcf.evaluation.metrics.ranking_metrics`, per-user ``"auc"`` over the
+#: :func:`~featcf.metrics.ranking_metrics`, per-user ``"auc"`` over the
 #: candidates, and ``"rmse"`` / ``"mae"`` of the scores against the test weights.
 EVALUATE_METRICS: tuple[str, ...] = (*RANKING_METRICS, "auc", "rmse", "mae")
 _DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "auc")

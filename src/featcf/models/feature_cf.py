@@ -230,23 +230,15 @@ def _topk_distinct_refs(topk: Any, ref: Any, k: int) -> sp.csr_matrix:
     ``topk(rows, k)`` must return the deterministic top-k of its queries against ``rows``
     (best first, ties by position, as the featcf kernels do). Customers with the same
     demographics and purchases have the same profiles; the result is identical to the
-    direct call (see :func:`featcf._kernels.topk.expand_repeated_topk`).
+    direct call (see :func:`featcf.similarity.expand_repeated_topk`).
     """
-    from featcf._kernels.topk import expand_repeated_topk
-    from featcf.similarity import _to_csr
+    from featcf.similarity import expand_repeated_topk
 
     uniq, inverse = _unique_rows(ref)
     n_ref = len(inverse)
     if n_ref == 0 or uniq.shape[0] > 0.8 * n_ref:
         return topk(ref, k)
-    sims = sp.csr_matrix(topk(uniq, k))
-    members = np.argsort(inverse, kind="stable").astype(np.int64)
-    member_ptr = np.zeros(uniq.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(inverse, minlength=uniq.shape[0]), out=member_ptr[1:])
-    out = expand_repeated_topk(
-        sims.indptr.astype(np.int64), sims.indices, sims.data, member_ptr, members, k
-    )
-    return _to_csr(*out, (sims.shape[0], n_ref))
+    return expand_repeated_topk(topk(uniq, k), inverse, k)
 
 
 #: penalties tried (by leave-one-out error) for the item-popularity-from-features ridge
@@ -307,7 +299,7 @@ def _softmax_loss(
 
 def _band_ndcg(blocks: list, band: int, w: np.ndarray, n: int = 10) -> float:
     """Mean nDCG@n over the validation users of one history band, warm items only."""
-    from featcf.evaluation.metrics import ndcg_at_k
+    from featcf.metrics import ndcg_at_k
 
     values = []
     for tag, scaled, pos, blocked, cold_cols in blocks:
@@ -1062,24 +1054,21 @@ class FeatureCF(BaseRecommender):
         The same as :meth:`_profile_neighbors` without a self column; the reference side
         (the active users' profiles) is prepared once per core.
         """
-        from featcf.similarity import _dense_prep, _dense_topk_prepared
+        from featcf.similarity import prepare_dense, topk_prepared
 
         derived = core.setdefault("_derived", {})
         if "field_refs" not in derived:
             ref_lift = np.asarray(core["lift"][core["active"]], dtype=np.float64)
             derived["field_refs"] = [
-                _dense_prep(np.ascontiguousarray(ref_lift[:, sl]), self.metric, core["g"][sl])
+                prepare_dense(np.ascontiguousarray(ref_lift[:, sl]), self.metric, core["g"][sl])
                 for sl in self._field_slices()
             ]
         out = []
-        for sl, (ref, ref_norm) in zip(self._field_slices(), derived["field_refs"], strict=True):
-            query, query_norm = _dense_prep(
+        for sl, ref in zip(self._field_slices(), derived["field_refs"], strict=True):
+            query = prepare_dense(
                 np.ascontiguousarray(lift[:, sl], dtype=np.float64), self.metric, core["g"][sl]
             )
-            sims = _dense_topk_prepared(
-                query, query_norm, ref, ref_norm, self.n_neighbors, self.metric, False,
-                self.n_threads,
-            )  # fmt: skip
+            sims = topk_prepared(query, ref, self.n_neighbors, n_threads=self.n_threads)
             if sims.nnz and sims.data.min() <= 0:  # dissimilar profiles are no neighbours
                 sims.data = np.maximum(sims.data, 0.0)
                 sims.eliminate_zeros()
@@ -1409,7 +1398,7 @@ class FeatureCF(BaseRecommender):
         whose term alone ranks the hidden interactions of (up to 1,000) warm validation
         users best by nDCG@10 is kept.
         """
-        from featcf.evaluation.metrics import ndcg_at_k
+        from featcf.metrics import ndcg_at_k
         from featcf.similarity import topn_dense
 
         train = split["train"]

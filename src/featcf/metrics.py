@@ -1,5 +1,8 @@
 """Offline evaluation metrics: top-k ranking metrics, AUC, coverage and rating errors.
 
+The metric functions live below the models (which rank validation users with them) and
+are re-exported by :mod:`featcf.evaluation`, the public place to reach them.
+
 Conventions shared by every ranking metric
 ------------------------------------------
 ``ranked``

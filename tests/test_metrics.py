@@ -1,4 +1,4 @@
-"""Tests for featcf.evaluation.metrics: hand-computed examples, brute-force references, errors."""
+"""Tests for featcf.metrics: hand-computed examples, brute-force references, errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
-from featcf.evaluation.metrics import (
+from featcf.metrics import (
     RANKING_METRICS,
     auc,
     average_precision_at_k,
@@ -638,8 +638,8 @@ def test_result_dtypes(ranked, relevant):
 
 
 def test_parallel_path_matches_serial_and_brute_force():
+    from featcf import metrics as m
     from featcf._kernels import ranking as kernels
-    from featcf.evaluation import metrics as m
 
     rng = np.random.default_rng(0)
     n_users, n_items, k = 2500, 400, 100

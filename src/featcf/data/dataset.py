@@ -578,6 +578,16 @@ class Dataset:
         """User attribute fields by name (empty when there are no user features)."""
         return {} if self.user_features is None else dict(self.user_features.fields)
 
+    @property
+    def item_encoder(self) -> FeatureEncoder | None:
+        """The fitted item field encoder (vocabularies, bands); None without item features."""
+        return self._item_encoder
+
+    @property
+    def user_encoder(self) -> FeatureEncoder | None:
+        """The fitted user field encoder; None without user features."""
+        return self._user_encoder
+
     def encode_items(self, frame: pd.DataFrame) -> FeatureMatrix:
         """Encode NEW products with the fitted item fields (for cold-start queries).
 

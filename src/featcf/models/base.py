@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
+from featcf._format import write_model
 from featcf._validation import check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
@@ -656,11 +657,21 @@ class BaseRecommender(BaseEstimator):
         """Save the fitted model to ``path``; read it back with :func:`featcf.load`.
 
         The file is an ``.npz`` archive of arrays plus JSON metadata (no pickle), so loading
-        never runs code; see :mod:`featcf.persistence` for the format.
-        """
-        from featcf.persistence import save_model
+        never runs code; see :mod:`featcf.persistence` for the format. The same as
+        :func:`featcf.save`.
 
-        save_model(self, path)
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted.
+        TypeError
+            If the ids are of mixed types, or a fitted attribute has a type that cannot be
+            saved.
+        """
+        dataset = self._fitted_dataset()
+        write_model(
+            path, type(self).__name__, self.get_params(deep=False), self._get_state(), dataset
+        )
 
     def _get_state(self) -> dict[str, Any]:
         """Fitted attributes to save: every public attribute ending in ``_`` but ``dataset_``.

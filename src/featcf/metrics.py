@@ -52,10 +52,10 @@ from featcf._kernels.ranking import (
     DCG,
     HITS,
     IDCG,
-    _auc_dense,
-    _auc_dense_serial,
-    _ranking_stats_csr,
-    _ranking_stats_csr_serial,
+    auc_dense,
+    auc_dense_serial,
+    ranking_stats_csr,
+    ranking_stats_csr_serial,
 )
 from featcf._validation import check_csr, check_finite, check_positive_int
 
@@ -167,7 +167,7 @@ def _check_ranked(ranked: Any, n_users: int | None, n_items: int, k: int) -> NDA
 def _run_ranking_kernel(
     top: NDArray[np.int64], k: int, rel: sp.csr_matrix, graded: bool
 ) -> NDArray[np.float64]:
-    kernel = _ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else _ranking_stats_csr_serial
+    kernel = ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else ranking_stats_csr_serial
     return kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
 
 
@@ -462,7 +462,7 @@ def auc(
         if ex.shape != arr.shape:
             raise ValueError(f"exclude has shape {ex.shape} but scores has shape {arr.shape}")
         ex_indptr, ex_indices = ex.indptr, ex.indices
-    kernel = _auc_dense if arr.size >= _PARALLEL_MIN_WORK else _auc_dense_serial
+    kernel = auc_dense if arr.size >= _PARALLEL_MIN_WORK else auc_dense_serial
     return kernel(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
 
 

@@ -45,7 +45,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from featcf._kernels.topk import _worse, heap_push, heap_sorted
+from featcf._kernels.topk import heap_push, heap_sorted, worse
 
 MODE_DOT = 0
 MODE_COSINE = 1
@@ -141,7 +141,7 @@ def sparse_topk(
                 s = np.float32(_finish(dot, n_common, na, norm_b[j], mode, shrink))
                 if s == 0.0 or not np.isfinite(s):
                     continue
-                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                if size == k and not worse(heap_s[0], heap_i[0], s, j):
                     continue
                 size = heap_push(heap_s, heap_i, size, k, s, j)
             heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
@@ -248,7 +248,7 @@ def pearson_topk(
                 s = np.float32(r)
                 if s == 0.0 or not np.isfinite(s):
                     continue
-                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                if size == k and not worse(heap_s[0], heap_i[0], s, j):
                     continue
                 size = heap_push(heap_s, heap_i, size, k, s, j)
             heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
@@ -278,7 +278,7 @@ def _offer_dense(dot, na, nb, mode, j, k, heap_s, heap_i, size, thr):
     s = np.float32(_finish(dot, 1, na, nb, mode, 0.0))
     if s == 0.0 or not np.isfinite(s):
         return size, thr
-    if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+    if size == k and not worse(heap_s[0], heap_i[0], s, j):
         return size, thr
     size = heap_push(heap_s, heap_i, size, k, s, j)
     if size == k:
@@ -598,7 +598,7 @@ def count_topk(
                 if s == 0.0 or not np.isfinite(s):
                     continue
                 jo = b_orig[j]
-                if size == k and not _worse(heap_s[0], heap_i[0], s, jo):
+                if size == k and not worse(heap_s[0], heap_i[0], s, jo):
                     continue
                 size = heap_push(heap_s, heap_i, size, k, s, jo)
             heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
@@ -610,7 +610,7 @@ def count_topk(
 def _offer(heap_s, heap_i, sizes, root_s, root_i, row, k, score, index):
     """Offer a candidate to row ``row`` of a bank of k-heaps with compact root copies."""
     size = sizes[row]
-    if size == k and not _worse(root_s[row], root_i[row], score, index):
+    if size == k and not worse(root_s[row], root_i[row], score, index):
         return
     size = heap_push(heap_s[row], heap_i[row], size, k, score, index)
     sizes[row] = size
@@ -839,7 +839,7 @@ def _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks):
                 for t in range(bank_n[b, li]):
                     s = bank_s[b, li, t]
                     j = bank_i[b, li, t]
-                    if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                    if size == k and not worse(heap_s[0], heap_i[0], s, j):
                         continue
                     size = heap_push(heap_s, heap_i, size, k, s, j)
             r = b_orig[li]

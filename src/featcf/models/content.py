@@ -37,11 +37,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
-from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
+from featcf.models._scoring import dense_columns, explanation_frame
 from featcf.models.base import BaseRecommender
-from featcf.models.knn import _columns
 
 __all__ = ["ContentKNN"]
 
@@ -218,7 +217,7 @@ class ContentKNN(BaseRecommender):
     def _scores_from_history(self, history: sp.csr_matrix, item_idx: np.ndarray) -> np.ndarray:
         n_items = self.item_vectors_.shape[0]
         if self.similarity_ is not None:
-            return _columns(history @ self.similarity_, item_idx, n_items)
+            return dense_columns(history @ self.similarity_, item_idx, n_items)
         E = self.item_vectors_
         full = len(item_idx) == n_items and np.array_equal(item_idx, np.arange(n_items))
         profile = np.asarray((history.astype(np.float64) @ E).todense())  # (n_users, n_columns)
@@ -278,19 +277,9 @@ class ContentKNN(BaseRecommender):
         features = dataset.item_features
         field_of = features.field_of_column
         fields = list(features.fields.values())
-        nonzero = contributions != 0
-        columns, contributions = columns[nonzero], contributions[nonzero]
-        order = np.argsort(-np.abs(contributions), kind="stable")
-        columns, contributions = columns[order], contributions[order]
-        return pd.DataFrame(
-            {
-                Columns.PART: np.full(len(columns), "content", dtype=object),
-                Columns.FIELD: np.asarray(
-                    [fields[field_of[c]].name for c in columns], dtype=object
-                ),
-                Columns.VALUE: np.asarray(
-                    [fields[field_of[c]].label(int(c)) for c in columns], dtype=object
-                ),
-                Columns.CONTRIBUTION: contributions.astype(np.float64),
-            }
+        return explanation_frame(
+            "content",
+            [fields[field_of[c]].label(int(c)) for c in columns],
+            contributions,
+            fields=[fields[field_of[c]].name for c in columns],
         )

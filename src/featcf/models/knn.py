@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
+from featcf.models._scoring import dense_columns, explanation_frame
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 
 __all__ = ["ItemKNN", "UserKNN"]
@@ -51,14 +52,6 @@ __all__ = ["ItemKNN", "UserKNN"]
 KNN_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard")
 
 # ---------------------------------------------------------------------------- shared helpers
-
-
-def _columns(product: sp.spmatrix, item_idx: np.ndarray, n_items: int) -> np.ndarray:
-    """Dense float32 ``product[:, item_idx]`` without a column copy when all items are asked."""
-    product = sp.csr_matrix(product)
-    if len(item_idx) == n_items and np.array_equal(item_idx, np.arange(n_items)):
-        return product.toarray().astype(np.float32, copy=False)
-    return product[:, item_idx].toarray().astype(np.float32, copy=False)
 
 
 def _user_centred(X: sp.csr_matrix) -> sp.csr_matrix:
@@ -87,19 +80,6 @@ def _check_varied(X: sp.csr_matrix, metric: str, axis_name: str) -> None:
             f"{axis_name} has constant weights here (implicit 0/1 data), so every centred value "
             f"is 0 and no pair would be similar; use metric='cosine' or 'jaccard'"
         )
-
-
-def _neighbour_frame(ids: np.ndarray, contributions: np.ndarray) -> pd.DataFrame:
-    keep = contributions != 0
-    order = np.argsort(-np.abs(contributions[keep]), kind="stable")
-    return pd.DataFrame(
-        {
-            Columns.PART: np.full(int(keep.sum()), "neighbour", dtype=object),
-            Columns.FIELD: np.full(int(keep.sum()), None, dtype=object),
-            Columns.VALUE: np.asarray(ids, dtype=object)[keep][order],
-            Columns.CONTRIBUTION: contributions[keep][order].astype(np.float64),
-        }
-    )
 
 
 class _KNNParams:
@@ -256,12 +236,12 @@ class ItemKNN(_KNNParams, BaseRecommender):
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         history = self._fitted_dataset().interactions[user_idx]
-        return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+        return dense_columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+        return dense_columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(
@@ -275,7 +255,7 @@ class ItemKNN(_KNNParams, BaseRecommender):
         history = dataset.interactions[user]
         sims = self.similarity_[history.indices, :][:, [item]].toarray().ravel()
         contributions = history.data.astype(np.float32) * sims.astype(np.float32)
-        return _neighbour_frame(dataset.item_ids[history.indices], contributions)
+        return explanation_frame("neighbour", dataset.item_ids[history.indices], contributions)
 
 
 # ---------------------------------------------------------------------------- UserKNN
@@ -357,7 +337,7 @@ class UserKNN(_KNNParams, BaseRecommender):
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         X = self._fitted_dataset().interactions
-        return _columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
+        return dense_columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
 
     def _neighbours_of_new(self, history: sp.csr_matrix) -> sp.csr_matrix:
         from featcf.similarity import topk_similarity_between
@@ -376,7 +356,7 @@ class UserKNN(_KNNParams, BaseRecommender):
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
         X = self._fitted_dataset().interactions
-        return _columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
+        return dense_columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(
@@ -390,4 +370,4 @@ class UserKNN(_KNNParams, BaseRecommender):
         row = self.similarity_[user]
         ratings = dataset.interactions[row.indices, :][:, [item]].toarray().ravel()
         contributions = row.data.astype(np.float32) * ratings.astype(np.float32)
-        return _neighbour_frame(dataset.user_ids[row.indices], contributions)
+        return explanation_frame("neighbour", dataset.user_ids[row.indices], contributions)

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 from featcf.columns import Columns
+from featcf.datasets import make_insurance_shop
+from featcf.evaluation import evaluate, split_cold_users
+from featcf.models import FeatureCF, ItemKNN, Popularity, UnsupportedProtocolError
 
 __all__ = ["reason", "run_demo"]
 
@@ -87,9 +90,6 @@ def _launch_product(shop: Any) -> pd.DataFrame:
 
 def _compare(shop: Any, seed: int) -> pd.DataFrame:
     """nDCG@10 of FeatureCF, ItemKNN and Popularity on the shop's cold customers."""
-    from featcf.evaluation import evaluate, split_cold_users
-    from featcf.models import FeatureCF, ItemKNN, Popularity, UnsupportedProtocolError
-
     rows = []
     protocols = [("demographics only", 0), ("1 purchase known", 1)]
     models = {
@@ -127,9 +127,6 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
     int
         The process exit code (0).
     """
-    from featcf.datasets import make_insurance_shop
-    from featcf.models import FeatureCF
-
     start = time.perf_counter()
     shop = make_insurance_shop(n_customers=n_customers, seed=seed, n_new_customers=5)
     if not as_json:

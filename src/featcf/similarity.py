@@ -204,6 +204,7 @@ def _metric_data(
     after the BM25/TF-IDF reweighting; computed in float64 and rounded once. Without weights
     or centring, the input values are used as they are (no copy).
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.similarity import row_affine, row_weighted_sums
 
     ones = np.ones(X.shape[1], dtype=np.float64)
@@ -282,6 +283,7 @@ def _sparse_topk(
     ``n_pop`` forces the size of the bitset core of the binary path (None: cost model);
     ``symmetric=False`` keeps the float self-similarity on the row-by-row kernel (tests).
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import similarity as ks
 
     self_mode = B is None
@@ -361,6 +363,7 @@ _BITSET_CANDIDATES = (256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 
 def _choose_n_pop(bt_indptr, bt_indices, n_rows: int, n_cols: int) -> int:
     """Bitset core size maximising (scatter-adds saved) - (bitset work), 0 when not worth it."""
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.similarity import leading_counts
 
     n_words = (n_cols + 63) // 64
@@ -397,6 +400,7 @@ def _binary_topk(
     decreasing length (hot accumulator entries together); in self mode the most popular rows
     may form a bitset core (see :func:`featcf._kernels.similarity.bitset_pair_counts`).
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import similarity as ks
 
     self_mode = B is None
@@ -451,6 +455,7 @@ def _binary_topk(
 
 def _shift_rows(X: sp.csr_matrix, col_w: NDArray[np.float64]) -> NDArray[np.float64]:
     """Rows minus their weighted mean (Pearson is shift invariant; this limits cancellation)."""
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.similarity import row_weighted_sums
 
     sw, sx, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
@@ -663,7 +668,8 @@ def topk_prepared(
     -------
     csr_matrix of shape (n_query, n_ref), float32
     """
-    from featcf._kernels import similarity as ks  # numba: compiled on first use
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels import similarity as ks
 
     if query.metric != ref.metric:
         raise ValueError(
@@ -702,7 +708,8 @@ def expand_repeated_topk(
     -------
     csr_matrix of shape (n_query, len(inverse)), float32
     """
-    from featcf._kernels.topk import expand_repeated_topk as expand  # numba kernel
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels.topk import expand_repeated_topk as expand
 
     sims = sp.csr_matrix(distinct_topk)
     inverse = np.asarray(inverse, dtype=np.int64)
@@ -904,6 +911,7 @@ class NeighbourScorer:
         return scorer
 
     def _set_arrays(self, indptr: NDArray, indices: NDArray, data: NDArray) -> None:
+        # numba: compiled on first use, kept out of import featcf
         from featcf._kernels.serving import topn_scores_one
 
         self._kernel = topn_scores_one  # looked up once: an import per call costs ~1 us
@@ -1007,6 +1015,7 @@ class NeighbourScorer:
         )
 
     def _raise_for(self, status: int, hist: NDArray, w: NDArray, ex: NDArray) -> None:
+        # numba: compiled on first use, kept out of import featcf
         from featcf._kernels import serving
 
         if status == serving.BAD_ITEM_IDX:
@@ -1059,6 +1068,7 @@ def topn_scores(
     scores : ndarray of float32, shape (n_users, n)
         Scores, padded with ``-inf``.
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.serving import topn_scores_batch
 
     N = _check_neighbours(neighbours)
@@ -1168,6 +1178,7 @@ def topn_dense(
     values : ndarray of float32, shape (n_rows, n)
         Scores rounded to float32, padded with ``-inf``.
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.topk import topn_dense_kernel, topn_dense_serial
 
     if sp.issparse(scores):

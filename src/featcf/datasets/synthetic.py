@@ -8,13 +8,13 @@ learns (field weights, recommendations for new products) with the ground truth.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from featcf.data import Dataset
+from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
+from featcf.data import Dataset
 
 __all__ = ["make_insurance_shop"]
 
@@ -193,7 +193,6 @@ def _check_strength(field_strength: Mapping[str, float] | None) -> dict[str, flo
         raise ValueError(
             f"field_strength has unknown field(s) {unknown}; the fields are {sorted(strength)}"
         )
-    from featcf._validation import check_nonnegative_float
 
     for name, value in field_strength.items():
         strength[name] = check_nonnegative_float(value, f"field_strength[{name!r}]")
@@ -335,8 +334,6 @@ def make_insurance_shop(
     >>> len(truth["new_products"])
     3
     """
-    from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
-    from featcf.data import Dataset
 
     n_customers = check_positive_int(n_customers, "n_customers")
     n_products = check_positive_int(n_products, "n_products")

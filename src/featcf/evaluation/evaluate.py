@@ -29,6 +29,7 @@ from featcf.metrics import (
     summarize,
 )
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.similarity import topn_dense
 
 __all__ = ["EVALUATE_METRICS", "ScoreFunction", "evaluate", "score_split"]
 
@@ -493,8 +494,6 @@ def evaluate(
         users = users[known]
     _check_protocol(model, split, users, items)
     fit_seconds = _fit(model, split, bool(fit))
-
-    from featcf.similarity import topn_dense
 
     test = sp.csr_matrix(test[users])
     relevant = test.copy()

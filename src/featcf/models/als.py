@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
 from featcf.data.dataset import Dataset
@@ -112,6 +113,7 @@ class ALS(BaseRecommender):
 
     def _new_implicit(self, random_state: Any) -> Any:
         """An unfitted implicit CPU ALS with this model's hyper-parameters."""
+        # implicit: heavy, imported only when an ALS is fitted or loaded
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(
@@ -124,8 +126,6 @@ class ALS(BaseRecommender):
         )
 
     def _fit(self, dataset: Dataset) -> None:
-        from threadpoolctl import threadpool_limits
-
         rng = check_random_state(self.random_state)
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._new_implicit(rng)
@@ -139,8 +139,6 @@ class ALS(BaseRecommender):
         return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        from threadpoolctl import threadpool_limits
-
         self.user_factors_ = np.ascontiguousarray(state["user_factors_"], dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(state["item_factors_"], dtype=np.float32)
         with threadpool_limits(limits=1, user_api="blas"):

@@ -36,6 +36,7 @@ from featcf._validation import check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.exceptions import ColdStartWarning, NotFittedError, UnknownIdError
+from featcf.similarity import topn_dense
 
 __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
 
@@ -277,8 +278,6 @@ class BaseRecommender(BaseEstimator):
         catalogue space and are mapped to candidate space here. Selection runs on the
         model's ``n_threads`` (if it has that parameter), on one thread for small blocks.
         """
-        from featcf.similarity import topn_dense
-
         if exclude is not None and len(items) != self._fitted_dataset().n_items:
             exclude = sp.csr_matrix(exclude[:, items])
         out_idx = np.full((n_rows, min(n, len(items))), -1, dtype=np.int64)
@@ -624,8 +623,6 @@ class BaseRecommender(BaseEstimator):
             users = np.arange(rows.start, rows.stop)
             block = np.asarray(self._score(users, items), dtype=np.float32).T
             excl = None if seen_t is None else sp.csr_matrix(seen_t[:, rows])
-            from featcf.similarity import topn_dense
-
             idx, vals = topn_dense(
                 np.ascontiguousarray(block),
                 min(n, len(users)),

@@ -41,6 +41,7 @@ from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
 from featcf.models._scoring import dense_columns, explanation_frame
 from featcf.models.base import BaseRecommender
+from featcf.similarity import topk_similarity
 
 __all__ = ["ContentKNN"]
 
@@ -176,8 +177,6 @@ class ContentKNN(BaseRecommender):
 
     def _build(self) -> None:
         """(Re)compute the item vectors and neighbour lists from the current catalogue."""
-        from featcf.similarity import topk_similarity
-
         features = self._fitted_dataset().item_features
         G = _field_normalised(features)
         E = sp.csr_matrix(G @ sp.diags(np.sqrt(self._column_weights())))

@@ -45,6 +45,7 @@ from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.models._scoring import dense_columns, explanation_frame
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
 
 __all__ = ["ItemKNN", "UserKNN"]
 
@@ -161,8 +162,6 @@ class ItemKNN(_KNNParams, BaseRecommender):
         self.n_threads = n_threads
 
     def _fit(self, dataset: Dataset) -> None:
-        from featcf.similarity import topk_similarity
-
         X = dataset.interactions
         if self.metric == "adjusted_cosine":
             _check_varied(X, self.metric, "user")
@@ -199,8 +198,6 @@ class ItemKNN(_KNNParams, BaseRecommender):
             return super().recommend(
                 user_ids, n, exclude_seen=exclude_seen, items=items, on_unknown=on_unknown
             )
-        from featcf.similarity import topn_scores
-
         n = check_positive_int(n, "n")
         check_option(on_unknown, "on_unknown", ("raise", "popular", "drop"))
         query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
@@ -322,8 +319,6 @@ class UserKNN(_KNNParams, BaseRecommender):
         self.n_threads = n_threads
 
     def _fit(self, dataset: Dataset) -> None:
-        from featcf.similarity import topk_similarity
-
         X = dataset.interactions
         _check_varied(X, self.metric, "user")
         self.similarity_ = topk_similarity(
@@ -340,8 +335,6 @@ class UserKNN(_KNNParams, BaseRecommender):
         return dense_columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
 
     def _neighbours_of_new(self, history: sp.csr_matrix) -> sp.csr_matrix:
-        from featcf.similarity import topk_similarity_between
-
         return topk_similarity_between(
             history,
             self._fitted_dataset().interactions,

@@ -501,7 +501,7 @@ def new_product_loo(
 def rating_errors(ds: Any, factories: dict[str, Callable[[], Any]]) -> list[Result]:
     from featcf.evaluation import evaluate, split_random
 
-    split = split_random(ds, 0.2, seed=SEED)
+    split = split_random(ds, 0.2, random_state=SEED)
     out = []
     models = dict(factories)
     models[BiasBaseline.name] = BiasBaseline
@@ -838,11 +838,11 @@ def main(argv: list[str] | None = None) -> int:
             ds = data[dataset]
             ks = KS[dataset]
             protocols = [
-                ("warm (random 20%)", split_random(ds, 0.2, seed=SEED)),
-                ("cold items (20% of items)", split_cold_items(ds, 0.2, seed=SEED)),
+                ("warm (random 20%)", split_random(ds, 0.2, random_state=SEED)),
+                ("cold items (20% of items)", split_cold_items(ds, 0.2, random_state=SEED)),
             ]
             for k, name in given_k_protocols():
-                protocols.append((name, split_cold_users(ds, 0.2, seed=SEED, reveal=k)))
+                protocols.append((name, split_cold_users(ds, 0.2, random_state=SEED, reveal=k)))
             for name, split in protocols:
                 info = split.describe()
                 splits_info[f"{dataset} {name}"] = (

@@ -63,7 +63,7 @@ def diagnose(ds, seed: int, k: int) -> dict[str, float]:
     from featcf.models import FeatureCF
     from featcf.models.feature_cf import _band_of, _softmax_loss
 
-    split = split_cold_users(ds, 0.2, seed=seed, reveal=k)
+    split = split_cold_users(ds, 0.2, random_state=seed, reveal=k)
     model = FeatureCF(random_state=0, show_progress=False).fit(split.train)
     users = split.cold_users
     test = sp.csr_matrix(split.test.interactions.tocsr()[users] > 0, dtype=np.float32)

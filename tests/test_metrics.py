@@ -663,9 +663,7 @@ def test_parallel_path_matches_serial_and_brute_force():
     exclude = sp.random(n_users, n_items, density=0.1, format="csr", random_state=2)
     ex = m._check_pattern(exclude, "exclude")
     auc_args = (scores, rel.indptr, rel.indices, ex.indptr, ex.indices)
-    np.testing.assert_array_equal(
-        kernels.auc_dense(*auc_args), kernels.auc_dense_serial(*auc_args)
-    )
+    np.testing.assert_array_equal(kernels.auc_dense(*auc_args), kernels.auc_dense_serial(*auc_args))
     got = auc(scores, relevant, exclude)
     for u in users[:20]:
         expected = reference_auc(scores[u], set(rel[u].indices), set(ex[u].indices))

@@ -165,3 +165,12 @@ def test_files_of_format_version_1_still_load(name):
     assert rec["user_id"].tolist() == want["user_id"]
     assert rec["item_id"].tolist() == want["item_id"]
     np.testing.assert_allclose(rec["score"], want["score"], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "n_neighbors"), [("item_knn", 3), ("user_knn", 4), ("content_knn", 3)]
+)
+def test_old_hyper_parameter_name_k_is_read_as_n_neighbors(name, n_neighbors):
+    loaded = featcf.load(FORMAT_V1 / f"{name}.npz")
+    params = loaded.get_params()
+    assert params["n_neighbors"] == n_neighbors and "k" not in params

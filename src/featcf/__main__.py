@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         if args.customers < 10:
             parser.error(f"--customers must be at least 10, got {args.customers}")
-        return run_demo(n_customers=args.customers, seed=args.seed, as_json=args.json)
+        return run_demo(n_customers=args.customers, random_state=args.seed, as_json=args.json)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -6,9 +6,11 @@ shows what arrived. Kernels never validate; the Python wrappers call these first
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Iterable
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +23,7 @@ __all__ = [
     "check_option",
     "check_positive_int",
     "check_random_state",
+    "renamed_keywords",
 ]
 
 
@@ -131,3 +134,39 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     raise TypeError(
         f"random_state must be None, an int or a numpy.random.Generator, got {type(random_state).__name__}"
     )
+
+
+# ---------------------------------------------------------------------- helpers added for issue 11
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
+    """Keep accepting the old names of renamed keyword arguments, with a ``FutureWarning``.
+
+    ``@renamed_keywords(seed="random_state")`` lets ``f(seed=1)`` call ``f(random_state=1)``
+    and warn; giving both names raises ``TypeError``. The signature shows the new names only.
+    """
+
+    def decorate(func: _F) -> _F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(
+                        f"{func.__name__}() got both {old}= and {new}=; {old} is the old name "
+                        f"of {new}: pass {new} only"
+                    )
+                warnings.warn(
+                    f"{func.__name__}({old}=...) is renamed {func.__name__}({new}=...); the "
+                    f"old name will stop working in a future release",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -88,17 +88,17 @@ def _launch_product(shop: Any) -> pd.DataFrame:
     return product
 
 
-def _compare(shop: Any, seed: int) -> pd.DataFrame:
+def _compare(shop: Any, random_state: int) -> pd.DataFrame:
     """nDCG@10 of FeatureCF, ItemKNN and Popularity on the shop's cold customers."""
     rows = []
     protocols = [("demographics only", 0), ("1 purchase known", 1)]
     models = {
-        "FeatureCF": lambda: FeatureCF(random_state=seed, show_progress=False),
+        "FeatureCF": lambda: FeatureCF(random_state=random_state, show_progress=False),
         "ItemKNN": ItemKNN,
         "Popularity": Popularity,
     }
     for label, reveal in protocols:
-        split = split_cold_users(shop, user_frac=0.2, seed=seed, reveal=reveal)
+        split = split_cold_users(shop, user_frac=0.2, random_state=random_state, reveal=reveal)
         for name, make in models.items():
             try:
                 table = evaluate(make(), split, k=10, metrics=("ndcg",))
@@ -110,14 +110,14 @@ def _compare(shop: Any, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> int:
+def run_demo(n_customers: int = 2000, random_state: int = 0, as_json: bool = False) -> int:
     """Build the synthetic shop, fit FeatureCF and print what it recommends, and why.
 
     Parameters
     ----------
     n_customers : int
         Customers in the synthetic shop.
-    seed : int
+    random_state : int
         Random seed; the whole output repeats for the same seed.
     as_json : bool
         Print one JSON document instead of text.
@@ -128,12 +128,14 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
         The process exit code (0).
     """
     start = time.perf_counter()
-    shop = make_insurance_shop(n_customers=n_customers, seed=seed, n_new_customers=5)
+    shop = make_insurance_shop(
+        n_customers=n_customers, random_state=random_state, n_new_customers=5
+    )
     if not as_json:
         print("featcf demo: a synthetic online insurance shop\n")
         print(shop.summary())
         print("\nFitting FeatureCF (field weights learned on a validation split)...")
-    model = FeatureCF(random_state=seed, show_progress=not as_json).fit(shop)
+    model = FeatureCF(random_state=random_state, show_progress=not as_json).fit(shop)
 
     weights = model.feature_weights_
     customers = _pick_customers(shop)
@@ -166,7 +168,7 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
         }
         for row in audience.itertuples(index=False)
     ]
-    comparison = _compare(shop, seed)
+    comparison = _compare(shop, random_state)
     seconds = round(time.perf_counter() - start, 1)
 
     if as_json:

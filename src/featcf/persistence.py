@@ -24,18 +24,29 @@ never runs code. It holds:
 Ids must be all integers or all strings to be saved. Loading checks the format name and
 version and the class, and raises :class:`~featcf.ModelFormatError` with the reason
 otherwise (a truncated or foreign file, another format version, a tampered class name).
+Hyper-parameters saved under a name featcf has renamed since (``k`` of the kNN models, now
+``n_neighbors``) are read under their new name (:data:`RENAMED_PARAMS`).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from featcf import models
 from featcf._format import FORMAT_VERSION, read_model
 from featcf.exceptions import ModelFormatError
 from featcf.models.base import BaseRecommender
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT_VERSION", "RENAMED_PARAMS", "load", "save"]
+
+#: Hyper-parameters renamed since files of this format were first written, read under their
+#: new name: class name -> {name in the file: name today}.
+RENAMED_PARAMS: dict[str, dict[str, str]] = {
+    "ItemKNN": {"k": "n_neighbors"},
+    "UserKNN": {"k": "n_neighbors"},
+    "ContentKNN": {"k": "n_neighbors"},
+}
 
 
 def _model_classes() -> dict[str, type[BaseRecommender]]:
@@ -44,6 +55,12 @@ def _model_classes() -> dict[str, type[BaseRecommender]]:
         for name in models.__all__
         if isinstance(getattr(models, name), type)
     }
+
+
+def _current_params(class_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` under today's names (a file may hold a name renamed since it was written)."""
+    renamed = RENAMED_PARAMS.get(class_name, {})
+    return {renamed.get(name, name): value for name, value in params.items()}
 
 
 def save(model: BaseRecommender, path: str | os.PathLike[str]) -> None:
@@ -100,7 +117,7 @@ def load(path: str | os.PathLike[str]) -> BaseRecommender:
             f"(known: {sorted(classes)})"
         )
     try:
-        model = cls(**stored.params)
+        model = cls(**_current_params(stored.class_name, stored.params))
         model.dataset_ = stored.dataset
         model._set_state(stored.state)
     except (KeyError, TypeError, ValueError) as exc:

@@ -13,7 +13,12 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
+from featcf._validation import (
+    check_nonnegative_float,
+    check_positive_int,
+    check_random_state,
+    renamed_keywords,
+)
 from featcf.data import Dataset
 
 __all__ = ["make_insurance_shop"]
@@ -211,7 +216,7 @@ def make_insurance_shop(
     taste_noise: float = ...,
     field_strength: Mapping[str, float] | None = ...,
     n_bins: int = ...,
-    seed: int | np.random.Generator | None = ...,
+    random_state: int | np.random.Generator | None = ...,
     return_truth: Literal[False] = ...,
 ) -> Dataset: ...
 
@@ -228,11 +233,12 @@ def make_insurance_shop(
     taste_noise: float = ...,
     field_strength: Mapping[str, float] | None = ...,
     n_bins: int = ...,
-    seed: int | np.random.Generator | None = ...,
+    random_state: int | np.random.Generator | None = ...,
     return_truth: Literal[True],
 ) -> tuple[Dataset, dict[str, Any]]: ...
 
 
+@renamed_keywords(seed="random_state")
 def make_insurance_shop(
     n_customers: int = 2000,
     n_products: int = 40,
@@ -244,7 +250,7 @@ def make_insurance_shop(
     taste_noise: float = 1.0,
     field_strength: Mapping[str, float] | None = None,
     n_bins: int = 5,
-    seed: int | np.random.Generator | None = 0,
+    random_state: int | np.random.Generator | None = 0,
     return_truth: bool = False,
 ) -> Dataset | tuple[Dataset, dict[str, Any]]:
     """Generate a synthetic online insurance shop as a :class:`featcf.Dataset`.
@@ -298,7 +304,7 @@ def make_insurance_shop(
         ``coverage``, ``premium``, ``term`` (defaults 1.5, 1.0, 0.8, 0.6, 0.4).
     n_bins : int, default 5
         Quantile bands of the numeric fields (``premium``, ``age``).
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Randomness; the same int gives the same shop. No global random state is used.
     return_truth : bool, default False
         Also return the generating quantities.
@@ -325,12 +331,14 @@ def make_insurance_shop(
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> ds = make_insurance_shop(n_customers=300, n_products=20, seed=1)
+    >>> ds = make_insurance_shop(n_customers=300, n_products=20, random_state=1)
     >>> ds.n_users, ds.n_items
     (300, 20)
     >>> sorted(ds.item_features.fields)
     ['category', 'coverage', 'premium', 'segment', 'term']
-    >>> ds, truth = make_insurance_shop(n_customers=300, n_products=20, seed=1, return_truth=True)
+    >>> ds, truth = make_insurance_shop(
+    ...     n_customers=300, n_products=20, random_state=1, return_truth=True
+    ... )
     >>> len(truth["new_products"])
     3
     """
@@ -360,13 +368,14 @@ def make_insurance_shop(
     n_bins = check_positive_int(n_bins, "n_bins")
     if not isinstance(return_truth, (bool, np.bool_)):
         raise TypeError(f"return_truth must be a bool, got {return_truth!r}")
-    if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) or isinstance(
-        seed, (bool, np.bool_)
-    ):
+    if not (
+        random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))
+    ) or isinstance(random_state, (bool, np.bool_)):
         raise TypeError(
-            f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
+            f"random_state must be None, an int or a numpy.random.Generator, got "
+            f"{type(random_state).__name__}"
         )
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
 
     n_old = n_products - n_new_products
     n_total = n_customers + int(n_new_customers)

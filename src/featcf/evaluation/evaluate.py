@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from featcf._validation import check_random_state
+from featcf._validation import check_random_state, renamed_keywords
 from featcf.evaluation.splits import Split
 from featcf.metrics import (
     RANKING_METRICS,
@@ -349,6 +349,7 @@ def _exclusions(split: Split) -> sp.csr_matrix:
     return sp.csr_matrix(seen, dtype=np.float32)
 
 
+@renamed_keywords(tie_seed="random_state")
 def evaluate(
     model: BaseRecommender | ScoreFunction,
     split: Split,
@@ -360,7 +361,7 @@ def evaluate(
     fit: bool = True,
     use_user_features: bool = True,
     batch_size: int = 1024,
-    tie_seed: int | None = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> pd.DataFrame:
     """Fit ``model`` on ``split.train``, score the test users and measure the rankings.
 
@@ -438,7 +439,7 @@ def evaluate(
         Pass folded-in users' encoded features to models that use user features.
     batch_size : int, default 1024
         Users scored per call.
-    tie_seed : int or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of the random order of the candidates, which decides between equal scores in
         the top-k lists (not the item positions, which often follow popularity: a model
         giving every cold item the same score must not profit from them). AUC counts ties
@@ -467,8 +468,8 @@ def evaluate(
     >>> from featcf.datasets import make_insurance_shop
     >>> from featcf.evaluation import evaluate, split_random
     >>> from featcf.models import Popularity
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
-    >>> table = evaluate(Popularity(), split_random(shop, seed=0), k=5, metrics=["ndcg"])
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+    >>> table = evaluate(Popularity(), split_random(shop, random_state=0), k=5, metrics=["ndcg"])
     >>> table[["metric", "k"]].values.tolist()
     [['ndcg', 5]]
     """
@@ -482,7 +483,7 @@ def evaluate(
         raise TypeError(f"fit must be a bool, got {fit!r}")
     # Score the candidates in a seeded random order: top-n selection breaks ties by column,
     # and item positions often follow popularity (order of first appearance in the data).
-    items = check_random_state(tie_seed).permutation(_resolve_candidates(candidates, split))
+    items = check_random_state(random_state).permutation(_resolve_candidates(candidates, split))
 
     test = sp.csr_matrix(split.test.interactions[:, items], dtype=np.float64)
     users = np.flatnonzero(np.diff(test.indptr)).astype(np.int64)

@@ -7,7 +7,7 @@ features and no interactions, so a model fitted on ``train`` can still encode an
 
 Each stored interaction of the input lands in exactly one part (``train``, ``test`` or, for
 the given-k protocol, ``revealed``), with its weight and timestamp. Randomness comes only
-from ``numpy.random.default_rng(seed)``: the same seed gives the same split.
+from ``numpy.random.default_rng(random_state)``: the same seed gives the same split.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from featcf._validation import check_random_state
+from featcf._validation import check_random_state, renamed_keywords
 from featcf.data.dataset import Dataset
 
 __all__ = [
@@ -202,7 +202,8 @@ def _draw(
 # --------------------------------------------------------------------------------------
 
 
-def split_random(ds: Dataset, test_frac: float = 0.2, seed: Any = 0) -> Split:
+@renamed_keywords(seed="random_state")
+def split_random(ds: Dataset, test_frac: float = 0.2, random_state: Any = 0) -> Split:
     """Warm split: per user, a random fraction of their interactions goes to test.
 
     User ``u`` with ``n`` interactions puts ``round(test_frac * n)`` of them (rounding
@@ -215,7 +216,7 @@ def split_random(ds: Dataset, test_frac: float = 0.2, seed: Any = 0) -> Split:
         The data to split.
     test_frac : float, default 0.2
         Fraction of each user's interactions held out, in (0, 1).
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of ``numpy.random.default_rng``; the same int gives the same split.
 
     Returns
@@ -233,14 +234,14 @@ def split_random(ds: Dataset, test_frac: float = 0.2, seed: Any = 0) -> Split:
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=100, seed=0)
-    >>> split = split_random(shop, test_frac=0.2, seed=1)
+    >>> shop = make_insurance_shop(n_customers=100, random_state=0)
+    >>> split = split_random(shop, test_frac=0.2, random_state=1)
     >>> split.train.n_interactions + split.test.n_interactions == shop.n_interactions
     True
     """
     ds = _check_dataset(ds)
     test_frac = _check_fraction(test_frac, "test_frac", allow_one=False)
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     X = _canonical(ds)
     rows = _row_of_entries(X)
     rank = _rank_within_rows(rows, rng.random(X.nnz), X.indptr.astype(np.int64))
@@ -290,8 +291,13 @@ def split_temporal(ds: Dataset, test_frac: float = 0.2) -> Split:
     return Split(train=_subset(ds, ~test_mask), test=_subset(ds, test_mask), kind="temporal")
 
 
+@renamed_keywords(seed="random_state")
 def split_cold_items(
-    ds: Dataset, item_frac: float = 0.2, seed: Any = 0, *, items: ArrayLike | None = None
+    ds: Dataset,
+    item_frac: float = 0.2,
+    random_state: Any = 0,
+    *,
+    items: ArrayLike | None = None,
 ) -> Split:
     """Cold-item split: a fraction of items lose all their interactions to test.
 
@@ -305,11 +311,11 @@ def split_cold_items(
         The data to split.
     item_frac : float, default 0.2
         Fraction of the items with interactions made cold, in (0, 1].
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of ``numpy.random.default_rng``.
     items : array-like of int, optional
         Make exactly these item positions cold instead of drawing (e.g. leave-one-product-out
-        loops); ``item_frac`` and ``seed`` are then ignored.
+        loops); ``item_frac`` and ``random_state`` are then ignored.
 
     Returns
     -------
@@ -332,7 +338,7 @@ def split_cold_items(
             )
     else:
         item_frac = _check_fraction(item_frac, "item_frac", allow_one=True)
-        rng = check_random_state(seed)
+        rng = check_random_state(random_state)
         active = counts > 0
         n_cold = max(1, int(np.floor(item_frac * active.sum() + 0.5)))
         cold = _draw(active, n_cold, rng, ds.n_items)
@@ -347,10 +353,11 @@ def split_cold_items(
     )
 
 
+@renamed_keywords(seed="random_state")
 def split_cold_users(
     ds: Dataset,
     user_frac: float = 0.2,
-    seed: Any = 0,
+    random_state: Any = 0,
     reveal: int = 0,
     *,
     users: ArrayLike | None = None,
@@ -359,8 +366,9 @@ def split_cold_users(
 
     A fraction of users lose all their training interactions. With ``reveal=0`` all of them
     go to test: the users keep only their features in ``train`` (demographics-only cold
-    start). With ``reveal=k >= 1``, ``k`` of each cold user's interactions (drawn with the
-    seed) go to :attr:`Split.revealed`, the history known at query time, and the rest to test.
+    start). With ``reveal=k >= 1``, ``k`` of each cold user's interactions (drawn with
+    ``random_state``) go to :attr:`Split.revealed`, the history known at query time, and the
+    rest to test.
 
     Who can be drawn: a cold user needs at least one interaction left to test, so only
     users with more than ``reveal`` interactions are eligible. The number of cold users is
@@ -378,7 +386,7 @@ def split_cold_users(
         The data to split (with user features for the demographics-only protocol).
     user_frac : float, default 0.2
         Fraction of the users with interactions made cold, in (0, 1].
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of ``numpy.random.default_rng``.
     reveal : int, default 0
         Interactions of each cold user given as query-time history (given-k protocol).
@@ -401,8 +409,8 @@ def split_cold_users(
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=100, seed=0)
-    >>> split = split_cold_users(shop, user_frac=0.2, seed=0, reveal=1)
+    >>> shop = make_insurance_shop(n_customers=100, random_state=0)
+    >>> split = split_cold_users(shop, user_frac=0.2, random_state=0, reveal=1)
     >>> split.revealed.user_counts()[split.cold_users].tolist() == [1] * len(split.cold_users)
     True
     >>> int(split.train.user_counts()[split.cold_users].sum())
@@ -410,7 +418,7 @@ def split_cold_users(
     """
     ds = _check_dataset(ds)
     reveal = _check_reveal(reveal)
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     X = _canonical(ds)
     counts = ds.user_counts()
     eligible = counts > reveal

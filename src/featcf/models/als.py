@@ -64,7 +64,7 @@ class ALS(BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
     >>> model = ALS(factors=8, iterations=3, random_state=0, show_progress=False).fit(shop)
     >>> model.item_factors_.shape == (shop.n_items, 8)
     True

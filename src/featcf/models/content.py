@@ -22,9 +22,9 @@ field weights and ``[i has f]`` = 1 when item ``i`` has a value of field ``f``:
 Scores
 ------
 ``score(u, i) = sum_{j != i} r_uj * S[j, i]`` where ``S[j, i] = sim(j, i)`` when ``i`` is among
-the ``k`` items most similar to ``j`` (all items when ``k is None``) and 0 otherwise; ``r_uj`` is
-the interaction weight. With ``k=None`` and cosine the scores are computed as
-``(history @ E) @ E.T`` from the item vectors ``E`` (no items x items matrix).
+the ``n_neighbors`` items most similar to ``j`` (all items when ``n_neighbors is None``) and 0
+otherwise; ``r_uj`` is the interaction weight. With ``n_neighbors=None`` and cosine the scores
+are computed as ``(history @ E) @ E.T`` from the item vectors ``E`` (no items x items matrix).
 """
 
 from __future__ import annotations
@@ -70,17 +70,18 @@ class ContentKNN(BaseRecommender):
 
     Parameters
     ----------
-    k : int or None, default None
+    n_neighbors : int or None, default None
         Neighbours kept per item; ``None`` keeps every item (a full content similarity,
-        computed without an items x items matrix for cosine; Jaccard with ``k=None`` stores
-        every similar pair, up to n_items^2 entries: give ``k`` for large catalogues).
+        computed without an items x items matrix for cosine; Jaccard with ``n_neighbors=None``
+        stores every similar pair, up to n_items^2 entries: give ``n_neighbors`` for large
+        catalogues).
     field_weights : dict of str to float, optional
         Weight of each item field (``{"category": 2.0, "premium": 0.5}``). Fields not listed
         keep weight 1.0 (``None``: every field 1.0, uniform); give 0.0 to ignore a field.
     metric : {"cosine", "jaccard"}, default "cosine"
         Item-item feature similarity (see the module docstring).
     n_threads : int, optional
-        numba threads of the similarity kernel when ``k`` is set or for Jaccard
+        numba threads of the similarity kernel when ``n_neighbors`` is set or for Jaccard
         (default: all numba threads).
 
     Attributes
@@ -91,7 +92,8 @@ class ContentKNN(BaseRecommender):
         Per-field unit-normalised features scaled by ``sqrt(w_f)``, each row of unit norm
         (the cosine geometry; all-zero rows for items without features).
     similarity_ : scipy.sparse.csr_matrix of shape (n_items, n_items) or None
-        Top-``k`` neighbour lists ``S[j, i]``; ``None`` for ``k=None`` with cosine.
+        Top-``n_neighbors`` neighbour lists ``S[j, i]``; ``None`` for ``n_neighbors=None`` with
+        cosine.
 
     Notes
     -----
@@ -105,7 +107,7 @@ class ContentKNN(BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
     >>> model = ContentKNN().fit(shop)
     >>> sorted(model.field_weights_) == sorted(shop.item_fields)
     True
@@ -117,19 +119,19 @@ class ContentKNN(BaseRecommender):
 
     def __init__(
         self,
-        k: int | None = None,
+        n_neighbors: int | None = None,
         field_weights: Mapping[str, float] | None = None,
         metric: str = "cosine",
         n_threads: int | None = None,
     ) -> None:
-        self.k = k
+        self.n_neighbors = n_neighbors
         self.field_weights = field_weights
         self.metric = metric
         self.n_threads = n_threads
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        check_positive_int(self.k, "k", allow_none=True)
+        check_positive_int(self.n_neighbors, "n_neighbors", allow_none=True)
         check_option(self.metric, "metric", CONTENT_METRICS)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
         if self.field_weights is not None:
@@ -186,11 +188,11 @@ class ContentKNN(BaseRecommender):
         E.eliminate_zeros()
         E.sort_indices()
         self.item_vectors_ = E
-        if self.k is None and self.metric == "cosine":
+        if self.n_neighbors is None and self.metric == "cosine":
             self.similarity_ = None
             return
         n_items = E.shape[0]
-        k = n_items if self.k is None else min(self.k, n_items)
+        k = n_items if self.n_neighbors is None else min(self.n_neighbors, n_items)
         if self.metric == "cosine":
             source, weights = E, None
         else:

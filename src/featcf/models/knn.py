@@ -4,11 +4,12 @@ Both models score with the top-k similarity kernels of :mod:`featcf.similarity` 
 sparse products (no Python loop over users or items):
 
 ``ItemKNN``
-    ``score(u, i) = sum_j r_uj * S[j, i]`` where row ``j`` of ``S`` holds the ``k`` items most
-    similar to item ``j`` (``history @ S``, the convention of implicit's item-item models).
+    ``score(u, i) = sum_j r_uj * S[j, i]`` where row ``j`` of ``S`` holds the ``n_neighbors``
+    items most similar to item ``j`` (``history @ S``, the convention of implicit's item-item
+    models).
 ``UserKNN``
-    ``score(u, i) = sum_v S[u, v] * r_vi`` where row ``u`` of ``S`` holds the ``k`` users most
-    similar to user ``u`` (``S @ interactions``).
+    ``score(u, i) = sum_v S[u, v] * r_vi`` where row ``u`` of ``S`` holds the ``n_neighbors``
+    users most similar to user ``u`` (``S @ interactions``).
 
 ``r`` is the interaction weight of the Dataset (a rating, a count, 1.0 for implicit data).
 
@@ -87,7 +88,7 @@ class _KNNParams:
     """Hyper-parameter checks shared by ItemKNN and UserKNN."""
 
     def _check_params(self) -> None:
-        check_positive_int(self.k, "k")
+        check_positive_int(self.n_neighbors, "n_neighbors")
         check_option(self.metric, "metric", KNN_METRICS)
         check_nonnegative_float(self.shrink, "shrink")
         check_positive_int(self.min_support, "min_support")
@@ -101,12 +102,13 @@ class ItemKNN(_KNNParams, BaseRecommender):
     """Item-based collaborative filtering on top-k item-item similarities.
 
     ``score(u, i) = sum_j r_uj * S[j, i]``: every item ``j`` of the user's history votes for
-    its ``k`` nearest items with its similarity, weighted by the interaction weight ``r_uj``.
+    its ``n_neighbors`` nearest items with its similarity, weighted by the interaction weight
+    ``r_uj``.
     New users are folded in the same way from their history (no refit).
 
     Parameters
     ----------
-    k : int, default 50
+    n_neighbors : int, default 50
         Neighbours kept per item.
     metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
         Item-item similarity over the users' interaction weights (see
@@ -137,8 +139,8 @@ class ItemKNN(_KNNParams, BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
-    >>> model = ItemKNN(k=20).fit(shop)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+    >>> model = ItemKNN(n_neighbors=20).fit(shop)
     >>> model.similarity_.shape == (shop.n_items, shop.n_items)
     True
     """
@@ -149,13 +151,13 @@ class ItemKNN(_KNNParams, BaseRecommender):
 
     def __init__(
         self,
-        k: int = 50,
+        n_neighbors: int = 50,
         metric: str = "cosine",
         shrink: float = 0.0,
         min_support: int = 1,
         n_threads: int | None = None,
     ) -> None:
-        self.k = k
+        self.n_neighbors = n_neighbors
         self.metric = metric
         self.shrink = shrink
         self.min_support = min_support
@@ -171,7 +173,7 @@ class ItemKNN(_KNNParams, BaseRecommender):
             _check_varied(items_users, metric, "item")
         self.similarity_ = topk_similarity(
             items_users,
-            self.k,
+            self.n_neighbors,
             metric,
             shrink=self.shrink,
             min_support=self.min_support,
@@ -261,13 +263,14 @@ class ItemKNN(_KNNParams, BaseRecommender):
 class UserKNN(_KNNParams, BaseRecommender):
     """User-based collaborative filtering on top-k user-user similarities.
 
-    ``score(u, i) = sum_v S[u, v] * r_vi`` over the ``k`` users ``v`` most similar to ``u``.
+    ``score(u, i) = sum_v S[u, v] * r_vi`` over the ``n_neighbors`` users ``v`` most similar to
+    ``u``.
     New users get their neighbours among the fitted users at query time
     (:func:`featcf.similarity.topk_similarity_between`, no refit).
 
     Parameters
     ----------
-    k : int, default 50
+    n_neighbors : int, default 50
         Neighbours kept per user.
     metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
         User-user similarity over their interaction weights. ``"adjusted_cosine"`` is the
@@ -294,8 +297,8 @@ class UserKNN(_KNNParams, BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
-    >>> model = UserKNN(k=20).fit(shop)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+    >>> model = UserKNN(n_neighbors=20).fit(shop)
     >>> model.similarity_.shape == (shop.n_users, shop.n_users)
     True
     """
@@ -306,13 +309,13 @@ class UserKNN(_KNNParams, BaseRecommender):
 
     def __init__(
         self,
-        k: int = 50,
+        n_neighbors: int = 50,
         metric: str = "cosine",
         shrink: float = 0.0,
         min_support: int = 1,
         n_threads: int | None = None,
     ) -> None:
-        self.k = k
+        self.n_neighbors = n_neighbors
         self.metric = metric
         self.shrink = shrink
         self.min_support = min_support
@@ -323,7 +326,7 @@ class UserKNN(_KNNParams, BaseRecommender):
         _check_varied(X, self.metric, "user")
         self.similarity_ = topk_similarity(
             X,
-            self.k,
+            self.n_neighbors,
             self.metric,
             shrink=self.shrink,
             min_support=self.min_support,
@@ -338,7 +341,7 @@ class UserKNN(_KNNParams, BaseRecommender):
         return topk_similarity_between(
             history,
             self._fitted_dataset().interactions,
-            self.k,
+            self.n_neighbors,
             self.metric,
             shrink=self.shrink,
             min_support=self.min_support,

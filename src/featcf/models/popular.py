@@ -31,7 +31,7 @@ class Popularity(BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
     >>> model = Popularity().fit(shop)
     >>> model.recommend(shop.user_ids[:1], n=3)["rank"].tolist()
     [1, 2, 3]

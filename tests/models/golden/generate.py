@@ -25,7 +25,7 @@ def shop_dataset():
     from featcf.datasets import make_insurance_shop
 
     return make_insurance_shop(
-        n_customers=600, n_products=24, n_new_products=2, n_new_customers=8, seed=5
+        n_customers=600, n_products=24, n_new_products=2, n_new_customers=8, random_state=5
     )
 
 

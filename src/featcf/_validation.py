@@ -9,18 +9,24 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "check_bool",
     "check_csr",
+    "check_cutoffs",
     "check_finite",
+    "check_finite_float",
+    "check_fraction",
     "check_nonnegative_float",
     "check_nonnegative_int",
+    "check_nonnegative_weights",
     "check_option",
+    "check_positive_float",
     "check_positive_int",
     "check_random_state",
     "renamed_keywords",
@@ -126,11 +132,17 @@ def check_csr(matrix: Any, name: str, *, dtype: Any = np.float32) -> sp.csr_matr
 
 
 def check_random_state(random_state: Any) -> np.random.Generator:
-    """Turn ``None``, an int seed or a ``Generator`` into a ``numpy.random.Generator``."""
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
-        return np.random.default_rng(random_state)
+    """Turn ``None``, an int seed or a ``Generator`` into a ``numpy.random.Generator``.
+
+    Booleans are refused (``random_state=True`` is a slip, not a seed).
+    """
     if isinstance(random_state, np.random.Generator):
         return random_state
+    seed_like = (numbers.Integral, np.random.SeedSequence)
+    if random_state is None or (
+        isinstance(random_state, seed_like) and not isinstance(random_state, bool)
+    ):
+        return np.random.default_rng(random_state)
     raise TypeError(
         f"random_state must be None, an int or a numpy.random.Generator, got {type(random_state).__name__}"
     )
@@ -170,3 +182,84 @@ def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a ``bool`` if it is ``True`` or ``False``, else raise ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be a bool (True or False), got {value!r} ({type(value).__name__})"
+        )
+    return bool(value)
+
+
+def check_finite_float(value: Any, name: str, *, allow_none: bool = False) -> float | None:
+    """Return ``value`` as a finite ``float``, else raise ``TypeError``/``ValueError``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Return ``value`` as a finite ``float`` > 0, else raise ``TypeError``/``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def check_fraction(value: Any, name: str, *, allow_one: bool = False) -> float:
+    """Return ``value`` as a ``float`` in (0, 1), or in (0, 1] with ``allow_one``, else raise."""
+    interval = "(0, 1]" if allow_one else "(0, 1)"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
+    value = float(value)
+    if not (value > 0.0 and (value <= 1.0 if allow_one else value < 1.0)):
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return value
+
+
+def check_cutoffs(k: Any, name: str = "k") -> tuple[int, ...]:
+    """One cut-off or a sequence of distinct ones, as a tuple of positive ``int``.
+
+    Raises
+    ------
+    TypeError
+        If ``k`` is neither an integer nor a sequence of integers.
+    ValueError
+        If a cut-off is below 1, the sequence is empty or repeats a cut-off.
+    """
+    if isinstance(k, (numbers.Integral, np.bool_)):
+        return (int(check_positive_int(k, name)),)  # type: ignore[arg-type]
+    if isinstance(k, (str, bytes)) or not isinstance(k, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a positive integer or a sequence of them, got {k!r}")
+    ks = tuple(int(check_positive_int(v, name)) for v in k)  # type: ignore[arg-type]
+    if not ks:
+        raise ValueError(f"{name} must not be an empty sequence")
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"{name} repeats a cut-off: {list(ks)}")
+    return ks
+
+
+def check_nonnegative_weights(weights: Any, name: str) -> dict[str, float] | None:
+    """A mapping ``{name: weight}`` with finite weights >= 0 as a ``dict`` (None stays None).
+
+    Raises
+    ------
+    TypeError
+        If ``weights`` is not a mapping, or a weight is not a number (the message names it).
+    ValueError
+        If a weight is negative or not finite.
+    """
+    if weights is None:
+        return None
+    if not isinstance(weights, Mapping):
+        raise TypeError(
+            f"{name} must be a dict {{name: weight}} or None, got {type(weights).__name__}"
+        )
+    return {key: check_nonnegative_float(w, f"{name}[{key!r}]") for key, w in weights.items()}

@@ -38,7 +38,6 @@ positions are never relevant) and ``rel(i) = [L_i in R]`` at 1-based rank ``i``:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -57,7 +56,13 @@ from featcf._kernels.ranking import (
     ranking_stats_csr,
     ranking_stats_csr_serial,
 )
-from featcf._validation import check_csr, check_finite, check_positive_int
+from featcf._validation import (
+    check_bool,
+    check_csr,
+    check_cutoffs,
+    check_finite,
+    check_positive_int,
+)
 
 __all__ = [
     "RANKING_METRICS",
@@ -391,9 +396,8 @@ def ndcg_at_k(
     --------
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
-    if not isinstance(graded, (bool, np.bool_)):
-        raise TypeError(f"graded must be a bool, got {graded!r} ({type(graded).__name__})")
-    stats, n_rel, _ = _stats(ranked, relevant, k, bool(graded))
+    graded = check_bool(graded, "graded")
+    stats, n_rel, _ = _stats(ranked, relevant, k, graded)
     return _per_user(_safe_div(stats[:, DCG], stats[:, IDCG]), n_rel)
 
 
@@ -680,19 +684,6 @@ def _check_metric_names(metrics: Any) -> tuple[str, ...]:
     return names
 
 
-def _check_ks(k: Any) -> tuple[int, ...]:
-    if isinstance(k, numbers.Integral) or isinstance(k, (bool, np.bool_)):
-        return (_check_k(k),)
-    if not isinstance(k, Sequence) and not isinstance(k, np.ndarray):
-        raise TypeError(f"k must be a positive integer or a sequence of them, got {k!r}")
-    ks = tuple(_check_k(v) for v in k)
-    if not ks:
-        raise ValueError("k must not be an empty sequence")
-    if len(set(ks)) != len(ks):
-        raise ValueError(f"k repeats a cut-off: {list(ks)}")
-    return ks
-
-
 def ranking_metrics(
     ranked: ArrayLike,
     relevant: sp.spmatrix,
@@ -751,9 +742,8 @@ def ranking_metrics(
     1     recall  2    0.5        1           1
     """
     names = _check_metric_names(metrics)
-    ks = _check_ks(k)
-    if not isinstance(per_user, (bool, np.bool_)):
-        raise TypeError(f"per_user must be a bool, got {per_user!r}")
+    ks = check_cutoffs(k)
+    per_user = check_bool(per_user, "per_user")
     if per_user and len(ks) != 1:
         raise ValueError(f"per_user=True needs a single k, got {list(ks)}")
     if per_user and "coverage" in names:

@@ -71,7 +71,6 @@ pairs with a nonzero score).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +83,7 @@ from featcf._validation import (
     check_csr,
     check_finite,
     check_nonnegative_float,
+    check_nonnegative_int,
     check_option,
     check_positive_int,
 )
@@ -160,14 +160,7 @@ def _check_weights(weights: Any, n_cols: int) -> NDArray[np.float64] | None:
 
 
 def _check_min_support(min_support: Any) -> int:
-    if isinstance(min_support, (bool, np.bool_)) or not isinstance(min_support, numbers.Integral):
-        raise TypeError(
-            f"min_support must be a non-negative integer, got {min_support!r} "
-            f"({type(min_support).__name__})"
-        )
-    if min_support < 0:
-        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
-    return max(int(min_support), 1)
+    return max(check_nonnegative_int(min_support, "min_support"), 1)
 
 
 def _drop_zero_weight_columns(X: sp.csr_matrix, w: NDArray[np.float64]) -> sp.csr_matrix:

@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 
 from featcf._validation import (
+    check_bool,
     check_nonnegative_float,
+    check_nonnegative_int,
+    check_nonnegative_weights,
     check_positive_int,
     check_random_state,
     renamed_keywords,
@@ -186,21 +189,13 @@ def _make_customers(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.
 
 def _check_strength(field_strength: Mapping[str, float] | None) -> dict[str, float]:
     strength = dict(DEFAULT_FIELD_STRENGTH)
-    if field_strength is None:
-        return strength
-    if not isinstance(field_strength, Mapping):
-        raise TypeError(
-            f"field_strength must be a mapping of field name to number, "
-            f"got {type(field_strength).__name__}"
-        )
-    unknown = sorted(set(field_strength) - set(strength))
+    given = check_nonnegative_weights(field_strength, "field_strength") or {}
+    unknown = sorted(set(given) - set(strength))
     if unknown:
         raise ValueError(
             f"field_strength has unknown field(s) {unknown}; the fields are {sorted(strength)}"
         )
-
-    for name, value in field_strength.items():
-        strength[name] = check_nonnegative_float(value, f"field_strength[{name!r}]")
+    strength.update(given)
     return strength
 
 
@@ -345,20 +340,12 @@ def make_insurance_shop(
 
     n_customers = check_positive_int(n_customers, "n_customers")
     n_products = check_positive_int(n_products, "n_products")
-    if isinstance(n_new_products, (bool, np.bool_)) or not isinstance(
-        n_new_products, (int, np.integer)
-    ):
-        raise TypeError(f"n_new_products must be an integer, got {n_new_products!r}")
-    if not 0 <= n_new_products < n_products:
+    n_new_products = check_nonnegative_int(n_new_products, "n_new_products")
+    if n_new_products >= n_products:
         raise ValueError(
             f"n_new_products must be in [0, n_products) = [0, {n_products}), got {n_new_products}"
         )
-    if isinstance(n_new_customers, (bool, np.bool_)) or not isinstance(
-        n_new_customers, (int, np.integer)
-    ):
-        raise TypeError(f"n_new_customers must be an integer, got {n_new_customers!r}")
-    if n_new_customers < 0:
-        raise ValueError(f"n_new_customers must be >= 0, got {n_new_customers}")
+    n_new_customers = check_nonnegative_int(n_new_customers, "n_new_customers")
     mean_purchases = check_nonnegative_float(mean_purchases, "mean_purchases")
     if mean_purchases < 1:
         raise ValueError(f"mean_purchases must be >= 1, got {mean_purchases}")
@@ -366,15 +353,7 @@ def make_insurance_shop(
     taste_noise = check_nonnegative_float(taste_noise, "taste_noise")
     strength = _check_strength(field_strength)
     n_bins = check_positive_int(n_bins, "n_bins")
-    if not isinstance(return_truth, (bool, np.bool_)):
-        raise TypeError(f"return_truth must be a bool, got {return_truth!r}")
-    if not (
-        random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))
-    ) or isinstance(random_state, (bool, np.bool_)):
-        raise TypeError(
-            f"random_state must be None, an int or a numpy.random.Generator, got "
-            f"{type(random_state).__name__}"
-        )
+    return_truth = check_bool(return_truth, "return_truth")
     rng = check_random_state(random_state)
 
     n_old = n_products - n_new_products

@@ -7,7 +7,6 @@ other libraries are measured by exactly the same code.
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,7 +16,14 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from featcf._validation import check_random_state, renamed_keywords
+from featcf._validation import (
+    check_bool,
+    check_cutoffs,
+    check_finite_float,
+    check_positive_int,
+    check_random_state,
+    renamed_keywords,
+)
 from featcf.evaluation.splits import Split
 from featcf.metrics import (
     RANKING_METRICS,
@@ -67,24 +73,6 @@ def _check_model(model: Any) -> None:
         )
 
 
-def _check_ks(k: Any) -> tuple[int, ...]:
-    values = (k,) if isinstance(k, numbers.Integral) else k
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
-        raise TypeError(f"k must be a positive integer or a sequence of them, got {k!r}")
-    out = []
-    for v in values:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"k must be a positive integer or a sequence of them, got {k!r}")
-        if v < 1:
-            raise ValueError(f"k must be a positive integer, got {v!r}")
-        out.append(int(v))
-    if not out:
-        raise ValueError("k must not be an empty sequence")
-    if len(set(out)) != len(out):
-        raise ValueError(f"k repeats a cut-off: {out}")
-    return tuple(out)
-
-
 def _check_metrics(metrics: Any) -> tuple[str, ...]:
     if metrics is None:
         return _DEFAULT_METRICS
@@ -98,24 +86,6 @@ def _check_metrics(metrics: Any) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"metrics names a metric more than once: {list(names)}")
     return names
-
-
-def _check_threshold(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"positive_threshold must be a number or None, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"positive_threshold must be finite, got {value!r}")
-    return float(value)
-
-
-def _check_batch_size(value: Any) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"batch_size must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _resolve_candidates(candidates: Any, split: Split) -> np.ndarray:
@@ -292,7 +262,7 @@ def score_split(
     """
     split = _check_split(split)
     _check_model(model)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size")
     user_idx = split.test_users if users is None else np.asarray(users, dtype=np.int64).ravel()
     n_items = split.train.n_items
     item_idx = (
@@ -475,12 +445,12 @@ def evaluate(
     """
     split = _check_split(split)
     _check_model(model)
-    ks = _check_ks(k)
+    ks = check_cutoffs(k)
     names = _check_metrics(metrics)
-    threshold = _check_threshold(positive_threshold)
-    batch_size = _check_batch_size(batch_size)
-    if not isinstance(fit, (bool, np.bool_)):
-        raise TypeError(f"fit must be a bool, got {fit!r}")
+    threshold = check_finite_float(positive_threshold, "positive_threshold", allow_none=True)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    fit = check_bool(fit, "fit")
+    use_user_features = check_bool(use_user_features, "use_user_features")
     # Score the candidates in a seeded random order: top-n selection breaks ties by column,
     # and item positions often follow popularity (order of first appearance in the data).
     items = check_random_state(random_state).permutation(_resolve_candidates(candidates, split))

@@ -13,7 +13,6 @@ from ``numpy.random.default_rng(random_state)``: the same seed gives the same sp
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,12 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from featcf._validation import check_random_state, renamed_keywords
+from featcf._validation import (
+    check_fraction,
+    check_nonnegative_int,
+    check_random_state,
+    renamed_keywords,
+)
 from featcf.data.dataset import Dataset
 
 __all__ = [
@@ -127,25 +131,6 @@ def _check_dataset(ds: Any) -> Dataset:
     return ds
 
 
-def _check_fraction(value: Any, name: str, *, allow_one: bool) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
-    value = float(value)
-    upper_ok = value <= 1.0 if allow_one else value < 1.0
-    if not (value > 0.0 and upper_ok):
-        interval = "(0, 1]" if allow_one else "(0, 1)"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    return value
-
-
-def _check_reveal(reveal: Any) -> int:
-    if isinstance(reveal, (bool, np.bool_)) or not isinstance(reveal, numbers.Integral):
-        raise TypeError(f"reveal must be a non-negative integer, got {reveal!r}")
-    if reveal < 0:
-        raise ValueError(f"reveal must be a non-negative integer, got {reveal!r}")
-    return int(reveal)
-
-
 def _canonical(ds: Dataset) -> sp.csr_matrix:
     X = ds.interactions
     if not X.has_canonical_format:  # Datasets are built canonical; stay safe
@@ -240,7 +225,7 @@ def split_random(ds: Dataset, test_frac: float = 0.2, random_state: Any = 0) -> 
     True
     """
     ds = _check_dataset(ds)
-    test_frac = _check_fraction(test_frac, "test_frac", allow_one=False)
+    test_frac = check_fraction(test_frac, "test_frac")
     rng = check_random_state(random_state)
     X = _canonical(ds)
     rows = _row_of_entries(X)
@@ -275,7 +260,7 @@ def split_temporal(ds: Dataset, test_frac: float = 0.2) -> Split:
         If ``ds`` has no timestamps or ``test_frac`` is outside (0, 1).
     """
     ds = _check_dataset(ds)
-    test_frac = _check_fraction(test_frac, "test_frac", allow_one=False)
+    test_frac = check_fraction(test_frac, "test_frac")
     if ds.timestamps is None:
         raise ValueError(
             "split_temporal needs timestamps: build the Dataset with timestamp_col=..., or use "
@@ -337,7 +322,7 @@ def split_cold_items(
                 f"items must be a non-empty array of item positions in [0, {ds.n_items})"
             )
     else:
-        item_frac = _check_fraction(item_frac, "item_frac", allow_one=True)
+        item_frac = check_fraction(item_frac, "item_frac", allow_one=True)
         rng = check_random_state(random_state)
         active = counts > 0
         n_cold = max(1, int(np.floor(item_frac * active.sum() + 0.5)))
@@ -417,7 +402,7 @@ def split_cold_users(
     0
     """
     ds = _check_dataset(ds)
-    reveal = _check_reveal(reveal)
+    reveal = check_nonnegative_int(reveal, "reveal")
     rng = check_random_state(random_state)
     X = _canonical(ds)
     counts = ds.user_counts()
@@ -435,7 +420,7 @@ def split_cold_users(
                 f"with reveal={reveal} they would have nothing to test"
             )
     else:
-        user_frac = _check_fraction(user_frac, "user_frac", allow_one=True)
+        user_frac = check_fraction(user_frac, "user_frac", allow_one=True)
         if not eligible.any():
             raise ValueError(f"no user has more than reveal={reveal} interaction(s); lower reveal")
         n_cold = max(1, int(np.floor(user_frac * (counts > 0).sum() + 0.5)))

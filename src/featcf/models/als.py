@@ -15,7 +15,6 @@ interactions or with demographics only, and has no readable explanation: those r
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,13 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
+from featcf._validation import (
+    check_bool,
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+    check_random_state,
+)
 from featcf.data.dataset import Dataset
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 
@@ -96,20 +101,10 @@ class ALS(BaseRecommender):
         check_positive_int(self.factors, "factors")
         check_nonnegative_float(self.regularization, "regularization")
         check_positive_int(self.iterations, "iterations")
-        alpha = check_nonnegative_float(self.alpha, "alpha")
-        if alpha == 0:
-            raise ValueError("alpha must be a positive number, got 0 (it scales the confidence)")
+        check_positive_float(self.alpha, "alpha")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        if not isinstance(self.show_progress, (bool, np.bool_)):
-            raise TypeError(f"show_progress must be True or False, got {self.show_progress!r}")
-        if not (
-            self.random_state is None
-            or isinstance(self.random_state, (numbers.Integral, np.random.Generator))
-        ) or isinstance(self.random_state, bool):
-            raise TypeError(
-                f"random_state must be None, an int or a numpy.random.Generator, got "
-                f"{self.random_state!r}"
-            )
+        check_bool(self.show_progress, "show_progress")
+        check_random_state(self.random_state)
 
     def _new_implicit(self, random_state: Any) -> Any:
         """An unfitted implicit CPU ALS with this model's hyper-parameters."""

@@ -29,14 +29,13 @@ are computed as ``(history @ E) @ E.T`` from the item vectors ``E`` (no items x 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._validation import check_nonnegative_float, check_option, check_positive_int
+from featcf._validation import check_nonnegative_weights, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
 from featcf.models._scoring import dense_columns, explanation_frame
@@ -134,18 +133,7 @@ class ContentKNN(BaseRecommender):
         check_positive_int(self.n_neighbors, "n_neighbors", allow_none=True)
         check_option(self.metric, "metric", CONTENT_METRICS)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        if self.field_weights is not None:
-            if not isinstance(self.field_weights, Mapping):
-                raise TypeError(
-                    f"field_weights must be a dict {{field: weight}} or None, got "
-                    f"{type(self.field_weights).__name__}"
-                )
-            for name, weight in self.field_weights.items():
-                if not isinstance(weight, numbers.Real) or isinstance(weight, bool):
-                    raise TypeError(
-                        f"field_weights[{name!r}] must be a non-negative number, got {weight!r}"
-                    )
-                check_nonnegative_float(weight, f"field_weights[{name!r}]")
+        check_nonnegative_weights(self.field_weights, "field_weights")
 
     def _resolve_weights(self, dataset: Dataset) -> dict[str, float]:
         fields = list(dataset.item_fields)

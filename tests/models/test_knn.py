@@ -7,13 +7,16 @@ must equal ``history @ S`` (ItemKNN) / ``S @ interactions`` (UserKNN).
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 
-from featcf import Dataset
-from featcf.models import ItemKNN, UnsupportedProtocolError, UserKNN
+from featcf import ColdStartWarning, Dataset
+from featcf.models import BaseRecommender, ItemKNN, Popularity, UnsupportedProtocolError, UserKNN
 
 # 5 users with ratings, u6 with demographics only; string ids that can never be positions.
 RATINGS = [
@@ -134,11 +137,12 @@ def test_itemknn_fast_recommend_equals_general_path(tiny, n_neighbors, exclude_s
     # by the general path, so both paths must give identical lists.
     model = ItemKNN(n_neighbors=n_neighbors).fit(tiny)
     users = ["u1", "u2", "u3", "u4", "u5"]
+    positions, everything = tiny.user_index(users), np.arange(tiny.n_items)
+    fast_idx, fast_score = model._recommend_known(positions, 4, everything, exclude_seen)
+    general = BaseRecommender._recommend_known(model, positions, 4, everything, exclude_seen)
+    np.testing.assert_array_equal(fast_idx, general[0])
+    np.testing.assert_allclose(fast_score, general[1], rtol=1e-5, atol=1e-6)
     fast = model.recommend(users, n=4, exclude_seen=exclude_seen)
-    general = model.recommend(users, n=4, exclude_seen=exclude_seen, items=tiny.item_ids)
-    pd.testing.assert_frame_equal(fast[["user_id", "item_id", "rank"]],
-                                  general[["user_id", "item_id", "rank"]])  # fmt: skip
-    np.testing.assert_allclose(fast["score"], general["score"], rtol=1e-5, atol=1e-6)
     # and the lists are the best unseen items of the reference scores
     R = dense(tiny)
     scores = R @ model.similarity_.toarray()
@@ -294,3 +298,28 @@ def test_centred_metrics_refuse_binary_data(cls, metric):
     binary = Dataset.from_frames(inter, user_col="user", item_col="item")
     with pytest.raises(ValueError, match="graded"):
         cls(metric=metric).fit(binary)
+
+
+# ----------------------------------------------------------------------------- one constructor
+@pytest.mark.parametrize("cls", [ItemKNN, UserKNN])
+def test_shared_constructor_keeps_get_params_and_clone(cls):
+    model = cls(n_neighbors=7, metric="jaccard", shrink=1.5, min_support=2, n_threads=1)
+    params = {"n_neighbors": 7, "metric": "jaccard", "shrink": 1.5, "min_support": 2,
+              "n_threads": 1}  # fmt: skip
+    assert model.get_params() == params
+    again = clone(model)
+    assert type(again) is cls and again.get_params() == params
+    assert list(inspect.signature(cls).parameters) == list(params)
+
+
+def test_itemknn_serves_known_users_fast_and_unknown_ones_popular(tiny):
+    model = ItemKNN(n_neighbors=2).fit(tiny)
+    with pytest.warns(ColdStartWarning):
+        recs = model.recommend(["u1", "nobody", "u2"], n=3, on_unknown="popular")
+    assert pd.unique(recs["user_id"]).tolist() == ["u1", "nobody", "u2"]
+    known = recs[recs["user_id"] != "nobody"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(known, model.recommend(["u1", "u2"], n=3))
+    # the fallback ranks by interaction counts, as Popularity does (nothing seen to exclude)
+    popular = Popularity().fit(tiny).recommend(["u1"], n=3, exclude_seen=False)
+    fallback = recs.loc[recs["user_id"] == "nobody", "item_id"]
+    assert fallback.tolist() == popular["item_id"].tolist()

@@ -378,14 +378,7 @@ class BaseRecommender(BaseEstimator):
         known = ~unknown
         users = positions[known]
         self._refuse_users_without_history(users)
-        exclude = dataset.interactions[users] if exclude_seen else None
-        top_idx, top_score = self._top_n(
-            lambda rows: self._score(users[rows], candidates),
-            len(users),
-            n,
-            candidates,
-            exclude,
-        )
+        top_idx, top_score = self._recommend_known(users, n, candidates, bool(exclude_seen))
         frame = self._frame(
             query[known], dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS
         )
@@ -412,6 +405,35 @@ class BaseRecommender(BaseEstimator):
                 kind="stable",
             ).reset_index(drop=True)
         return frame
+
+    def _recommend_known(
+        self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ranking step of :meth:`recommend`, on internal positions (ids already parsed).
+
+        Parameters
+        ----------
+        users : numpy.ndarray of int64
+            Fitted users (with interactions, or features for models that use them).
+        n : int
+            Items per user.
+        candidates : numpy.ndarray of int64
+            Sorted distinct item positions to rank (all items when ``items`` was not given).
+        exclude_seen : bool
+            Leave out each user's training interactions.
+
+        Returns
+        -------
+        top_idx, top_score : numpy.ndarray of shape (len(users), min(n, len(candidates)))
+            Item positions (int64, -1 padded) and their float32 scores (NaN where padded).
+
+        Scores ``_batch_size`` users at a time with :meth:`_score` and selects the top ``n``;
+        a model with a faster way to rank (ItemKNN's serving kernel) overrides this step.
+        """
+        exclude = self._fitted_dataset().interactions[users] if exclude_seen else None
+        return self._top_n(
+            lambda rows: self._score(users[rows], candidates), len(users), n, candidates, exclude
+        )
 
     def _popularity_scores(self) -> np.ndarray:
         """Number of interactions of each item (the fallback ranking)."""

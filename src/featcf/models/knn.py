@@ -35,14 +35,11 @@ score them with, and a constant list would pass silently for a recommendation).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
-from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.models._scoring import dense_columns, explanation_frame
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
@@ -85,7 +82,21 @@ def _check_varied(X: sp.csr_matrix, metric: str, axis_name: str) -> None:
 
 
 class _KNNParams:
-    """Hyper-parameter checks shared by ItemKNN and UserKNN."""
+    """What ItemKNN and UserKNN share: the constructor, the checks and the neighbour search."""
+
+    def __init__(
+        self,
+        n_neighbors: int = 50,
+        metric: str = "cosine",
+        shrink: float = 0.0,
+        min_support: int = 1,
+        n_threads: int | None = None,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.shrink = shrink
+        self.min_support = min_support
+        self.n_threads = n_threads
 
     def _check_params(self) -> None:
         check_positive_int(self.n_neighbors, "n_neighbors")
@@ -93,6 +104,19 @@ class _KNNParams:
         check_nonnegative_float(self.shrink, "shrink")
         check_positive_int(self.min_support, "min_support")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
+
+    def _top_neighbours(
+        self, rows: sp.csr_matrix, metric: str, among: sp.csr_matrix | None = None
+    ) -> sp.csr_matrix:
+        """Each row's ``n_neighbors`` most similar rows of ``among`` (default: ``rows`` itself)."""
+        options = {
+            "shrink": self.shrink,
+            "min_support": self.min_support,
+            "n_threads": self.n_threads,
+        }
+        if among is None:
+            return topk_similarity(rows, self.n_neighbors, metric, **options)
+        return topk_similarity_between(rows, among, self.n_neighbors, metric, **options)
 
 
 # ---------------------------------------------------------------------------- ItemKNN
@@ -149,20 +173,6 @@ class ItemKNN(_KNNParams, BaseRecommender):
     handles_new_users_with_features = False
     handles_new_items = False
 
-    def __init__(
-        self,
-        n_neighbors: int = 50,
-        metric: str = "cosine",
-        shrink: float = 0.0,
-        min_support: int = 1,
-        n_threads: int | None = None,
-    ) -> None:
-        self.n_neighbors = n_neighbors
-        self.metric = metric
-        self.shrink = shrink
-        self.min_support = min_support
-        self.n_threads = n_threads
-
     def _fit(self, dataset: Dataset) -> None:
         X = dataset.interactions
         if self.metric == "adjusted_cosine":
@@ -171,44 +181,19 @@ class ItemKNN(_KNNParams, BaseRecommender):
         else:
             items_users, metric = X.T.tocsr(), self.metric
             _check_varied(items_users, metric, "item")
-        self.similarity_ = topk_similarity(
-            items_users,
-            self.n_neighbors,
-            metric,
-            shrink=self.shrink,
-            min_support=self.min_support,
-            n_threads=self.n_threads,
-        )
+        self.similarity_ = self._top_neighbours(items_users, metric)
 
-    def recommend(
-        self,
-        user_ids: Any,
-        n: int = 10,
-        *,
-        exclude_seen: bool = True,
-        items: Any = None,
-        on_unknown: str = "raise",
-    ) -> pd.DataFrame:
-        # Fast path for the common query (whole catalogue, known users): the serving kernel
-        # scores users straight from their history and the neighbour lists and keeps the top
-        # n, without a dense user x item block. It gives the same lists as the general path:
-        # with non-negative similarities every item it leaves out scores 0, and rows it cannot
-        # fill (fewer than n items reached) are recomputed by the general path.
+    def _recommend_known(
+        self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Fast path for the common query (the whole catalogue): the serving kernel scores users
+        # straight from their history and the neighbour lists and keeps the top n, without a
+        # dense user x item block. It gives the same lists as the general path: with
+        # non-negative similarities every item it leaves out scores 0, and rows it cannot fill
+        # (fewer than n items reached) are recomputed by the general path.
         dataset = self._fitted_dataset()
-        fast = items is None and on_unknown != "popular" and self.metric in ("cosine", "jaccard")
-        if not fast:
-            return super().recommend(
-                user_ids, n, exclude_seen=exclude_seen, items=items, on_unknown=on_unknown
-            )
-        n = check_positive_int(n, "n")
-        check_option(on_unknown, "on_unknown", ("raise", "popular", "drop"))
-        query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
-        positions = np.asarray(dataset.user_index(query, strict=False), dtype=np.int64)
-        known = positions >= 0
-        if not known.all() and on_unknown == "raise":  # the base raises the UnknownIdError
-            return super().recommend(user_ids, n, exclude_seen=exclude_seen, on_unknown="raise")
-        users = positions[known]
-        self._refuse_users_without_history(users)
+        if len(candidates) != dataset.n_items or self.metric not in ("cosine", "jaccard"):
+            return super()._recommend_known(users, n, candidates, exclude_seen)
         history = dataset.interactions[users]
         n_eff = min(n, dataset.n_items)
         top_idx, top_score = topn_scores(
@@ -218,20 +203,10 @@ class ItemKNN(_KNNParams, BaseRecommender):
         n_seen = np.diff(history.indptr) if exclude_seen else np.zeros(len(users), np.int64)
         short = np.flatnonzero((top_idx[:, -1] < 0) & (dataset.n_items - n_seen > 0))
         if short.size:
-            fill_idx, fill_score = self._top_n(
-                lambda rows: self._score(users[short[rows]], np.arange(dataset.n_items)),
-                short.size,
-                n_eff,
-                np.arange(dataset.n_items, dtype=np.int64),
-                history[short] if exclude_seen else None,
+            top_idx[short], top_score[short] = super()._recommend_known(
+                users[short], n_eff, candidates, exclude_seen
             )
-            top_idx[short], top_score[short] = fill_idx, fill_score
-        top_score = np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
-        return self._frame(
-            query[known], dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS
-        )
-
-    recommend.__doc__ = BaseRecommender.recommend.__doc__
+        return top_idx, np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         history = self._fitted_dataset().interactions[user_idx]
@@ -307,46 +282,17 @@ class UserKNN(_KNNParams, BaseRecommender):
     handles_new_users_with_features = False
     handles_new_items = False
 
-    def __init__(
-        self,
-        n_neighbors: int = 50,
-        metric: str = "cosine",
-        shrink: float = 0.0,
-        min_support: int = 1,
-        n_threads: int | None = None,
-    ) -> None:
-        self.n_neighbors = n_neighbors
-        self.metric = metric
-        self.shrink = shrink
-        self.min_support = min_support
-        self.n_threads = n_threads
-
     def _fit(self, dataset: Dataset) -> None:
         X = dataset.interactions
         _check_varied(X, self.metric, "user")
-        self.similarity_ = topk_similarity(
-            X,
-            self.n_neighbors,
-            self.metric,
-            shrink=self.shrink,
-            min_support=self.min_support,
-            n_threads=self.n_threads,
-        )
+        self.similarity_ = self._top_neighbours(X, self.metric)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         X = self._fitted_dataset().interactions
         return dense_columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
 
     def _neighbours_of_new(self, history: sp.csr_matrix) -> sp.csr_matrix:
-        return topk_similarity_between(
-            history,
-            self._fitted_dataset().interactions,
-            self.n_neighbors,
-            self.metric,
-            shrink=self.shrink,
-            min_support=self.min_support,
-            n_threads=self.n_threads,
-        )
+        return self._top_neighbours(history, self.metric, among=self._fitted_dataset().interactions)
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray

@@ -45,13 +45,7 @@ def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> in
     """
     if value is None and allow_none:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be a positive integer, got {value!r} ({type(value).__name__})"
-        )
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return _check_int(value, name, 1, "a positive integer")
 
 
 def check_nonnegative_int(value: Any, name: str) -> int:
@@ -64,12 +58,14 @@ def check_nonnegative_int(value: Any, name: str) -> int:
     ValueError
         If ``value`` is negative.
     """
+    return _check_int(value, name, 0, "a non-negative integer")
+
+
+def _check_int(value: Any, name: str, minimum: int, what: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})"
-        )
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return int(value)
 
 

@@ -159,6 +159,28 @@ def _check_weights(weights: Any, n_cols: int) -> NDArray[np.float64] | None:
     return w
 
 
+def _check_topk_args(
+    k: Any, metric: Any, metrics: tuple[str, ...], weights: Any, X: Any, n_threads: Any
+) -> tuple[int, str, NDArray[np.float64] | None, int | None]:
+    """The arguments every top-k face shares: ``k``, ``metric``, column ``weights`` of ``X``."""
+    return (
+        _check_k(k),
+        check_option(metric, "metric", metrics),
+        _check_weights(weights, X.shape[1]),
+        check_n_threads(n_threads),
+    )
+
+
+def _check_between(A: Any, B: Any, check: Any) -> tuple[Any, Any]:
+    """``A`` and ``B`` through ``check`` (sparse or dense), in one column space."""
+    A, B = check(A, "A"), check(B, "B")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"A and B must share their column space: A has {A.shape[1]} columns, B has {B.shape[1]}"
+        )
+    return A, B
+
+
 def _check_min_support(min_support: Any) -> int:
     return max(check_nonnegative_int(min_support, "min_support"), 1)
 
@@ -513,12 +535,9 @@ def topk_similarity(
     ([1, 0, 0], [1.0, 1.0, 0.5])
     """
     X = _check_sparse(X, "X")
-    k = _check_k(k)
-    metric = check_option(metric, "metric", SPARSE_METRICS)
+    k, metric, w, n_threads = _check_topk_args(k, metric, SPARSE_METRICS, weights, X, n_threads)
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
-    w = _check_weights(weights, X.shape[1])
-    n_threads = check_n_threads(n_threads)
     return _sparse_topk(X, None, k, metric, shrink, min_support, w, bool(exclude_self), n_threads)
 
 
@@ -556,18 +575,10 @@ def topk_similarity_between(
     ValueError
         If ``A`` and ``B`` have different numbers of columns (and as :func:`topk_similarity`).
     """
-    A = _check_sparse(A, "A")
-    B = _check_sparse(B, "B")
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"A and B must share their column space: A has {A.shape[1]} columns, B has {B.shape[1]}"
-        )
-    k = _check_k(k)
-    metric = check_option(metric, "metric", SPARSE_METRICS)
+    A, B = _check_between(A, B, _check_sparse)
+    k, metric, w, n_threads = _check_topk_args(k, metric, SPARSE_METRICS, weights, A, n_threads)
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
-    w = _check_weights(weights, A.shape[1])
-    n_threads = check_n_threads(n_threads)
     return _sparse_topk(A, B, k, metric, shrink, min_support, w, False, n_threads)
 
 
@@ -745,10 +756,7 @@ def topk_similarity_dense(
     csr_matrix of shape (n_rows, n_rows), float32
     """
     P = _check_dense(P, "P")
-    k = _check_k(k)
-    metric = check_option(metric, "metric", DENSE_METRICS)
-    w = _check_weights(weights, P.shape[1])
-    n_threads = check_n_threads(n_threads)
+    k, metric, w, n_threads = _check_topk_args(k, metric, DENSE_METRICS, weights, P, n_threads)
     return _dense_topk(P, None, k, metric, w, bool(exclude_self), n_threads)
 
 
@@ -769,16 +777,8 @@ def topk_similarity_dense_between(
     -------
     csr_matrix of shape (n_a, n_b), float32
     """
-    A = _check_dense(A, "A")
-    B = _check_dense(B, "B")
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"A and B must have the same number of columns: A has {A.shape[1]}, B has {B.shape[1]}"
-        )
-    k = _check_k(k)
-    metric = check_option(metric, "metric", DENSE_METRICS)
-    w = _check_weights(weights, A.shape[1])
-    n_threads = check_n_threads(n_threads)
+    A, B = _check_between(A, B, _check_dense)
+    k, metric, w, n_threads = _check_topk_args(k, metric, DENSE_METRICS, weights, A, n_threads)
     return _dense_topk(A, B, k, metric, w, False, n_threads)
 
 

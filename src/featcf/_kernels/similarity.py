@@ -459,20 +459,8 @@ def relabelled_transpose(indptr, indices, n_cols, order):
     Returns ``(t_indptr int64 (n_cols + 1,), t_indices int32)``; each column lists its
     (new) row labels in increasing order.
     """
-    n_rows = indptr.shape[0] - 1
-    t_indptr = np.zeros(n_cols + 1, np.int64)
-    for p in range(indices.shape[0]):
-        t_indptr[indices[p] + 1] += 1
-    for c in range(n_cols):
-        t_indptr[c + 1] += t_indptr[c]
-    fill = t_indptr[:-1].copy()
-    t_indices = np.empty(indices.shape[0], np.int32)
-    for label in range(n_rows):
-        r = order[label]
-        for p in range(indptr[r], indptr[r + 1]):
-            c = indices[p]
-            t_indices[fill[c]] = label
-            fill[c] += 1
+    no_values = np.empty(0, np.float32)
+    t_indptr, t_indices, _ = relabelled_transpose_values(indptr, indices, no_values, n_cols, order)
     return t_indptr, t_indices
 
 
@@ -710,8 +698,12 @@ def count_topk_symmetric(
 
 @njit(cache=True)
 def relabelled_transpose_values(indptr, indices, data, n_cols, order):
-    """:func:`relabelled_transpose` carrying the values: ``(t_indptr, t_indices, t_data)``."""
+    """:func:`relabelled_transpose` carrying the values: ``(t_indptr, t_indices, t_data)``.
+
+    An empty ``data`` transposes the pattern only (``t_data`` comes back empty).
+    """
     n_rows = indptr.shape[0] - 1
+    carry = data.shape[0] > 0
     t_indptr = np.zeros(n_cols + 1, np.int64)
     for p in range(indices.shape[0]):
         t_indptr[indices[p] + 1] += 1
@@ -719,13 +711,14 @@ def relabelled_transpose_values(indptr, indices, data, n_cols, order):
         t_indptr[c + 1] += t_indptr[c]
     fill = t_indptr[:-1].copy()
     t_indices = np.empty(indices.shape[0], np.int32)
-    t_data = np.empty(indices.shape[0], data.dtype)
+    t_data = np.empty(indices.shape[0] if carry else 0, data.dtype)
     for label in range(n_rows):
         r = order[label]
         for p in range(indptr[r], indptr[r + 1]):
             c = indices[p]
             t_indices[fill[c]] = label
-            t_data[fill[c]] = data[p]
+            if carry:
+                t_data[fill[c]] = data[p]
             fill[c] += 1
     return t_indptr, t_indices, t_data
 

@@ -357,20 +357,12 @@ class Dataset:
             shape=(len(user_map), len(item_map)),
         )
 
-        item_encoder = item_matrix = item_frame = None
-        if item_features is not None:
-            item_encoder = FeatureEncoder(item_col, item_fields, sep, n_bins, "item_features")
-            item_encoder.fit(item_features)
-            item_matrix, item_frame = cls._align_features(
-                item_encoder, item_features, item_map, item_col, "item"
-            )
-        user_encoder = user_matrix = user_frame = None
-        if user_features is not None:
-            user_encoder = FeatureEncoder(user_col, user_fields, sep, n_bins, "user_features")
-            user_encoder.fit(user_features)
-            user_matrix, user_frame = cls._align_features(
-                user_encoder, user_features, user_map, user_col, "user"
-            )
+        item_encoder, item_matrix, item_frame = cls._encode_features(
+            item_features, item_col, item_fields, sep, n_bins, item_map, "item"
+        )
+        user_encoder, user_matrix, user_frame = cls._encode_features(
+            user_features, user_col, user_fields, sep, n_bins, user_map, "user"
+        )
         return cls(
             user_map=user_map,
             item_map=item_map,
@@ -393,10 +385,21 @@ class Dataset:
         )
 
     @staticmethod
-    def _align_features(
-        encoder: FeatureEncoder, frame: pd.DataFrame, id_map: IdMap, id_col: str, kind: str
-    ) -> tuple[FeatureMatrix, pd.DataFrame]:
-        """Encode ``frame`` and lay its rows out in ``id_map`` order (zeros where absent)."""
+    def _encode_features(
+        frame: pd.DataFrame | None,
+        id_col: str,
+        fields: Any,
+        sep: str,
+        n_bins: int,
+        id_map: IdMap,
+        kind: str,
+    ) -> tuple[FeatureEncoder | None, FeatureMatrix | None, pd.DataFrame | None]:
+        """Fit the ``kind`` fields on ``frame``, encode it and lay its rows out in ``id_map``
+        order (zeros where absent); three Nones without a frame."""
+        if frame is None:
+            return None, None, None
+        encoder = FeatureEncoder(id_col, fields, sep, n_bins, f"{kind}_features")
+        encoder.fit(frame)
         encoded = encoder.transform(frame)
         rows = np.asarray(id_map.to_index(frame[id_col].to_numpy()), dtype=np.int64)
         n = len(id_map)
@@ -415,7 +418,7 @@ class Dataset:
         matrix = sp.csr_matrix(placement @ encoded.matrix, dtype=np.float32)
         matrix.sort_indices()
         raw = frame.set_index(id_col).reindex(pd.Index(id_map.ids, name=id_col))
-        return FeatureMatrix(matrix=matrix, fields=encoded.fields, ids=id_map.ids), raw
+        return encoder, FeatureMatrix(matrix=matrix, fields=encoded.fields, ids=id_map.ids), raw
 
     def with_interactions(
         self, interactions: sp.spmatrix, timestamps: np.ndarray | None = None

@@ -360,7 +360,7 @@ def split_cold_users(
     A fraction of users lose all their training interactions. With ``reveal=0`` all of them
     go to test: the users keep only their features in ``train`` (demographics-only cold
     start). With ``reveal=k >= 1``, ``k`` of each cold user's interactions (drawn with the
-    seed) go to :attr:`Split.revealed`, the history known at query time, and the rest to test.
+    seed) go to ``Split.revealed``, the history known at query time, and the rest to test.
 
     Who can be drawn: a cold user needs at least one interaction left to test, so only
     users with more than ``reveal`` interactions are eligible. The number of cold users is
@@ -370,7 +370,7 @@ def split_cold_users(
     values differ only where a user too short for the larger ``reveal`` is skipped, and the
     revealed interactions are nested (those of ``reveal=1`` are among those of ``reveal=3``). When fewer users are
     eligible than wanted, all eligible users are taken. The others with interactions but not
-    eligible are counted in :attr:`Split.n_ineligible` and stay warm in ``train``.
+    eligible are counted in ``Split.n_ineligible`` and stay warm in ``train``.
 
     Parameters
     ----------

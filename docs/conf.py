@@ -68,7 +68,11 @@ html_title = f"featcf {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # the notebooks' wide tables and plots get the width of the page's own table of contents
+    "secondary_sidebar_items": {
+        "**": ["page-toc"],
+        **{f"examples/{path.stem}": [] for path in (REPO / "notebooks").glob("*.ipynb")},
+    },
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,41 @@ def _origin_from_source(module: Any, name: str) -> str:
     return module.__name__
 
 
+def _escape(text: str) -> str:
+    """``text`` as plain reStructuredText (no markup characters)."""
+    return re.sub(r"([\\`*|_])", r"\\\1", text)
+
+
+def constant_block(name: str, value: Any, origin: str) -> list[str]:
+    """A ``py:data`` description of a constant: its ``#:`` comment (read from the module that
+    defines it, which autodata misses for re-exported names) and its value, as a table for a
+    mapping, else as the signature's value."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    try:
+        docs = ModuleAnalyzer.for_module(origin).find_attr_docs().get(("", name), [])
+    except Exception:  # noqa: BLE001 (no source: no comment)
+        docs = []
+    lines = [f".. py:data:: {name}"]
+    if not isinstance(value, Mapping):
+        lines.append(f"   :value: {value!r}")
+    lines.append("")
+    lines += [f"   {line}" if line else "" for line in docs]
+    if isinstance(value, Mapping):
+        lines += [
+            "",
+            "   .. list-table::",
+            "      :header-rows: 1",
+            "",
+            "      * - key",
+            "        - value",
+        ]
+        for key, item in value.items():
+            lines += [f"      * - ``{key!r}``", f"        - {_escape(str(item))}"]
+    lines.append("")
+    return lines
+
+
 def home_module(module: Any, name: str, obj: Any) -> str:
     """The public module where ``module.name`` is documented."""
     if inspect.isclass(obj) or inspect.isroutine(obj):
@@ -98,11 +135,13 @@ def module_page(modname: str) -> str:
     module = importlib.import_module(modname)
     own: dict[str, list[str]] = {}
     elsewhere: list[str] = []
+    origins: dict[str, str] = {}
     for name in public_names(module):
         obj = getattr(module, name)
         home = home_module(module, name, obj)
         if home == modname:
             own.setdefault(_section_of(obj), []).append(name)
+            origins[name] = _origin_from_source(module, name)
         else:  # relative to this module where possible (autosummary's wish)
             elsewhere.append(f"{home}.{name}".removeprefix(f"{modname}."))
     title = f"``{modname}``"
@@ -121,13 +160,14 @@ def module_page(modname: str) -> str:
         names = own.get(section)
         if not names:
             continue
-        lines += [section, "-" * len(section), "", ".. autosummary::", "   :toctree: generated", ""]
+        lines += [section, "-" * len(section), "", ".. autosummary::", "   :toctree: generated"]
+        lines += ["   :nosignatures:", ""]
         lines += [f"   {name}" for name in sorted(names, key=str.lower)]
         lines.append("")
     if own.get("Constants"):
         lines += ["Constants", "---------", ""]
         for name in sorted(own["Constants"]):
-            lines += [f".. autodata:: {name}", ""]
+            lines += constant_block(name, getattr(module, name), origins[name])
     if elsewhere:
         heading = "Also importable from here"
         lines += [
@@ -137,6 +177,7 @@ def module_page(modname: str) -> str:
             f"Re-exported by ``{modname}``; each is described once, in its home module.",
             "",
             ".. autosummary::",
+            "   :nosignatures:",
             "",
         ]
         lines += [f"   ~{target}" for target in sorted(elsewhere, key=lambda t: t.lower())]
@@ -156,8 +197,9 @@ def extra_module_page(modname: str, names: tuple[str, ...]) -> str:
         f".. automodule:: {modname}",
         "",
     ]
+    module = importlib.import_module(modname)
     for name in names:
-        lines += [f".. autodata:: {name}", ""]
+        lines += constant_block(name, getattr(module, name), modname)
     return "\n".join(lines)
 
 

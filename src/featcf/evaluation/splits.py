@@ -33,7 +33,7 @@ __all__ = [
     "split_temporal",
 ]
 
-#: Values of :attr:`Split.kind`.
+#: Values of ``Split.kind``.
 SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "cold_items", "cold_users")
 
 

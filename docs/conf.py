@@ -22,7 +22,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 # -- project -------------------------------------------------------------------------------
 project = "featcf"
 author = "featcf developers"
-copyright = "featcf developers"  # noqa: A001 (Sphinx's name)
+copyright = "featcf developers"
 release = featcf.__version__
 version = release
 

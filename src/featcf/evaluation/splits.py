@@ -37,7 +37,7 @@ __all__ = [
     "split_temporal",
 ]
 
-#: Values of :attr:`Split.kind`.
+#: Values of ``Split.kind``.
 SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "cold_items", "cold_users")
 
 
@@ -352,7 +352,7 @@ def split_cold_users(
     A fraction of users lose all their training interactions. With ``reveal=0`` all of them
     go to test: the users keep only their features in ``train`` (demographics-only cold
     start). With ``reveal=k >= 1``, ``k`` of each cold user's interactions (drawn with
-    ``random_state``) go to :attr:`Split.revealed`, the history known at query time, and the
+    ``random_state``) go to ``Split.revealed``, the history known at query time, and the
     rest to test.
 
     Who can be drawn: a cold user needs at least one interaction left to test, so only
@@ -363,7 +363,7 @@ def split_cold_users(
     values differ only where a user too short for the larger ``reveal`` is skipped, and the
     revealed interactions are nested (those of ``reveal=1`` are among those of ``reveal=3``). When fewer users are
     eligible than wanted, all eligible users are taken. The others with interactions but not
-    eligible are counted in :attr:`Split.n_ineligible` and stay warm in ``train``.
+    eligible are counted in ``Split.n_ineligible`` and stay warm in ``train``.
 
     Parameters
     ----------

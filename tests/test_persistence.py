@@ -13,7 +13,8 @@ import pytest
 
 import featcf
 from featcf import Dataset, ModelFormatError, Popularity
-from featcf._format import FORMAT_VERSION, META_KEY
+from featcf._format import FORMAT_VERSION, META_KEY, ModelFile, write_model
+from featcf._schema import Series
 
 
 def _rewrite_meta(path, out, change):
@@ -101,12 +102,25 @@ def test_save_to_file_object_path_like(shop, tmp_path):
 
 
 def test_series_keep_their_names(shop, tmp_path):
-    model = Popularity().fit(shop)
-    model.ranking_ = pd.Series([1.0, 2.0], index=pd.Index(["a", "b"], name="term"), name="w")
+    # The format keeps a Series' values, index and names (FeatureCF saves its weights so).
+    # Written and read at the format level: a model saves only the state its class declares.
+    series = pd.Series([1.0, 2.0], index=pd.Index(["a", "b"], name="term"), name="w")
     path = tmp_path / "m.npz"
-    model.save(path)
-    loaded = featcf.load(path).ranking_
-    pd.testing.assert_series_equal(loaded, model.ranking_)
+    write_model(path, "Popularity", {}, {"ranking_": series}, shop)
+    with ModelFile(path) as stored:
+        stored.dataset()
+        loaded = stored.state({"ranking_": Series("float64", 2)})["ranking_"]
+    pd.testing.assert_series_equal(loaded, series)
+
+
+def test_only_the_declared_state_is_saved(shop, tmp_path):
+    # issue 13: any attribute name in a file's state used to be set on the loaded model
+    model = Popularity().fit(shop)
+    model.ranking_ = pd.Series([1.0, 2.0])
+    model.save(tmp_path / "m.npz")
+    meta, _ = _archive_content(tmp_path / "m.npz")
+    assert list(meta["state"]) == ["popularity_"]
+    assert "ranking_" not in featcf.load(tmp_path / "m.npz").__dict__
 
 
 # --------------------------------------------------------------------------- the save / load pair

@@ -21,11 +21,22 @@ never runs code. It holds:
     The training Dataset: ids, interactions, timestamps, encoded features; the field
     encoders (vocabularies and band edges) are in the JSON.
 
-Ids must be all integers or all strings to be saved. Loading checks the format name and
-version and the class, and raises :class:`~featcf.ModelFormatError` with the reason
-otherwise (a truncated or foreign file, another format version, a tampered class name).
-Hyper-parameters saved under a name featcf has renamed since (``k`` of the kNN models, now
-``n_neighbors``) are read under their new name (:data:`RENAMED_PARAMS`).
+Ids must be all integers or all strings to be saved. Hyper-parameters saved under a name
+featcf has renamed since (``k`` of the kNN models, now ``n_neighbors``) are read under their
+new name (:data:`RENAMED_PARAMS`).
+
+A model file is untrusted input
+-------------------------------
+Loading checks everything before any of it reaches a model (:class:`featcf._format.ModelFile`):
+the format name and version; the class, among featcf's own; the hyper-parameters, through
+the class's own checks; every member's dtype and shape against the metadata and against the
+state schema the class declares (``_state_schema``: exactly the names it saves, with dtype,
+shape and value constraints), read with a size limit derived from those shapes; the
+structure of every sparse matrix (``indptr`` starts at 0, never decreases and ends at nnz;
+column indices in range); finiteness and signs where the model needs them; and the Dataset's
+ids, interactions, field encoders and frames. Any violation raises
+:class:`~featcf.ModelFormatError` naming the file, the member or metadata entry and the
+problem; nothing else escapes.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import os
 from typing import Any
 
 from featcf import models
-from featcf._format import FORMAT_VERSION, read_model
+from featcf._format import FORMAT_VERSION, ModelFile
 from featcf.exceptions import ModelFormatError
 from featcf.models.base import BaseRecommender
 
@@ -105,21 +116,51 @@ def load(path: str | os.PathLike[str]) -> BaseRecommender:
     ------
     ModelFormatError
         If the file is not a featcf model, is corrupt or truncated, was written by another
-        format version, or names a class featcf does not have.
+        format version, names a class featcf does not have, or holds anything that class
+        would not have saved (the message names the member or metadata entry and the
+        problem; see "A model file is untrusted input" above).
     """
     path = os.fspath(path)
-    stored = read_model(path)
+    with ModelFile(path) as stored:
+        model = _model_with_params(stored)
+        dataset = stored.dataset()
+        try:
+            schema = model._state_schema(dataset)
+        except (TypeError, ValueError) as exc:
+            raise stored.error("metadata['dataset']", f"cannot serve this model ({exc})") from None
+        state = stored.state(schema, type(model).__name__)
+    model.dataset_ = dataset
+    try:
+        model._check_state(state)
+    except (TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: metadata['state'] is inconsistent: {exc}") from None
+    try:
+        model._set_state(state)
+    except Exception as exc:  # the last net: checked state that still fails to restore
+        raise ModelFormatError(
+            f"{path}: the model state could not be restored ({type(exc).__name__}: {exc})"
+        ) from exc
+    return model
+
+
+def _model_with_params(stored: ModelFile) -> BaseRecommender:
+    """A model of the file's class with its hyper-parameters, checked by the class itself."""
     classes = _model_classes()
     cls = classes.get(stored.class_name)
     if cls is None:
         raise ModelFormatError(
-            f"{path} names model class {stored.class_name!r}, which featcf does not have "
-            f"(known: {sorted(classes)})"
+            f"{stored.path} names model class {stored.class_name!r:.80}, which featcf does not "
+            f"have (known: {sorted(classes)})"
         )
+    params = _current_params(stored.class_name, stored.params)
+    where = "metadata['params']"
+    known = set(cls._get_param_names())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise stored.error(where, f"names parameter(s) {unknown} that {cls.__name__} does not have")
+    model = cls(**params)
     try:
-        model = cls(**_current_params(stored.class_name, stored.params))
-        model.dataset_ = stored.dataset
-        model._set_state(stored.state)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{path}: incomplete or inconsistent model file ({exc})") from None
+        model._check_params()
+    except (TypeError, ValueError) as exc:
+        raise stored.error(where, f"holds an invalid hyper-parameter: {exc}") from None
     return model

@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from featcf._schema import Array, Spec
 from featcf._validation import (
     check_bool,
     check_nonnegative_float,
@@ -127,11 +128,14 @@ class ALS(BaseRecommender):
             model.fit(sp.csr_matrix(dataset.interactions), show_progress=bool(self.show_progress))
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self._implicit = model
+        self._implicit = _ready(model)
 
     # ------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict[str, Any]:
-        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        return {
+            "user_factors_": Array("float32", (dataset.n_users, self.factors)),
+            "item_factors_": Array("float32", (dataset.n_items, self.factors)),
+        }
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.user_factors_ = np.ascontiguousarray(state["user_factors_"], dtype=np.float32)
@@ -140,7 +144,7 @@ class ALS(BaseRecommender):
             model = self._new_implicit(None)
         model.user_factors = self.user_factors_
         model.item_factors = self.item_factors_
-        self._implicit = model
+        self._implicit = _ready(model)
 
     # ------------------------------------------------------------------ scoring
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
@@ -167,3 +171,13 @@ class ALS(BaseRecommender):
             "for explained recommendations use FeatureCF or ContentKNN (per feature value) or "
             "ItemKNN (per history item)"
         )
+
+
+def _ready(model: Any) -> Any:
+    """implicit's model with its Gram matrix ``Y^T Y`` computed now, not on the first fold-in.
+
+    implicit fills ``YtY`` lazily (check, then fill); computing it here keeps concurrent first
+    queries from racing on that cache.
+    """
+    _ = model.YtY
+    return model

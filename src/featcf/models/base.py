@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from featcf._format import write_model
+from featcf._schema import Spec
 from featcf._validation import check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
@@ -692,22 +693,36 @@ class BaseRecommender(BaseEstimator):
             path, type(self).__name__, self.get_params(deep=False), self._get_state(), dataset
         )
 
+    # ------------------------------------------------------------------ model files
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        """The fitted state this model saves: name -> spec (:mod:`featcf._schema`).
+
+        Called on a model whose hyper-parameters are checked, with the (checked) Dataset it
+        is fitted on. The names are exactly what :meth:`_get_state` saves; loading refuses a
+        file whose state has another name, or an entry whose dtype, shape or values do not
+        fit its spec, before any of it reaches the model. Raise ``ValueError`` when the
+        Dataset cannot serve this model (e.g. no item features for a content model).
+        """
+        raise NotImplementedError
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        """Cross-checks of a loaded state the specs cannot express (``ValueError`` if wrong).
+
+        Called after ``dataset_`` is set, before :meth:`_set_state`; the default has none.
+        """
+
     def _get_state(self) -> dict[str, Any]:
-        """Fitted attributes to save: every public attribute ending in ``_`` but ``dataset_``.
+        """The fitted attributes to save: those :meth:`_state_schema` names.
 
         Values may be arrays, CSR matrices, pandas Series or JSON-able values; a model
         holding other objects overrides this and :meth:`_set_state`.
         """
-        return {
-            name: value
-            for name, value in self.__dict__.items()
-            if name.endswith("_") and not name.startswith("_") and name != "dataset_"
-        }
+        return {name: getattr(self, name) for name in self._state_schema(self._fitted_dataset())}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`_get_state` returned (after ``dataset_`` is set)."""
-        for name, value in state.items():
-            setattr(self, name, value)
+        """Restore what :meth:`_get_state` returned (after ``dataset_`` is set and checked)."""
+        for name in self._state_schema(self._fitted_dataset()):
+            setattr(self, name, state[name])
 
 
 def _csr_summing_duplicates(

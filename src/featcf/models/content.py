@@ -30,11 +30,13 @@ are computed as ``(history @ E) @ E.T`` from the item vectors ``E`` (no items x 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._schema import Json, Sparse, Spec, json_weights
 from featcf._validation import check_nonnegative_weights, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
@@ -159,6 +161,26 @@ class ContentKNN(BaseRecommender):
             )
         self.field_weights_ = self._resolve_weights(dataset)
         self._build()
+
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        if dataset.item_features is None or not dataset.item_fields:
+            raise ValueError("ContentKNN needs item features, and this Dataset has none")
+        n_items, n_columns = dataset.n_items, dataset.item_features.n_columns
+        return {
+            "field_weights_": Json(json_weights(list(dataset.item_fields))),
+            "item_vectors_": Sparse((n_items, n_columns), "float64", low=0.0, canonical=True),
+            "similarity_": Sparse((n_items, n_items), "float32", low=0.0, optional=True),
+        }
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        full = self.n_neighbors is None and self.metric == "cosine"
+        if full != (state["similarity_"] is None):
+            raise ValueError(
+                f"similarity_ must be {'absent' if full else 'present'} for n_neighbors="
+                f"{self.n_neighbors!r} and metric={self.metric!r}"
+            )
+        if not any(w > 0 for w in state["field_weights_"].values()):
+            raise ValueError("field_weights_ gives every field weight 0")
 
     def _column_weights(self) -> np.ndarray:
         features = self._fitted_dataset().item_features

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._schema import Sparse, Spec
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.models._scoring import dense_columns, explanation_frame
@@ -104,6 +105,11 @@ class _KNNParams:
         check_nonnegative_float(self.shrink, "shrink")
         check_positive_int(self.min_support, "min_support")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
+
+    def _similarity_spec(self, n: int) -> Sparse:
+        """``similarity_``: n x n neighbour lists, non-negative for cosine and Jaccard."""
+        low = 0.0 if self.metric in ("cosine", "jaccard") else None
+        return Sparse((n, n), "float32", low=low)
 
     def _top_neighbours(
         self, rows: sp.csr_matrix, metric: str, among: sp.csr_matrix | None = None
@@ -182,6 +188,9 @@ class ItemKNN(_KNNParams, BaseRecommender):
             items_users, metric = X.T.tocsr(), self.metric
             _check_varied(items_users, metric, "item")
         self.similarity_ = self._top_neighbours(items_users, metric)
+
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        return {"similarity_": self._similarity_spec(dataset.n_items)}
 
     def _recommend_known(
         self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
@@ -286,6 +295,9 @@ class UserKNN(_KNNParams, BaseRecommender):
         X = dataset.interactions
         _check_varied(X, self.metric, "user")
         self.similarity_ = self._top_neighbours(X, self.metric)
+
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        return {"similarity_": self._similarity_spec(dataset.n_users)}
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         X = self._fitted_dataset().interactions

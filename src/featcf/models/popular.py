@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._schema import Array, Spec
 from featcf._validation import check_option
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
@@ -53,6 +54,9 @@ class Popularity(BaseRecommender):
         else:
             popularity = np.asarray(dataset.interactions.sum(axis=0), dtype=np.float64).ravel()
         self.popularity_ = popularity.astype(np.float32)
+
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        return {"popularity_": Array("float32", (dataset.n_items,), low=0.0)}
 
     def _popularity_scores(self) -> np.ndarray:
         return self.popularity_

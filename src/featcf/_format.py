@@ -338,7 +338,7 @@ class ModelFile:
                 f"{self.path} is not a readable featcf model file ({exc})"
             ) from None
         self._read: set[str] = set()
-        self._dims = Dims()
+        self._dims = Dims(prefix=f"{self.path}: ")
         try:
             self._members = self._inventory()
             self.meta = self._read_meta()
@@ -418,6 +418,7 @@ class ModelFile:
         dtype: str | tuple[str, ...],
         shape: tuple[Any, ...],
         max_size: int | None = None,
+        bound: str = "",
     ) -> np.ndarray:
         """Member ``key`` as an array of an accepted ``dtype`` and a ``shape`` fitting the spec.
 
@@ -430,10 +431,14 @@ class ModelFile:
         with handle:
             if not dtype_accepted(dt.newbyteorder("="), dtype):
                 raise self.error(where, f"has dtype {dt}, expected {dtype}")
-            self._dims.check_shape(shape, actual, f"{self.path}: {where}")
+            self._dims.check_shape(shape, actual, where)
             count = math.prod(actual)
             if max_size is not None and count > max_size:
-                raise self.error(where, f"declares {count} values, at most {max_size} fit")
+                raise self.error(
+                    where,
+                    f"declares {count} values, at most {max_size} fit {bound}; refused before "
+                    f"inflating it",
+                )
             nbytes = count * dt.itemsize
             declared = self._members[key].file_size
             if declared != handle.tell() + nbytes:
@@ -472,7 +477,13 @@ class ModelFile:
             for shape in (self._shape_of("dataset/user_ids"), self._shape_of("dataset/item_ids"))
         )
         limit = META_BASE_BYTES + META_BYTES_PER_ROW * rows
-        raw = self._array(META_KEY, "uint8", (None,), max_size=limit)
+        raw = self._array(
+            META_KEY,
+            "uint8",
+            (None,),
+            max_size=limit,
+            bound=f"the metadata of a model of {rows} users and items",
+        )
         where = "metadata"
         try:
             meta = json.loads(raw.tobytes().decode("utf-8"))
@@ -548,7 +559,7 @@ class ModelFile:
             except (ValueError, TypeError) as exc:
                 raise self.error(where, str(exc)) from None
             if spec.length is not None:
-                self._dims.check_length(spec.length, len(value), f"{self.path}: {where}")
+                self._dims.check_length(spec.length, len(value), where)
             return value
         if isinstance(spec, Array):
             array = self._array(key, spec.dtype, spec.shape)
@@ -574,10 +585,16 @@ class ModelFile:
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
         ):
             raise self.error(where, f"has an invalid shape {shape!r:.60}")
-        self._dims.check_shape(spec.shape, shape, f"{self.path}: {where}")
+        self._dims.check_shape(spec.shape, shape, where)
         n_rows, n_cols = shape
         indptr = self._array(f"{key}/indptr", _INDEX_DTYPES, (n_rows + 1,))
-        indices = self._array(f"{key}/indices", _INDEX_DTYPES, (None,), max_size=n_rows * n_cols)
+        indices = self._array(
+            f"{key}/indices",
+            _INDEX_DTYPES,
+            (None,),
+            max_size=n_rows * n_cols,
+            bound=f"a {n_rows} x {n_cols} matrix",
+        )
         data = self._array(f"{key}/data", spec.dtype, (len(indices),))
         check_csr_arrays(
             indptr, indices, data, (n_rows, n_cols), spec, f"{self.path}: member {key}"
@@ -618,11 +635,11 @@ class ModelFile:
             try:
                 maps.append(IdMap(values, kind=kind))
             except ValueError as exc:
-                raise self.error(f"member dataset/{kind}_ids", str(exc)) from None
+                raise self.error(f"member dataset/{kind}_ids", f"is invalid: {exc}") from None
         user_map, item_map = maps
         interactions = self.value(
             state["interactions"],
-            Sparse((n_users, n_items), "float32", low=0.0, canonical=True),
+            Sparse(("n_users", "n_items"), "float32", low=0.0, canonical=True),
             "dataset/interactions",
             f"{where}['interactions']",
         )
@@ -638,8 +655,11 @@ class ModelFile:
             encoder = _checked_encoder(
                 state[f"{side}_encoder"], f"{side}_features", self, f"{where}['{side}_encoder']"
             )
+            where_encoder = f"{where}['{side}_encoder']"
+            n_columns = 0 if encoder is None else encoder.n_columns
+            self._dims.check_length(f"n_{side}_columns", n_columns, where_encoder)
             spec = Sparse(
-                (n_rows, 0 if encoder is None else encoder.n_columns),
+                (f"n_{side}s", f"n_{side}_columns"),
                 "float32",
                 low=0.0,
                 canonical=True,

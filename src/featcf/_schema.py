@@ -137,7 +137,8 @@ Spec = Array | Sparse | Series | Json
 class Dims:
     """Named dimensions bound by the first member that has them (for messages: by which)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix  # put before every message (the file's path)
         self._values: dict[str, int] = {}
         self._origin: dict[str, str] = {}
 
@@ -145,19 +146,22 @@ class Dims:
         """Raise ModelFormatError unless ``actual`` fits ``expected``; bind named dimensions."""
         if len(expected) != len(actual):
             raise ModelFormatError(
-                f"{where} has shape {tuple(actual)}, expected {len(expected)} dimension(s) "
-                f"{self._describe(expected)}"
+                f"{self.prefix}{where} has shape {tuple(actual)}, expected {len(expected)} "
+                f"dimension(s) {self._describe(expected)}"
             )
         for dim, size in zip(expected, actual, strict=True):
             if not self._fits(dim, int(size), where):
                 raise ModelFormatError(
-                    f"{where} has shape {tuple(actual)}, expected {self._describe(expected)}"
+                    f"{self.prefix}{where} has shape {tuple(actual)}, expected "
+                    f"{self._describe(expected)}"
                 )
 
     def check_length(self, dim: Dim, size: int, where: str) -> None:
         """Raise ModelFormatError unless a length ``size`` fits ``dim`` (binding it if named)."""
         if not self._fits(dim, size, where):
-            raise ModelFormatError(f"{where} has length {size}, expected {self._describe([dim])}")
+            raise ModelFormatError(
+                f"{self.prefix}{where} has length {size}, expected {self._describe([dim])}"
+            )
 
     def size(self, dim: Dim) -> int | None:
         """The value of ``dim`` if known (an int, or a name already bound)."""

@@ -301,7 +301,10 @@ def _long_form(series: pd.Series, kind: str, sep: str) -> _LongForm:
     else:
         owner, items = _clean_items(*_split_entries(entries, sep))
     items = _plain(items)
-    value_of_item, distinct = pd.factorize(items)  # unhashable values raise TypeError, as dicts do
+    # the distinct values as a set sees them (first one kept); unhashable ones raise TypeError
+    distinct = list(dict.fromkeys(items))
+    position = {v: j for j, v in enumerate(distinct)}
+    value_of_item = np.fromiter(map(position.__getitem__, items), np.int64, count=len(items))
     # every row repeats its entry's items
     per_entry = np.bincount(owner, minlength=len(entries))
     start = np.cumsum(per_entry) - per_entry
@@ -309,9 +312,9 @@ def _long_form(series: pd.Series, kind: str, sep: str) -> _LongForm:
     per_row = per_entry[codes[present]]
     offset = np.arange(per_row.sum()) - np.repeat(np.cumsum(per_row) - per_row, per_row)
     return _LongForm(
-        values=distinct,
+        values=np.fromiter(distinct, dtype=object, count=len(distinct)),
         items=items,
-        value_of_item=value_of_item.astype(np.int64),
+        value_of_item=value_of_item,
         rows=np.repeat(present, per_row).astype(np.int64),
         item_of=np.repeat(start[codes[present]], per_row) + offset,
     )
@@ -347,14 +350,11 @@ class _ValueEncoder:
     def _columns_of(self, values: np.ndarray) -> np.ndarray:
         """The vocabulary column of each of the distinct ``values``, -1 when unseen.
 
-        One factorize over the vocabulary then the values: pandas' hash table on object arrays
-        compares as a dict does (True finds 1, 1.0 finds 1), with no casting of dtypes.
+        A dict lookup per distinct value (``map`` runs it in C): dict equality, so True finds
+        1 and 1.0 finds 1, and no work in the size of the vocabulary.
         """
-        known = np.fromiter(self.vocabulary, dtype=object, count=len(self.vocabulary))
-        codes = pd.factorize(np.concatenate([known, values]))[0]
-        column_of_code = np.full(len(known) + len(values), -1, dtype=np.int64)
-        column_of_code[codes[: len(known)]] = np.fromiter(self.vocabulary.values(), np.int64)
-        return column_of_code[codes[len(known) :]]
+        found = map(self.vocabulary.get, values, repeat(-1))
+        return np.fromiter(found, dtype=np.int64, count=len(values))
 
     @property
     def n_values(self) -> int:

@@ -13,7 +13,10 @@ with many ties). Then, in a fresh child process, it times two calls:
 - ``interactions only``: ``Dataset.from_frames(interactions, user_col=..., item_col=...,
   weight_col="rating")``: the id maps and the customer x product CSR;
 - ``with fields``: the same plus ``item_features`` and ``user_features`` (``tags`` declared
-  ``"multi"``, the other kinds inferred): the encoders' fit and the encoding of every row.
+  ``"multi"``, the other kinds inferred): the encoders' fit and the encoding of every row;
+- ``encoders``: the field encoders alone, ``FeatureEncoder(...).fit(frame).transform(frame)``
+  on the item and the user frame (the part issue 11 rewrote; ``with fields`` minus
+  ``interactions only`` also holds the id alignment of the feature rows).
 
 Each child warms up on a small slice, then times ``--repeats`` calls of each kind (median)
 and records the peak resident memory a ``with fields`` call adds over the frames already
@@ -212,6 +215,7 @@ def time_one_child(src: str, sizes: tuple[int, int, int], seed: int, repeats: in
     sys.path.insert(0, src)
     import featcf
     from featcf import Dataset
+    from featcf.data import FeatureEncoder
 
     where = Path(featcf.__file__).resolve()
     if not where.is_relative_to(Path(src).resolve()):
@@ -226,6 +230,11 @@ def time_one_child(src: str, sizes: tuple[int, int, int], seed: int, repeats: in
     def with_fields() -> Any:
         return Dataset.from_frames(inter, items, users, item_fields={"tags": "multi"}, **ids)
 
+    def encoders() -> Any:
+        item_encoder = FeatureEncoder("product", {"tags": "multi"}, "|", 5, "item_features")
+        user_encoder = FeatureEncoder("customer", None, "|", 5, "user_features")
+        return item_encoder.fit(items).transform(items), user_encoder.fit(users).transform(users)
+
     with warnings.catch_warnings():  # the slices leave rows without features: expected
         warnings.simplefilter("ignore", featcf.FeatureEncodingWarning)
         Dataset.from_frames(
@@ -236,6 +245,7 @@ def time_one_child(src: str, sizes: tuple[int, int, int], seed: int, repeats: in
             **ids,
         )  # warm-up: first-call costs of pandas/scipy paths
     only = time_calls(interactions_only, repeats=repeats, warmup=0)
+    encode = time_calls(encoders, repeats=repeats, warmup=0)
     with PeakRSS() as mem:
         fields = time_calls(with_fields, repeats=repeats, warmup=0)
     dataset = with_fields()
@@ -243,6 +253,7 @@ def time_one_child(src: str, sizes: tuple[int, int, int], seed: int, repeats: in
         "featcf": str(where.parent),
         "revision": _git_revision(where.parent),
         "only": only.repeats,
+        "encoders": encode.repeats,
         "fields": fields.repeats,
         "peak_mb": mem.increase_mb,
         "exact_mb": mem.exact,
@@ -273,18 +284,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"round {r + 1} {name:>8}: "
                 f"with fields {statistics.median(result['fields']):.2f} s, "
                 f"interactions only {statistics.median(result['only']):.2f} s, "
+                f"encoders {statistics.median(result['encoders']):.2f} s, "
                 f"+{result['peak_mb']:.0f} MB (child {time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
 
     rows = []
-    medians = {}
     for name, results in runs.items():
         fields = [t for res in results for t in res["fields"]]
         only = [t for res in results for t in res["only"]]
+        encode = [t for res in results for t in res["encoders"]]
         peak = max(res["peak_mb"] for res in results)
         exact = all(res["exact_mb"] for res in results)
-        medians[name] = statistics.median(fields)
         prints = {res["fingerprint"] for res in results}
         rows.append(
             [
@@ -293,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{statistics.median(fields):.2f} ({min(fields):.2f}-{max(fields):.2f})",
                 f"{statistics.median(only):.2f}",
                 f"{statistics.median(fields) - statistics.median(only):.2f}",
+                f"{statistics.median(encode):.2f} ({min(encode):.2f}-{max(encode):.2f})",
                 f"{peak:.0f}" + ("" if exact else " (upper bound)"),
                 f"{len(fields)}",
                 next(iter(prints))[:12] if len(prints) == 1 else "differs between runs",
@@ -305,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             "with fields s (min-max)",
             "interactions only s",
             "fields s (difference)",
+            "encoders s (min-max)",
             "with fields peak MB",
             "calls",
             "fingerprint",
@@ -318,13 +331,22 @@ def main(argv: list[str] | None = None) -> int:
         f"(seed {args.seed}); {first['columns'][0]} item columns, {first['columns'][1]} user "
         "columns encoded."
     ]
-    if "baseline" in medians:
-        same = runs["current"][0]["fingerprint"] == runs["baseline"][0]["fingerprint"]
+    if "baseline" in runs:
+        prints = {res["fingerprint"] for results in runs.values() for res in results}
         summary.append(
-            f"with fields: current / baseline = {medians['current'] / medians['baseline']:.3f} "
-            f"({medians['baseline'] / medians['current']:.1f}x faster); "
-            f"same Dataset (fingerprint): {'yes' if same else 'NO'}."
+            f"Same Dataset from both (fingerprint): {'yes' if len(prints) == 1 else 'NO'}."
         )
+        for key, label in (("fields", "with fields"), ("encoders", "encoders")):
+            ratios = [
+                statistics.median(cur[key]) / statistics.median(base[key])
+                for cur, base in zip(runs["current"], runs["baseline"], strict=True)
+            ]
+            shown = ", ".join(f"{r:.2f}" for r in ratios)
+            summary.append(
+                f"{label}: current / baseline, paired round by round: median "
+                f"{statistics.median(ratios):.3f} ({1 / statistics.median(ratios):.1f}x faster; "
+                f"rounds: {shown})."
+            )
     print(table)
     print("\n".join(summary))
     if str(args.output) != "-":

@@ -8,7 +8,7 @@ item table (``category``: text with 2% missing; ``brand``: pandas ``category`` d
 ``tags``: a ``"|"``-separated multi-valued string with 0-5 tags, some empty, some repeated;
 ``price``: a float with 1% missing), and a user table (``region``: text; ``segment``:
 ``category`` dtype; ``gender``: text with 5% missing; ``has_car``: bool; ``age``: an integer
-with many ties). Then, in a fresh child process, it times two calls:
+with many ties). Then, in a fresh child process, it times three calls:
 
 - ``interactions only``: ``Dataset.from_frames(interactions, user_col=..., item_col=...,
   weight_col="rating")``: the id maps and the customer x product CSR;
@@ -18,15 +18,17 @@ with many ties). Then, in a fresh child process, it times two calls:
   on the item and the user frame (the part issue 11 rewrote; ``with fields`` minus
   ``interactions only`` also holds the id alignment of the feature rows).
 
-Each child warms up on a small slice, then times ``--repeats`` calls of each kind (median)
-and records the peak resident memory a ``with fields`` call adds over the frames already
-in memory (``PeakRSS``). It also returns a fingerprint (SHA-256 of the CSR arrays, dtypes,
+Each child warms up on a small slice, then times ``--repeats`` calls of each kind, in wall
+seconds and in the child's CPU seconds (the calls run on one thread, so CPU seconds are the
+steadier figure on a shared machine), and records the peak resident memory a ``with fields``
+call adds over the frames already in memory (``PeakRSS``). It also returns a fingerprint (SHA-256 of the CSR arrays, dtypes,
 shapes and field labels) of the ``with fields`` Dataset, so two implementations can be
 checked to build the same Dataset.
 
 ``--baseline-src PATH`` also times the featcf found in ``PATH`` (the ``src`` folder of
 another checkout, e.g. ``git worktree add /tmp/before <commit>``): the children alternate,
-current then baseline, ``--rounds`` times, so drift in the machine's speed falls on both.
+current then baseline, ``--rounds`` times, so drift in the machine's speed falls on both,
+and the ratio current / baseline is taken round by round.
 
 Run ``python benchmarks/dataset_build.py`` (1,000,000 interactions: 200,000 customers x
 5,000 products) or ``--quick`` (100,000 interactions: 20,000 x 1,000). The table goes to
@@ -64,6 +66,7 @@ from _common import (  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "dataset_build.md"
 FULL = (200_000, 5_000, 1_000_000)
+PARTS = (("fields", "with fields"), ("only", "interactions only"), ("encoders", "encoders"))
 QUICK = (20_000, 1_000, 100_000)
 
 
@@ -210,6 +213,23 @@ def _git_revision(path: Path) -> str:
     return short + (" + changes" if dirty else "")
 
 
+def wall_and_cpu(fn: Any, repeats: int) -> dict[str, list[float]]:
+    """Wall and CPU seconds (this process) of ``repeats`` calls of ``fn`` (``time_calls``).
+
+    ``from_frames`` runs on one thread, so its CPU seconds hardly move when other jobs share
+    the cores, while its wall seconds do.
+    """
+    cpu: list[float] = []
+
+    def call() -> Any:
+        start = time.process_time()
+        result = fn()
+        cpu.append(time.process_time() - start)
+        return result
+
+    return {"wall": time_calls(call, repeats=repeats, warmup=0).repeats, "cpu": cpu}
+
+
 def time_one_child(src: str, sizes: tuple[int, int, int], seed: int, repeats: int) -> dict:
     """Child process: import featcf from ``src``, build the frames, time ``from_frames``."""
     sys.path.insert(0, src)
@@ -244,17 +264,17 @@ def time_one_child(src: str, sizes: tuple[int, int, int], seed: int, repeats: in
             item_fields={"tags": "multi"},
             **ids,
         )  # warm-up: first-call costs of pandas/scipy paths
-    only = time_calls(interactions_only, repeats=repeats, warmup=0)
-    encode = time_calls(encoders, repeats=repeats, warmup=0)
+    only = wall_and_cpu(interactions_only, repeats)
+    encode = wall_and_cpu(encoders, repeats)
     with PeakRSS() as mem:
-        fields = time_calls(with_fields, repeats=repeats, warmup=0)
+        fields = wall_and_cpu(with_fields, repeats)
     dataset = with_fields()
     return {
         "featcf": str(where.parent),
         "revision": _git_revision(where.parent),
-        "only": only.repeats,
-        "encoders": encode.repeats,
-        "fields": fields.repeats,
+        "only": only,
+        "encoders": encode,
+        "fields": fields,
         "peak_mb": mem.increase_mb,
         "exact_mb": mem.exact,
         "fingerprint": fingerprint(dataset),
@@ -280,73 +300,63 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             result = run_in_child(time_one_child, src, sizes, args.seed, args.repeats)
             runs[name].append(result)
+            seconds = ", ".join(
+                f"{label} {statistics.median(result[key]['wall']):.2f} s "
+                f"(cpu {statistics.median(result[key]['cpu']):.2f})"
+                for key, label in PARTS
+            )
             print(
-                f"round {r + 1} {name:>8}: "
-                f"with fields {statistics.median(result['fields']):.2f} s, "
-                f"interactions only {statistics.median(result['only']):.2f} s, "
-                f"encoders {statistics.median(result['encoders']):.2f} s, "
-                f"+{result['peak_mb']:.0f} MB (child {time.perf_counter() - t0:.0f} s)",
+                f"round {r + 1} {name:>8}: {seconds}, +{result['peak_mb']:.0f} MB "
+                f"(child {time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
 
+    names = list(runs)
     rows = []
-    for name, results in runs.items():
-        fields = [t for res in results for t in res["fields"]]
-        only = [t for res in results for t in res["only"]]
-        encode = [t for res in results for t in res["encoders"]]
-        peak = max(res["peak_mb"] for res in results)
-        exact = all(res["exact_mb"] for res in results)
-        prints = {res["fingerprint"] for res in results}
-        rows.append(
-            [
-                name,
-                results[0]["revision"],
-                f"{statistics.median(fields):.2f} ({min(fields):.2f}-{max(fields):.2f})",
-                f"{statistics.median(only):.2f}",
-                f"{statistics.median(fields) - statistics.median(only):.2f}",
-                f"{statistics.median(encode):.2f} ({min(encode):.2f}-{max(encode):.2f})",
-                f"{peak:.0f}" + ("" if exact else " (upper bound)"),
-                f"{len(fields)}",
-                next(iter(prints))[:12] if len(prints) == 1 else "differs between runs",
-            ]
-        )
-    table = markdown_table(
-        [
-            "featcf",
-            "revision",
-            "with fields s (min-max)",
-            "interactions only s",
-            "fields s (difference)",
-            "encoders s (min-max)",
-            "with fields peak MB",
-            "calls",
-            "fingerprint",
-        ],
-        rows,
-    )
+    for key, label in PARTS:
+        for clock in ("wall", "cpu"):
+            row = [label, clock]
+            for name in names:
+                values = [t for res in runs[name] for t in res[key][clock]]
+                row.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
+            if "baseline" in runs:
+                ratios = [
+                    statistics.median(cur[key][clock]) / statistics.median(base[key][clock])
+                    for cur, base in zip(runs["current"], runs["baseline"], strict=True)
+                ]
+                row.append(
+                    f"{statistics.median(ratios):.2f} ("
+                    + ", ".join(f"{r:.2f}" for r in ratios)
+                    + ")"
+                )
+            rows.append(row)
+    headers = ["call", "clock", *(f"{name} s (min-max)" for name in names)]
+    if "baseline" in runs:
+        headers.append("current / baseline (each round)")
+    table = markdown_table(headers, rows)
     first = runs["current"][0]
     n_users, n_items, nnz = first["shape"]
     summary = [
         f"Data: {n_users:,} customers x {n_items:,} products, {nnz:,} interactions "
         f"(seed {args.seed}); {first['columns'][0]} item columns, {first['columns'][1]} user "
-        "columns encoded."
+        f"columns encoded. {args.rounds} child process(es) per featcf, {args.repeats} timed "
+        "calls of each kind per child.",
+        "",
     ]
+    for name in names:
+        results = runs[name]
+        prints = {res["fingerprint"] for res in results}
+        peak = max(res["peak_mb"] for res in results)
+        exact = all(res["exact_mb"] for res in results)
+        summary.append(
+            f"- {name}: featcf from `{results[0]['featcf']}` at {results[0]['revision']!r}; "
+            f"'with fields' adds at most {peak:.0f} MB"
+            + ("" if exact else " (upper bound: the peak could not be reset)")
+            + f"; Dataset fingerprint {'/'.join(p[:12] for p in sorted(prints))}"
+        )
     if "baseline" in runs:
         prints = {res["fingerprint"] for results in runs.values() for res in results}
-        summary.append(
-            f"Same Dataset from both (fingerprint): {'yes' if len(prints) == 1 else 'NO'}."
-        )
-        for key, label in (("fields", "with fields"), ("encoders", "encoders")):
-            ratios = [
-                statistics.median(cur[key]) / statistics.median(base[key])
-                for cur, base in zip(runs["current"], runs["baseline"], strict=True)
-            ]
-            shown = ", ".join(f"{r:.2f}" for r in ratios)
-            summary.append(
-                f"{label}: current / baseline, paired round by round: median "
-                f"{statistics.median(ratios):.3f} ({1 / statistics.median(ratios):.1f}x faster; "
-                f"rounds: {shown})."
-            )
+        summary.append(f"- same Dataset from both: {'yes' if len(prints) == 1 else 'NO'}")
     print(table)
     print("\n".join(summary))
     if str(args.output) != "-":
@@ -356,11 +366,11 @@ def main(argv: list[str] | None = None) -> int:
                 ("numpy", "scipy", "pandas"),
                 load_before,
             ),
-            "The machine is shared with other jobs: the load average above is part of the "
-            "result. Each row: the median of every timed call over its children (alternating "
-            "current / baseline children), with the fastest and slowest call; 'fields s' is "
-            "the difference of the two medians, the time spent on the item and user fields; "
-            "peak MB is the resident memory one 'with fields' call adds over the frames.",
+            "The machine is shared with other jobs (see the load average): wall seconds stretch "
+            "when other processes take the cores, CPU seconds of this single-threaded call much "
+            "less, so the CPU rows are the fairer comparison. Each cell: the median of every "
+            "timed call over the children, with the fastest and slowest; the ratio column is "
+            "the median of the per-round ratios (children alternate current, baseline).",
             "",
             table,
             "",

@@ -20,6 +20,7 @@ __all__ = [
     "check_csr",
     "check_cutoffs",
     "check_finite",
+    "check_float32_weights",
     "check_finite_float",
     "check_fraction",
     "check_nonnegative_float",
@@ -96,6 +97,53 @@ def check_finite(array: np.ndarray, name: str) -> None:
         raise ValueError(
             f"{name} must be finite; it holds {int(bad.sum())} NaN or infinite value(s)"
         )
+
+
+def check_float32_weights(weights: np.ndarray, name: str, labels: Any = None) -> np.ndarray:
+    """``weights`` (finite, > 0) as float32, if each stays finite and non-zero after the cast.
+
+    featcf stores interaction weights as float32: a weight above its largest value (about
+    3.4e38) would become ``inf`` and one below its smallest (about 1.4e-45) would become 0.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray of float64
+        Weights already checked finite and positive.
+    name : str
+        The argument and column, for the message (``"interactions['rating']"``).
+    labels : array-like, optional
+        A label per weight (row labels) to show examples by.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, how many weights are out of float32's range and examples.
+    """
+    with np.errstate(over="ignore"):
+        out = weights.astype(np.float32)
+    for bad, what, becomes, advice in (
+        (
+            ~np.isfinite(out),
+            f"above float32's largest value ({np.finfo(np.float32).max:.3g})",
+            "inf",
+            "rescale the column (e.g. divide it by its maximum)",
+        ),
+        (
+            out == 0,
+            f"below float32's smallest positive value ({2.0**-149:.3g})",
+            "0",
+            "rescale the column, or filter those rows out",
+        ),
+    ):
+        if bad.any():
+            where = (
+                "" if labels is None else f", e.g. at rows {np.asarray(labels)[bad][:5].tolist()}"
+            )
+            raise ValueError(
+                f"{name} holds {int(bad.sum())} weight(s) {what}{where}; featcf stores weights as "
+                f"float32, where they would become {becomes}: {advice}"
+            )
+    return out
 
 
 def check_csr(matrix: Any, name: str, *, dtype: Any = np.float32) -> sp.csr_matrix:

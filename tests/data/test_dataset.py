@@ -312,3 +312,38 @@ def test_to_frame_gives_datetimes_back(interactions):
     back = build(frame, timestamp_col="ts").to_frame()
     assert pd.api.types.is_datetime64_any_dtype(back["ts"])
     assert sorted(back["ts"]) == sorted(frame["ts"])
+
+
+# ---------------------------------------------------------------- issue 13: float32 weights
+@pytest.mark.parametrize(
+    ("weight", "match"),
+    [(1e308, "above float32's largest value"), (1e-46, "below float32's smallest")],
+)
+def test_weights_outside_float32_are_refused_naming_the_column(interactions, weight, match):
+    # 1e308 used to be stored as inf, 1e-46 as a stored 0 (past the zero-weight rule)
+    bad = interactions.assign(rating=[5.0, weight, 4.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match=r"interactions\['rating'\].*" + match + r".*rows \[1\]"):
+        build(bad, weight_col="rating")
+
+
+def test_summed_duplicates_past_float32_are_refused(interactions):
+    big = pd.concat([interactions.assign(rating=3e38)] * 2)
+    with pytest.raises(ValueError, match=r"'rating'.*duplicates='sum'.*above float32"):
+        build(big, weight_col="rating")
+    assert build(big, weight_col="rating", duplicates="max").interactions.data.max() == np.float32(
+        3e38
+    )
+
+
+def test_new_items_of_another_id_kind_are_refused(interactions, items):
+    # issue 13: an int id added to a string catalogue was accepted, after which save failed
+    ds = build(interactions, items)
+    new = pd.DataFrame({"item": [50], "category": ["car"], "genres": ["a"]})
+    with pytest.raises(TypeError, match=r"item_features\['item'\] holds integer id.*astype\(str\)"):
+        ds.with_new_items(new)
+    ints = build(
+        interactions.assign(item=[10, 20, 10, 30, 20]), items.assign(item=[10, 20, 30, 40])
+    )
+    with pytest.raises(TypeError, match="string id.*integers.*astype\\(int\\)"):
+        ints.with_new_items(new.assign(item=["sku-50"]))
+    assert ints.with_new_items(new).item_ids.tolist() == [10, 20, 30, 40, 50]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._validation import check_option, check_positive_int
+from featcf._validation import check_float32_weights, check_option, check_positive_int
 from featcf.data.features import FeatureEncoder, FeatureMatrix, FieldSpec
 from featcf.data.idmap import IdMap
 from featcf.exceptions import FeatureEncodingWarning
@@ -72,6 +72,7 @@ def _weights(frame: pd.DataFrame, weight_col: str | None) -> np.ndarray:
             f"value(s), e.g. at rows {column.index[w == 0][:5].tolist()}; a zero weight is not an "
             f"interaction: filter those rows out first"
         )
+    check_float32_weights(w, f"interactions[{weight_col!r}] (weight_col)", column.index)
     return w
 
 
@@ -173,6 +174,42 @@ def _aggregate(
     else:  # the latest time a pair was seen
         t_agg = np.maximum.reduceat(t, starts)
     return u[starts], i[starts], agg, t_agg
+
+
+def _id_kinds(ids: np.ndarray) -> dict[str, Any]:
+    """The kinds of ``ids`` ("integer", "string", or a type name) with an example of each."""
+    if ids.dtype.kind in "iu":
+        return {"integer": ids[0].item()} if len(ids) else {}
+    if ids.dtype.kind == "U":
+        return {"string": str(ids[0])} if len(ids) else {}
+    kinds: dict[str, Any] = {}
+    for value in ids:
+        if isinstance(value, (bool, np.bool_)):
+            kind = "boolean"
+        elif isinstance(value, (int, np.integer)):
+            kind = "integer"
+        elif isinstance(value, str):
+            kind = "string"
+        else:
+            kind = type(value).__name__
+        kinds.setdefault(kind, value.item() if isinstance(value, np.generic) else value)
+    return kinds
+
+
+def _check_same_id_kind(old_ids: np.ndarray, new_ids: np.ndarray, argument: str) -> None:
+    """Refuse new ids of a kind the existing ids do not have (10 and '10' are different ids)."""
+    old, new = _id_kinds(old_ids), _id_kinds(new_ids)
+    other = [kind for kind in new if kind not in old]
+    if other:
+        kind = other[0]
+        cast = {"string": "astype(str)", "integer": "astype(int)"}.get(next(iter(old)), "")
+        advice = f" (e.g. {argument}.{cast})" if cast else ""
+        raise TypeError(
+            f"{argument} holds {kind} id(s), e.g. {new[kind]!r}, but the catalogue's ids are "
+            f"{' and '.join(f'{k}s' for k in old)} (e.g. {next(iter(old.values()))!r}); 10 and "
+            f"'10' are different ids, and a catalogue of mixed id kinds cannot be saved: convert "
+            f"the new ids to the catalogue's kind first{advice}"
+        )
 
 
 class Dataset:
@@ -350,6 +387,8 @@ class Dataset:
         u = np.asarray(user_map.to_index(interactions[user_col].to_numpy()), dtype=np.int64)
         i = np.asarray(item_map.to_index(interactions[item_col].to_numpy()), dtype=np.int64)
         u, i, w, t = _aggregate(u, i, weights, times, duplicates, user_map.ids, item_map.ids)
+        if weight_col is not None:  # repeated pairs summed past float32's range
+            check_float32_weights(w, f"interactions[{weight_col!r}] with duplicates={duplicates!r}")
         indptr = np.zeros(len(user_map) + 1, dtype=np.int64)
         np.cumsum(np.bincount(u, minlength=len(user_map)), out=indptr[1:])
         matrix = sp.csr_matrix(
@@ -470,6 +509,9 @@ class Dataset:
         ------
         ValueError
             If an id is already in the catalogue, or the frame does not match the fields.
+        TypeError
+            If the new ids are of another kind than the catalogue's (an integer id into a
+            catalogue of string ids, or the reverse).
         """
         if self._item_encoder is None or self.item_features is None:
             raise ValueError("this Dataset has no item features; new items need them")
@@ -481,6 +523,7 @@ class Dataset:
                 f"{clash[:5]}; new items need new ids"
             )
         old_ids, new_ids = self._item_map.ids, np.asarray(encoded.ids)
+        _check_same_id_kind(old_ids, new_ids, f"item_features[{self._item_encoder.id_col!r}]")
         same_kind = old_ids.dtype.kind in "iu" and new_ids.dtype.kind in "iu"
         item_map = IdMap(
             np.concatenate([old_ids, new_ids])

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator
 
 from featcf._format import write_model
 from featcf._schema import Spec
-from featcf._validation import check_option, check_positive_int
+from featcf._validation import check_float32_weights, check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.exceptions import ColdStartWarning, NotFittedError, UnknownIdError
@@ -561,6 +561,7 @@ class BaseRecommender(BaseEstimator):
                     raise ValueError(
                         f"interactions[{weight_col!r}] must hold finite positive weights"
                     )
+                check_float32_weights(weights, f"interactions[{weight_col!r}]", interactions.index)
             else:
                 weights = np.ones(len(codes))
             history = _csr_summing_duplicates(

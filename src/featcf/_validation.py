@@ -20,6 +20,7 @@ __all__ = [
     "check_csr",
     "check_cutoffs",
     "check_finite",
+    "MAX_TOTAL_WEIGHT",
     "check_float32_weights",
     "check_finite_float",
     "check_fraction",
@@ -99,11 +100,20 @@ def check_finite(array: np.ndarray, name: str) -> None:
         )
 
 
-def check_float32_weights(weights: np.ndarray, name: str, labels: Any = None) -> np.ndarray:
+#: largest sum of interaction weights: half of float32's largest value, so that any score
+#: adding weights up (times similarities of at most 1) stays a finite float32
+MAX_TOTAL_WEIGHT = float(np.finfo(np.float32).max) / 2
+
+
+def check_float32_weights(
+    weights: np.ndarray, name: str, labels: Any = None, *, total: bool = False
+) -> np.ndarray:
     """``weights`` (finite, > 0) as float32, if each stays finite and non-zero after the cast.
 
     featcf stores interaction weights as float32: a weight above its largest value (about
     3.4e38) would become ``inf`` and one below its smallest (about 1.4e-45) would become 0.
+    With ``total``, their sum must also stay below :data:`MAX_TOTAL_WEIGHT` (scores add
+    weights up: a popularity by weight, a kNN score).
 
     Parameters
     ----------
@@ -143,6 +153,12 @@ def check_float32_weights(weights: np.ndarray, name: str, labels: Any = None) ->
                 f"{name} holds {int(bad.sum())} weight(s) {what}{where}; featcf stores weights as "
                 f"float32, where they would become {becomes}: {advice}"
             )
+    if total and float(np.sum(weights, dtype=np.float64)) > MAX_TOTAL_WEIGHT:
+        raise ValueError(
+            f"{name} holds weights that add up to {np.sum(weights, dtype=np.float64):.3g}, more "
+            f"than featcf's float32 scores can hold ({MAX_TOTAL_WEIGHT:.3g}: scores add weights "
+            f"up): rescale the column (e.g. divide it by its maximum, or log1p)"
+        )
     return out
 
 

@@ -328,11 +328,13 @@ def test_weights_outside_float32_are_refused_naming_the_column(interactions, wei
 
 def test_summed_duplicates_past_float32_are_refused(interactions):
     big = pd.concat([interactions.assign(rating=3e38)] * 2)
-    with pytest.raises(ValueError, match=r"'rating'.*duplicates='sum'.*above float32"):
-        build(big, weight_col="rating")
-    assert build(big, weight_col="rating", duplicates="max").interactions.data.max() == np.float32(
-        3e38
-    )
+    with pytest.raises(ValueError, match=r"'rating'.*duplicates='sum' holds 1 weight.*above"):
+        build(big.iloc[[0, 5]], weight_col="rating")
+    # scores add weights up: their total must stay a finite float32 too
+    with pytest.raises(ValueError, match=r"'rating'\] \(weight_col\) holds weights that add up"):
+        build(interactions.assign(rating=1e38), weight_col="rating")
+    one = interactions.assign(rating=[1e38, 1, 1, 1, 1])
+    assert build(one, weight_col="rating").interactions.data.max() == np.float32(1e38)
 
 
 def test_new_items_of_another_id_kind_are_refused(interactions, items):

@@ -149,3 +149,11 @@ def test_refusals_name_the_alternative(fitted, tiny):
 def test_bad_params_name_the_parameter(tiny, params, error, match):
     with pytest.raises(error, match=match):
         ALS(**{**FAST, **params}).fit(tiny)
+
+
+def test_divergence_is_a_clear_error():
+    # issue 13: huge confidences gave NaN factors and implicit's bare ModelFitError
+    frame = pd.DataFrame({"u": ["a"] * 9 + ["b"], "i": ["x"] * 10, "w": [1.0] * 9 + [1e30]})
+    dataset = Dataset.from_frames(frame, user_col="u", item_col="i", weight_col="w")
+    with pytest.raises(ValueError, match="ALS diverged.*rescale the weight column"):
+        ALS(factors=4, iterations=2, random_state=0, show_progress=False).fit(dataset)

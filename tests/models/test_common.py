@@ -243,3 +243,14 @@ def test_explain_sums_to_score_for_cold_items(fitted, shop):
             return
         score = fitted.predict([user], [item])[0]
         assert parts["contribution"].sum() == pytest.approx(score, rel=1e-4, abs=1e-5), item
+
+
+def test_a_failed_refit_leaves_the_model_unfitted(shop):
+    # issue 13: a refit that failed kept the new Dataset beside the previous fit's arrays
+    model = featcf.ItemKNN().fit(shop)
+    frame = pd.DataFrame({"u": ["a", "a", "b"], "i": ["x", "y", "x"]})
+    implicit = featcf.Dataset.from_frames(frame, user_col="u", item_col="i")
+    with pytest.raises(ValueError, match="graded interaction weights"):
+        model.set_params(metric="pearson").fit(implicit)
+    with pytest.raises(NotFittedError, match="fit"):
+        model.recommend(shop.user_ids[:1])

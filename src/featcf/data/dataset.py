@@ -387,8 +387,11 @@ class Dataset:
         u = np.asarray(user_map.to_index(interactions[user_col].to_numpy()), dtype=np.int64)
         i = np.asarray(item_map.to_index(interactions[item_col].to_numpy()), dtype=np.int64)
         u, i, w, t = _aggregate(u, i, weights, times, duplicates, user_map.ids, item_map.ids)
-        if weight_col is not None:  # repeated pairs summed past float32's range
-            check_float32_weights(w, f"interactions[{weight_col!r}] with duplicates={duplicates!r}")
+        if weight_col is not None:  # repeated pairs summed past float32's range, the total
+            name = f"interactions[{weight_col!r}] (weight_col)"
+            if len(w) < len(weights):
+                name += f" with repeated pairs combined by duplicates={duplicates!r}"
+            check_float32_weights(w, name, total=True)
         indptr = np.zeros(len(user_map) + 1, dtype=np.int64)
         np.cumsum(np.bincount(u, minlength=len(user_map)), out=indptr[1:])
         matrix = sp.csr_matrix(

@@ -122,12 +122,29 @@ class ALS(BaseRecommender):
         )
 
     def _fit(self, dataset: Dataset) -> None:
+        from implicit.recommender_base import ModelFitError  # heavy, like the model itself
+
         rng = check_random_state(self.random_state)
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._new_implicit(rng)
-            model.fit(sp.csr_matrix(dataset.interactions), show_progress=bool(self.show_progress))
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+            try:
+                model.fit(
+                    sp.csr_matrix(dataset.interactions), show_progress=bool(self.show_progress)
+                )
+                diverged = False
+            except ModelFitError:  # implicit's check: NaN factors
+                diverged = True
+        users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        if diverged or not (np.isfinite(users).all() and np.isfinite(items).all()):
+            top = float(dataset.interactions.data.max(initial=0.0))
+            raise ValueError(
+                f"ALS diverged (NaN or infinite factors): the confidences alpha * weight "
+                f"(alpha={self.alpha!r}, largest weight {top:.3g}) are too large for its solver; "
+                f"rescale the weight column (e.g. log1p, or divide by its maximum) or lower alpha"
+            )
+        self.user_factors_ = users
+        self.item_factors_ = items
         self._implicit = _ready(model)
 
     # ------------------------------------------------------------------ persistence

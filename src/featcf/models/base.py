@@ -92,6 +92,9 @@ class BaseRecommender(BaseEstimator):
         Returns
         -------
         self
+
+        If fitting raises, the model is left unfitted (a failed refit discards the previous
+        fit too).
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(
@@ -100,7 +103,13 @@ class BaseRecommender(BaseEstimator):
             )
         self._check_params()
         self.dataset_ = dataset
-        self._fit(dataset)
+        try:
+            self._fit(dataset)
+        except BaseException:
+            # a failed fit leaves the model unfitted: a refit that fails must not leave the
+            # new Dataset beside the previous fit's arrays (their shapes would not match)
+            del self.__dict__["dataset_"]
+            raise
         return self
 
     def _check_params(self) -> None:
@@ -561,7 +570,8 @@ class BaseRecommender(BaseEstimator):
                     raise ValueError(
                         f"interactions[{weight_col!r}] must hold finite positive weights"
                     )
-                check_float32_weights(weights, f"interactions[{weight_col!r}]", interactions.index)
+                name = f"interactions[{weight_col!r}]"
+                check_float32_weights(weights, name, interactions.index, total=True)
             else:
                 weights = np.ones(len(codes))
             history = _csr_summing_duplicates(

@@ -1,0 +1,131 @@
+"""Query methods are safe from several threads at once (issue 13).
+
+Four threads call ``recommend``, ``recommend_new_users``, ``recommend_users``, ``predict``
+and ``explain`` at the same moment on a freshly loaded model of every class (no query has
+run on it yet, so nothing can have been filled in by an earlier call) and must get exactly
+what serial calls on another copy of the file give.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import featcf
+from featcf.models import BaseRecommender, UnsupportedProtocolError
+
+N_THREADS = 4
+PARAMS = {
+    "ALS": {"factors": 8, "iterations": 3, "random_state": 0, "show_progress": False},
+    "FeatureCF": {"show_progress": False, "random_state": 0},
+}
+CLASSES = [
+    name
+    for name in featcf.models.__all__
+    if isinstance(getattr(featcf.models, name), type)
+    and issubclass(getattr(featcf.models, name), BaseRecommender)
+    and name != "BaseRecommender"
+    and name != "FeatureCF"  # TEMPORARY until the fcf merge
+]
+
+
+def _queries(model: BaseRecommender, shop) -> dict:
+    """Every query method once; the results (or the refusal's type) by query."""
+    users = shop.user_ids[shop.user_counts() > 0][:20]
+    items = shop.item_ids[:4]
+    cols = shop.columns
+    history = pd.DataFrame(
+        {cols["user"]: ["guest-1", "guest-1", "guest-2"], cols["item"]: shop.item_ids[[0, 1, 2]]}
+    )
+    if cols.get("weight"):
+        history[cols["weight"]] = 1.0
+    calls = {
+        "recommend": lambda: model.recommend(users, n=5),
+        "recommend_new_users": lambda: model.recommend_new_users(history, n=5),
+        "recommend_users": lambda: model.recommend_users(items, n=10),
+        "predict": lambda: model.predict(users[:4], items),
+        "explain": lambda: model.explain(users[0], items[1]),
+    }
+    out = {}
+    for name, call in calls.items():
+        try:
+            out[name] = call()
+        except UnsupportedProtocolError as exc:
+            out[name] = type(exc)
+    return out
+
+
+def _same(a, b) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_concurrent_queries_on_a_freshly_loaded_model_equal_serial_ones(name, shop, tmp_path):
+    model = getattr(featcf.models, name)(**PARAMS.get(name, {})).fit(shop)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    serial = _queries(featcf.load(path), shop)
+
+    fresh = featcf.load(path)
+    start = threading.Barrier(N_THREADS)
+    results: list[dict | BaseException] = [None] * N_THREADS
+
+    def work(k: int) -> None:
+        try:
+            start.wait()
+            results[k] = _queries(fresh, shop)
+        except BaseException as exc:  # reported below
+            results[k] = exc
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(N_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        assert not isinstance(result, BaseException), repr(result)
+        assert result.keys() == serial.keys()
+        for query, value in result.items():
+            _same(value, serial[query])
+
+
+@pytest.mark.parametrize("name", ["ContentKNN", "FeatureCF"])
+def test_concurrent_queries_right_after_add_items(name, shop):
+    # the catalogue grows: the first queries after add_items run concurrently too
+    new = shop.item_frame.reset_index().iloc[:2].copy()
+    new[shop.columns["item"]] = ["P-NEW-1", "P-NEW-2"]
+    users = shop.user_ids[shop.user_counts() > 0][:20]
+
+    def queries(model: BaseRecommender) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return model.recommend(users, n=5), model.recommend_users(["P-NEW-1", "P-NEW-2"], n=10)
+
+    serial_model = getattr(featcf.models, name)(**PARAMS.get(name, {})).fit(shop).add_items(new)
+    serial = queries(serial_model)
+    fresh = getattr(featcf.models, name)(**PARAMS.get(name, {})).fit(shop).add_items(new)
+    start = threading.Barrier(N_THREADS)
+    results: list = [None] * N_THREADS
+
+    def work(k: int) -> None:
+        try:
+            start.wait()
+            results[k] = queries(fresh)
+        except BaseException as exc:
+            results[k] = exc
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(N_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        assert isinstance(result, tuple), repr(result)
+        for got, want in zip(result, serial, strict=True):
+            pd.testing.assert_frame_equal(got, want)

@@ -56,6 +56,7 @@ from featcf._kernels.ranking import (
     ranking_stats_csr,
     ranking_stats_csr_serial,
 )
+from featcf._threads import parallel_launch
 from featcf._validation import (
     check_bool,
     check_csr,
@@ -172,8 +173,10 @@ def _check_ranked(ranked: Any, n_users: int | None, n_items: int, k: int) -> NDA
 def _run_ranking_kernel(
     top: NDArray[np.int64], k: int, rel: sp.csr_matrix, graded: bool
 ) -> NDArray[np.float64]:
-    kernel = ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else ranking_stats_csr_serial
-    return kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+    if top.size < _PARALLEL_MIN_WORK:
+        return ranking_stats_csr_serial(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+    with parallel_launch():
+        return ranking_stats_csr(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
 
 
 def _stats(
@@ -466,8 +469,10 @@ def auc(
         if ex.shape != arr.shape:
             raise ValueError(f"exclude has shape {ex.shape} but scores has shape {arr.shape}")
         ex_indptr, ex_indices = ex.indptr, ex.indices
-    kernel = auc_dense if arr.size >= _PARALLEL_MIN_WORK else auc_dense_serial
-    return kernel(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
+    if arr.size < _PARALLEL_MIN_WORK:
+        return auc_dense_serial(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
+    with parallel_launch():
+        return auc_dense(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
 
 
 # --------------------------------------------------------------------------------------

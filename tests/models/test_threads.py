@@ -129,3 +129,45 @@ def test_concurrent_queries_right_after_add_items(name, shop):
         assert isinstance(result, tuple), repr(result)
         for got, want in zip(result, serial, strict=True):
             pd.testing.assert_frame_equal(got, want)
+
+
+WORKQUEUE_SCRIPT = """
+import threading
+import featcf
+from featcf.datasets import make_insurance_shop
+
+shop = make_insurance_shop(n_customers=150, random_state=0)
+model = featcf.ItemKNN().fit(shop)
+users = shop.user_ids[shop.user_counts() > 0]
+serial = model.recommend(users, n=5)
+start = threading.Barrier(4)
+same = []
+
+def work():
+    start.wait()
+    same.extend(model.recommend(users, n=5).equals(serial) for _ in range(20))
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+import numba
+print(numba.threading_layer(), len(same), all(same))
+"""
+
+
+def test_concurrent_queries_on_numbas_workqueue_layer():
+    # numba's fallback threading layer aborts the process on concurrent parallel launches
+    # ("Concurrent access has been detected"): featcf takes turns on that layer
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    src = str(Path(featcf.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKQUEUE_SCRIPT], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["workqueue", "80", "True"]

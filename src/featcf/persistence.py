@@ -7,8 +7,8 @@ needs the model classes, and the models never import it (they write through
 
 File format (version 1)
 -----------------------
-A model file is a NumPy ``.npz`` archive read with ``allow_pickle=False``, so loading a file
-never runs code. It holds:
+A model file is a NumPy ``.npz`` archive of plain arrays: loading reads them member by member
+and refuses any that would hold Python objects, so loading a file never runs code. It holds:
 
 ``__featcf__``
     UTF-8 JSON as a ``uint8`` array: ``{"format": "featcf-model", "format_version": 1,

@@ -68,6 +68,16 @@ class BaseRecommender(BaseEstimator):
         The training Dataset (its catalogue grows with :meth:`add_items`).
     user_ids_, item_ids_ : numpy.ndarray
         External ids in internal order.
+
+    Notes
+    -----
+    Thread safety: the query methods (:meth:`recommend`, :meth:`recommend_new_users`,
+    :meth:`recommend_users`, :meth:`predict`, :meth:`explain`, :meth:`score_users`,
+    :meth:`score_new_users`) may be called from several threads at once on one fitted or
+    loaded model and give the results of serial calls. A query only reads the model: every
+    array it reads is built by ``fit``, :func:`featcf.load` and :meth:`add_items`, never
+    filled in lazily by a first query. ``fit`` and :meth:`add_items` change the model; do
+    not run them while other threads query it.
     """
 
     #: what the model can serve; subclasses override

@@ -18,25 +18,18 @@ import numpy as np
 import pytest
 
 import featcf
+from estimators import CLASSES, quick
 from featcf._schema import Array, Series, Sparse
 from featcf.models import BaseRecommender
 from tampering import BOMB_BYTES, Case, make_cases, run_cases
 
-#: quick settings; the rest are defaults
-FAST_PARAMS = {
-    "ALS": {"factors": 4, "iterations": 2, "random_state": 0, "show_progress": False},
-    "FeatureCF": {"show_progress": False, "random_state": 0, "n_neighbors": 10},
+#: small neighbourhoods, so that neighbour lists are not full (and Jaccard for UserKNN)
+PARAMS = {
+    "FeatureCF": {"n_neighbors": 10},
     "ItemKNN": {"n_neighbors": 3},
     "UserKNN": {"n_neighbors": 4, "metric": "jaccard"},
     "ContentKNN": {"n_neighbors": 3},
 }
-CLASSES = [
-    name
-    for name in featcf.models.__all__
-    if isinstance(getattr(featcf.models, name), type)
-    and issubclass(getattr(featcf.models, name), BaseRecommender)
-    and name not in ("BaseRecommender",)
-]
 #: dataset members whose values must be >= 0
 DATASET_NONNEGATIVE = {
     "dataset/interactions/data",
@@ -93,7 +86,7 @@ def _problem(case: Case, record: dict | None) -> str | None:
 def test_tampered_files_are_refused(name, tiny_shop, tmp_path):
     if name == "FeatureCF":
         pytest.skip("FeatureCF's state schema arrives with its package layout (fcf merge)")
-    model = getattr(featcf.models, name)(**FAST_PARAMS.get(name, {})).fit(tiny_shop)
+    model = quick(name, **PARAMS.get(name, {})).fit(tiny_shop)
     clean = tmp_path / "clean.npz"
     model.save(clean)
     nonnegative, positions = _constrained_members(model)

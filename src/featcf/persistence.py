@@ -27,7 +27,7 @@ new name (:data:`RENAMED_PARAMS`).
 
 A model file is untrusted input
 -------------------------------
-Loading checks everything before any of it reaches a model (:class:`featcf._format.ModelFile`):
+Loading checks everything before any of it reaches a model (``featcf._format.ModelFile``):
 the format name and version; the class, among featcf's own; the hyper-parameters, through
 the class's own checks; every member's dtype and shape against the metadata and against the
 state schema the class declares (``_state_schema``: exactly the names it saves, with dtype,

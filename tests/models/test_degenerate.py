@@ -15,21 +15,11 @@ import pandas as pd
 import pytest
 
 import featcf
+from estimators import CLASSES, quick
 from featcf import Dataset
 from featcf.models import BaseRecommender, UnsupportedProtocolError
 
-PARAMS = {
-    "ALS": {"factors": 4, "iterations": 2, "random_state": 0, "show_progress": False},
-    "FeatureCF": {"show_progress": False, "random_state": 0},
-}
-CLASSES = [
-    name
-    for name in featcf.models.__all__
-    if isinstance(getattr(featcf.models, name), type)
-    and issubclass(getattr(featcf.models, name), BaseRecommender)
-    and name != "BaseRecommender"
-    and name != "FeatureCF"  # TEMPORARY until the fcf merge
-]
+CLASSES = [name for name in CLASSES if name != "FeatureCF"]  # TEMPORARY until the fcf merge
 ITEMS = pd.DataFrame(
     {
         "item": ["p1", "p2", "p3"],
@@ -85,7 +75,7 @@ def test_degenerate_data_fits_or_refuses_clearly(name, case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", featcf.FeatureEncodingWarning)  # tiny frames
         dataset = Dataset.from_frames(**_frames(case))
-    model = getattr(featcf.models, name)(**PARAMS.get(name, {}))
+    model = quick(name)
     try:
         model.fit(dataset)
     except (ValueError, TypeError) as exc:
@@ -100,7 +90,7 @@ def test_feature_cf_on_a_shop_with_one_customer():
     from featcf.datasets import make_insurance_shop
 
     shop = make_insurance_shop(n_customers=1, random_state=0)
-    model = featcf.FeatureCF(**PARAMS["FeatureCF"])
+    model = quick("FeatureCF")
     try:
         model.fit(shop)
     except ValueError as exc:

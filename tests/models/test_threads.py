@@ -9,27 +9,19 @@ what serial calls on another copy of the file give.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import featcf
+from estimators import CLASSES, quick
 from featcf.models import BaseRecommender, UnsupportedProtocolError
 
 N_THREADS = 4
-PARAMS = {
-    "ALS": {"factors": 8, "iterations": 3, "random_state": 0, "show_progress": False},
-    "FeatureCF": {"show_progress": False, "random_state": 0},
-}
-CLASSES = [
-    name
-    for name in featcf.models.__all__
-    if isinstance(getattr(featcf.models, name), type)
-    and issubclass(getattr(featcf.models, name), BaseRecommender)
-    and name != "BaseRecommender"
-    and name != "FeatureCF"  # TEMPORARY until the fcf merge
-]
+CLASSES = [name for name in CLASSES if name != "FeatureCF"]  # TEMPORARY until the fcf merge
 
 
 def _queries(model: BaseRecommender, shop) -> dict:
@@ -67,22 +59,16 @@ def _same(a, b) -> None:
         assert a == b
 
 
-@pytest.mark.parametrize("name", CLASSES)
-def test_concurrent_queries_on_a_freshly_loaded_model_equal_serial_ones(name, shop, tmp_path):
-    model = getattr(featcf.models, name)(**PARAMS.get(name, {})).fit(shop)
-    path = tmp_path / "model.npz"
-    model.save(path)
-    serial = _queries(featcf.load(path), shop)
-
-    fresh = featcf.load(path)
+def _at_once(query: Callable[[], Any]) -> list[Any]:
+    """``query()`` from :data:`N_THREADS` threads started together: results (or errors)."""
     start = threading.Barrier(N_THREADS)
-    results: list[dict | BaseException] = [None] * N_THREADS
+    results: list[Any] = [None] * N_THREADS
 
     def work(k: int) -> None:
         try:
             start.wait()
-            results[k] = _queries(fresh, shop)
-        except BaseException as exc:  # reported below
+            results[k] = query()
+        except BaseException as exc:  # reported by the caller
             results[k] = exc
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(N_THREADS)]
@@ -92,6 +78,16 @@ def test_concurrent_queries_on_a_freshly_loaded_model_equal_serial_ones(name, sh
         thread.join()
     for result in results:
         assert not isinstance(result, BaseException), repr(result)
+    return results
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_concurrent_queries_on_a_freshly_loaded_model_equal_serial_ones(name, shop, tmp_path):
+    path = tmp_path / "model.npz"
+    quick(name).fit(shop).save(path)
+    serial = _queries(featcf.load(path), shop)
+    fresh = featcf.load(path)
+    for result in _at_once(lambda: _queries(fresh, shop)):
         assert result.keys() == serial.keys()
         for query, value in result.items():
             _same(value, serial[query])
@@ -107,32 +103,17 @@ def test_concurrent_queries_right_after_add_items(name, shop):
     def queries(model: BaseRecommender) -> tuple[pd.DataFrame, pd.DataFrame]:
         return model.recommend(users, n=5), model.recommend_users(["P-NEW-1", "P-NEW-2"], n=10)
 
-    serial_model = getattr(featcf.models, name)(**PARAMS.get(name, {})).fit(shop).add_items(new)
-    serial = queries(serial_model)
-    fresh = getattr(featcf.models, name)(**PARAMS.get(name, {})).fit(shop).add_items(new)
-    start = threading.Barrier(N_THREADS)
-    results: list = [None] * N_THREADS
-
-    def work(k: int) -> None:
-        try:
-            start.wait()
-            results[k] = queries(fresh)
-        except BaseException as exc:
-            results[k] = exc
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(N_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results:
-        assert isinstance(result, tuple), repr(result)
+    serial = queries(quick(name).fit(shop).add_items(new))
+    fresh = quick(name).fit(shop).add_items(new)
+    for result in _at_once(lambda: queries(fresh)):
         for got, want in zip(result, serial, strict=True):
             pd.testing.assert_frame_equal(got, want)
 
 
 WORKQUEUE_SCRIPT = """
 import threading
+from collections.abc import Callable
+from typing import Any
 import featcf
 from featcf.datasets import make_insurance_shop
 

@@ -284,6 +284,7 @@ def meta_mutations(meta: dict[str, Any], class_name: str) -> Iterator[tuple[str,
     yield "param_unknown", _set_param("evil", 1), "params"
     yield "param_unhashable_key", _set_params({"__items__": [[[1], 2]]}), "params"
     yield "param_tuple_tag", _set_params({"__tuple__": 5}), "params"
+    yield "params_tuple_of_names", _set_params({"__tuple__": ["metric"]}), "params"
     yield "params_list", _set_top("params", [1, 2]), "params"
     yield "state_list", _set_top("state", [1, 2]), "state"
     yield "dataset_list", _set_top("dataset", [1]), "dataset"
@@ -377,6 +378,19 @@ def meta_mutations(meta: dict[str, Any], class_name: str) -> Iterator[tuple[str,
                 numeric,
             )
             yield "enc_bins_zero", _edit_field(numeric, lambda f: f.update(n_bins=0)), numeric
+            yield (
+                "enc_no_band",
+                _edit_field(numeric, lambda f: f.update(edges=[1.0], distinct=None, labels=[])),
+                numeric,
+            )
+            yield (
+                "enc_edges_and_values",
+                _edit_field(
+                    numeric,
+                    lambda f: f.update(edges=[0.0, 1.0], distinct=[0.0, 1.0], labels=["a", "b"]),
+                ),
+                numeric,
+            )
         yield "enc_order_mismatch", _edit_encoder(lambda e: e["order"].reverse()), "item_encoder"
         yield (
             "enc_field_dropped",

@@ -192,6 +192,9 @@ def _exercise(model: BaseRecommender, dataset: Dataset, frames: dict[str, Any]) 
     if dataset.item_frame is not None:
         new = dataset.item_frame.reset_index().iloc[:1].copy()
         new["item"] = _new_item_ids(dataset)
+        for column in new.columns:
+            if column.endswith("_all_nan"):  # a number for a field fitted without any
+                new[column] = 2.0
         added = _attempt(lambda: model.add_items(new), unsupported=not cls.handles_new_items)
         if added is not None:
             audience = _attempt(lambda: model.recommend_users(new["item"].iloc[0], n=3))

@@ -516,7 +516,7 @@ class ModelFile:
     def params(self) -> dict[str, Any]:
         """The hyper-parameters as saved (names of the featcf that wrote them)."""
         params = self._json(self.meta["params"], "metadata['params']")
-        if not all(isinstance(name, str) for name in params):
+        if not isinstance(params, dict) or not all(isinstance(name, str) for name in params):
             raise self.error("metadata['params']", "must map parameter names to values")
         return params
 
@@ -829,14 +829,16 @@ def _checked_encoder(
             distinct = None if spec["distinct"] is None else _float_list(spec["distinct"])
             if edges is None or (spec["distinct"] is not None and distinct is None):
                 raise fail("must have finite numeric band edges / values", at)
+            if (distinct is None and len(edges) < 2) or (distinct is not None and len(edges)):
+                raise fail("must have either two band edges or more, or distinct values", at)
             values = edges if distinct is None else distinct
             if values.size > 1 and not bool(np.all(values[1:] > values[:-1])):
                 raise fail("must have strictly increasing band edges / values", at)
-            n_values = len(distinct) if distinct is not None else max(len(edges) - 1, 0)
-            if len(labels) != n_values or (distinct is None and len(edges) < 2 and labels):
+            n_values = len(distinct) if distinct is not None else len(edges) - 1
+            if len(labels) != n_values:
                 raise fail(f"must have one label per band ({n_values}), got {len(labels)}", at)
             enc: Any = _NumericEncoder(n_bins)
-            enc.edges = edges if distinct is None else np.empty(0)
+            enc.edges = edges
             enc.distinct = distinct
         else:
             if set(spec) != {"kind", "sep", "vocabulary", "labels"}:

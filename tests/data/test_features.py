@@ -1,10 +1,12 @@
 """Field encoding: each kind, inference, unseen values, new-row encoding."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from featcf import FeatureEncodingWarning
+from featcf import Dataset, FeatureEncodingWarning
 from featcf.data import FeatureEncoder, FieldSpec
 from featcf.data.features import infer_kind
 
@@ -109,3 +111,17 @@ def test_transform_rejects_unknown_and_missing_columns():
         enc.transform(_frame().drop(columns=["category"]))
     with pytest.raises(ValueError, match="id column 'item'"):
         enc.transform(_frame().drop(columns=["item"]))
+
+
+def test_numbers_for_a_field_fitted_without_any_are_unseen():
+    # issue 13: a numeric column all NaN at fit has no band; a number encoded later went into
+    # the next field's first column (silently) or past the last column (scipy's bare error)
+    inter = pd.DataFrame({"u": ["a", "a", "b"], "i": ["x", "y", "x"]})
+    items = pd.DataFrame({"i": ["x", "y"], "size": [np.nan, np.nan], "cat": ["c1", "c2"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureEncodingWarning)
+        ds = Dataset.from_frames(inter, items, user_col="u", item_col="i")
+    new = pd.DataFrame({"i": ["z"], "size": [3.0], "cat": ["c2"]})
+    with pytest.warns(FeatureEncodingWarning, match="'size' has 1 value"):
+        encoded = ds.encode_items(new)
+    assert encoded.matrix.toarray().tolist() == [[0.0, 1.0]]  # cat = c2 only

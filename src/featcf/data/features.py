@@ -408,6 +408,10 @@ class _NumericEncoder:
         x = self._as_float(series, str(series.name))
         finite = np.isfinite(x)
         rows = np.flatnonzero(finite)
+        if self.n_values == 0:
+            # fitted on a column without numbers: no band to put a number in (unseen, zeros)
+            unseen = x[finite].astype(object)
+            return rows[:0], rows[:0].astype(np.int64), len(unseen), unseen
         if self.distinct is not None:
             # One band per fitted value; a new number goes to the nearest value's band.
             midpoints = (self.distinct[1:] + self.distinct[:-1]) / 2.0

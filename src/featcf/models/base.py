@@ -575,7 +575,13 @@ class BaseRecommender(BaseEstimator):
         if codes is not None and len(codes):
             cols = np.asarray(dataset.item_index(interactions[item_col].to_numpy()), dtype=np.int64)
             if weight_col is not None and weight_col in interactions.columns:
-                weights = interactions[weight_col].to_numpy(dtype=np.float64)
+                try:
+                    weights = interactions[weight_col].to_numpy(dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"interactions[{weight_col!r}] must hold numeric weights, got dtype "
+                        f"{interactions[weight_col].dtype}"
+                    ) from None
                 if not np.isfinite(weights).all() or (weights <= 0).any():
                     raise ValueError(
                         f"interactions[{weight_col!r}] must hold finite positive weights"

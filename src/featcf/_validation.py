@@ -7,20 +7,25 @@ shows what arrived. Kernels never validate; the Python wrappers call these first
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "check_bool",
     "check_csr",
     "check_finite",
     "check_nonnegative_float",
     "check_nonnegative_int",
     "check_option",
+    "check_option_or_bool",
+    "check_option_or_mapping",
+    "check_option_or_real",
     "check_positive_int",
     "check_random_state",
+    "check_real",
 ]
 
 
@@ -131,3 +136,128 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     raise TypeError(
         f"random_state must be None, an int or a numpy.random.Generator, got {type(random_state).__name__}"
     )
+
+
+# ---------------------------------------------------------------------- numbers, flags and options
+# (added with FeatureCF's parameter checks, issue 11)
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    """``"a finite number"`` with its bounds, e.g. ``"a finite number in (0, 1)"``."""
+    if low is not None and high is not None:
+        return f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high:g}"
+    return "a finite number"
+
+
+def _in_range(
+    value: float, low: float | None, high: float | None, low_open: bool, high_open: bool
+) -> bool:
+    if not np.isfinite(value):
+        return False
+    if low is not None and (value <= low if low_open else value < low):
+        return False
+    return high is None or (value < high if high_open else value <= high)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a ``bool`` if it is one (numpy's included), else raise ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> float | None:
+    """Return ``value`` as a finite ``float`` within the bounds (closed unless ``*_open``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (booleans are refused), or None when not allowed.
+    ValueError
+        If ``value`` is NaN, infinite or out of the bounds.
+    """
+    if value is None and allow_none:
+        return None
+    expected = _range_text(low, high, low_open, high_open) + (" or None" if allow_none else "")
+    if not _is_real(value):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if not _in_range(float(value), low, high, low_open, high_open):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_option_or_real(
+    value: Any,
+    name: str,
+    options: Iterable[str],
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> str | float:
+    """Return ``value`` if it is one of ``options``, else as a finite ``float`` in the bounds.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is neither a string nor a real number.
+    ValueError
+        If it is a string not among ``options``, or a number out of the bounds.
+    """
+    options = tuple(options)
+    expected = f"{' or '.join(map(repr, options))} or {_range_text(low, high, low_open, high_open)}"
+    if isinstance(value, str):
+        if value not in options:
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+        return value
+    if not _is_real(value):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if not _in_range(float(value), low, high, low_open, high_open):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_option_or_bool(value: Any, name: str, options: Iterable[str]) -> str | bool:
+    """Return ``value`` as a ``bool`` if it is one, else if it is one of ``options``; else raise
+    ``ValueError`` saying both."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"{name} must be True, False or {' or '.join(map(repr, options))}, got {value!r}"
+        )
+    return value
+
+
+def check_option_or_mapping(
+    value: Any, name: str, options: Iterable[str], mapping: str = "a dict"
+) -> str | Mapping[Any, Any]:
+    """Return ``value`` if it is a mapping or one of ``options``, else raise ``ValueError``
+    (``mapping`` describes the expected mapping in the message, e.g. ``"a dict {term: weight}"``)."""
+    if isinstance(value, Mapping):
+        return value
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"{name} must be {', '.join(map(repr, options))} or {mapping}, got {value!r}"
+        )
+    return value

@@ -67,10 +67,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from featcf._validation import (
+    check_bool,
     check_nonnegative_float,
     check_nonnegative_int,
+    check_option,
+    check_option_or_bool,
+    check_option_or_mapping,
+    check_option_or_real,
     check_positive_int,
     check_random_state,
+    check_real,
 )
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
@@ -571,51 +577,24 @@ class FeatureCF(BaseRecommender):
     # ================================================================== parameters
     def _check_params(self) -> None:
         check_positive_int(self.n_neighbors, "n_neighbors")
-        if self.metric not in ("cosine", "pearson"):
-            raise ValueError(f"metric must be one of 'cosine', 'pearson'; got {self.metric!r}")
+        check_option(self.metric, "metric", ("cosine", "pearson"))
         check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
-        if (
-            isinstance(self.new_item_shift, bool)
-            or not isinstance(self.new_item_shift, numbers.Real)
-            or not np.isfinite(self.new_item_shift)
-        ):
-            raise TypeError(f"new_item_shift must be a finite number, got {self.new_item_shift!r}")
-        if not (isinstance(self.weights, Mapping) or self.weights in ("learn", "uniform")):
-            raise ValueError(
-                "weights must be 'learn', 'uniform' or a dict {term: weight}, "
-                f"got {self.weights!r}"
-            )
-        if not (isinstance(self.implicit, (bool, np.bool_)) or self.implicit == "auto"):
-            raise ValueError(f"implicit must be True, False or 'auto', got {self.implicit!r}")
-        if self.positive_threshold is not None:
-            if isinstance(self.positive_threshold, bool) or not isinstance(
-                self.positive_threshold, numbers.Real
-            ):
-                raise TypeError(
-                    f"positive_threshold must be a number or None, got {self.positive_threshold!r}"
-                )
-            if not np.isfinite(self.positive_threshold):
-                raise ValueError(
-                    f"positive_threshold must be finite, got {self.positive_threshold!r}"
-                )
-        if not isinstance(self.include_cf, (bool, np.bool_)):
-            raise TypeError(f"include_cf must be a bool, got {self.include_cf!r}")
-        if isinstance(self.ease_l2, str):
-            if self.ease_l2 != "auto":
-                raise ValueError(f"ease_l2 must be 'auto' or a number > 0, got {self.ease_l2!r}")
-        else:
-            if isinstance(self.ease_l2, bool) or not isinstance(self.ease_l2, numbers.Real):
-                raise TypeError(f"ease_l2 must be 'auto' or a number, got {self.ease_l2!r}")
-            if not np.isfinite(self.ease_l2) or self.ease_l2 <= 0:
-                raise ValueError(f"ease_l2 must be a finite number > 0, got {self.ease_l2!r}")
+        check_real(self.new_item_shift, "new_item_shift")
+        check_option_or_mapping(
+            self.weights, "weights", ("learn", "uniform"), "a dict {term: weight}"
+        )
+        check_option_or_bool(self.implicit, "implicit", ("auto",))
+        check_real(self.positive_threshold, "positive_threshold", allow_none=True)
+        check_bool(self.include_cf, "include_cf")
+        check_option_or_real(self.ease_l2, "ease_l2", ("auto",), low=0, low_open=True)
         check_nonnegative_int(self.ease_max_items, "ease_max_items")
-        frac = self.validation_fraction
-        if isinstance(frac, bool) or not isinstance(frac, numbers.Real) or not 0 < frac < 1:
-            raise ValueError(f"validation_fraction must lie in (0, 1), got {frac!r}")
+        check_real(
+            self.validation_fraction, "validation_fraction", low=0, high=1,
+            low_open=True, high_open=True,
+        )  # fmt: skip
         check_random_state(self.random_state)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        if not isinstance(self.show_progress, (bool, np.bool_)):
-            raise TypeError(f"show_progress must be a bool, got {self.show_progress!r}")
+        check_bool(self.show_progress, "show_progress")
 
     def _term_names(self, dataset: Dataset) -> list[str]:
         fields = list(dataset.item_fields)

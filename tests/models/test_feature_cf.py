@@ -357,7 +357,8 @@ def test_include_cf_false_gives_cf_no_weight(shop):
 
 def test_ease_matrix_equals_per_item_ridge_regressions():
     """EASE's closed form = for each item i, ridge of column i on the other columns."""
-    from featcf.models.feature_cf import _ease_from_gram, _ease_gram
+    from featcf.models.feature_cf._linalg import ease_from_gram as _ease_from_gram
+    from featcf.models.feature_cf._linalg import ease_gram as _ease_gram
 
     rng = np.random.default_rng(0)
     V = sp.csr_matrix((rng.random((30, 7)) < 0.35).astype(np.float32))
@@ -376,7 +377,8 @@ def test_ease_matrix_equals_per_item_ridge_regressions():
 
 
 def test_ease_with_user_features_regresses_on_features_and_other_items():
-    from featcf.models.feature_cf import _ease_from_gram, _ease_gram
+    from featcf.models.feature_cf._linalg import ease_from_gram as _ease_from_gram
+    from featcf.models.feature_cf._linalg import ease_gram as _ease_gram
 
     rng = np.random.default_rng(4)
     V = sp.csr_matrix((rng.random((40, 6)) < 0.3).astype(np.float32))
@@ -400,7 +402,7 @@ def test_ease_with_user_features_regresses_on_features_and_other_items():
 def test_ridge_map_is_ridge_with_an_unpenalised_intercept():
     from sklearn.linear_model import Ridge
 
-    from featcf.models.feature_cf import _ridge_map
+    from featcf.models.feature_cf._linalg import ridge_map as _ridge_map
 
     rng = np.random.default_rng(1)
     x = (rng.random((12, 5)) < 0.4).astype(np.float64)
@@ -415,7 +417,7 @@ def test_ridge_map_is_ridge_with_an_unpenalised_intercept():
 
 
 def test_loo_ridge_alpha_matches_brute_force_leave_one_out():
-    from featcf.models.feature_cf import _loo_ridge_alpha
+    from featcf.models.feature_cf._linalg import loo_ridge_alpha as _loo_ridge_alpha
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(15, 3))
@@ -445,25 +447,26 @@ def test_loo_ridge_alpha_matches_brute_force_leave_one_out():
 
 
 def test_content_map_falls_back_to_the_mean_when_attributes_do_not_generalise():
-    from featcf.models.feature_cf import FeatureCF as F
+    from featcf.models.feature_cf._linalg import content_map
 
     rng = np.random.default_rng(0)
     # attributes drawn independently of who bought what: nothing to learn from them
     x = sp.csr_matrix((rng.random((30, 4)) < 0.5).astype(np.float32))
     values = sp.csr_matrix((rng.random((200, 30)) < 0.3).astype(np.float32))
-    cmap = F._content_map(x, np.ones(30, dtype=bool), values)
+    cmap = content_map(x, np.ones(30, dtype=bool), values)
     assert not cmap[:-1].any()  # no attribute coefficient: every item gets the user's mean
     np.testing.assert_allclose(cmap[-1], 1.0 / 30, rtol=1e-6)
     # attributes that explain the purchases are kept
     liked = x.toarray()[:, 0] > 0
     values = sp.csr_matrix((rng.random((200, 30)) < np.where(liked, 0.6, 0.1)).astype(np.float32))
-    cmap = F._content_map(x, np.ones(30, dtype=bool), values)
+    cmap = content_map(x, np.ones(30, dtype=bool), values)
     coef = cmap @ liked.astype(np.float32)  # a user who bought exactly the items with it
     assert coef[0] > 0.5 and np.abs(coef[1:4]).max() < 0.2
 
 
 def test_ease_term_is_learned_on_the_validation_grid(shop):
-    from featcf.models.feature_cf import EASE_L2_GRID, _mean_item_count
+    from featcf.models.feature_cf._linalg import EASE_L2_GRID
+    from featcf.models.feature_cf._linalg import mean_item_count as _mean_item_count
 
     model = FeatureCF(n_neighbors=15, random_state=0, show_progress=False).fit(shop)
     assert "ease" in model.term_names_ and "content_ridge" in model.term_names_
@@ -512,7 +515,8 @@ def test_explain_names_the_history_item_behind_the_ease_part(tiny):
 
 def test_top_k_of_distinct_query_rows_equals_the_direct_call():
     """Histories repeat in small catalogues; the neighbours are computed once per distinct row."""
-    from featcf.models.feature_cf import _topk_distinct_queries, _unique_rows
+    from featcf.models.feature_cf._neighbours import topk_distinct_queries as _topk_distinct_queries
+    from featcf.models.feature_cf._neighbours import unique_rows as _unique_rows
     from featcf.similarity import topk_similarity_between, topk_similarity_dense_between
 
     rng = np.random.default_rng(5)
@@ -563,7 +567,7 @@ def test_core_built_for_some_users_has_their_full_neighbour_rows(shop):
 @pytest.mark.parametrize("axis", [0, 1])
 def test_softmax_loss_gradient_matches_finite_differences(set_lines, axis):
     """Both ranking losses of the weight learning: value by brute force, gradient by differences."""
-    from featcf.models.feature_cf import _softmax_loss
+    from featcf.models.feature_cf._model import _softmax_loss
 
     rng = np.random.default_rng(11)
     z = rng.normal(size=(5, 7))
@@ -621,7 +625,7 @@ def test_top_k_against_distinct_reference_rows_equals_the_direct_call(
 ):
     """Repeated reference rows (same demographics and purchases) are scored once; the lists,
     their order and the tie-breaking by position are those of the direct call."""
-    from featcf.models.feature_cf import _topk_distinct_refs
+    from featcf.models.feature_cf._neighbours import topk_distinct_refs as _topk_distinct_refs
     from featcf.similarity import topk_similarity_dense_between
 
     rng = np.random.default_rng(seed)
@@ -644,7 +648,7 @@ def test_top_k_against_distinct_reference_rows_equals_the_direct_call(
 
 def test_band_ndcg_matches_a_brute_force_ndcg():
     """The validation nDCG@10 that picks learned or uniform weights per history band."""
-    from featcf.models.feature_cf import _band_ndcg
+    from featcf.models.feature_cf._model import _band_ndcg
 
     rng = np.random.default_rng(4)
     n_users, n_terms, n_cand = 9, 3, 25

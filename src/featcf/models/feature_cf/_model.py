@@ -81,6 +81,22 @@ from featcf._validation import (
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.models.base import BaseRecommender
+from featcf.models.feature_cf._linalg import (
+    EASE_L2_DEFAULT,
+    EASE_L2_GRID,
+    content_map,
+    ease_from_gram,
+    ease_gram,
+    fit_pop_model,
+    mean_item_count,
+    predict_pop,
+)
+from featcf.models.feature_cf._neighbours import (
+    drop_self_truncate,
+    topk_distinct_queries,
+    topk_distinct_refs,
+)
+from featcf.models.feature_cf._sparse import row_normalize, row_sums, spread_rows
 
 __all__ = ["FeatureCF"]
 
@@ -94,163 +110,6 @@ _MIN_BAND_POSITIVES = 150
 
 def _band_of(counts: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(BAND_EDGES[1:]), counts, side="right").astype(np.int64)
-
-
-#: multiples of the mean number of positives per item tried as the "ease" L2 penalty
-EASE_L2_GRID = (2.0, 6.0, 20.0, 60.0)
-_EASE_L2_DEFAULT = 20.0
-
-
-def _mean_item_count(values: sp.csr_matrix) -> float:
-    """Mean number of stored interactions over the items that have any (at least 1)."""
-    n_items_with = np.count_nonzero(np.bincount(values.indices, minlength=values.shape[1]))
-    return max(values.nnz / max(n_items_with, 1), 1.0)
-
-
-def _ease_gram(
-    values: sp.csr_matrix, user_features: sp.csr_matrix | None = None
-) -> tuple[np.ndarray, int]:
-    """Dense Gram matrix of the design ``Z = [user features | positives]`` and its width.
-
-    Rows are the users with positives; without user features ``Z`` is the positives alone.
-    Returns ``(Z^T Z float64, n_feature_columns)``.
-    """
-    v = sp.csr_matrix(values, dtype=np.float64)
-    active = np.diff(v.indptr) > 0
-    if user_features is None:
-        return np.asarray((v.T @ v).toarray(), dtype=np.float64), 0
-    f = sp.csr_matrix(user_features, dtype=np.float64)[active]
-    z = sp.hstack([f, v[active]], format="csr")
-    return np.asarray((z.T @ z).toarray(), dtype=np.float64), f.shape[1]
-
-
-def _ease_from_gram(
-    gram: np.ndarray, l2: float, n_features: int = 0
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """EASE weights from ``gram`` = ``Z^T Z`` of ``Z = [user features | positives]``.
-
-    ``B = E - P E / diag(P)`` restricted to the item columns, ``P = (Z^T Z + l2 I)^-1``, so
-    that column ``i`` of ``B`` is the ridge regression of item ``i`` on the user features
-    and all *other* items (zero diagonal; Steck, "Embarrassingly Shallow Autoencoders",
-    WWW 2019, with side information as extra regressors). Items without interactions get
-    all-zero columns and rows.
-
-    Returns
-    -------
-    items : ndarray of float32, shape (n_items, n_items)
-        ``B[j, i]``: weight of history item ``j`` for item ``i``.
-    features : ndarray of float32, shape (n_features, n_items), or None
-        Weights of the user feature columns (None when ``n_features`` is 0).
-    """
-    from scipy.linalg import lapack
-
-    g = np.array(gram, dtype=np.float64, order="F", copy=True)
-    g[np.diag_indices_from(g)] += float(l2)
-    chol, info = lapack.dpotrf(g, lower=False, overwrite_a=True)
-    if info != 0:  # cannot happen for l2 > 0 (gram + l2 I is positive definite)
-        raise np.linalg.LinAlgError(f"EASE: Cholesky factorisation failed (info={info})")
-    inv, info = lapack.dpotri(chol, lower=False, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"EASE: inversion failed (info={info})")
-    p = np.triu(inv) + np.triu(inv, 1).T
-    cols = p[:, n_features:]
-    b = cols / (-np.diag(p)[n_features:])[None, :]
-    n_items = b.shape[1]
-    b[n_features + np.arange(n_items), np.arange(n_items)] = 0.0
-    features = b[:n_features].astype(np.float32) if n_features else None
-    return np.ascontiguousarray(b[n_features:], dtype=np.float32), features
-
-
-def _row_sums(matrix: sp.csr_matrix, power: int = 1) -> np.ndarray:
-    """Row sums of a CSR matrix's values (``power`` 2: of their squares), float64.
-
-    Cheaper than ``.sum(axis=1)`` on the small matrices of a fold-in.
-    """
-    out = np.zeros(matrix.shape[0])
-    counts = np.diff(matrix.indptr)
-    if matrix.nnz:
-        nonempty = counts > 0
-        data = matrix.data.astype(np.float64) ** power
-        out[nonempty] = np.add.reduceat(data, matrix.indptr[:-1][nonempty])
-    return out
-
-
-def _row_normalize(*matrices: sp.csr_matrix) -> sp.csr_matrix:
-    """The rows of one or more sparse matrices (same width) one after another, each scaled to
-    sum 1 (empty rows stay empty)."""
-    matrices = tuple(sp.csr_matrix(m) if m.format != "csr" else m for m in matrices)
-    n_cols = matrices[0].shape[1]
-    indptrs, offset = [np.zeros(1, dtype=np.int64)], 0
-    for m in matrices:
-        indptrs.append(m.indptr[1:].astype(np.int64) + offset)
-        offset += m.nnz
-    indptr = np.concatenate(indptrs)
-    indices = np.concatenate([m.indices for m in matrices])
-    data = np.concatenate([m.data for m in matrices]).astype(np.float64)
-    counts = np.diff(indptr)
-    sums = np.zeros(len(counts))
-    nonempty = counts > 0
-    if offset:
-        sums[nonempty] = np.add.reduceat(data, indptr[:-1][nonempty])
-    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums != 0)
-    data = (data * np.repeat(scale, counts)).astype(np.float32)
-    return sp.csr_matrix((data, indices, indptr), shape=(len(counts), n_cols))
-
-
-def _unique_rows(matrix: np.ndarray | sp.csr_matrix) -> tuple[Any, np.ndarray]:
-    """Distinct rows of a dense or CSR matrix and, per row, the index of its distinct row."""
-    if sp.issparse(matrix):
-        m = sp.csr_matrix(matrix)
-        m.sort_indices()
-        keys = [
-            m.indices[a:b].tobytes() + m.data[a:b].tobytes()
-            for a, b in zip(m.indptr[:-1], m.indptr[1:], strict=True)
-        ]
-        inverse, _ = pd.factorize(pd.Series(keys, dtype=object))
-        first = np.unique(inverse, return_index=True)[1]
-        return m[first], inverse
-    uniq, first, inverse = np.unique(matrix, axis=0, return_index=True, return_inverse=True)
-    return np.asarray(matrix)[np.sort(first)], _renumber(inverse.ravel(), first)
-
-
-def _renumber(inverse: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Map ``np.unique`` group labels to labels in order of first appearance."""
-    order = np.argsort(first)  # group labels sorted by their first row
-    relabel = np.empty_like(order)
-    relabel[order] = np.arange(len(order))
-    return relabel[inverse]
-
-
-def _topk_distinct_queries(topk: Any, query: Any) -> sp.csr_matrix:
-    """``topk(query)`` computed once per distinct query row (a deterministic top-k gives
-    identical rows the identical list): few products make many identical histories."""
-    uniq, inverse = _unique_rows(query)
-    if len(inverse) == 0 or uniq.shape[0] > 0.8 * len(inverse):
-        return topk(query)
-    return sp.csr_matrix(topk(uniq)[inverse])
-
-
-def _topk_distinct_refs(topk: Any, ref: Any, k: int) -> sp.csr_matrix:
-    """``topk(ref, k)`` computed against the distinct rows of ``ref`` only, then expanded.
-
-    ``topk(rows, k)`` must return the deterministic top-k of its queries against ``rows``
-    (best first, ties by position, as the featcf kernels do). Customers with the same
-    demographics and purchases have the same profiles; the result is identical to the
-    direct call (see :func:`featcf.similarity.expand_repeated_topk`).
-    """
-    from featcf.similarity import expand_repeated_topk
-
-    uniq, inverse = _unique_rows(ref)
-    n_ref = len(inverse)
-    if n_ref == 0 or uniq.shape[0] > 0.8 * n_ref:
-        return topk(ref, k)
-    return expand_repeated_topk(topk(uniq, k), inverse, k)
-
-
-#: penalties tried (by leave-one-out error) for the item-popularity-from-features ridge
-POP_RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
-#: penalties (times the number of items with interactions) tried for ``content_ridge``
-CONTENT_RIDGE_ALPHAS = (0.01, 0.05, 0.2, 1.0, 5.0)
 
 
 def _softmax_loss(
@@ -322,70 +181,6 @@ def _band_ndcg(blocks: list, band: int, w: np.ndarray, n: int = 10) -> float:
     per_user = np.concatenate(values)
     per_user = per_user[np.isfinite(per_user)]  # NaN: users without targets here
     return float(per_user.mean()) if len(per_user) else 0.0
-
-
-def _spread_rows(matrix: sp.csr_matrix, rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
-    """Place the rows of ``matrix`` at positions ``rows`` (sorted) of an ``n_rows`` matrix."""
-    counts = np.zeros(n_rows, dtype=np.int64)
-    counts[rows] = np.diff(matrix.indptr)
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return sp.csr_matrix((matrix.data, matrix.indices, indptr), shape=(n_rows, matrix.shape[1]))
-
-
-def _ridge_map(xc: np.ndarray, mu: np.ndarray, alpha: float | None) -> np.ndarray:
-    """Linear map ``y -> [coef; intercept]`` of ridge regression on ``xc + mu`` (centred
-    ``xc``, unpenalised intercept); ``alpha`` None: intercept only. Shape (c + 1, n)."""
-    n, c = xc.shape
-    out = np.zeros((c + 1, n))
-    if alpha is not None:
-        out[:c] = np.linalg.solve(xc.T @ xc + alpha * np.eye(c), xc.T)
-    out[c] = 1.0 / n - mu @ out[:c]
-    return out
-
-
-def _loo_ridge_alpha(xc: np.ndarray, yc: np.ndarray, alphas: tuple[float, ...]) -> float | None:
-    """The ridge penalty with the lowest leave-one-out squared error, or None for "mean only".
-
-    ``xc``/``yc`` are centred (an unpenalised intercept; ``yc`` may hold several targets as
-    columns, their errors are summed); the leave-one-out residuals come in closed form,
-    ``e_i / (1 - h_ii)``, from the eigendecomposition of ``xc^T xc``.
-    """
-    n = len(yc)
-    if n < 3:
-        return None
-    yc = yc.reshape(n, -1)  # one column per target
-    best_alpha, best = None, float(np.sum((yc / (1.0 - 1.0 / n)) ** 2))  # mean only
-    evals, evecs = np.linalg.eigh(xc.T @ xc)
-    evals = np.maximum(evals, 0.0)
-    proj = xc @ evecs  # (n, c)
-    proj_y = proj.T @ yc
-    for alpha in alphas:
-        shrink = 1.0 / (evals + alpha)
-        fitted = proj @ (shrink[:, None] * proj_y)
-        leverage = (proj**2) @ shrink + 1.0 / n
-        resid = (yc - fitted) / np.maximum(1.0 - leverage, 1e-12)[:, None]
-        loo = float(np.sum(resid**2))
-        if loo < best:
-            best_alpha, best = float(alpha), loo
-    return best_alpha
-
-
-def _drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
-    """Remove entry (r, self_col[r]) from each row and keep the first ``k`` entries."""
-    sims = sp.csr_matrix(sims)
-    counts = np.diff(sims.indptr)
-    rows = np.repeat(np.arange(sims.shape[0]), counts)
-    keep = sims.indices != self_col[rows]
-    rank = np.cumsum(keep) - 1
-    kept_before = np.concatenate([[0], np.cumsum(keep)])[sims.indptr[:-1]]
-    rank_in_row = rank - kept_before[rows]
-    keep &= rank_in_row < k
-    new_counts = np.bincount(rows[keep], minlength=sims.shape[0])
-    indptr = np.concatenate([[0], np.cumsum(new_counts)]).astype(np.int64)
-    return sp.csr_matrix(
-        (sims.data[keep], sims.indices[keep], indptr), shape=sims.shape, dtype=np.float32
-    )
 
 
 class FeatureCF(BaseRecommender):
@@ -734,15 +529,15 @@ class FeatureCF(BaseRecommender):
         # popularity prior and its feature model (ridge on item features)
         pop = np.log1p(item_counts)
         warm_items = item_counts > 0
-        core["pop_coef"] = self._fit_pop_model(x[warm_items], pop[warm_items])
-        pop = np.where(warm_items, pop, self._predict_pop(core["pop_coef"], x))
+        core["pop_coef"] = fit_pop_model(x[warm_items], pop[warm_items])
+        pop = np.where(warm_items, pop, predict_pop(core["pop_coef"], x))
         core["pop"] = pop.astype(np.float32)
 
         # demographic neighbours among active users
         core["demo"] = None
         if user_features is not None:
             uf = sp.csr_matrix(user_features, dtype=np.float32)
-            sims = _topk_distinct_queries(
+            sims = topk_distinct_queries(
                 lambda q: topk_similarity_between(
                     q, uf[active], k + 1, "cosine", n_threads=self.n_threads
                 ),
@@ -750,7 +545,7 @@ class FeatureCF(BaseRecommender):
             )
             self_col = np.full(n_users, -1, dtype=np.int64)
             self_col[active] = np.arange(len(active))
-            core["demo"] = _drop_self_truncate(sims, self_col, k)
+            core["demo"] = drop_self_truncate(sims, self_col, k)
 
         # rating data: each item's shrunk mean deviation from its raters' mean rating
         core["quality"] = None
@@ -803,15 +598,15 @@ class FeatureCF(BaseRecommender):
         rows = slice(None) if query_users is None else np.asarray(query_users, dtype=np.int64)
 
         def all_rows(m: sp.csr_matrix) -> sp.csr_matrix:
-            return m if query_users is None else _spread_rows(m, rows, n_users)
+            return m if query_users is None else spread_rows(m, rows, n_users)
 
         # user-kNN on the positives (ordinary CF, for users with a history)
         ref = sp.csr_matrix(values[active], dtype=np.float32)
-        sims = _topk_distinct_queries(
+        sims = topk_distinct_queries(
             lambda q: topk_similarity_between(q, ref, k + 1, "cosine", n_threads=self.n_threads),
             sp.csr_matrix(values[rows], dtype=np.float32),
         )
-        core["user_nbrs"] = all_rows(_drop_self_truncate(sims, self_col[rows], k))
+        core["user_nbrs"] = all_rows(drop_self_truncate(sims, self_col[rows], k))
         lift_q = lift[rows]
         core["field_nbrs"] = [
             all_rows(
@@ -829,35 +624,8 @@ class FeatureCF(BaseRecommender):
         core["kappa"] = self._kappa(s, self._unit_features(x), warm_items)
         x_bin = sp.csr_matrix(x, copy=True)
         x_bin.data[:] = 1.0
-        core["content_map"] = self._content_map(x_bin, warm_items, values)
+        core["content_map"] = content_map(x_bin, warm_items, values)
         return core
-
-    @staticmethod
-    def _content_map(x: sp.csr_matrix, warm_items: np.ndarray, values: sp.csr_matrix) -> np.ndarray:
-        """Ridge map from a history to feature coefficients, shape (n_columns + 1, n_items).
-
-        ``c_u = map @ y_u`` is the ridge regression (unpenalised intercept, last row) of the
-        user's positives ``y_u`` over the items with interactions on their 0/1 attribute
-        indicators ``x``; columns of items without interactions are 0. The penalty is the
-        one of :data:`CONTENT_RIDGE_ALPHAS` (times the number of such items), or "intercept
-        only", with the lowest leave-one-out error over (up to 1,000) users' positives: with a
-        handful of products the attributes may not generalise at all.
-        """
-        n_items, n_cols = x.shape
-        out = np.zeros((n_cols + 1, n_items), dtype=np.float32)
-        warm = np.flatnonzero(warm_items)
-        if len(warm) < 2:
-            return out
-        xw = x[warm].toarray().astype(np.float64)
-        mu = xw.mean(axis=0)
-        xc = xw - mu
-        users = np.flatnonzero(np.diff(values.indptr) > 0)
-        users = users[np.linspace(0, len(users) - 1, min(len(users), 1000)).astype(np.int64)]
-        y = values[users][:, warm].toarray().astype(np.float64).T  # (warm items, users)
-        alphas = tuple(a * len(warm) for a in CONTENT_RIDGE_ALPHAS)
-        alpha = _loo_ridge_alpha(xc, y - y.mean(axis=0), alphas) if len(users) else None
-        out[:, warm] = _ridge_map(xc, mu, alpha).astype(np.float32)
-        return out
 
     @staticmethod
     def _unit_features(x: sp.csr_matrix) -> sp.csr_matrix:
@@ -877,35 +645,12 @@ class FeatureCF(BaseRecommender):
         cf_mean = float(s.sum()) / (n_warm * (n_warm - 1))
         return float(cf_mean / cos_mean) if cos_mean > 0 else 1.0
 
-    def _fit_pop_model(self, x_warm: sp.csr_matrix, target: np.ndarray) -> np.ndarray:
-        """Ridge regression of log-popularity on item features: ``[intercept, coef...]``.
-
-        The penalty is chosen by leave-one-out error among :data:`POP_RIDGE_ALPHAS` and
-        "intercept only": when the features do not predict popularity out of sample (a few
-        products, e.g. 22 insurance types), new items all get the mean instead of a
-        confident guess.
-        """
-        n_cols = x_warm.shape[1]
-        if target.size == 0:
-            return np.zeros(n_cols + 1)
-        mean = float(target.mean())
-        xc = x_warm.toarray().astype(np.float64)
-        mu = xc.mean(axis=0)
-        xc -= mu
-        alpha = _loo_ridge_alpha(xc, target - mean, POP_RIDGE_ALPHAS)
-        fitted = _ridge_map(xc, mu, alpha) @ target  # [coef..., intercept]
-        return np.concatenate([fitted[-1:], fitted[:-1]])
-
-    @staticmethod
-    def _predict_pop(coef: np.ndarray, x: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(x @ coef[1:], dtype=np.float64).ravel() + coef[0]
-
     def _prior(self, core: dict[str, Any], demo: sp.csr_matrix | None, n_rows: int) -> np.ndarray:
         """Per-row profile prior: feature neighbours' mean base profile, else the global one."""
         g = core["g"]
         prior = np.broadcast_to(g, (n_rows, len(g))).copy()
         if demo is not None and demo.nnz:
-            w = _row_normalize(demo)
+            w = row_normalize(demo)
             borrowed = np.asarray(w @ core["base_profiles"], dtype=np.float64)
             has = np.diff(w.indptr) > 0
             prior[has] = borrowed[has]
@@ -916,7 +661,7 @@ class FeatureCF(BaseRecommender):
 
         lam = float(self.profile_shrinkage)
         sums = csr_dense_product(values, x, n_threads=self.n_threads)
-        n = _row_sums(values)[:, None]
+        n = row_sums(values)[:, None]
         out = (sums + lam * prior) / np.maximum(n + lam, _EPS)
         if lam == 0:
             out = np.where(n > 0, out, prior)
@@ -935,8 +680,8 @@ class FeatureCF(BaseRecommender):
 
         k = self.n_neighbors
         no_self = not (self_col >= 0).any()
-        sims = _topk_distinct_queries(
-            lambda q: _topk_distinct_refs(
+        sims = topk_distinct_queries(
+            lambda q: topk_distinct_refs(
                 lambda rows, kk: topk_similarity_dense_between(
                     q, rows, kk, self.metric, weights=g, n_threads=self.n_threads
                 ),
@@ -947,7 +692,7 @@ class FeatureCF(BaseRecommender):
         )
         sims.data = np.maximum(sims.data, 0.0)
         sims.eliminate_zeros()
-        return sims if no_self else _drop_self_truncate(sims, self_col, k)
+        return sims if no_self else drop_self_truncate(sims, self_col, k)
 
     # ================================================================== user state and terms
     def _user_state(
@@ -962,7 +707,7 @@ class FeatureCF(BaseRecommender):
         from featcf.similarity import topk_similarity_between
 
         active = core["active"]
-        n = _row_sums(history)
+        n = row_sums(history)
         if user_idx is not None:
             demo = None if core["demo"] is None else core["demo"][user_idx]
             lift = np.asarray(core["lift"][user_idx], dtype=np.float64)
@@ -1004,7 +749,7 @@ class FeatureCF(BaseRecommender):
         v_active = self._core_values(core)
         derived = core["_derived"]
         if "v_norms" not in derived:
-            derived["v_norms"] = np.sqrt(_row_sums(v_active, power=2))
+            derived["v_norms"] = np.sqrt(row_sums(v_active, power=2))
         hist = history
         if hist.format != "csr" or hist.dtype != np.float32:
             hist = sp.csr_matrix(hist, dtype=np.float32)
@@ -1013,7 +758,7 @@ class FeatureCF(BaseRecommender):
         if hist.nnz == 0 or k == 0:
             return sp.csr_matrix((n_new, n_ref), dtype=np.float32)
         overlap = csr_dense_product(hist, derived["v_active_t"], n_threads=self.n_threads)
-        h_norm = np.sqrt(_row_sums(hist, power=2))
+        h_norm = np.sqrt(row_sums(hist, power=2))
         den = h_norm[:, None] * derived["v_norms"][None, :]
         sims = np.divide(overlap, den, out=np.zeros_like(overlap), where=den > 0)
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -1094,7 +839,7 @@ class FeatureCF(BaseRecommender):
             """Share of each row's neighbours who have each item, for several neighbour
             matrices at once (one sparse product); rows without neighbours get the global
             share."""
-            wn = _row_normalize(*ws)
+            wn = row_normalize(*ws)
             block = csr_dense_product(wn, v_active, cols, self.n_threads)
             empty = np.diff(wn.indptr) == 0
             if empty.any():
@@ -1106,8 +851,8 @@ class FeatureCF(BaseRecommender):
         n = state["n"]
         zero = n == 0
         if zero.any() and state["demo"] is not None:
-            wn = _row_normalize(state["demo"][np.flatnonzero(zero)])
-            pseudo = sp.csr_matrix(wn @ _row_normalize(values[active]))
+            wn = row_normalize(state["demo"][np.flatnonzero(zero)])
+            pseudo = sp.csr_matrix(wn @ row_normalize(values[active]))
             hist = sp.csr_matrix(sp.vstack([hist[np.flatnonzero(~zero)], pseudo]))
             order = np.concatenate([np.flatnonzero(~zero), np.flatnonzero(zero)])
             hist = hist[np.argsort(order)]
@@ -1354,15 +1099,15 @@ class FeatureCF(BaseRecommender):
     def _fixed_ease_l2(self, values: sp.csr_matrix) -> float:
         """The given ``ease_l2``, or the default multiple of the mean positives per item."""
         if isinstance(self.ease_l2, str):  # "auto" without a validation split
-            return _EASE_L2_DEFAULT * _mean_item_count(values)
+            return EASE_L2_DEFAULT * mean_item_count(values)
         return float(self.ease_l2)
 
     @staticmethod
     def _set_ease(
         core: dict[str, Any], values: sp.csr_matrix, uf: sp.csr_matrix | None, l2: float
     ) -> None:
-        gram, n_features = _ease_gram(values, uf)
-        core["ease"], core["ease_features"] = _ease_from_gram(gram, l2, n_features)
+        gram, n_features = ease_gram(values, uf)
+        core["ease"], core["ease_features"] = ease_from_gram(gram, l2, n_features)
 
     def _attach_ease(
         self,
@@ -1381,9 +1126,9 @@ class FeatureCF(BaseRecommender):
         from featcf.similarity import topn_dense
 
         train = split["train"]
-        gram, n_features = _ease_gram(train, uf)
+        gram, n_features = ease_gram(train, uf)
         if not isinstance(self.ease_l2, str):
-            core["ease"], core["ease_features"] = _ease_from_gram(
+            core["ease"], core["ease_features"] = ease_from_gram(
                 gram, float(self.ease_l2), n_features
             )
             return float(self.ease_l2)
@@ -1391,10 +1136,10 @@ class FeatureCF(BaseRecommender):
         users = np.flatnonzero(np.diff(targets.indptr) > 0)
         if len(users) > 1000:
             users = np.sort(rng.choice(users, 1000, replace=False))
-        base = _mean_item_count(train)
+        base = mean_item_count(train)
         best: tuple[float, float, Any] | None = None
-        for mult in EASE_L2_GRID if len(users) else (_EASE_L2_DEFAULT,):
-            b = _ease_from_gram(gram, mult * base, n_features)
+        for mult in EASE_L2_GRID if len(users) else (EASE_L2_DEFAULT,):
+            b = ease_from_gram(gram, mult * base, n_features)
             if not len(users):
                 best = (0.0, mult * base, b)
                 break
@@ -1895,7 +1640,7 @@ class FeatureCF(BaseRecommender):
         x = self._item_blocks()
         n_items = x.shape[0]
         new = np.arange(n_items - n_new, n_items)
-        pop_new = self._predict_pop(self.popularity_coef_, x[new]).astype(np.float32)
+        pop_new = predict_pop(self.popularity_coef_, x[new]).astype(np.float32)
         self.popularity_ = np.concatenate([self.popularity_, pop_new])
         self.item_counts_ = np.concatenate([self.item_counts_, np.zeros(n_new)])
         if self.item_quality_ is not None:

@@ -251,21 +251,23 @@ def test_fold_in_matches_the_fitted_profile_part():
     fitted copy of the same user is), so the invariant is the profile and the terms that do
     not depend on user neighbours. Without user features both use the global prior.
     """
+    from featcf.models.feature_cf._inputs import positives
+    from featcf.models.feature_cf._terms import compute_terms
+    from featcf.models.feature_cf._users import fitted_users, folded_users
+
     inter, items, _ = _tiny_frames()
     ds = Dataset.from_frames(inter, items, user_col="user", item_col="item")
     model = _model().fit(ds)
-    core = model._core()
-    values = model._values()
+    scorer = model._fitted.scorer
+    values = scorer.inputs.values
     for user_id in ("u1", "u3", "u5"):
         user = int(ds.user_index(user_id))
-        fitted = model._user_state(core, values[[user]], None, np.array([user]), None)
-        folded = model._user_state(
-            core, model._positive_values(ds.interactions[[user]]), None, None, None
-        )
-        np.testing.assert_allclose(folded["lift"], fitted["lift"], rtol=1e-5, atol=1e-6)
+        fitted = fitted_users(scorer, np.array([user]), values[[user]])
+        folded = folded_users(scorer, positives(ds.interactions[[user]], None), None)
+        np.testing.assert_allclose(folded.lift, fitted.lift, rtol=1e-5, atol=1e-6)
         items_all = np.arange(ds.n_items)
-        t_fit = model._terms(core, values, fitted, items_all)
-        t_new = model._terms(core, values, folded, items_all)
+        t_fit = compute_terms(scorer, fitted, items_all)
+        t_new = compute_terms(scorer, folded, items_all)
         names = model.term_names_
         for name in ("cf", "cooccurrence", "popularity", "content:category", "content:coverage"):
             np.testing.assert_allclose(
@@ -275,13 +277,14 @@ def test_fold_in_matches_the_fitted_profile_part():
 
 def test_fold_in_with_features_uses_the_feature_neighbours_prior(tiny):
     """A folded-in user with no history gets the mean profile of their feature neighbours."""
+    from featcf.models.feature_cf._users import folded_users
+
     model = _model().fit(tiny)
-    core = model._core()
     feats = tiny.user_features.matrix[tiny.user_index(["u6"])]
     empty = sp.csr_matrix((1, tiny.n_items), dtype=np.float32)
-    state = model._user_state(core, empty, feats, None, tiny.user_features.matrix)
-    assert state["demo"].nnz > 0
-    assert not np.allclose(state["lift"], 0.0)  # not the global profile (log-lift 0)
+    state = folded_users(model._fitted.scorer, empty, feats)
+    assert state.demo.nnz > 0
+    assert not np.allclose(state.lift, 0.0)  # not the global profile (log-lift 0)
 
 
 def test_recommend_new_users_with_few_interactions(shop, shop_model):
@@ -341,7 +344,7 @@ def test_positive_threshold_drops_low_values_from_positives():
         inter, items, users, user_col="user", item_col="item", weight_col="stars"
     )
     model = _model(positive_threshold=4.0).fit(ds)
-    assert model._values().nnz == int((inter["stars"] >= 4).sum())
+    assert model._fitted.scorer.inputs.values.nnz == int((inter["stars"] >= 4).sum())
 
 
 def test_include_cf_false_gives_cf_no_weight(shop):
@@ -544,30 +547,34 @@ def test_top_k_of_distinct_query_rows_equals_the_direct_call():
 
 def test_core_built_for_some_users_has_their_full_neighbour_rows(shop):
     """Validation cores search neighbours only for the users asked about; those rows are exact."""
+    from featcf.models.feature_cf._core import build_core
+
     model = _model(n_neighbors=10).fit(shop)
-    values, x = model._values(), model._item_blocks()
-    uf = shop.user_features.matrix
+    scorer = model._fitted.scorer
+    inputs, settings = scorer.inputs, scorer.settings
     asked = np.sort(np.random.default_rng(0).choice(shop.n_users, 60, replace=False))
-    full = model._build_core(values, uf, x)
-    part = model._build_core(values, uf, x, query_users=asked)
+    full = build_core(inputs, settings, inputs.values)
+    part = build_core(inputs, settings, inputs.values, query_users=asked)
     others = np.setdiff1d(np.arange(shop.n_users), asked)
-    for name in ("user_nbrs", "field_nbrs"):
-        full_m = full[name] if name == "user_nbrs" else sp.vstack(full[name]).tocsr()
-        part_m = part[name] if name == "user_nbrs" else sp.vstack(part[name]).tocsr()
+    for name in ("user_neighbors", "field_neighbors"):
+        full_m = getattr(full, name)
+        part_m = getattr(part, name)
+        if name == "field_neighbors":
+            full_m, part_m = sp.vstack(full_m).tocsr(), sp.vstack(part_m).tocsr()
         n_blocks = full_m.shape[0] // shop.n_users
         rows = np.concatenate([asked + b * shop.n_users for b in range(n_blocks)])
         empty = np.concatenate([others + b * shop.n_users for b in range(n_blocks)])
         assert part_m.shape == full_m.shape
         assert (part_m[rows] != full_m[rows]).nnz == 0
         assert full_m[rows].nnz > 0 and part_m[empty].nnz == 0
-    np.testing.assert_array_equal(part["lift"], full["lift"])
+    np.testing.assert_array_equal(part.lift, full.lift)
 
 
 @pytest.mark.parametrize("set_lines", [None, "all", "some"])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_softmax_loss_gradient_matches_finite_differences(set_lines, axis):
     """Both ranking losses of the weight learning: value by brute force, gradient by differences."""
-    from featcf.models.feature_cf._model import _softmax_loss
+    from featcf.models.feature_cf._weights import softmax_loss as _softmax_loss
 
     rng = np.random.default_rng(11)
     z = rng.normal(size=(5, 7))
@@ -648,7 +655,7 @@ def test_top_k_against_distinct_reference_rows_equals_the_direct_call(
 
 def test_band_ndcg_matches_a_brute_force_ndcg():
     """The validation nDCG@10 that picks learned or uniform weights per history band."""
-    from featcf.models.feature_cf._model import _band_ndcg
+    from featcf.models.feature_cf._weights import band_ndcg as _band_ndcg
 
     rng = np.random.default_rng(4)
     n_users, n_terms, n_cand = 9, 3, 25

@@ -1,4 +1,13 @@
-"""Neighbour searches of FeatureCF: top-k lists computed once per distinct row, without self."""
+"""Neighbour searches of FeatureCF.
+
+At fit, every user gets top-k neighbours among the users with positives (the *active*
+users), never themselves: in user-feature space (``demo_neighbours``), on the positives
+(``history_neighbours``: user-kNN CF) and per field on the attribute profiles
+(``profile_neighbours``). Histories and profiles repeat (few products make many identical
+customers), so searches run once per distinct row (``topk_distinct_*``). Users folded in at
+query time get their neighbours among the same active users (``fold_in_*``), against
+references prepared once per fitted core.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +18,27 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf.similarity import expand_repeated_topk
+from featcf._products import csr_dense_product
+from featcf.models.feature_cf._inputs import Settings
+from featcf.models.feature_cf._sparse import row_sums
+from featcf.similarity import (
+    PreparedRows,
+    expand_repeated_topk,
+    prepare_dense,
+    topk_prepared,
+    topk_similarity_between,
+    topk_similarity_dense_between,
+)
 
 __all__ = [
+    "demo_neighbours",
     "drop_self_truncate",
+    "fold_in_field_neighbours",
+    "fold_in_user_neighbours",
+    "history_neighbours",
+    "prepare_field_refs",
+    "profile_neighbours",
+    "self_columns",
     "topk_distinct_queries",
     "topk_distinct_refs",
     "unique_rows",
@@ -84,3 +110,127 @@ def drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.
     return sp.csr_matrix(
         (sims.data[keep], sims.indices[keep], indptr), shape=sims.shape, dtype=np.float32
     )
+
+
+def self_columns(active: np.ndarray, n_users: int) -> np.ndarray:
+    """Per user, their own column among the active users (-1 for users without positives)."""
+    self_col = np.full(n_users, -1, dtype=np.int64)
+    self_col[active] = np.arange(len(active))
+    return self_col
+
+
+def demo_neighbours(
+    user_features: sp.csr_matrix, active: np.ndarray, n_users: int, settings: Settings
+) -> sp.csr_matrix:
+    """Every user's top-k cosine neighbours in user-feature space among the active users."""
+    k = settings.n_neighbors
+    uf = sp.csr_matrix(user_features, dtype=np.float32)
+    sims = topk_distinct_queries(
+        lambda q: topk_similarity_between(
+            q, uf[active], k + 1, "cosine", n_threads=settings.n_threads
+        ),
+        uf,
+    )
+    return drop_self_truncate(sims, self_columns(active, n_users), k)
+
+
+def history_neighbours(
+    values: sp.csr_matrix,
+    active: np.ndarray,
+    rows: slice | np.ndarray,
+    self_col: np.ndarray,
+    settings: Settings,
+) -> sp.csr_matrix:
+    """User-kNN on the positives: the top-k cosine neighbours of ``values[rows]``."""
+    k = settings.n_neighbors
+    ref = sp.csr_matrix(values[active], dtype=np.float32)
+    sims = topk_distinct_queries(
+        lambda q: topk_similarity_between(q, ref, k + 1, "cosine", n_threads=settings.n_threads),
+        sp.csr_matrix(values[rows], dtype=np.float32),
+    )
+    return drop_self_truncate(sims, self_col[rows], k)
+
+
+def profile_neighbours(
+    query: np.ndarray, ref: np.ndarray, g: np.ndarray, self_col: np.ndarray, settings: Settings
+) -> sp.csr_matrix:
+    """Top-k neighbours of profile rows ``query`` among ``ref`` (similarity weighted by the
+    global profile ``g``; dissimilar profiles are no neighbours)."""
+    k = settings.n_neighbors
+    no_self = not (self_col >= 0).any()
+    sims = topk_distinct_queries(
+        lambda q: topk_distinct_refs(
+            lambda rows, kk: topk_similarity_dense_between(
+                q, rows, kk, settings.metric, weights=g, n_threads=settings.n_threads
+            ),
+            ref,
+            k if no_self else k + 1,
+        ),
+        query,
+    )
+    sims.data = np.maximum(sims.data, 0.0)
+    sims.eliminate_zeros()
+    return sims if no_self else drop_self_truncate(sims, self_col, k)
+
+
+def fold_in_user_neighbours(
+    history: sp.csr_matrix,
+    v_active_t: sp.csr_matrix,
+    v_norms: np.ndarray,
+    settings: Settings,
+) -> sp.csr_matrix:
+    """Top-k cosine neighbours (among the active users) of new users' positives.
+
+    ``v_active_t`` is the active users' positives transposed, ``v_norms`` their L2 norms.
+    """
+    hist = history
+    if hist.format != "csr" or hist.dtype != np.float32:
+        hist = sp.csr_matrix(hist, dtype=np.float32)
+    n_new, n_ref = hist.shape[0], len(v_norms)
+    k = min(settings.n_neighbors, n_ref)
+    if hist.nnz == 0 or k == 0:
+        return sp.csr_matrix((n_new, n_ref), dtype=np.float32)
+    overlap = csr_dense_product(hist, v_active_t, n_threads=settings.n_threads)
+    h_norm = np.sqrt(row_sums(hist, power=2))
+    den = h_norm[:, None] * v_norms[None, :]
+    sims = np.divide(overlap, den, out=np.zeros_like(overlap), where=den > 0)
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(sims, top, axis=1)
+    keep = vals > 0
+    indptr = np.zeros(n_new + 1, dtype=np.int64)
+    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    return sp.csr_matrix((vals[keep].astype(np.float32), top[keep], indptr), shape=(n_new, n_ref))
+
+
+def prepare_field_refs(
+    ref_lift: np.ndarray, g: np.ndarray, slices: tuple[slice, ...], metric: str
+) -> tuple[PreparedRows, ...]:
+    """The active users' profiles of every field, prepared once for fold-in searches."""
+    return tuple(
+        prepare_dense(np.ascontiguousarray(ref_lift[:, sl]), metric, g[sl]) for sl in slices
+    )
+
+
+def fold_in_field_neighbours(
+    lift: np.ndarray,
+    refs: tuple[PreparedRows, ...],
+    g: np.ndarray,
+    slices: tuple[slice, ...],
+    settings: Settings,
+) -> list[sp.csr_matrix]:
+    """Per field, the top-k profile neighbours (among the active users) of folded-in users.
+
+    The same as :func:`profile_neighbours` without a self column; ``refs`` come from
+    :func:`prepare_field_refs`.
+    """
+    out = []
+    for sl, ref in zip(slices, refs, strict=True):
+        query = prepare_dense(
+            np.ascontiguousarray(lift[:, sl], dtype=np.float64), settings.metric, g[sl]
+        )
+        sims = topk_prepared(query, ref, settings.n_neighbors, n_threads=settings.n_threads)
+        if sims.nnz and sims.data.min() <= 0:  # dissimilar profiles are no neighbours
+            sims.data = np.maximum(sims.data, 0.0)
+            sims.eliminate_zeros()
+        out.append(sims)
+    return out

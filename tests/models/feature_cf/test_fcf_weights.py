@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from featcf.models.feature_cf import FeatureCF
+from featcf.models.feature_cf._inputs import Learning
 from featcf.models.feature_cf._linalg import EASE_L2_GRID, mean_item_count
-from featcf.models.feature_cf._weights import band_ndcg, softmax_loss
+from featcf.models.feature_cf._split import Sample
+from featcf.models.feature_cf._weights import band_ndcg, given_weights, learn_weights, softmax_loss
 
 
 @pytest.mark.parametrize("set_lines", [None, "all", "some"])
@@ -101,3 +104,35 @@ def test_ease_term_is_learned_on_the_validation_grid(shop):
     # which is below the full data's
     full = mean_item_count(shop.interactions)
     assert any(0.6 * m * full <= model.ease_l2_ <= m * full for m in EASE_L2_GRID), model.ease_l2_
+
+
+def test_learn_weights_falls_back_to_uniform_without_enough_validation_positives():
+    names = ["cf", "user_cf", "popularity", "genre"]
+    scale = np.array([1.0, 2.0, 3.0, 4.0])
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    none = learn_weights([], names, scale, plan)
+    np.testing.assert_array_equal(none.band, np.ones((5, 4)))
+    np.testing.assert_array_equal(none.cold_affine, [0.0, 1.0])
+    rng = np.random.default_rng(0)
+    few = Sample(
+        tag=np.zeros(3, dtype=np.int64),
+        terms=rng.random((4, 3, 5)).astype(np.float32),
+        targets=sp.csr_matrix(np.eye(3, 5, dtype=np.float32)),
+        seen=sp.csr_matrix((3, 5), dtype=np.float32),
+        cold_cols=np.zeros(5, dtype=bool),
+    )
+    weights = learn_weights([few], names, scale, plan)  # 3 positives: too few to learn
+    np.testing.assert_array_equal(weights.band, np.tile([0.0, 0.0, 1.0, 1.0], (5, 1)))
+    np.testing.assert_array_equal(weights.cold, [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(weights.scale, scale)
+
+
+def test_given_weights_name_the_bad_entry():
+    names = ["cf", "user_cf", "genre", "content:genre"]
+    np.testing.assert_array_equal(given_weights(names, {"genre": 2.0}, True), [0, 0, 2, 2])
+    with pytest.raises(ValueError, match=r"weights\['genre'\] must be a finite number >= 0"):
+        given_weights(names, {"genre": -1.0}, True)
+    with pytest.raises(TypeError, match=r"weights\['genre'\]"):
+        given_weights(names, {"genre": "high"}, True)
+    with pytest.raises(ValueError, match="at least one term"):
+        given_weights(names, {"cf": 1.0}, False)

@@ -174,6 +174,16 @@ def check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
+def _checked_real(value: Any, name: str, expected: str, bounds: tuple) -> float:
+    """``value`` as a float if it is a real number within ``bounds`` (see :func:`_in_range`),
+    else ``TypeError`` / ``ValueError`` saying ``expected``."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if not _in_range(float(value), *bounds):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
 def check_real(
     value: Any,
     name: str,
@@ -195,12 +205,9 @@ def check_real(
     """
     if value is None and allow_none:
         return None
-    expected = _range_text(low, high, low_open, high_open) + (" or None" if allow_none else "")
-    if not _is_real(value):
-        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
-    if not _in_range(float(value), low, high, low_open, high_open):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return float(value)
+    bounds = (low, high, low_open, high_open)
+    expected = _range_text(*bounds) + (" or None" if allow_none else "")
+    return _checked_real(value, name, expected, bounds)
 
 
 def check_option_or_real(
@@ -223,16 +230,13 @@ def check_option_or_real(
         If it is a string not among ``options``, or a number out of the bounds.
     """
     options = tuple(options)
-    expected = f"{' or '.join(map(repr, options))} or {_range_text(low, high, low_open, high_open)}"
+    bounds = (low, high, low_open, high_open)
+    expected = f"{' or '.join(map(repr, options))} or {_range_text(*bounds)}"
     if isinstance(value, str):
         if value not in options:
             raise ValueError(f"{name} must be {expected}, got {value!r}")
         return value
-    if not _is_real(value):
-        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
-    if not _in_range(float(value), low, high, low_open, high_open):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return float(value)
+    return _checked_real(value, name, expected, bounds)
 
 
 def check_option_or_bool(value: Any, name: str, options: Iterable[str]) -> str | bool:

@@ -1,8 +1,8 @@
 """The FeatureCF estimator: parameters, their checks, and the orchestration of the steps.
 
-Fitting reads the Dataset once (:mod:`._inputs`), builds the core (:mod:`._core`), weighs the
-terms (:mod:`._weights`) and keeps the typed result (:class:`._state.Fitted`); queries
-score through :mod:`._users` and :mod:`._terms`, explanations through :mod:`._explain`.
+Fitting reads the Dataset once (``_inputs``), builds the core (``_core``), weighs the
+terms (``_weights``) and keeps the typed result (``_state.Fitted``); queries
+score through ``_users`` and ``_terms``, explanations through ``_explain``.
 """
 
 from __future__ import annotations
@@ -123,6 +123,10 @@ class FeatureCF(BaseRecommender):
     neighbourhood, content and content-regression terms; items without interactions add
     ``"new_item_level"``
     (the affine level). The contributions sum to :meth:`predict`.
+
+    The fitted attributes are read-only views of the typed fitted state (see
+    :mod:`featcf.models.feature_cf._state`), built at fit, at load and by :meth:`add_items`;
+    hyper-parameters changed after a fit take effect at the next fit.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Weighting the terms: given weights, term scales, the ``"ease"`` penalty, learned weights.
 
 ``fit_learned`` runs the validation flow of ``weights="learn"``: a validation split
-(:mod:`._split`), a core built on it, the ``"ease"`` L2 picked on it, the term scales, the
+(``_split``), a core built on it, the ``"ease"`` L2 picked on it, the term scales, the
 validation samples (warm users, folded-in cold users, hidden items) and the weights that
 rank them best (:func:`learn_weights`). ``fit_given`` is the path of given weights.
 """

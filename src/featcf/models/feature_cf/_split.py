@@ -27,6 +27,7 @@ __all__ = [
     "cold_item_rounds",
     "liked_mask",
     "reveal",
+    "sample",
     "validation_samples",
     "validation_split",
 ]

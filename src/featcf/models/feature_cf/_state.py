@@ -42,7 +42,9 @@ __all__ = [
     "Scorer",
     "TermWeights",
     "band_of",
+    "fitted_attributes",
     "fitted_from_state",
+    "fitted_or_raise",
     "make_scorer",
     "state_dict",
 ]

@@ -31,6 +31,8 @@ __all__ = [
     "compute_terms",
     "content_coefficients",
     "evaluate_terms",
+    "field_content",
+    "field_neighbourhood",
     "score",
     "term_context",
     "term_function",

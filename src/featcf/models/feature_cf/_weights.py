@@ -49,6 +49,7 @@ __all__ = [
     "default_scales",
     "fit_given",
     "fit_learned",
+    "fixed_ease_l2",
     "given_weights",
     "learn_weights",
     "select_ease",

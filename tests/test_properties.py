@@ -46,7 +46,6 @@ CONFIGS = {
     "ContentKNN": [{"n_neighbors": 3}, {}, {"metric": "jaccard"}],
     "Popularity": [{}, {"by": "weight"}],
 }
-CLASSES = [name for name in CLASSES if name != "FeatureCF"]  # TEMPORARY until the fcf merge
 #: the examples each test draws (the whole file stays well under a minute or two); more for a
 #: local shake-out: FEATCF_PROPERTY_EXAMPLES=2000 pytest tests/test_properties.py
 EXAMPLES = int(os.environ.get("FEATCF_PROPERTY_EXAMPLES", "60"))

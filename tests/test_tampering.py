@@ -84,8 +84,6 @@ def _problem(case: Case, record: dict | None) -> str | None:
 
 @pytest.mark.parametrize("name", CLASSES)
 def test_tampered_files_are_refused(name, tiny_shop, tmp_path):
-    if name == "FeatureCF":
-        pytest.skip("FeatureCF's state schema arrives with its package layout (fcf merge)")
     model = quick(name, **PARAMS.get(name, {})).fit(tiny_shop)
     clean = tmp_path / "clean.npz"
     model.save(clean)

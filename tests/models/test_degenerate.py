@@ -19,7 +19,6 @@ from estimators import CLASSES, quick
 from featcf import Dataset
 from featcf.models import BaseRecommender, UnsupportedProtocolError
 
-CLASSES = [name for name in CLASSES if name != "FeatureCF"]  # TEMPORARY until the fcf merge
 ITEMS = pd.DataFrame(
     {
         "item": ["p1", "p2", "p3"],
@@ -85,7 +84,6 @@ def test_degenerate_data_fits_or_refuses_clearly(name, case):
 
 
 def test_feature_cf_on_a_shop_with_one_customer():
-    pytest.skip("TEMPORARY until the fcf merge")
     # issue 13: ZeroDivisionError whenever exactly one item has interactions
     from featcf.datasets import make_insurance_shop
 

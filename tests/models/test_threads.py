@@ -21,7 +21,6 @@ from estimators import CLASSES, quick
 from featcf.models import BaseRecommender, UnsupportedProtocolError
 
 N_THREADS = 4
-CLASSES = [name for name in CLASSES if name != "FeatureCF"]  # TEMPORARY until the fcf merge
 
 
 def _queries(model: BaseRecommender, shop) -> dict:

@@ -44,11 +44,30 @@ def coil_dataset(root: Path = SHARED):
 CASES = {"shop": shop_dataset, "movielens": movielens_dataset, "coil": coil_dataset}
 
 
-def _frame_arrays(prefix: str, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """A frame as plain arrays (ids and labels as text, numbers as they are): no pickle."""
+LAUNCH = "golden-launch"
+
+
+def _launch_id(ds):
+    """The id of the product launched after the fit, of the catalogue's kind.
+
+    featcf refuses an id of another kind than the catalogue's (issue 13): MovieLens' integer
+    catalogue gets the next integer. The files were written when it took ``LAUNCH``, which
+    made the catalogue mixed and its ids text in the outputs: :func:`_frame_arrays` shows the
+    ids so again, so the files stay as written.
+    """
+    return LAUNCH if ds.item_ids.dtype.kind not in "iu" else int(ds.item_ids.max()) + 1
+
+
+def _frame_arrays(prefix: str, frame: pd.DataFrame, launch=None) -> dict[str, np.ndarray]:
+    """A frame as plain arrays (ids and labels as text, numbers as they are): no pickle.
+
+    After the launch (``launch`` given), item ids are text and the launched one is ``LAUNCH``.
+    """
     out = {}
     for col in frame.columns:
         values = frame[col].to_numpy()
+        if launch is not None and col == "item_id":
+            values = np.asarray([LAUNCH if v == launch else str(v) for v in values], dtype=object)
         if values.dtype == object:
             values = np.asarray([str(v) for v in values])
         out[f"{prefix}/{col}"] = values
@@ -96,13 +115,16 @@ def golden_outputs(dataset) -> dict[str, np.ndarray]:
     out["predict"] = model.predict(pred_users, pred_items)
     # a product launched after the fit: another product's features under a new id
     launch = ds.item_frame.reset_index().iloc[[0]].copy()
-    launch[launch.columns[0]] = "golden-launch"
+    new_id = _launch_id(ds)
+    launch[launch.columns[0]] = new_id
     model.add_items(launch)
-    audience_items = [*ds.item_ids[:3].tolist(), "golden-launch"]
-    out.update(_frame_arrays("recommend_users", model.recommend_users(audience_items, n=25)))
-    out.update(_frame_arrays("recommend_after_launch", model.recommend(users[:10], n=10)))
+    audience_items = [*ds.item_ids[:3].tolist(), new_id]
+    audience = model.recommend_users(audience_items, n=25)
+    out.update(_frame_arrays("recommend_users", audience, new_id))
+    after = model.recommend(users[:10], n=10)
+    out.update(_frame_arrays("recommend_after_launch", after, new_id))
     for k, (u, i) in enumerate(
-        [(users[0], ds.item_ids[1]), (users[1], ds.item_ids[-1]), (users[2], "golden-launch")]
+        [(users[0], ds.item_ids[1]), (users[1], ds.item_ids[-1]), (users[2], new_id)]
     ):
         out.update(_frame_arrays(f"explain{k}", model.explain(u, i)))
     return out

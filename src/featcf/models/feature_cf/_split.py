@@ -268,12 +268,17 @@ def cold_item_rounds(
     Each round hides all interactions of another group of items (disjoint from the
     groups before), rebuilds the model without them and records every user's terms, so
     the weights for new items are learned on enough items (e.g. 22 insurance products).
+    A round always leaves some items with interactions to build the model from: with a
+    single item that has interactions there is no round (hiding it left no positives, and
+    the model built on none divided by zero).
     """
     values = inputs.values
     item_counts = np.bincount(values.indices, minlength=values.shape[1])
     warm = np.flatnonzero(item_counts > 0)
     used = set(split.cold_items.tolist())
-    per_round = max(1, len(split.cold_items))
+    per_round = min(max(1, len(split.cold_items)), len(warm) - 1)
+    if per_round < 1:
+        return []
     target = min(len(warm), _ROUND_ITEMS)
     out: list[Sample] = []
     coo = values.tocoo()

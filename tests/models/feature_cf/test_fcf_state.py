@@ -33,8 +33,11 @@ def _fit(shop) -> FeatureCF:
 
 
 def test_model_file_keys_are_those_written_before(shop):
-    state = _fit(shop)._get_state()
+    model = _fit(shop)
+    state = model._get_state()
     assert list(state) == STATE_KEYS
+    # issue 13: loading holds a file to the schema, which names exactly these keys
+    assert list(model._state_schema(model.dataset_)) == STATE_KEYS
 
 
 def test_fitted_attributes_are_read_only_views(tiny, make_model):

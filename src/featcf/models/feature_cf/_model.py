@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._schema import Spec
 from featcf._validation import (
     check_bool,
     check_nonnegative_float,
@@ -40,10 +41,12 @@ from featcf.models.feature_cf._inputs import (
 from featcf.models.feature_cf._state import (
     Fitted,
     FittedAttribute,
+    check_state,
     fitted_from_state,
     fitted_or_raise,
     make_scorer,
     state_dict,
+    state_schema,
 )
 from featcf.models.feature_cf._terms import score, term_names
 from featcf.models.feature_cf._users import fitted_users, folded_users
@@ -411,6 +414,21 @@ class FeatureCF(BaseRecommender):
         """The public fitted attributes, as the model file holds them."""
         fitted_or_raise(self)
         return state_dict(self)
+
+    def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        if dataset.item_features is None or not dataset.item_fields:
+            raise ValueError("FeatureCF needs item features, and this Dataset has none")
+        return state_schema(dataset)
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        dataset = self.dataset_
+        names = term_names(
+            list(dataset.item_fields),
+            ease=state["ease_matrix_"] is not None,
+            rating=bool(state["rating_data_"]),
+            demographics=dataset.user_features is not None,
+        )
+        check_state(state, positives(dataset.interactions, self.positive_threshold), names, dataset)
 
     def _set_state(self, state: dict[str, Any]) -> None:
         """Rebuild the typed fitted state (derived arrays included) from a model file."""

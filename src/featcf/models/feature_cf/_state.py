@@ -27,6 +27,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._schema import (
+    Array,
+    Json,
+    Series,
+    Sparse,
+    Spec,
+    json_bool,
+    json_float,
+    json_int,
+    json_strings,
+)
+from featcf.data.dataset import Dataset
 from featcf.exceptions import NotFittedError
 from featcf.models.feature_cf._inputs import Inputs, Settings
 from featcf.models.feature_cf._neighbours import prepare_field_refs
@@ -47,6 +59,7 @@ __all__ = [
     "fitted_or_raise",
     "make_scorer",
     "state_dict",
+    "state_schema",
 ]
 
 #: history-length bands with their own learned weights: [0], [1, 2], [3, 5], [6, 20], [21, inf)
@@ -291,6 +304,87 @@ def fitted_or_raise(model: Any) -> Fitted:
 def state_dict(model: Any) -> dict[str, Any]:
     """The persisted form: every public fitted attribute, by name (``_get_state``)."""
     return {name: getattr(model, name) for name in fitted_attributes(type(model))}
+
+
+def state_schema(dataset: Dataset) -> dict[str, Spec]:
+    """What :func:`state_dict` saves for a model fitted on ``dataset``: name -> spec.
+
+    Shapes are in the Dataset's users, items, item feature columns and fields, the number of
+    terms (``n_terms``, bound by ``term_names_``) and of active users (``n_active``, bound by
+    ``active_users_``); the neighbour matrices' column indices are positions among the active
+    users. :func:`check_state` adds what ties entries together.
+    """
+    n_users, n_items = dataset.n_users, dataset.n_items
+    n_cols, n_fields = dataset.item_features.n_columns, len(dataset.item_fields)
+    n_ucols = 0 if dataset.user_features is None else dataset.user_features.n_columns
+    return {
+        "rating_data_": Json(json_bool()),
+        "term_names_": Json(json_strings(), length="n_terms"),
+        "term_scale_": Array("float64", ("n_terms",), low=1e-12),
+        "band_weights_": Array("float64", (len(BAND_EDGES), "n_terms")),
+        "cold_item_weights_": Array("float64", ("n_terms",)),
+        "cold_item_affine_": Array("float64", (2,)),
+        "feature_weights_": Series("float64", "n_terms"),
+        "active_users_": Array("int64", ("n_active",), index_of=n_users, increasing=True),
+        "global_profile_": Array("float64", (n_cols,), low=0.0),
+        "base_profiles_": Array("float32", ("n_active", n_cols)),
+        "user_profiles_": Array("float32", (n_users, n_cols)),
+        "popularity_": Array("float32", (n_items,)),
+        "popularity_coef_": Array("float64", (n_cols + 1,)),
+        "item_counts_": Array("float64", (n_items,), low=0.0),
+        "item_similarity_": Sparse((n_items, n_items), "float32", low=0.0),
+        "ease_matrix_": Array("float32", (n_items, n_items), optional=True),
+        "ease_feature_matrix_": Array("float32", (n_ucols, n_items), optional=True),
+        "kappa_": Json(json_float(0.0)),
+        "content_map_": Array("float32", (n_cols + 1, n_items)),
+        "user_neighbors_": Sparse((n_users, "n_active"), "float32"),
+        "field_neighbors_": Sparse((n_fields * n_users, "n_active"), "float32"),
+        "demo_neighbors_": Sparse((n_users, "n_active"), "float32", optional=True),
+        "demo_lift_": Array("float32", (n_ucols, n_items), optional=True),
+        "demo_field_lift_": Array("float32", (n_ucols, n_cols), optional=True),
+        "item_quality_": Array("float32", (n_items,), optional=True),
+        "n_users_fit_": Json(json_int(equal=n_users)),
+        "ease_l2_": Json(json_float(0.0, low_open=True), optional=True),
+    }
+
+
+def check_state(
+    state: dict[str, Any], values: sp.csr_matrix, names: list[str], dataset: Dataset
+) -> None:
+    """Refuse a loaded state whose entries disagree (``ValueError`` naming them).
+
+    ``values`` are the positives the Dataset and the hyper-parameters give, ``names`` the
+    term names a model with this state's parts would have.
+    """
+    demographics = dataset.user_features is not None
+    user_columns = demographics and dataset.user_features.n_columns > 0
+    if state["term_names_"] != names:
+        raise ValueError(f"term_names_ must be {names} for this model, got {state['term_names_']}")
+    weights = state["feature_weights_"]
+    if weights.index.tolist() != names or not np.array_equal(
+        weights.to_numpy(), state["band_weights_"][-1]
+    ):
+        raise ValueError("feature_weights_ must be the last row of band_weights_, by term name")
+    active = np.flatnonzero(np.diff(values.indptr) > 0)
+    if not np.array_equal(state["active_users_"], active):
+        raise ValueError("active_users_ must be the users with positives in the Dataset")
+    counts = np.bincount(values.indices, minlength=values.shape[1])
+    if not np.array_equal(state["item_counts_"], counts):
+        raise ValueError("item_counts_ must count each item's positives in the Dataset")
+    together = {
+        "ease_matrix_": ("ease_l2_",) + (("ease_feature_matrix_",) if user_columns else ()),
+        "rating_data_": ("item_quality_",),
+    }
+    for name, partners in together.items():
+        present = bool(state[name]) if name == "rating_data_" else state[name] is not None
+        for partner in partners:
+            if (state[partner] is not None) != present:
+                raise ValueError(f"{partner} must be present exactly when {name} is")
+    for name in ("demo_neighbors_", "demo_lift_", "demo_field_lift_"):
+        if (state[name] is not None) != demographics:
+            raise ValueError(f"{name} must be present exactly when the Dataset has user features")
+    if not user_columns and state["ease_feature_matrix_"] is not None:
+        raise ValueError("ease_feature_matrix_ must be absent without user feature columns")
 
 
 def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings) -> Fitted:

@@ -48,7 +48,7 @@ CONFIGS = {
 }
 #: the examples each test draws (the whole file stays well under a minute or two); more for a
 #: local shake-out: FEATCF_PROPERTY_EXAMPLES=2000 pytest tests/test_properties.py
-EXAMPLES = int(os.environ.get("FEATCF_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FEATCF_PROPERTY_EXAMPLES", "100"))
 
 # ---------------------------------------------------------------------- strategies
 ids = st.one_of(
@@ -87,16 +87,17 @@ def frames(draw: Any) -> dict[str, Any]:
     if draw(st.integers(0, 4)):  # item features most of the time
         extra = draw(st.lists(ids, max_size=2, unique=True))
         catalogue = list(dict.fromkeys(items + extra))
-        out["item_features"] = pd.DataFrame({"item": catalogue, **_columns(draw, len(catalogue))})
+        columns = _columns(draw, len(catalogue), min_columns=1)
+        out["item_features"] = pd.DataFrame({"item": catalogue, **columns})
     if draw(st.booleans()):
         out["user_features"] = pd.DataFrame({"user": users, **_columns(draw, len(users))})
     return out
 
 
-def _columns(draw: Any, n: int) -> dict[str, list]:
+def _columns(draw: Any, n: int, min_columns: int = 0) -> dict[str, list]:
     """A few feature columns of random kinds: text, lists (some empty), numbers, all-NaN."""
     columns: dict[str, list] = {}
-    for j in range(draw(st.integers(0, 3))):
+    for j in range(draw(st.integers(min_columns, 3))):
         kind = draw(st.sampled_from(["text", "list", "number", "all_nan", "empty_text"]))
         if kind == "text":
             values = [draw(st.sampled_from(["x", "y", "z", None, "x|y"])) for _ in range(n)]

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from featcf._validation import check_real
+from featcf.metrics import ndcg_at_k
 from featcf.models.feature_cf._core import build_core, with_ease
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._linalg import (
@@ -179,7 +180,6 @@ def select_ease(
     whose term alone ranks the hidden interactions of (up to 1,000) warm validation
     users best by nDCG@10 is kept.
     """
-    from featcf.metrics import ndcg_at_k  # imports numba kernels: kept out of ``import featcf``
 
     train = split.train
     gram, n_features = ease_gram(train, user_features)
@@ -468,7 +468,6 @@ def band_ndcg(blocks: Sequence[tuple], band: int, w: np.ndarray, n: int = 10) ->
 
     ``blocks`` hold ``(tag, scaled, pos, blocked, cold_cols)`` (see :class:`Block`).
     """
-    from featcf.metrics import ndcg_at_k  # imports numba kernels: kept out of ``import featcf``
 
     values = []
     for tag, scaled, pos, blocked, cold_cols in blocks:

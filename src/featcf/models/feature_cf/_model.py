@@ -125,7 +125,7 @@ class FeatureCF(BaseRecommender):
     (the affine level). The contributions sum to :meth:`predict`.
 
     The fitted attributes are read-only views of the typed fitted state (see
-    :mod:`featcf.models.feature_cf._state`), built at fit, at load and by :meth:`add_items`;
+    ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
     hyper-parameters changed after a fit take effect at the next fit.
 
     Parameters
@@ -140,7 +140,7 @@ class FeatureCF(BaseRecommender):
     weights : "learn", "uniform" or dict, default "learn"
         ``"learn"`` fits them (see above). ``"uniform"`` weighs every scaled term 1 (the
         baseline the learned weights are measured against). A dict ``{term: weight}`` takes
-        keys among :attr:`term_names_` (``"cf"``, ``"ease"``, ``"user_cf"``,
+        keys among ``term_names_`` (``"cf"``, ``"ease"``, ``"user_cf"``,
         ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
         ``"demographics"``, ``"demographic_fields"``, ``"content_ridge"``, the item field
         names and ``"content:<field>"``); a field name also sets its ``"content:<field>"``
@@ -183,7 +183,7 @@ class FeatureCF(BaseRecommender):
     feature_weights_ : pandas.Series
         Weights of the terms for warm users (history of 21+), indexed by term name.
     band_weights_ : numpy.ndarray of shape (5, n_terms)
-        Weights per history-length band (rows follow :data:`BAND_EDGES`).
+        Weights per history-length band (rows follow :data:`~featcf.models.feature_cf.BAND_EDGES`).
     cold_item_weights_ : numpy.ndarray of shape (n_terms,)
         Weights used for items without interactions; ``cold_item_affine_`` their level.
     ease_l2_ : float or None

@@ -7,7 +7,7 @@ score through ``_users`` and ``_terms``, explanations through ``_explain``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -169,6 +169,11 @@ class FeatureCF(BaseRecommender):
     new_item_shift : float, default 2.0
         Level of items without interactions, in warm-score standard deviations below the
         warm items' mean (see above).
+    exclude_terms : sequence of str, default ()
+        Terms (names of :attr:`term_names_`) held at weight 0 for every band and for new
+        items, with learned, uniform and given weights alike: the model without them (for
+        ablations). They stay in :attr:`term_names_` with weight 0. An unknown name raises
+        ``ValueError`` at fit.
     validation_fraction : float, default 0.2
         Share of positives (and of users) hidden to learn the weights.
     random_state : None, int or numpy.random.Generator
@@ -262,6 +267,7 @@ class FeatureCF(BaseRecommender):
         random_state: Any = None,
         show_progress: bool = True,
         n_threads: int | None = None,
+        exclude_terms: Sequence[str] = (),
     ) -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -273,6 +279,7 @@ class FeatureCF(BaseRecommender):
         self.ease_l2 = ease_l2
         self.ease_max_items = ease_max_items
         self.new_item_shift = new_item_shift
+        self.exclude_terms = exclude_terms
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.show_progress = show_progress
@@ -284,6 +291,12 @@ class FeatureCF(BaseRecommender):
         check_option(self.metric, "metric", ("cosine", "pearson"))
         check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
         check_real(self.new_item_shift, "new_item_shift")
+        if isinstance(self.exclude_terms, str) or not all(
+            isinstance(t, str) for t in self.exclude_terms
+        ):
+            raise TypeError(
+                f"exclude_terms must be a sequence of term names, got {self.exclude_terms!r}"
+            )
         check_option_or_mapping(
             self.weights, "weights", ("learn", "uniform"), "a dict {term: weight}"
         )
@@ -314,14 +327,19 @@ class FeatureCF(BaseRecommender):
             new_item_shift=float(self.new_item_shift),
             include_cf=bool(self.include_cf),
             ease_l2=self.ease_l2,
+            exclude=tuple(self.exclude_terms),
         )
 
     def _given_weights(self, names: list[str]) -> np.ndarray | None:
         """The given weights as a vector over ``names`` (None for ``weights="learn"``)."""
         if isinstance(self.weights, Mapping):
-            return given_weights(names, self.weights, bool(self.include_cf))
+            return given_weights(
+                names, self.weights, bool(self.include_cf), tuple(self.exclude_terms)
+            )
         if self.weights == "uniform":
-            return given_weights(names, dict.fromkeys(names, 1.0), bool(self.include_cf))
+            return given_weights(
+                names, dict.fromkeys(names, 1.0), bool(self.include_cf), tuple(self.exclude_terms)
+            )
         return None
 
     # ------------------------------------------------------------------ fitting
@@ -347,6 +365,12 @@ class FeatureCF(BaseRecommender):
             rating=rating_data,
             demographics=dataset.user_features is not None,
         )
+        unknown = [t for t in self.exclude_terms if t not in names]
+        if unknown:
+            raise ValueError(
+                f"exclude_terms names unknown term(s) {unknown}; the terms of this model are "
+                f"{names}"
+            )
         given = self._given_weights(names)
         inputs = read_inputs(
             dataset, rating_data=rating_data, positive_threshold=self.positive_threshold

@@ -165,3 +165,31 @@ def test_refusals_name_the_member_and_the_problem(tiny_shop, tmp_path):
     with pytest.raises(featcf.ModelFormatError, match="similarity_/data has dtype bool"):
         featcf.load(tmp_path / "bool.npz")
     assert np.isfinite(model.predict(tiny_shop.user_ids[:1], tiny_shop.item_ids[:1])).all()
+
+
+def test_a_member_declared_larger_than_its_header_is_refused_before_inflating(tiny_shop, tmp_path):
+    import zlib
+
+    from tampering import (
+        META,
+        RawEntry,
+        deflate,
+        meta_bytes,
+        npy_bytes,
+        read_archive,
+        write_raw_zip,
+    )
+
+    featcf.Popularity().fit(tiny_shop).save(tmp_path / "clean.npz")
+    meta, arrays = read_archive(tmp_path / "clean.npz")
+    members = [(META, meta_bytes(meta))] + [(k, npy_bytes(v)) for k, v in arrays.items()]
+    entries = [RawEntry(k + ".npy", deflate(d), zlib.crc32(d), len(d)) for k, d in members]
+    position = [k for k, _ in members].index("model/popularity_")
+    entries[position].file_size += 4000
+    write_raw_zip(tmp_path / "bad.npz", entries)
+    with pytest.raises(
+        featcf.ModelFormatError,
+        match=r"member model/popularity_ is declared as \d+ bytes in the archive but its header "
+        r"gives \d+ \(shape \(10,\), float32\); refused before inflating it",
+    ):
+        featcf.load(tmp_path / "bad.npz")

@@ -248,12 +248,21 @@ MAX_MEMBERS = 1000
 META_BASE_BYTES = 64 * 2**20
 #: ... plus this many per user and item (it holds the raw feature frames, one row each)
 META_BYTES_PER_ROW = 64 * 2**10
+#: all members together may inflate to at most this many times the archive's size (featcf's
+#: files inflate 1 to 12 times; deflate reaches about 1000 times on zeros, which is how a
+#: decompression bomb is made), or to META_BASE_BYTES for small files
+MAX_INFLATION = 200
 #: longest .npy header read (numpy's own limit for untrusted files)
 MAX_HEADER_BYTES = 10_000
 #: bytes inflated per read while streaming a member
 _CHUNK = 2**20
 _INDEX_DTYPES = ("int32", "int64")
 _NPY_MAGIC = b"\x93NUMPY"
+
+
+def _member(key: str) -> str:
+    """How messages name an archive member."""
+    return f"{key} (the metadata)" if key == META_KEY else key
 
 
 def _header(handle: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -379,6 +388,16 @@ class ModelFile:
             if key in members:
                 raise self.error(f"member {name!r}", "appears twice in the archive")
             members[key] = info
+        declared = sum(info.file_size for info in infos)
+        allowed = max(META_BASE_BYTES, MAX_INFLATION * os.path.getsize(self.path))
+        if declared > allowed:
+            largest = max(members, key=lambda key: members[key].file_size)
+            raise self.error(
+                "the archive",
+                f"declares {declared} bytes once inflated, more than {MAX_INFLATION} times its "
+                f"size (member {_member(largest)} alone {members[largest].file_size}); refused before "
+                f"inflating it",
+            )
         if META_KEY not in members:
             raise ModelFormatError(
                 f"{self.path} is an npz archive but not a featcf model (no metadata)"
@@ -426,7 +445,7 @@ class ModelFile:
         soon as it holds more bytes than its shape declares (a zip directory that declares
         another size is refused before anything is inflated).
         """
-        where = f"member {key}"
+        where = f"member {_member(key)}"
         handle, actual, fortran, dt = self._open(key)
         with handle:
             if not dtype_accepted(dt.newbyteorder("="), dtype):
@@ -685,6 +704,20 @@ class ModelFile:
                 else FeatureMatrix(matrix=matrix, fields=dict(encoder.fields_), ids=ids_)
             )
             sides[side] = (encoder, features, frame)
+        try:
+            return self._new_dataset(user_map, item_map, interactions, timestamps, columns, sides)
+        except (TypeError, ValueError) as exc:  # the checks above leave nothing for it to refuse
+            raise self.error(where, f"is inconsistent ({exc})") from None
+
+    @staticmethod
+    def _new_dataset(
+        user_map: IdMap,
+        item_map: IdMap,
+        interactions: sp.csr_matrix,
+        timestamps: np.ndarray | None,
+        columns: dict[str, Any],
+        sides: dict[str, Any],
+    ) -> Dataset:
         return Dataset(
             user_map=user_map,
             item_map=item_map,

@@ -184,6 +184,28 @@ def assert_same_features(a, b) -> None:
     assert_same_csr(a.matrix, b.matrix)
 
 
+def _no_band_fields(encoder: FeatureEncoder) -> list[str]:
+    """Numeric fields fitted on a column without numbers: they have no band.
+
+    Issue 13 changed one thing on purpose: a number encoded later for such a field is unseen
+    (zeros and a warning); the row loop put it in the next field's first column, or past the
+    last column (an error). The comparisons give the reference those numbers blanked (what the
+    encoder now encodes) and expect the encoder's extra warnings.
+    """
+    return [n for n, e in encoder._encoders.items() if e.kind == "numeric" and e.n_values == 0]
+
+
+def _blanked(frame: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """``frame`` with the values of ``fields`` missing (see :func:`_no_band_fields`)."""
+    present = [f for f in fields if f in frame.columns]
+    return frame.assign(**{f: np.nan for f in present}) if present and len(frame) else frame
+
+
+def _without_unseen_warnings(caught: list, fields: list[str]) -> list:
+    """``caught`` without the unseen-value warnings of ``fields`` (see :func:`_no_band_fields`)."""
+    return [w for w in caught if not any(f"field {f!r} has" in w[1] for f in fields)]
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -199,11 +221,13 @@ def test_encoder_fit_and_transform_equal_the_row_loop(case):
     if ref_error is not None:
         return
     assert_same_encoders(got_fit, ref_fit)
+    no_band = _no_band_fields(got_fit)
     for frame in (fit, new, new.iloc[::-1], fit.iloc[:0]):
         got, got_warnings, got_error = _run(lambda f=frame: got_fit.transform(f))
-        ref, ref_warnings, ref_error = _run(lambda f=frame: ref_fit.transform(f))
+        ref, ref_warnings, ref_error = _run(lambda f=frame: ref_fit.transform(_blanked(f, no_band)))
         assert got_error == ref_error
-        assert got_warnings == ref_warnings  # unseen values: same count and examples
+        # unseen values: same count and examples
+        assert _without_unseen_warnings(got_warnings, no_band) == ref_warnings
         event(f"transform error: {ref_error}, warnings: {len(ref_warnings)}")
         if ref_error is None:
             assert_same_features(got, ref)
@@ -227,16 +251,18 @@ def test_dataset_build_and_new_items_equal_the_row_loop(case, data):
     kwargs = {"user_col": "user", "item_col": "item", "item_fields": specs or None, "sep": sep,
               "n_bins": n_bins}  # fmt: skip
 
-    def build_and_extend():
+    def build_and_extend(new=new):
         ds = Dataset.from_frames(interactions, fit, **kwargs)
         return ds, ds.with_new_items(new) if len(new) else ds
 
     got, got_warnings, got_error = _run(build_and_extend)
+    built, _, _ = _run(lambda: Dataset.from_frames(interactions, fit, **kwargs))
+    no_band = [] if built is None else _no_band_fields(built.item_encoder)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(dataset_module, "FeatureEncoder", ReferenceFeatureEncoder)
-        ref, ref_warnings, ref_error = _run(build_and_extend)
+        ref, ref_warnings, ref_error = _run(lambda: build_and_extend(_blanked(new, no_band)))
     assert got_error == ref_error
-    assert got_warnings == ref_warnings
+    assert _without_unseen_warnings(got_warnings, no_band) == ref_warnings
     event(f"dataset error: {ref_error}")
     if ref_error is not None:
         return

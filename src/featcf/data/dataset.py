@@ -196,6 +196,25 @@ def _id_kinds(ids: np.ndarray) -> dict[str, Any]:
     return kinds
 
 
+def _ids_of_kind(old_ids: np.ndarray, new_ids: np.ndarray, argument: str) -> np.ndarray:
+    """``new_ids`` of the kind of ``old_ids``; ``TypeError`` for another kind.
+
+    10 and '10' are different ids, and a catalogue of mixed kinds cannot be saved. Whole
+    numbers stored as floats (a pandas column of ids turned float: 40.0) join an integer
+    catalogue as integers (the same ids: 40.0 == 40).
+    """
+    if (
+        old_ids.dtype.kind in "iu"
+        and new_ids.dtype.kind == "f"
+        and np.isfinite(new_ids).all()
+        and np.array_equal(new_ids, np.round(new_ids))
+        and np.abs(new_ids).max(initial=0) < 2**53
+    ):
+        new_ids = new_ids.astype(np.int64)
+    _check_same_id_kind(old_ids, new_ids, argument)
+    return new_ids
+
+
 def _check_same_id_kind(old_ids: np.ndarray, new_ids: np.ndarray, argument: str) -> None:
     """Refuse new ids of a kind the existing ids do not have (10 and '10' are different ids)."""
     old, new = _id_kinds(old_ids), _id_kinds(new_ids)
@@ -525,8 +544,9 @@ class Dataset:
                 f"item_features holds {len(clash)} id(s) already in the catalogue, e.g. "
                 f"{clash[:5]}; new items need new ids"
             )
-        old_ids, new_ids = self._item_map.ids, np.asarray(encoded.ids)
-        _check_same_id_kind(old_ids, new_ids, f"item_features[{self._item_encoder.id_col!r}]")
+        old_ids = self._item_map.ids
+        argument = f"item_features[{self._item_encoder.id_col!r}]"
+        new_ids = _ids_of_kind(old_ids, np.asarray(encoded.ids), argument)
         same_kind = old_ids.dtype.kind in "iu" and new_ids.dtype.kind in "iu"
         item_map = IdMap(
             np.concatenate([old_ids, new_ids])
@@ -549,6 +569,7 @@ class Dataset:
         frame = None
         if self.item_frame is not None:
             new_rows = item_features.set_index(id_col)
+            new_rows.index = pd.Index(new_ids, name=id_col)  # of the catalogue's kind
             frame = pd.concat(
                 [self.item_frame, new_rows[self.item_frame.columns.intersection(new_rows.columns)]]
             )

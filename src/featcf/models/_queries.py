@@ -1,7 +1,8 @@
 """Query plumbing of :class:`~featcf.models.base.BaseRecommender` (kept out of the class).
 
 ``batches`` slices a long axis, ``encode_new_users`` turns the frames of customers unknown
-at fit time into a history CSR and encoded features, ``merge_top`` merges running top lists.
+at fit time into a history CSR and encoded features (``new_user_matrices`` checks such
+matrices), ``merge_top`` merges running top lists.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import scipy.sparse as sp
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 
-__all__ = ["batches", "csr_summing_duplicates", "encode_new_users", "merge_top"]
+__all__ = [
+    "batches",
+    "csr_summing_duplicates",
+    "encode_new_users",
+    "merge_top",
+    "new_user_matrices",
+]
 
 
 def batches(n: int, size: int) -> Iterator[slice]:
@@ -122,3 +129,28 @@ def merge_top(
     key = np.where(idx >= 0, score, -np.inf)
     order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -key), axis=-1)[:, :n]
     return np.take_along_axis(idx, order, axis=1), np.take_along_axis(score, order, axis=1)
+
+
+def new_user_matrices(
+    dataset: Dataset, history: sp.spmatrix | None, user_features: sp.spmatrix | None
+) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+    """New users' history and features checked against ``dataset``, as float32 CSR (an
+    empty history when None)."""
+    if history is None and user_features is None:
+        raise ValueError("give history and/or user_features for the new users")
+    n_new = (history if history is not None else user_features).shape[0]
+    if history is None:
+        history = sp.csr_matrix((n_new, dataset.n_items), dtype=np.float32)
+    history = sp.csr_matrix(history, dtype=np.float32)
+    if history.shape[1] != dataset.n_items:
+        raise ValueError(
+            f"history must have {dataset.n_items} columns (the catalogue), got {history.shape[1]}"
+        )
+    if user_features is not None:
+        user_features = sp.csr_matrix(user_features, dtype=np.float32)
+        expected = 0 if dataset.user_features is None else dataset.user_features.n_columns
+        if user_features.shape != (n_new, expected):
+            raise ValueError(
+                f"user_features must have shape ({n_new}, {expected}), got {user_features.shape}"
+            )
+    return history, user_features

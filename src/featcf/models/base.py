@@ -38,7 +38,7 @@ from featcf.columns import Columns
 from featcf.data.dataset import Dataset
 from featcf.exceptions import ColdStartWarning, NotFittedError, UnknownIdError
 from featcf.models._queries import batches as _batches
-from featcf.models._queries import encode_new_users, merge_top
+from featcf.models._queries import encode_new_users, merge_top, new_user_matrices
 from featcf.models._reasons import POPULAR, PairQuery, reason_column
 from featcf.similarity import topn_dense
 
@@ -218,26 +218,7 @@ class BaseRecommender(BaseEstimator):
         self, history: sp.spmatrix | None, user_features: sp.spmatrix | None
     ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         """``score_new_users``' inputs checked, as float32 CSR (an empty history if None)."""
-        dataset = self._fitted_dataset()
-        if history is None and user_features is None:
-            raise ValueError("give history and/or user_features for the new users")
-        n_new = (history if history is not None else user_features).shape[0]
-        if history is None:
-            history = sp.csr_matrix((n_new, dataset.n_items), dtype=np.float32)
-        history = sp.csr_matrix(history, dtype=np.float32)
-        if history.shape[1] != dataset.n_items:
-            raise ValueError(
-                f"history must have {dataset.n_items} columns (the catalogue), got "
-                f"{history.shape[1]}"
-            )
-        if user_features is not None:
-            user_features = sp.csr_matrix(user_features, dtype=np.float32)
-            expected = 0 if dataset.user_features is None else dataset.user_features.n_columns
-            if user_features.shape != (n_new, expected):
-                raise ValueError(
-                    f"user_features must have shape ({n_new}, {expected}), got "
-                    f"{user_features.shape}"
-                )
+        history, user_features = new_user_matrices(self._fitted_dataset(), history, user_features)
         empty = np.flatnonzero(np.diff(history.indptr) == 0)
         if empty.size and not self.handles_new_users_with_features:
             raise UnsupportedProtocolError(

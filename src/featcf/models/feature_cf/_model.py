@@ -123,7 +123,9 @@ class FeatureCF(BaseRecommender):
     ``field="genre", value="Comedy"``) holding that value's share of the field's
     neighbourhood, content and content-regression terms; items without interactions add
     ``"new_item_level"``
-    (the affine level). The contributions sum to :meth:`predict`.
+    (the affine level). The contributions sum to :meth:`predict`. Every row has a
+    plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
+    largest positive labels into one line (see the explanations guide).
 
     The fitted attributes are read-only views of the typed fitted state (see
     :mod:`featcf.models.feature_cf._state`), built at fit, at load and by :meth:`add_items`;

@@ -137,8 +137,7 @@ def explain_pairs(
     contrib = w * terms / weights.scale
     pair = np.arange(len(rows))
     own = state.n[rows] > 0
-    values = _demographic_values(scorer, w, weights.scale, state, rows, items, vocabulary)
-    demo = np.array([demographics_label(v) for v in values], dtype=object)
+    demo = _demographic_labels(scorer, w, weights.scale, state, rows, items, vocabulary)
     # without a history of their own, users are scored through similar customers' histories
     similar = np.where(own, SIMILAR_CUSTOMERS, demo)
     out = _Rows()
@@ -238,7 +237,7 @@ def _named(ids: np.ndarray, history: np.ndarray, entry: np.ndarray) -> np.ndarra
     return out
 
 
-def _demographic_values(
+def _demographic_labels(
     scorer: Scorer,
     w: np.ndarray,
     scale: np.ndarray,
@@ -246,12 +245,12 @@ def _demographic_values(
     rows: np.ndarray,
     items: np.ndarray,
     vocabulary: Vocabulary,
-) -> list[list[str]]:
-    """Per pair, the user's feature values that pull its demographic parts up most."""
+) -> np.ndarray:
+    """Per pair, the demographic label naming the user's feature values that pull its
+    demographic parts up most."""
     core, names = scorer.core, scorer.names
-    empty: list[list[str]] = [[] for _ in rows]
     if state.features is None or core.demo_lift is None or vocabulary.user_columns is None:
-        return empty
+        return np.full(len(rows), demographics_label([]), dtype=object)
     feats = sp.csr_matrix(state.features[rows], dtype=np.float64)
     owner = np.repeat(np.arange(len(rows)), np.diff(feats.indptr))
     col, item = feats.indices, items[owner]
@@ -262,12 +261,17 @@ def _demographic_values(
     if "ease" in names and core.ease_features is not None:
         ease = core.ease_features[col, item] * factor[:, names.index("ease")]
         by_value = by_value + feats.data * ease
-    out = empty
     order = np.lexsort((-by_value, owner))
-    for k in order:
-        if by_value[k] > 0 and len(out[owner[k]]) < _DEMOGRAPHIC_VALUES:
-            out[owner[k]].append(str(vocabulary.user_columns[col[k]]))
-    return out
+    order = order[by_value[order] > 0]
+    owner = owner[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - start  # rank of each positive value within its pair
+    top = rank < _DEMOGRAPHIC_VALUES
+    chosen = np.full((len(rows), _DEMOGRAPHIC_VALUES), None, dtype=object)
+    chosen[owner[top], rank[top]] = vocabulary.user_columns[col[order[top]]]
+    return np.asarray([demographics_label(values) for values in chosen], dtype=object)
 
 
 def _field_rows(

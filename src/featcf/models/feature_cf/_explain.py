@@ -254,12 +254,17 @@ def _demographic_labels(
     feats = sp.csr_matrix(state.features[rows], dtype=np.float64)
     owner = np.repeat(np.arange(len(rows)), np.diff(feats.indptr))
     col, item = feats.indices, items[owner]
-    factor = w[owner] / scale  # (entries, terms)
-    t_d, t_df = names.index("demographics"), names.index("demographic_fields")
-    field_lift = np.asarray(core.demo_field_lift[col] * scorer.inputs.xt[:, item].T).sum(axis=1)
-    by_value = core.demo_lift[col, item] * factor[:, t_d] + field_lift * factor[:, t_df]
+
+    def factor(term: str) -> np.ndarray:  # the weight of ``term`` for each entry's pair
+        t = names.index(term)
+        return (w[:, t] / scale[t])[owner]
+
+    uniq, pos = np.unique(items, return_inverse=True)
+    field_lift = (core.demo_field_lift @ scorer.inputs.xt[:, uniq])[col, pos[owner]]
+    by_value = core.demo_lift[col, item] * factor("demographics")
+    by_value += field_lift * factor("demographic_fields")
     if "ease" in names and core.ease_features is not None:
-        ease = core.ease_features[col, item] * factor[:, names.index("ease")]
+        ease = core.ease_features[col, item] * factor("ease")
         by_value = by_value + feats.data * ease
     order = np.lexsort((-by_value, owner))
     order = order[by_value[order] > 0]

@@ -193,7 +193,7 @@ def test_explain_sums_to_score(fitted, shop):
         parts = fitted.explain(user, item)
     except UnsupportedProtocolError:
         return
-    assert list(parts.columns) == ["part", "field", "value", "contribution"]
+    assert list(parts.columns) == ["part", "field", "value", "contribution", "label"]
     score = fitted.predict([user], [item])[0]
     assert parts["contribution"].sum() == pytest.approx(score, rel=1e-4, abs=1e-5)
 

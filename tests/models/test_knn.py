@@ -177,7 +177,7 @@ def test_itemknn_explain_lists_history_items(tiny):
         for item in ("sku-40", "sku-60", "sku-10"):
             i = tiny.item_index(item)
             parts = model.explain(user, item)
-            assert list(parts.columns) == ["part", "field", "value", "contribution"]
+            assert list(parts.columns) == ["part", "field", "value", "contribution", "label"]
             assert (parts["part"] == "neighbour").all() and parts["field"].isna().all()
             expected = {tiny.item_ids[j]: R[u, j] * S[j, i] for j in np.flatnonzero(R[u] * S[:, i])}
             assert dict(zip(parts["value"], parts["contribution"], strict=True)) == pytest.approx(

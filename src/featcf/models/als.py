@@ -30,6 +30,7 @@ from featcf._validation import (
     check_random_state,
 )
 from featcf.data.dataset import Dataset
+from featcf.models._reasons import PairQuery
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 
 __all__ = ["ALS"]
@@ -161,9 +162,10 @@ class ALS(BaseRecommender):
             "use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
         raise UnsupportedProtocolError(
-            "ALS scores are dot products of latent factors, which have no readable parts; "
+            "ALS scores are dot products of latent factors, which have no readable parts or "
+            "reasons; "
             "for explained recommendations use FeatureCF or ContentKNN (per feature value) or "
             "ItemKNN (per history item)"
         )

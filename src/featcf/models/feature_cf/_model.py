@@ -27,9 +27,10 @@ from featcf._validation import (
     check_real,
 )
 from featcf.data.dataset import Dataset
+from featcf.models._reasons import PairQuery, item_display_names
 from featcf.models.base import BaseRecommender
 from featcf.models.feature_cf._core import build_core, extend_core
-from featcf.models.feature_cf._explain import explain
+from featcf.models.feature_cf._explain import Vocabulary, explain_pairs
 from featcf.models.feature_cf._inputs import (
     Learning,
     Settings,
@@ -122,7 +123,9 @@ class FeatureCF(BaseRecommender):
     ``field="genre", value="Comedy"``) holding that value's share of the field's
     neighbourhood, content and content-regression terms; items without interactions add
     ``"new_item_level"``
-    (the affine level). The contributions sum to :meth:`predict`.
+    (the affine level). The contributions sum to :meth:`predict`. Every row has a
+    plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
+    largest positive labels into one line (see the explanations guide).
 
     The fitted attributes are read-only views of the typed fitted state (see
     ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
@@ -426,9 +429,23 @@ class FeatureCF(BaseRecommender):
         scorer = make_scorer(inputs, old.settings, old.names, core)
         self._fitted = Fitted(scorer, fitted.weights)
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
         fitted = fitted_or_raise(self)
-        return explain(fitted.scorer, fitted.weights, user, item)
+        scorer = fitted.scorer
+        if query.users is not None:
+            user = fitted_users(scorer, query.users, scorer.inputs.values[query.users])
+        else:
+            hist = positives(query.history, scorer.inputs.positive_threshold)
+            user = folded_users(scorer, hist, query.features)
+        dataset = self.dataset_
+        vocabulary = Vocabulary(
+            item_names=item_display_names(dataset),
+            user_columns=None
+            if dataset.user_features is None
+            else np.asarray(dataset.user_features.column_names, dtype=object),
+        )
+        items = np.asarray(query.items, dtype=np.int64)
+        return explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
 
     # ------------------------------------------------------------------ model files
     def _get_state(self) -> dict[str, Any]:

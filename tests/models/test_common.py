@@ -6,6 +6,8 @@ never a silent constant.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,6 +163,22 @@ def test_new_user_with_demographics_only(fitted, shop):
         return
     recs = fitted.recommend_new_users(user_features=frame, n=3)
     assert recs["user_id"].drop_duplicates().tolist() == ["walk-in-1", "walk-in-2"]
+
+
+def test_new_users_refuse_fitted_ids(fitted, shop):
+    """A fitted customer passed as new would lose their history: raise, saying what to use."""
+    cols = shop.columns
+    known = shop.user_ids[0]
+    history = pd.DataFrame({cols["user"]: ["guest-1", known], cols["item"]: shop.item_ids[:2]})
+    if cols.get("weight"):
+        history[cols["weight"]] = 1.0
+    advice = re.escape(f"model.recommend([{known!r}], n=...)")
+    with pytest.raises(ValueError, match=rf"interactions\['{cols['user']}'\].*fitted on.*{advice}"):
+        fitted.recommend_new_users(history, n=3)
+    frame = shop.user_frame.reset_index().iloc[:2].copy()
+    frame[cols["user"]] = ["walk-in-1", known]
+    with pytest.raises(ValueError, match=rf"user_features\['{cols['user']}'\].*{advice}"):
+        fitted.recommend_new_users(user_features=frame, n=3)
 
 
 def test_new_item(fitted, shop):

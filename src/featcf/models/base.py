@@ -550,6 +550,22 @@ class BaseRecommender(BaseEstimator):
             known = set(ids)
             ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
         new_ids = np.asarray(ids, dtype=object)
+        fitted = np.asarray(dataset.user_index(new_ids, strict=False), dtype=np.int64) >= 0
+        if fitted.any():
+            # the ids of interactions come first, then those only in user_features
+            from_history = np.arange(len(new_ids)) < (0 if codes is None else len(uniques))
+            in_history = from_history[np.argmax(fitted)]
+            fitted &= from_history if in_history else ~from_history
+            examples = new_ids[fitted][:3].tolist()
+            raise ValueError(
+                f"{'interactions' if in_history else 'user_features'}[{user_col!r}] holds "
+                f"{int(fitted.sum())} id(s) of users the model was fitted on, e.g. {examples}: "
+                f"recommend_new_users is for users unknown at fit time and would ignore what "
+                f"the model knows about these. Use model.recommend({examples}, n=...) for them "
+                f"(their fitted history); to count interactions made since the fit too, refit "
+                f"on a Dataset that holds them. If they are other users, give them ids the "
+                f"model has not seen"
+            )
         n_new = len(new_ids)
         history = None
         if codes is not None and len(codes):

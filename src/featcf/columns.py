@@ -10,7 +10,8 @@ class Columns:
 
     ``recommend`` and ``recommend_new_users`` return ``USER, ITEM, SCORE, RANK``;
     ``recommend_users`` returns ``ITEM, USER, SCORE, RANK``; ``explain`` returns
-    ``PART, FIELD, VALUE, CONTRIBUTION``.
+    ``PART, FIELD, VALUE, CONTRIBUTION``. ``recommend(..., on_unknown="popular")`` adds
+    ``SOURCE`` (``"model"`` or ``"popular"``) to the recommendations.
     """
 
     USER = "user_id"
@@ -21,6 +22,7 @@ class Columns:
     FIELD = "field"
     VALUE = "value"
     CONTRIBUTION = "contribution"
+    SOURCE = "source"
 
     RECOMMENDATIONS = (USER, ITEM, SCORE, RANK)
     AUDIENCE = (ITEM, USER, SCORE, RANK)

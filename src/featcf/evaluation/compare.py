@@ -11,7 +11,14 @@ from numpy.typing import ArrayLike
 from sklearn.base import clone
 
 from featcf._validation import check_positive_int
-from featcf.evaluation.evaluate import EVALUATE_METRICS, ScoreFunction, _name, evaluate
+from featcf.evaluation.evaluate import (
+    EVALUATE_METRICS,
+    ScoreFunction,
+    _check_model,
+    _check_split,
+    _name,
+    evaluate,
+)
 from featcf.evaluation.splits import Split
 from featcf.metrics import RANKING_METRICS
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
@@ -23,28 +30,30 @@ __all__ = ["NOT_AVAILABLE", "compare"]
 NOT_AVAILABLE = "n/a"
 
 
-def _split_label(split: Split) -> str:
+def _split_label(split: Any, argument: str) -> str:
     """``random``, ``temporal``, ``cold_items``, ``cold_users`` or ``given_<k>``."""
-    if not isinstance(split, Split):
-        raise TypeError(
-            f"splits must hold featcf.evaluation.Split objects (from split_random, "
-            f"split_temporal, split_cold_items or split_cold_users), got {type(split).__name__}"
-        )
+    split = _check_split(split, argument)
     return f"given_{split.reveal}" if split.reveal else split.kind
 
 
+def _model_label(model: Any, argument: str) -> str:
+    _check_model(model, argument)
+    return _name(model)
+
+
 def _named(items: Any, argument: str, label: Any) -> dict[str, Any]:
-    """``{name: item}`` from a mapping, or from a sequence named by ``label(item)``."""
+    """``{name: item}`` from a mapping, or from a sequence named by ``label(item, argument)``
+    (which also checks the item)."""
     if isinstance(items, Mapping):
         named = {str(key): value for key, value in items.items()}
-        for value in named.values():
-            label(value)  # type checks
+        for key, value in named.items():
+            label(value, f"{argument}[{key!r}]")
     elif isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise TypeError(
             f"{argument} must be a mapping {{name: ...}} or a list, got {type(items).__name__}"
         )
     else:
-        labels = [label(item) for item in items]
+        labels = [label(item, f"{argument}[{i}]") for i, item in enumerate(items)]
         repeated = sorted({name for name in labels if labels.count(name) > 1})
         if repeated:
             raise ValueError(
@@ -57,15 +66,6 @@ def _named(items: Any, argument: str, label: Any) -> dict[str, Any]:
     if NOT_AVAILABLE in named:
         raise ValueError(f"{argument} must not use the name {NOT_AVAILABLE!r} (the reason column)")
     return named
-
-
-def _model_label(model: Any) -> str:
-    if not isinstance(model, BaseRecommender) and not callable(model):
-        raise TypeError(
-            f"models must hold featcf recommenders or scoring functions "
-            f"fn(user_idx, item_idx, history) -> scores, got {type(model).__name__}"
-        )
-    return _name(model)
 
 
 def compare(

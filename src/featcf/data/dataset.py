@@ -175,11 +175,11 @@ def _check_id_hygiene(
             f"no row of {kind}_features matches a {kind} of the interactions: convert one "
             f"side, e.g. {feature_arg} = {feature_arg}{_CASTS[own]}"
         )
-    known = pd.Index(pd.unique(interaction_ids.to_numpy()))
-    matched = feature_ids.isin(known).to_numpy()
+    matched = feature_ids.isin(interaction_ids).to_numpy()
     n_matched, n_rows = int(matched.sum()), len(feature_ids)
     if allow_mostly_cold or 2 * n_matched >= n_rows:
         return
+    known = pd.Index(pd.unique(interaction_ids.to_numpy()))
     featureless = known[~known.isin(feature_ids)]
     example = "a whole catalogue" if kind == "item" else "every registered customer"
     raise ValueError(

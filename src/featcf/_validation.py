@@ -26,9 +26,13 @@ __all__ = [
     "check_nonnegative_int",
     "check_nonnegative_weights",
     "check_option",
+    "check_option_or_bool",
+    "check_option_or_mapping",
+    "check_option_or_real",
     "check_positive_float",
     "check_positive_int",
     "check_random_state",
+    "check_real",
     "renamed_keywords",
 ]
 
@@ -180,46 +184,6 @@ def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
     return decorate
 
 
-def check_bool(value: Any, name: str) -> bool:
-    """Return ``value`` as a ``bool`` if it is ``True`` or ``False``, else raise ``TypeError``."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"{name} must be a bool (True or False), got {value!r} ({type(value).__name__})"
-        )
-    return bool(value)
-
-
-def check_finite_float(value: Any, name: str, *, allow_none: bool = False) -> float | None:
-    """Return ``value`` as a finite ``float``, else raise ``TypeError``/``ValueError``."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def check_positive_float(value: Any, name: str) -> float:
-    """Return ``value`` as a finite ``float`` > 0, else raise ``TypeError``/``ValueError``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def check_fraction(value: Any, name: str, *, allow_one: bool = False) -> float:
-    """Return ``value`` as a ``float`` in (0, 1), or in (0, 1] with ``allow_one``, else raise."""
-    interval = "(0, 1]" if allow_one else "(0, 1)"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
-    value = float(value)
-    if not (value > 0.0 and (value <= 1.0 if allow_one else value < 1.0)):
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    return value
-
-
 def check_cutoffs(k: Any, name: str = "k") -> tuple[int, ...]:
     """One cut-off or a sequence of distinct ones, as a tuple of positive ``int``.
 
@@ -259,3 +223,160 @@ def check_nonnegative_weights(weights: Any, name: str) -> dict[str, float] | Non
             f"{name} must be a dict {{name: weight}} or None, got {type(weights).__name__}"
         )
     return {key: check_nonnegative_float(w, f"{name}[{key!r}]") for key, w in weights.items()}
+
+
+# ---------------------------------------------------------------------- numbers, flags and options
+# (added with FeatureCF's parameter checks, issue 11)
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    """``"a finite number"`` with its bounds, e.g. ``"a finite number in (0, 1)"``."""
+    if low is not None and high is not None:
+        return f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high:g}"
+    return "a finite number"
+
+
+def _in_range(
+    value: float, low: float | None, high: float | None, low_open: bool, high_open: bool
+) -> bool:
+    if not np.isfinite(value):
+        return False
+    if low is not None and (value <= low if low_open else value < low):
+        return False
+    return high is None or (value < high if high_open else value <= high)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a ``bool`` if it is one (numpy's included), else raise ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be a bool (True or False), got {value!r} ({type(value).__name__})"
+        )
+    return bool(value)
+
+
+def _checked_real(value: Any, name: str, expected: str, bounds: tuple) -> float:
+    """``value`` as a float if it is a real number within ``bounds`` (see :func:`_in_range`),
+    else ``TypeError`` / ``ValueError`` saying ``expected``."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if not _in_range(float(value), *bounds):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> float | None:
+    """Return ``value`` as a finite ``float`` within the bounds (closed unless ``*_open``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (booleans are refused), or None when not allowed.
+    ValueError
+        If ``value`` is NaN, infinite or out of the bounds.
+    """
+    if value is None and allow_none:
+        return None
+    bounds = (low, high, low_open, high_open)
+    expected = _range_text(*bounds) + (" or None" if allow_none else "")
+    return _checked_real(value, name, expected, bounds)
+
+
+def check_option_or_real(
+    value: Any,
+    name: str,
+    options: Iterable[str],
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> str | float:
+    """Return ``value`` if it is one of ``options``, else as a finite ``float`` in the bounds.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is neither a string nor a real number.
+    ValueError
+        If it is a string not among ``options``, or a number out of the bounds.
+    """
+    options = tuple(options)
+    bounds = (low, high, low_open, high_open)
+    expected = f"{' or '.join(map(repr, options))} or {_range_text(*bounds)}"
+    if isinstance(value, str):
+        if value not in options:
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+        return value
+    return _checked_real(value, name, expected, bounds)
+
+
+def check_option_or_bool(value: Any, name: str, options: Iterable[str]) -> str | bool:
+    """Return ``value`` as a ``bool`` if it is one, else if it is one of ``options``; else raise
+    ``ValueError`` saying both."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"{name} must be True, False or {' or '.join(map(repr, options))}, got {value!r}"
+        )
+    return value
+
+
+def check_option_or_mapping(
+    value: Any, name: str, options: Iterable[str], mapping: str = "a dict"
+) -> str | Mapping[Any, Any]:
+    """Return ``value`` if it is a mapping or one of ``options``, else raise ``ValueError``
+    (``mapping`` describes the expected mapping in the message, e.g. ``"a dict {term: weight}"``)."""
+    if isinstance(value, Mapping):
+        return value
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"{name} must be {', '.join(map(repr, options))} or {mapping}, got {value!r}"
+        )
+    return value
+
+
+def check_finite_float(value: Any, name: str, *, allow_none: bool = False) -> float | None:
+    """Return ``value`` as a finite ``float``, else raise ``TypeError``/``ValueError``."""
+    if value is None and allow_none:
+        return None
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Return ``value`` as a finite ``float`` > 0, else raise ``TypeError``/``ValueError``."""
+    return _checked_real(value, name, "a positive number", (0.0, None, True, False))
+
+
+def check_fraction(value: Any, name: str, *, allow_one: bool = False) -> float:
+    """Return ``value`` as a ``float`` in (0, 1), or in (0, 1] with ``allow_one``, else raise."""
+    interval = "(0, 1]" if allow_one else "(0, 1)"
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
+    if not _in_range(float(value), 0.0, 1.0, True, not allow_one):
+        raise ValueError(f"{name} must lie in {interval}, got {float(value)!r}")
+    return float(value)

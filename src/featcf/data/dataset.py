@@ -574,7 +574,7 @@ class Dataset:
         if self._item_encoder is None or self.item_features is None:
             raise ValueError("this Dataset has no item features; new items need them")
         encoded = self.encode_items(item_features)
-        clash = [i for i in encoded.ids if i in self._item_map]
+        clash = list(encoded.ids[self._item_map.to_index(encoded.ids, strict=False) >= 0])
         if clash:
             raise ValueError(
                 f"item_features holds {len(clash)} id(s) already in the catalogue, e.g. "

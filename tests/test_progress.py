@@ -13,7 +13,7 @@ import types
 import pytest
 
 from featcf._progress import resolve_show_progress
-from featcf.models import ALS
+from featcf.models import ALS, FeatureCF
 
 
 class _Terminal:
@@ -81,3 +81,17 @@ def test_als_default_is_auto_and_silent_in_logs(shop, capfd):
     assert capfd.readouterr().err == ""
     ALS(factors=4, iterations=2, random_state=0, n_threads=1, show_progress=True).fit(shop)
     assert "2/2" in capfd.readouterr().err  # forced: the bar is drawn even into a pipe
+
+
+def test_feature_cf_default_is_auto_and_silent_in_logs(shop, capfd):
+    model = FeatureCF(n_neighbors=10, random_state=0)
+    assert model.get_params()["show_progress"] is None
+    model.fit(shop)
+    assert capfd.readouterr().err == ""
+    FeatureCF(n_neighbors=10, random_state=0, show_progress=True).fit(shop)
+    assert "FeatureCF" in capfd.readouterr().err  # forced: the bar is drawn even into a pipe
+
+
+def test_feature_cf_bad_show_progress_names_it(shop):
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        FeatureCF(show_progress="auto").fit(shop)

@@ -177,7 +177,7 @@ class FeatureCF(BaseRecommender):
     show_progress : bool or None, default None
         A progress bar over the fit stages. None (auto) draws it when the output is a
         terminal or a Jupyter notebook and not in logs, pipes or CI output, where a bar
-        becomes one long line of ``\r`` updates; True always draws it, False never does.
+        becomes one long line of carriage-return updates; True always draws it, False never does.
     n_threads : int, optional
         numba threads for the similarity kernels (default: all).
 

@@ -112,6 +112,8 @@ def home_module(module: Any, name: str, obj: Any) -> str:
         origin = getattr(obj, "__module__", None) or module.__name__
     else:
         origin = _origin_from_source(module, name)
+        if any(part.startswith("_") for part in origin.split(".")):
+            return module.__name__  # a constant of a private module: documented where public
     homes = [m for m in PUBLIC_MODULES if origin == m or origin.startswith(m + ".")]
     return max(homes, key=len) if homes else module.__name__
 

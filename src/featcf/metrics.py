@@ -39,6 +39,7 @@ positions are never relevant) and ``rel(i) = [L_i in R]`` at 1-based rank ``i``:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,16 +47,6 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from featcf._kernels.ranking import (
-    AP_SUM,
-    DCG,
-    HITS,
-    IDCG,
-    auc_dense,
-    auc_dense_serial,
-    ranking_stats_csr,
-    ranking_stats_csr_serial,
-)
 from featcf._validation import (
     check_bool,
     check_csr,
@@ -169,16 +160,36 @@ def _check_ranked(ranked: Any, n_users: int | None, n_items: int, k: int) -> NDA
     return top
 
 
+@dataclass(frozen=True)
+class _RankingStats:
+    """Per-user sums of one top-k list against the relevant items (float64 arrays)."""
+
+    hits: NDArray[np.float64]
+    ap_sum: NDArray[np.float64]
+    dcg: NDArray[np.float64]
+    idcg: NDArray[np.float64]
+
+
 def _run_ranking_kernel(
     top: NDArray[np.int64], k: int, rel: sp.csr_matrix, graded: bool
-) -> NDArray[np.float64]:
-    kernel = ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else ranking_stats_csr_serial
-    return kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+) -> _RankingStats:
+    # numba: compiled on first use, kept out of import featcf (and of the models' imports)
+    from featcf._kernels import ranking as kernels
+
+    parallel = top.size >= _PARALLEL_MIN_WORK
+    kernel = kernels.ranking_stats_csr if parallel else kernels.ranking_stats_csr_serial
+    stats = kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+    return _RankingStats(
+        hits=stats[:, kernels.HITS],
+        ap_sum=stats[:, kernels.AP_SUM],
+        dcg=stats[:, kernels.DCG],
+        idcg=stats[:, kernels.IDCG],
+    )
 
 
 def _stats(
     ranked: Any, relevant: Any, k: Any, graded: bool
-) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
+) -> tuple[_RankingStats, NDArray[np.int64], int]:
     """Validate the common inputs and run the kernel: (stats, n_relevant, k)."""
     k = _check_k(k)
     rel = _check_relevant(relevant)
@@ -244,7 +255,7 @@ def precision_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[
     array([0.5, nan])
     """
     stats, n_rel, k = _stats(ranked, relevant, k, False)
-    return _per_user(stats[:, HITS] / k, n_rel)
+    return _per_user(stats.hits / k, n_rel)
 
 
 def recall_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.float64]:
@@ -279,7 +290,7 @@ def recall_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
     stats, n_rel, _ = _stats(ranked, relevant, k, False)
-    return _per_user(_safe_div(stats[:, HITS], n_rel), n_rel)
+    return _per_user(_safe_div(stats.hits, n_rel), n_rel)
 
 
 def hit_rate_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.float64]:
@@ -314,7 +325,7 @@ def hit_rate_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[n
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
     stats, n_rel, _ = _stats(ranked, relevant, k, False)
-    return _per_user((stats[:, HITS] > 0).astype(np.float64), n_rel)
+    return _per_user((stats.hits > 0).astype(np.float64), n_rel)
 
 
 def average_precision_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.float64]:
@@ -353,7 +364,7 @@ def average_precision_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> 
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
     stats, n_rel, k = _stats(ranked, relevant, k, False)
-    return _per_user(_safe_div(stats[:, AP_SUM], np.minimum(n_rel, k)), n_rel)
+    return _per_user(_safe_div(stats.ap_sum, np.minimum(n_rel, k)), n_rel)
 
 
 def ndcg_at_k(
@@ -398,7 +409,7 @@ def ndcg_at_k(
     """
     graded = check_bool(graded, "graded")
     stats, n_rel, _ = _stats(ranked, relevant, k, graded)
-    return _per_user(_safe_div(stats[:, DCG], stats[:, IDCG]), n_rel)
+    return _per_user(_safe_div(stats.dcg, stats.idcg), n_rel)
 
 
 # --------------------------------------------------------------------------------------
@@ -466,7 +477,10 @@ def auc(
         if ex.shape != arr.shape:
             raise ValueError(f"exclude has shape {ex.shape} but scores has shape {arr.shape}")
         ex_indptr, ex_indices = ex.indptr, ex.indices
-    kernel = auc_dense if arr.size >= _PARALLEL_MIN_WORK else auc_dense_serial
+    # numba: compiled on first use, kept out of import featcf (and of the models' imports)
+    from featcf._kernels import ranking as kernels
+
+    kernel = kernels.auc_dense if arr.size >= _PARALLEL_MIN_WORK else kernels.auc_dense_serial
     return kernel(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
 
 
@@ -761,18 +775,18 @@ def ranking_metrics(
         stats = _run_ranking_kernel(top, kk, rel, False)
         for name in names:
             if name == "precision":
-                val: Any = stats[:, HITS] / kk
+                val: Any = stats.hits / kk
             elif name == "recall":
-                val = _safe_div(stats[:, HITS], n_rel)
+                val = _safe_div(stats.hits, n_rel)
             elif name == "hit_rate":
-                val = (stats[:, HITS] > 0).astype(np.float64)
+                val = (stats.hits > 0).astype(np.float64)
             elif name == "map":
-                val = _safe_div(stats[:, AP_SUM], np.minimum(n_rel, kk))
+                val = _safe_div(stats.ap_sum, np.minimum(n_rel, kk))
             elif name == "ndcg":
-                val = _safe_div(stats[:, DCG], stats[:, IDCG])
+                val = _safe_div(stats.dcg, stats.idcg)
             elif name == "ndcg_graded":
                 g = _run_ranking_kernel(top, kk, rel, True)
-                val = _safe_div(g[:, DCG], g[:, IDCG])
+                val = _safe_div(g.dcg, g.idcg)
             else:  # coverage
                 shown = np.zeros(n_items, dtype=bool)
                 shown[top[top >= 0]] = True

@@ -3,7 +3,7 @@
 :func:`save` and :func:`load` (also ``featcf.save`` / ``featcf.load``) are the pair to use;
 ``model.save(path)`` writes the same file. This module stands above the models: loading
 needs the model classes, and the models never import it (they write through
-:mod:`featcf._format`, the format below them).
+``featcf._format``, the format below them).
 
 File format (version 1)
 -----------------------

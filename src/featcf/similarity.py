@@ -1,6 +1,6 @@
 """Exact top-k similarity between rows of sparse or dense matrices, and top-n serving.
 
-This is the Python face of the numba kernels in :mod:`featcf._kernels`: it validates and
+This is the Python face of the numba kernels in ``featcf._kernels``: it validates and
 canonicalises the input, applies weights / centring / BM25 / TF-IDF weighting, calls a kernel
 and wraps the result. Nothing compiles at import; each kernel compiles on first use and is
 cached on disk.

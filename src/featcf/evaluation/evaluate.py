@@ -30,6 +30,7 @@ from featcf.metrics import (
     auc,
     check_train_test_overlap,
     mae,
+    ndcg_at_k,
     ranking_metrics,
     rmse,
     summarize,
@@ -423,7 +424,10 @@ def evaluate(
         on), ``n_excluded`` (users with test interactions among the candidates that were
         not counted: no relevant item, or cold-items users without training), ``fit_seconds``
         (NaN when not fitted here) and ``score_seconds`` (time spent in the model's scoring
-        calls). ``frame.attrs`` holds ``model``, ``split`` (its sizes), ``n_candidates``.
+        calls). ``frame.attrs`` holds ``model``, ``split`` (its sizes), ``n_candidates``
+        and ``per_user``: a dict of the evaluated ``user_idx`` (int64) and, per ranking
+        cut-off, ``"ndcg@<k>"``, plus ``"auc"`` when asked (float64 arrays, NaN for users
+        without a relevant item), for paired comparisons of models on the same split.
 
     Raises
     ------
@@ -500,12 +504,16 @@ def evaluate(
             y_pred.append(scores[block.row, block.col])
 
     frames = []
+    per_user: dict[str, np.ndarray] = {"user_idx": users}
+    n_rel = np.diff(relevant.indptr)
+    for cut in ks:
+        per_user[f"ndcg@{cut}"] = ndcg_at_k(ranked, relevant, cut)
     ranking_names = [n for n in names if n in RANKING_METRICS]
     if ranking_names:
         frames.append(ranking_metrics(ranked, relevant, ks, ranking_names))
     if want_auc:
-        n_rel = np.diff(relevant.indptr)
         auc_values[n_rel == 0] = np.nan
+        per_user["auc"] = auc_values
         frames.append(summarize({"auc": auc_values}))
     if rating_pairs:
         truth = np.concatenate(y_true) if y_true else np.empty(0)
@@ -535,5 +543,6 @@ def evaluate(
         "model": _name(model),
         "split": split.describe(),
         "n_candidates": len(items),
+        "per_user": per_user,
     }
     return table

@@ -61,8 +61,8 @@ class BaseRecommender(BaseEstimator):
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,
     sets attributes ending in ``_`` and returns ``self``. Refitting discards the previous fit.
 
-    Attributes set by ``fit``
-    -------------------------
+    Attributes
+    ----------
     dataset_ : Dataset
         The training Dataset (its catalogue grows with :meth:`add_items`).
     user_ids_, item_ids_ : numpy.ndarray

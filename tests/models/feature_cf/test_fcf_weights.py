@@ -136,3 +136,21 @@ def test_given_weights_name_the_bad_entry():
         given_weights(names, {"genre": "high"}, True)
     with pytest.raises(ValueError, match="at least one term"):
         given_weights(names, {"cf": 1.0}, False)
+
+
+# issue 12: exclude_terms holds terms at weight 0 (ablations)
+def test_exclude_terms_hold_weight_zero_and_unknown_names_raise():
+    from featcf.datasets import make_insurance_shop
+
+    shop = make_insurance_shop(n_customers=200, random_state=0)
+    model = FeatureCF(
+        n_neighbors=10, weights="uniform", exclude_terms=("popularity",), show_progress=False
+    ).fit(shop)
+    col = model.term_names_.index("popularity")
+    assert (model.band_weights_[:, col] == 0).all()
+    assert model.cold_item_weights_[col] == 0
+    assert (np.delete(model.band_weights_, col, axis=1) > 0).any()
+    with pytest.raises(ValueError, match="exclude_terms"):
+        FeatureCF(exclude_terms=("nope",), show_progress=False).fit(shop)
+    with pytest.raises(TypeError, match="exclude_terms"):
+        FeatureCF(exclude_terms="popularity", show_progress=False).fit(shop)

@@ -13,7 +13,7 @@ the values of ``f``:
     Linear regression of each item on the user's other items and (when there are user
     features) their features: ``sum_{j in h_u} B[j, i] + f_u . B_F[:, i]``, the closed form
     of EASE (Steck 2019) on ``Z = [user features | positives]`` with a zero item diagonal
-    (see :func:`~featcf.models.feature_cf._linalg.ease_from_gram`). The strongest plain CF
+    (see ``_linalg.ease_from_gram``). The strongest plain CF
     signal for warm users, and a discriminative demographic model for customers without a
     history (it uses their own empty history, not a borrowed one); ``l2`` is picked on the
     validation split.

@@ -45,6 +45,8 @@ class Learning:
     include_cf: bool
     #: the "ease" L2 penalty: "auto" (picked on the validation split) or a number
     ease_l2: str | float
+    #: terms whose weight is held at 0 (never learned): ``exclude_terms``
+    exclude: tuple[str, ...] = ()
     #: validation users per group, and candidate items they are ranked over
     max_users: int = 300
     max_candidates: int = 400

@@ -7,7 +7,7 @@ score through ``_users`` and ``_terms``, explanations through ``_explain``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,7 +126,7 @@ class FeatureCF(BaseRecommender):
     (the affine level). The contributions sum to :meth:`predict`.
 
     The fitted attributes are read-only views of the typed fitted state (see
-    :mod:`featcf.models.feature_cf._state`), built at fit, at load and by :meth:`add_items`;
+    ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
     hyper-parameters changed after a fit take effect at the next fit.
 
     Parameters
@@ -141,7 +141,7 @@ class FeatureCF(BaseRecommender):
     weights : "learn", "uniform" or dict, default "learn"
         ``"learn"`` fits them (see above). ``"uniform"`` weighs every scaled term 1 (the
         baseline the learned weights are measured against). A dict ``{term: weight}`` takes
-        keys among :attr:`term_names_` (``"cf"``, ``"ease"``, ``"user_cf"``,
+        keys among ``term_names_`` (``"cf"``, ``"ease"``, ``"user_cf"``,
         ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
         ``"demographics"``, ``"demographic_fields"``, ``"content_ridge"``, the item field
         names and ``"content:<field>"``); a field name also sets its ``"content:<field>"``
@@ -170,6 +170,11 @@ class FeatureCF(BaseRecommender):
     new_item_shift : float, default 2.0
         Level of items without interactions, in warm-score standard deviations below the
         warm items' mean (see above).
+    exclude_terms : sequence of str, default ()
+        Terms (names of :attr:`term_names_`) held at weight 0 for every band and for new
+        items, with learned, uniform and given weights alike: the model without them (for
+        ablations). They stay in :attr:`term_names_` with weight 0. An unknown name raises
+        ``ValueError`` at fit.
     validation_fraction : float, default 0.2
         Share of positives (and of users) hidden to learn the weights.
     random_state : None, int or numpy.random.Generator
@@ -186,7 +191,7 @@ class FeatureCF(BaseRecommender):
     feature_weights_ : pandas.Series
         Weights of the terms for warm users (history of 21+), indexed by term name.
     band_weights_ : numpy.ndarray of shape (5, n_terms)
-        Weights per history-length band (rows follow :data:`BAND_EDGES`).
+        Weights per history-length band (rows follow :data:`~featcf.models.feature_cf.BAND_EDGES`).
     cold_item_weights_ : numpy.ndarray of shape (n_terms,)
         Weights used for items without interactions; ``cold_item_affine_`` their level.
     ease_l2_ : float or None
@@ -265,6 +270,7 @@ class FeatureCF(BaseRecommender):
         random_state: Any = None,
         show_progress: bool | None = None,
         n_threads: int | None = None,
+        exclude_terms: Sequence[str] = (),
     ) -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -276,6 +282,7 @@ class FeatureCF(BaseRecommender):
         self.ease_l2 = ease_l2
         self.ease_max_items = ease_max_items
         self.new_item_shift = new_item_shift
+        self.exclude_terms = exclude_terms
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.show_progress = show_progress
@@ -287,6 +294,12 @@ class FeatureCF(BaseRecommender):
         check_option(self.metric, "metric", ("cosine", "pearson"))
         check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
         check_real(self.new_item_shift, "new_item_shift")
+        if isinstance(self.exclude_terms, str) or not all(
+            isinstance(t, str) for t in self.exclude_terms
+        ):
+            raise TypeError(
+                f"exclude_terms must be a sequence of term names, got {self.exclude_terms!r}"
+            )
         check_option_or_mapping(
             self.weights, "weights", ("learn", "uniform"), "a dict {term: weight}"
         )
@@ -317,14 +330,19 @@ class FeatureCF(BaseRecommender):
             new_item_shift=float(self.new_item_shift),
             include_cf=bool(self.include_cf),
             ease_l2=self.ease_l2,
+            exclude=tuple(self.exclude_terms),
         )
 
     def _given_weights(self, names: list[str]) -> np.ndarray | None:
         """The given weights as a vector over ``names`` (None for ``weights="learn"``)."""
         if isinstance(self.weights, Mapping):
-            return given_weights(names, self.weights, bool(self.include_cf))
+            return given_weights(
+                names, self.weights, bool(self.include_cf), tuple(self.exclude_terms)
+            )
         if self.weights == "uniform":
-            return given_weights(names, dict.fromkeys(names, 1.0), bool(self.include_cf))
+            return given_weights(
+                names, dict.fromkeys(names, 1.0), bool(self.include_cf), tuple(self.exclude_terms)
+            )
         return None
 
     # ------------------------------------------------------------------ fitting
@@ -351,6 +369,12 @@ class FeatureCF(BaseRecommender):
             rating=rating_data,
             demographics=dataset.user_features is not None,
         )
+        unknown = [t for t in self.exclude_terms if t not in names]
+        if unknown:
+            raise ValueError(
+                f"exclude_terms names unknown term(s) {unknown}; the terms of this model are "
+                f"{names}"
+            )
         given = self._given_weights(names)
         inputs = read_inputs(
             dataset, rating_data=rating_data, positive_threshold=self.positive_threshold

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from featcf._validation import check_real
+from featcf.metrics import ndcg_at_k
 from featcf.models.feature_cf._core import build_core, with_ease
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._linalg import (
@@ -50,6 +51,7 @@ __all__ = [
     "fit_given",
     "fit_learned",
     "fixed_ease_l2",
+    "free_terms",
     "given_weights",
     "learn_weights",
     "select_ease",
@@ -116,11 +118,21 @@ def fit_given(
     return scorer, TermWeights.of(scale, np.tile(given, (len(BAND_EDGES), 1)), given.copy())
 
 
+def free_terms(names: Sequence[str], include_cf: bool, exclude: Sequence[str] = ()) -> np.ndarray:
+    """Which terms may get a weight: all but ``exclude`` and, without ``include_cf``, the
+    ordinary CF terms ``"cf"`` and ``"user_cf"`` (``"ease"`` is not among the terms then)."""
+    held = set(exclude) | (set() if include_cf else {"cf", "user_cf"})
+    return np.array([name not in held for name in names])
+
+
 def given_weights(
-    names: Sequence[str], weights: Mapping[str, float], include_cf: bool
+    names: Sequence[str],
+    weights: Mapping[str, float],
+    include_cf: bool,
+    exclude: Sequence[str] = (),
 ) -> np.ndarray:
     """The weight vector of a dict ``{term: weight}`` (a field name also sets its content
-    term unless that is given; terms not listed weigh 0)."""
+    term unless that is given; terms not listed, and terms in ``exclude``, weigh 0)."""
     given = dict(weights)
     unknown = [k for k in given if k not in names]
     if unknown:
@@ -133,9 +145,7 @@ def given_weights(
         content = f"content:{key}"
         if content in names and content not in given:
             out[names.index(content)] = float(value)
-    if not include_cf:
-        out[names.index("cf")] = 0.0
-        out[names.index("user_cf")] = 0.0
+    out[~free_terms(names, include_cf, exclude)] = 0.0
     if not (out > 0).any():
         raise ValueError("weights must give at least one term a positive weight")
     return out
@@ -179,7 +189,6 @@ def select_ease(
     whose term alone ranks the hidden interactions of (up to 1,000) warm validation
     users best by nDCG@10 is kept.
     """
-    from featcf.metrics import ndcg_at_k  # imports numba kernels: kept out of ``import featcf``
 
     train = split.train
     gram, n_features = ease_gram(train, user_features)
@@ -261,10 +270,7 @@ def learn_weights(
     if not samples:
         w = np.ones(n_terms)
         return TermWeights.of(scale, np.tile(w, (n_bands, 1)), w)
-    mask = np.ones(n_terms, dtype=bool)
-    if not plan.include_cf:  # "ease" is not among the terms then
-        mask[names.index("cf")] = False
-        mask[names.index("user_cf")] = False
+    mask = free_terms(names, plan.include_cf, plan.exclude)
     blocks = _blocks(samples, mask, scale)
     n_pos = sum(int(block.pos.sum()) for block in blocks)
     if n_pos < MIN_BAND_POSITIVES:
@@ -279,9 +285,10 @@ def learn_weights(
     band_w[:, mask] = band_free
     cold_w = np.zeros(n_terms)
     cold_w[mask] = cold_free
+    fallback = names.index("popularity") if mask[names.index("popularity")] else mask.argmax()
     for w in (*band_w, cold_w):
         if not (w > 0).any():
-            w[names.index("popularity")] = 1.0
+            w[fallback] = 1.0
     # the loss is a surrogate: per band, keep uniform weights where they rank the
     # validation users better by nDCG@10 itself
     uniform = mask.astype(np.float64)
@@ -468,7 +475,6 @@ def band_ndcg(blocks: Sequence[tuple], band: int, w: np.ndarray, n: int = 10) ->
 
     ``blocks`` hold ``(tag, scaled, pos, blocked, cold_cols)`` (see :class:`Block`).
     """
-    from featcf.metrics import ndcg_at_k  # imports numba kernels: kept out of ``import featcf``
 
     values = []
     for tag, scaled, pos, blocked, cold_cols in blocks:

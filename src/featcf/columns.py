@@ -11,7 +11,8 @@ class Columns:
     ``recommend`` and ``recommend_new_users`` return ``USER, ITEM, SCORE, RANK``;
     ``recommend_users`` returns ``ITEM, USER, SCORE, RANK``; ``explain`` returns
     ``PART, FIELD, VALUE, CONTRIBUTION, LABEL``; with ``reasons=True`` the recommendation
-    frames add ``REASON``.
+    frames add ``REASON``; ``recommend(..., on_unknown="popular")`` adds ``SOURCE``
+    (``"model"`` or ``"popular"``).
     """
 
     USER = "user_id"
@@ -24,6 +25,7 @@ class Columns:
     CONTRIBUTION = "contribution"
     LABEL = "label"
     REASON = "reason"
+    SOURCE = "source"
 
     RECOMMENDATIONS = (USER, ITEM, SCORE, RANK)
     AUDIENCE = (ITEM, USER, SCORE, RANK)

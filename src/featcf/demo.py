@@ -92,7 +92,9 @@ def run_demo(n_customers: int = 2000, random_state: int = 0, as_json: bool = Fal
         print("featcf demo: a synthetic online insurance shop\n")
         print(shop.summary())
         print("\nFitting FeatureCF (field weights learned on a validation split)...")
-    model = FeatureCF(random_state=random_state, show_progress=not as_json).fit(shop)
+    # the bar in a terminal only (auto): not in CI logs, never with --json
+    progress = False if as_json else None
+    model = FeatureCF(random_state=random_state, show_progress=progress).fit(shop)
 
     weights = model.feature_weights_
     customers = _pick_customers(shop)

@@ -67,6 +67,7 @@ def encode_new_users(
         known = set(ids)
         ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
     new_ids = np.asarray(ids, dtype=object)
+    _refuse_fitted_ids(dataset, new_ids, 0 if codes is None else len(uniques), user_col)
     n_new = len(new_ids)
     history = None
     if codes is not None and len(codes):
@@ -102,6 +103,32 @@ def encode_new_users(
         )
         features = sp.csr_matrix(features, dtype=np.float32)
     return new_ids, history, features
+
+
+def _refuse_fitted_ids(
+    dataset: Dataset, new_ids: np.ndarray, n_from_history: int, user_col: str
+) -> None:
+    """Raise when new customers carry ids of fitted ones (their history would be ignored).
+
+    ``new_ids`` lists the ids of ``interactions`` first (``n_from_history`` of them), then
+    those only in ``user_features``; the message names the frame holding the first such id.
+    """
+    fitted = np.asarray(dataset.user_index(new_ids, strict=False), dtype=np.int64) >= 0
+    if not fitted.any():
+        return
+    from_history = np.arange(len(new_ids)) < n_from_history
+    in_history = from_history[np.argmax(fitted)]
+    fitted &= from_history if in_history else ~from_history
+    examples = new_ids[fitted][:3].tolist()
+    raise ValueError(
+        f"{'interactions' if in_history else 'user_features'}[{user_col!r}] holds "
+        f"{int(fitted.sum())} id(s) of users the model was fitted on, e.g. {examples}: "
+        f"recommend_new_users is for users unknown at fit time and would ignore what "
+        f"the model knows about these. Use model.recommend({examples}, n=...) for them "
+        f"(their fitted history); to count interactions made since the fit too, refit "
+        f"on a Dataset that holds them. If they are other users, give them ids the "
+        f"model has not seen"
+    )
 
 
 def csr_summing_duplicates(

@@ -22,8 +22,8 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from featcf._progress import resolve_show_progress
 from featcf._validation import (
-    check_bool,
     check_nonnegative_float,
     check_positive_float,
     check_positive_int,
@@ -54,8 +54,10 @@ class ALS(BaseRecommender):
     n_threads : int, optional
         Threads of implicit's solver (default: all cores). BLAS runs single-threaded during
         the fit, as implicit recommends.
-    show_progress : bool, default True
-        Show implicit's progress bar during the fit.
+    show_progress : bool or None, default None
+        implicit's progress bar over the fit's iterations: None (auto) draws it when the
+        output is a terminal or a Jupyter notebook and not in logs, pipes or CI; True always,
+        False never.
 
     Attributes
     ----------
@@ -88,7 +90,7 @@ class ALS(BaseRecommender):
         alpha: float = 1.0,
         random_state: Any = None,
         n_threads: int | None = None,
-        show_progress: bool = True,
+        show_progress: bool | None = None,
     ) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -104,7 +106,7 @@ class ALS(BaseRecommender):
         check_positive_int(self.iterations, "iterations")
         check_positive_float(self.alpha, "alpha")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        check_bool(self.show_progress, "show_progress")
+        resolve_show_progress(self.show_progress)
         check_random_state(self.random_state)
 
     def _new_implicit(self, random_state: Any) -> Any:
@@ -125,7 +127,10 @@ class ALS(BaseRecommender):
         rng = check_random_state(self.random_state)
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._new_implicit(rng)
-            model.fit(sp.csr_matrix(dataset.interactions), show_progress=bool(self.show_progress))
+            model.fit(
+                sp.csr_matrix(dataset.interactions),
+                show_progress=resolve_show_progress(self.show_progress),
+            )
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._implicit = model

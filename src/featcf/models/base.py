@@ -358,6 +358,8 @@ class BaseRecommender(BaseEstimator):
         on_unknown : {"raise", "popular", "drop"}, default "raise"
             Users not in the fitted Dataset: raise :class:`~featcf.UnknownIdError`, serve the
             most popular items (with a :class:`~featcf.ColdStartWarning`), or leave them out.
+            The popular items have no model score: their ``score`` is NaN (so the column
+            holds the model's scores only) and a ``source`` column says ``"popular"``.
         reasons : bool, default False
             Add a ``reason`` column: one line in plain language naming the largest positive
             parts of each score (the parts of :meth:`explain`; internal constants and parts
@@ -369,12 +371,30 @@ class BaseRecommender(BaseEstimator):
         pandas.DataFrame
             Columns ``user_id, item_id, score, rank`` (rank starts at 1), sorted by user in
             the order given, then by score descending; ties are broken by internal item order.
-            With ``reasons=True`` also ``reason``.
+            With ``reasons=True`` also ``reason``. With ``on_unknown="popular"`` a column ``source`` says where each row comes
+            from: ``"model"`` (scored by the model) or ``"popular"`` (an unknown user's
+            fallback, ranked by number of interactions, ``score`` NaN); the column is there
+            even when every id is known, so code reading the frame need not check.
 
         Raises
         ------
         UnsupportedProtocolError
             With ``reasons=True``, for a model without explanations (ALS).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from featcf.datasets import make_insurance_shop
+        >>> from featcf.models import ItemKNN
+        >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+        >>> model = ItemKNN(n_neighbors=20).fit(shop)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # the ColdStartWarning for "web-visitor"
+        ...     recs = model.recommend([shop.user_ids[0], "web-visitor"], n=2, on_unknown="popular")
+        >>> recs[["rank", "source"]].values.tolist()
+        [[1, 'model'], [2, 'model'], [1, 'popular'], [2, 'popular']]
+        >>> recs["score"].isna().tolist()
+        [False, False, True, True]
         """
         dataset = self._fitted_dataset()
         n = check_positive_int(n, "n")
@@ -402,31 +422,52 @@ class BaseRecommender(BaseEstimator):
             rows = np.repeat(np.arange(len(users)), counts)
             pairs = self._fitted_pairs(users, rows, top_idx[top_idx >= 0])
             frame[Columns.REASON] = self._reasons(pairs, skip="user")
-        if unknown.any() and on_unknown == "popular":
-            warnings.warn(
-                f"{int(unknown.sum())} unknown user(s) get the most popular items "
-                f"(e.g. {query[unknown][:3].tolist()})",
-                ColdStartWarning,
-                stacklevel=2,
-            )
-            popular = self._popularity_scores()[candidates]
-            block = np.broadcast_to(popular, (int(unknown.sum()), len(candidates)))
-            p_idx, p_score = self._top_n(
-                lambda rows: block[rows], int(unknown.sum()), n, candidates, None
-            )
-            fallback = self._frame(
-                query[unknown], dataset.item_ids, p_idx, p_score, Columns.RECOMMENDATIONS
-            )
-            if reasons:
-                fallback[Columns.REASON] = POPULAR
-            order = {uid: k for k, uid in enumerate(pd.unique(query))}
-            frame = pd.concat([frame, fallback], ignore_index=True)
-            frame = frame.sort_values(
-                [Columns.USER, Columns.RANK],
-                key=lambda s: s.map(order) if s.name == Columns.USER else s,
-                kind="stable",
-            ).reset_index(drop=True)
+        if on_unknown == "popular":
+            frame = self._with_popular_fallback(frame, query, unknown, n, candidates, reasons)
         return frame
+
+    def _with_popular_fallback(
+        self,
+        frame: pd.DataFrame,
+        query: np.ndarray,
+        unknown: np.ndarray,
+        n: int,
+        candidates: np.ndarray,
+        reasons: bool = False,
+    ) -> pd.DataFrame:
+        """``recommend(on_unknown="popular")``: the model's rows plus the most popular items
+        for the ``unknown`` users of ``query``, in the order of ``query`` (with ``reasons``,
+        the fallback rows read "popular with customers").
+
+        The fallback rows have no model score (``score`` is NaN, so the column holds one
+        scale: the model's); a ``source`` column says which rows are which (``"model"`` or
+        ``"popular"``) whether or not some ids were unknown in this call.
+        """
+        frame = frame.assign(**{Columns.SOURCE: "model"})
+        if not unknown.any():
+            return frame
+        warnings.warn(
+            f"{int(unknown.sum())} unknown user(s) get the most popular items, with score NaN "
+            f"and source 'popular' (e.g. {query[unknown][:3].tolist()})",
+            ColdStartWarning,
+            stacklevel=3,
+        )
+        popular = self._popularity_scores()[candidates]
+        block = np.broadcast_to(popular, (int(unknown.sum()), len(candidates)))
+        p_idx, _ = self._top_n(lambda rows: block[rows], int(unknown.sum()), n, candidates, None)
+        no_score = np.full(p_idx.shape, np.nan, dtype=np.float32)
+        item_ids = self._fitted_dataset().item_ids
+        fallback = self._frame(query[unknown], item_ids, p_idx, no_score, Columns.RECOMMENDATIONS)
+        if reasons:
+            fallback[Columns.REASON] = POPULAR
+        fallback[Columns.SOURCE] = "popular"
+        order = {uid: k for k, uid in enumerate(pd.unique(query))}
+        frame = pd.concat([frame, fallback], ignore_index=True)
+        return frame.sort_values(
+            [Columns.USER, Columns.RANK],
+            key=lambda s: s.map(order) if s.name == Columns.USER else s,
+            kind="stable",
+        ).reset_index(drop=True)
 
     def _recommend_known(
         self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
@@ -524,6 +565,12 @@ class BaseRecommender(BaseEstimator):
         pandas.DataFrame
             ``user_id, item_id, score, rank`` (and ``reason``) keyed by the caller's own
             user ids.
+
+        Raises
+        ------
+        ValueError
+            If an id is one of the fitted users: they are served by :meth:`recommend`, which
+            uses their fitted history (this method would ignore it).
         """
         dataset = self._fitted_dataset()
         n = check_positive_int(n, "n")

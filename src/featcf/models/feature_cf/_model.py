@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._progress import resolve_show_progress
 from featcf._validation import (
     check_bool,
     check_nonnegative_float,
@@ -181,8 +182,10 @@ class FeatureCF(BaseRecommender):
         Share of positives (and of users) hidden to learn the weights.
     random_state : None, int or numpy.random.Generator
         Seeds the validation split.
-    show_progress : bool, default True
-        Show a progress bar over the fit stages.
+    show_progress : bool or None, default None
+        A progress bar over the fit stages. None (auto) draws it when the output is a
+        terminal or a Jupyter notebook and not in logs, pipes or CI output, where a bar
+        becomes one long line of carriage-return updates; True always draws it, False never does.
     n_threads : int, optional
         numba threads for the similarity kernels (default: all).
 
@@ -268,7 +271,7 @@ class FeatureCF(BaseRecommender):
         new_item_shift: float = 2.0,
         validation_fraction: float = 0.2,
         random_state: Any = None,
-        show_progress: bool = True,
+        show_progress: bool | None = None,
         n_threads: int | None = None,
         exclude_terms: Sequence[str] = (),
     ) -> None:
@@ -314,7 +317,7 @@ class FeatureCF(BaseRecommender):
         )  # fmt: skip
         check_random_state(self.random_state)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        check_bool(self.show_progress, "show_progress")
+        resolve_show_progress(self.show_progress)
 
     def _settings(self) -> Settings:
         return Settings(
@@ -349,7 +352,8 @@ class FeatureCF(BaseRecommender):
     def _fit(self, dataset: Dataset) -> None:
         # tqdm.auto picks a notebook widget in Jupyter (and warns when ipywidgets is
         # missing); with the bar turned off the plain class is enough and stays silent.
-        if self.show_progress:
+        show_progress = resolve_show_progress(self.show_progress)
+        if show_progress:
             from tqdm.auto import tqdm  # heavy: kept out of ``import featcf``
         else:
             from tqdm import tqdm  # heavy: kept out of ``import featcf``
@@ -384,7 +388,7 @@ class FeatureCF(BaseRecommender):
             )
         settings, plan = self._settings(), self._learning()
         stages = _LEARNED_STAGES if given is None else _GIVEN_STAGES
-        bar = tqdm(total=len(stages), desc="FeatureCF", disable=not self.show_progress)
+        bar = tqdm(total=len(stages), desc="FeatureCF", disable=not show_progress)
         stage = _Stages(bar)
         try:
             stage("final model")

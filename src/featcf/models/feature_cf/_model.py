@@ -174,9 +174,9 @@ class FeatureCF(BaseRecommender):
         Level of items without interactions, in warm-score standard deviations below the
         warm items' mean (see above).
     exclude_terms : sequence of str, default ()
-        Terms (names of :attr:`term_names_`) held at weight 0 for every band and for new
+        Terms (names of ``term_names_``) held at weight 0 for every band and for new
         items, with learned, uniform and given weights alike: the model without them (for
-        ablations). They stay in :attr:`term_names_` with weight 0. An unknown name raises
+        ablations). They stay in ``term_names_`` with weight 0. An unknown name raises
         ``ValueError`` at fit.
     validation_fraction : float, default 0.2
         Share of positives (and of users) hidden to learn the weights.

@@ -59,6 +59,9 @@ def make_dataset(
         item_col="item",
         weight_col="rating",
         timestamp_col="ts" if timestamps else None,
+        # the whole catalogue and customer list: random counts may leave most of them unused
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )
 
 

@@ -218,7 +218,7 @@ def test_explain_names_matched_values_and_sums_to_predict(tiny, n_neighbors, met
     )
     for user, item in [("u1", "sku-70"), ("u3", "sku-10"), ("u4", "sku-30")]:
         parts = model.explain(user, item)
-        assert list(parts.columns) == ["part", "field", "value", "contribution"]
+        assert list(parts.columns) == ["part", "field", "value", "contribution", "label"]
         assert (parts["part"] == "content").all()
         assert parts["contribution"].sum() == pytest.approx(
             model.predict([user], [item])[0], rel=1e-5, abs=1e-6

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._validation import check_float32_weights, check_option, check_positive_int
+from featcf._validation import (
+    check_bool,
+    check_float32_weights,
+    check_option,
+    check_positive_int,
+)
 from featcf.data.features import FeatureEncoder, FeatureMatrix, FieldSpec
 from featcf.data.idmap import IdMap
 from featcf.exceptions import FeatureEncodingWarning
@@ -117,6 +122,82 @@ def _feature_frame(frame: Any, id_col: str, argument: str) -> pd.DataFrame:
             f"{frame.loc[dup, id_col].head(5).tolist()}; each row must describe one entity"
         )
     return frame
+
+
+#: ``pandas.api.types.infer_dtype`` names -> the kind of id a column holds
+_ID_KINDS = {
+    "integer": "int",
+    "string": "str",
+    "floating": "float",
+    "mixed-integer-float": "float",
+    "boolean": "bool",
+}
+_CASTS = {"int": ".astype('int64')", "str": ".astype(str)"}
+
+
+def _id_kind(ids: pd.Series) -> str:
+    """``"int"``, ``"str"``, ``"float"``, ``"bool"`` or pandas' name for anything else."""
+    values = ids.cat.categories if isinstance(ids.dtype, pd.CategoricalDtype) else ids
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    return _ID_KINDS.get(inferred, inferred)
+
+
+def _check_id_hygiene(
+    interaction_ids: pd.Series,
+    feature_ids: pd.Series | None,
+    column: str,
+    kind: str,
+    allow_mostly_cold: bool,
+) -> None:
+    """Refuse id columns that would silently build a wrong Dataset (one side, users or items).
+
+    - float ids that are all whole numbers (``1.0``): cast them to int;
+    - a feature table whose ids are of another kind than the interactions' (int vs str):
+      no row would match;
+    - a feature table of which fewer than half the ids appear in the interactions (most of
+      its rows would become cold entities), unless ``allow_mostly_cold``.
+    """
+    feature_arg = f"{kind}_features[{column!r}]"
+    columns = [(f"interactions[{column!r}]", interaction_ids)]
+    if feature_ids is not None:
+        columns.append((feature_arg, feature_ids))
+    kinds = [_id_kind(ids) for _, ids in columns]
+    for (name, ids), id_kind in zip(columns, kinds, strict=True):
+        values = ids.to_numpy(dtype=np.float64) if id_kind == "float" else None
+        if values is not None and np.array_equal(values, np.round(values)):
+            raise ValueError(
+                f"{name} holds float ids that are whole numbers, e.g. "
+                f"{pd.unique(values)[:3].tolist()} (an int column becomes float when it held a "
+                f"missing value, e.g. after a merge); ids are labels, so cast the column "
+                f"first: {name} = {name}.astype('int64')"
+            )
+    if feature_ids is None:
+        return
+    own, theirs = kinds
+    if own != theirs and {own, theirs} <= {"int", "str"}:
+        raise ValueError(
+            f"{feature_arg} holds {theirs} ids but interactions[{column!r}] holds {own} ids "
+            f"(e.g. {feature_ids.iloc[:1].tolist()} vs {interaction_ids.iloc[:1].tolist()}), so "
+            f"no row of {kind}_features matches a {kind} of the interactions: convert one "
+            f"side, e.g. {feature_arg} = {feature_arg}{_CASTS[own]}"
+        )
+    matched = feature_ids.isin(interaction_ids).to_numpy()
+    n_matched, n_rows = int(matched.sum()), len(feature_ids)
+    if allow_mostly_cold or 2 * n_matched >= n_rows:
+        return
+    known = pd.Index(pd.unique(interaction_ids.to_numpy()))
+    featureless = known[~known.isin(feature_ids)]
+    example = "a whole catalogue" if kind == "item" else "every registered customer"
+    raise ValueError(
+        f"{feature_arg} shares only {n_matched} of its {n_rows} ids ({n_matched / n_rows:.0%}) "
+        f"with interactions[{column!r}]: the other {n_rows - n_matched} (e.g. "
+        f"{feature_ids[~matched].head(3).tolist()}) would become {kind}s without interactions, "
+        f"and {len(featureless)} of the {len(known)} {kind}s of the interactions (e.g. "
+        f"{featureless[:3].tolist()}) would have no features. Check that both columns hold the "
+        f"same ids (same spelling, prefixes, padding, no stray spaces); if {kind}_features "
+        f"really lists mostly {kind}s without interactions ({example}, say), pass "
+        f"allow_mostly_cold_{kind}s=True"
+    )
 
 
 def _union_ids(primary: pd.Series, secondary: pd.Series | None) -> pd.Index:
@@ -318,6 +399,8 @@ class Dataset:
         duplicates: str = "sum",
         sep: str = "|",
         n_bins: int = 5,
+        allow_mostly_cold_items: bool = False,
+        allow_mostly_cold_users: bool = False,
     ) -> Dataset:
         """Build a Dataset from an interactions frame and optional feature frames.
 
@@ -349,6 +432,11 @@ class Dataset:
             Separator of multi-valued string columns.
         n_bins : int, default 5
             Number of quantile bands of numeric fields.
+        allow_mostly_cold_items, allow_mostly_cold_users : bool, default False
+            Accept an ``item_features`` / ``user_features`` table of which fewer than half
+            the ids appear in ``interactions`` (e.g. a whole catalogue of which a few
+            products have sold). By default such a table is refused, because it usually
+            means the two id columns do not hold the same ids (``"sku-10"`` vs ``"10"``).
 
         Returns
         -------
@@ -363,6 +451,12 @@ class Dataset:
             with ``duplicates="error"``, empty interactions, feature frames without the id
             column or with repeated ids, field specs naming missing columns. The message names
             the argument and column.
+
+            Ids that would silently build a wrong Dataset: float ids that are whole numbers
+            (``1.0``; cast the column to int), a feature table whose ids are of another kind
+            than the interactions' (int vs str), and a feature table of which fewer than half
+            the ids appear in the interactions (unless ``allow_mostly_cold_items`` /
+            ``allow_mostly_cold_users``). The message says how to fix it.
         """
         interactions = _require_frame(interactions, "interactions")
         for name, value in (("user_col", user_col), ("item_col", item_col)):
@@ -390,6 +484,17 @@ class Dataset:
             user_features = _feature_frame(user_features, user_col, "user_features")
         elif user_fields:
             raise ValueError("user_fields is given but user_features is None")
+        for frame, column, kind, allow in (
+            (user_features, user_col, "user", allow_mostly_cold_users),
+            (item_features, item_col, "item", allow_mostly_cold_items),
+        ):
+            _check_id_hygiene(
+                interactions[column],
+                None if frame is None else frame[column],
+                column,
+                kind,
+                check_bool(allow, f"allow_mostly_cold_{kind}s"),
+            )
 
         user_map = IdMap(
             _union_ids(

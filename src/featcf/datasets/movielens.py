@@ -404,4 +404,8 @@ def load_movielens(
         },
         duplicates="error",
         n_bins=n_bins,
+        # u.item / u.user list every movie and user of the files, whose ids the ratings share by
+        # construction: a subset of the ratings may leave most of them unrated
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )

@@ -459,6 +459,9 @@ def make_insurance_shop(
         },
         duplicates="error",
         n_bins=n_bins,
+        # the generated tables are the whole shop (a small shop may leave most products unsold)
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )
     if not return_truth:
         return dataset

@@ -57,19 +57,19 @@ _COLUMNS = ["metric", "k", "value", "n_users", "n_excluded", "fit_seconds", "sco
 # --------------------------------------------------------------------------------------
 
 
-def _check_split(split: Any) -> Split:
+def _check_split(split: Any, argument: str = "split") -> Split:
     if not isinstance(split, Split):
         raise TypeError(
-            f"split must be a featcf.evaluation.Split (from split_random, split_temporal, "
+            f"{argument} must be a featcf.evaluation.Split (from split_random, split_temporal, "
             f"split_cold_items or split_cold_users), got {type(split).__name__}"
         )
     return split
 
 
-def _check_model(model: Any) -> None:
+def _check_model(model: Any, argument: str = "model") -> None:
     if not isinstance(model, BaseRecommender) and not callable(model):
         raise TypeError(
-            f"model must be a featcf recommender or a scoring function "
+            f"{argument} must be a featcf recommender or a scoring function "
             f"fn(user_idx, item_idx, history) -> scores, got {type(model).__name__}"
         )
 

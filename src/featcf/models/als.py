@@ -22,15 +22,16 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from featcf._progress import resolve_show_progress
 from featcf._schema import Array, Spec
 from featcf._validation import (
-    check_bool,
     check_nonnegative_float,
     check_positive_float,
     check_positive_int,
     check_random_state,
 )
 from featcf.data.dataset import Dataset
+from featcf.models._reasons import PairQuery
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 
 __all__ = ["ALS"]
@@ -54,8 +55,10 @@ class ALS(BaseRecommender):
     n_threads : int, optional
         Threads of implicit's solver (default: all cores). BLAS runs single-threaded during
         the fit, as implicit recommends.
-    show_progress : bool, default True
-        Show implicit's progress bar during the fit.
+    show_progress : bool or None, default None
+        implicit's progress bar over the fit's iterations: None (auto) draws it when the
+        output is a terminal or a Jupyter notebook and not in logs, pipes or CI; True always,
+        False never.
 
     Attributes
     ----------
@@ -88,7 +91,7 @@ class ALS(BaseRecommender):
         alpha: float = 1.0,
         random_state: Any = None,
         n_threads: int | None = None,
-        show_progress: bool = True,
+        show_progress: bool | None = None,
     ) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -104,7 +107,7 @@ class ALS(BaseRecommender):
         check_positive_int(self.iterations, "iterations")
         check_positive_float(self.alpha, "alpha")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        check_bool(self.show_progress, "show_progress")
+        resolve_show_progress(self.show_progress)
         check_random_state(self.random_state)
 
     def _new_implicit(self, random_state: Any) -> Any:
@@ -129,7 +132,8 @@ class ALS(BaseRecommender):
             model = self._new_implicit(rng)
             try:
                 model.fit(
-                    sp.csr_matrix(dataset.interactions), show_progress=bool(self.show_progress)
+                    sp.csr_matrix(dataset.interactions),
+                    show_progress=resolve_show_progress(self.show_progress),
                 )
                 diverged = False
             except ModelFitError:  # implicit's check: NaN factors
@@ -182,9 +186,10 @@ class ALS(BaseRecommender):
             "use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
         raise UnsupportedProtocolError(
-            "ALS scores are dot products of latent factors, which have no readable parts; "
+            "ALS scores are dot products of latent factors, which have no readable parts or "
+            "reasons; "
             "for explained recommendations use FeatureCF or ContentKNN (per feature value) or "
             "ItemKNN (per history item)"
         )

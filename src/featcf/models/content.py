@@ -40,7 +40,8 @@ from featcf._schema import Json, Sparse, Spec, json_weights
 from featcf._validation import check_nonnegative_weights, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
-from featcf.models._scoring import dense_columns, explanation_frame
+from featcf.models._reasons import PairQuery, field_label
+from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
 from featcf.models.base import BaseRecommender
 from featcf.similarity import topk_similarity
 
@@ -255,10 +256,45 @@ class ContentKNN(BaseRecommender):
         return self._scores_from_history(history, item_idx)
 
     # ------------------------------------------------------------------ explanation
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        """Per matched feature value: ``field``, ``value = "field = value"``, contribution."""
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """Per matched feature value: ``field``, ``value = "field = value"``, contribution;
+        label "<field> = <value> matches your purchases"."""
+        features = self._fitted_dataset().item_features
+        if self.similarity_ is None:  # cosine over all items: every pair at once
+            pair, columns, contributions = self._cosine_parts(query)
+        else:
+            pieces = [self._pair_parts(query, p) for p in range(len(query.items))]
+            pair = np.concatenate([np.full(len(c), p) for p, (c, _) in enumerate(pieces)] or [[]])
+            columns = np.concatenate([c for c, _ in pieces] or [[]]).astype(np.int64)
+            contributions = np.concatenate([v for _, v in pieces] or [[]])
+        fields = list(features.fields.values())
+        field_of = features.field_of_column[columns]
+        names = np.asarray([fields[f].name for f in field_of], dtype=object)
+        pairs = list(zip(field_of, columns, strict=True))
+        values = np.asarray([fields[f].label(int(c)) for f, c in pairs], dtype=object)
+        labels = [
+            field_label(fields[f].name, fields[f].values[c - fields[f].start]) for f, c in pairs
+        ]
+        return explanation_frame(
+            "content", values, contributions, fields=names, labels=labels, pair=pair
+        )
+
+    def _cosine_parts(self, query: PairQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pair, column, contribution) of every pair for cosine over all items: the history
+        profile times the item's vector, without the item's own entry."""
+        E = self.item_vectors_
+        profile = np.asarray((query.history.astype(np.float64) @ E).todense())
+        pair, columns, target = pair_entries(E, query.items)
+        own = gather(query.history, query.rows, query.items)  # r_ui (0: not in the history)
+        target = target.astype(np.float64)
+        contributions = profile[query.rows[pair], columns] * target - own[pair] * target * target
+        return pair, columns, contributions
+
+    def _pair_parts(self, query: PairQuery, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, contributions) of pair ``p`` (top-k neighbour lists, or Jaccard)."""
         dataset = self._fitted_dataset()
-        history = dataset.interactions[user]
+        item = int(query.items[p])
+        history = query.history[int(query.rows[p])]
         js, r = history.indices, history.data.astype(np.float64)
         keep = js != item
         if self.similarity_ is not None:
@@ -285,12 +321,4 @@ class ContentKNN(BaseRecommender):
             per_col = np.asarray((sp.diags(factor) @ common).sum(axis=0)).ravel() * w
             columns = np.flatnonzero(per_col)
             contributions = per_col[columns]
-        features = dataset.item_features
-        field_of = features.field_of_column
-        fields = list(features.fields.values())
-        return explanation_frame(
-            "content",
-            [fields[field_of[c]].label(int(c)) for c in columns],
-            contributions,
-            fields=[fields[field_of[c]].name for c in columns],
-        )
+        return np.asarray(columns, dtype=np.int64), np.asarray(contributions, np.float64)

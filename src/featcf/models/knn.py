@@ -42,7 +42,8 @@ import scipy.sparse as sp
 from featcf._schema import Sparse, Spec
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
 from featcf.data.dataset import Dataset
-from featcf.models._scoring import dense_columns, explanation_frame
+from featcf.models._reasons import HISTORY, SIMILAR_CUSTOMERS, PairQuery, item_display_names
+from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
 from featcf.models.base import BaseRecommender, UnsupportedProtocolError
 from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
 
@@ -232,13 +233,16 @@ class ItemKNN(_KNNParams, BaseRecommender):
             "the interaction data); use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        """History items that voted for ``item``: part "neighbour", value = the history item."""
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """History items that voted for each item: part "neighbour", value = the history
+        item, label "goes with your <it>"."""
         dataset = self._fitted_dataset()
-        history = dataset.interactions[user]
-        sims = self.similarity_[history.indices, :][:, [item]].toarray().ravel()
-        contributions = history.data.astype(np.float32) * sims.astype(np.float32)
-        return explanation_frame("neighbour", dataset.item_ids[history.indices], contributions)
+        owner, history, weight = pair_entries(query.history, query.rows)
+        sims = gather(self.similarity_, history, query.items[owner])
+        contributions = weight.astype(np.float32) * sims.astype(np.float32)
+        labels = HISTORY + item_display_names(dataset)[history].astype(object)
+        values = dataset.item_ids[history]
+        return explanation_frame("neighbour", values, contributions, labels=labels, pair=owner)
 
 
 # ---------------------------------------------------------------------------- UserKNN
@@ -318,10 +322,17 @@ class UserKNN(_KNNParams, BaseRecommender):
             "use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        """Neighbour users who have ``item``: part "neighbour", value = the neighbour's id."""
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """Neighbour users who have each item: part "neighbour", value = the neighbour's id."""
         dataset = self._fitted_dataset()
-        row = self.similarity_[user]
-        ratings = dataset.interactions[row.indices, :][:, [item]].toarray().ravel()
-        contributions = row.data.astype(np.float32) * ratings.astype(np.float32)
-        return explanation_frame("neighbour", dataset.user_ids[row.indices], contributions)
+        if query.users is not None:
+            neighbours = self.similarity_[query.users]
+        else:
+            neighbours = self._neighbours_of_new(query.history)
+        owner, users, sims = pair_entries(neighbours, query.rows)
+        ratings = gather(dataset.interactions, users, query.items[owner])
+        contributions = sims.astype(np.float32) * ratings.astype(np.float32)
+        values = dataset.user_ids[users]
+        return explanation_frame(
+            "neighbour", values, contributions, labels=SIMILAR_CUSTOMERS, pair=owner
+        )

@@ -10,6 +10,7 @@ from featcf._schema import Array, Spec
 from featcf._validation import check_option
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
+from featcf.models._reasons import POPULAR, PairQuery
 from featcf.models.base import BaseRecommender
 
 __all__ = ["Popularity"]
@@ -72,12 +73,17 @@ class Popularity(BaseRecommender):
     def _extend_items(self, n_new: int) -> None:
         self.popularity_ = np.concatenate([self.popularity_, np.zeros(n_new, np.float32)])
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """One ``"popularity"`` row per pair (the same for every customer of an item)."""
+        pair = np.arange(len(query.items))
         return pd.DataFrame(
             {
-                Columns.PART: ["popularity"],
-                Columns.FIELD: [None],
-                Columns.VALUE: [None],
-                Columns.CONTRIBUTION: [float(self.popularity_[item])],
+                "pair": pair,
+                Columns.PART: "popularity",
+                Columns.FIELD: None,
+                Columns.VALUE: None,
+                Columns.CONTRIBUTION: self.popularity_[query.items].astype(np.float64),
+                Columns.LABEL: POPULAR,
+                "constant": "item",
             }
         )

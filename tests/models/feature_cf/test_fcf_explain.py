@@ -10,7 +10,7 @@ def test_explain_contributions_sum_to_predict(tiny, make_model):
     model = make_model().fit(tiny)
     for user, item in [("u1", "sku-40"), ("u3", "sku-10"), ("u6", "sku-30")]:
         frame = model.explain(user, item)
-        assert list(frame.columns) == ["part", "field", "value", "contribution"]
+        assert list(frame.columns) == ["part", "field", "value", "contribution", "label"]
         assert frame["contribution"].sum() == pytest.approx(
             float(model.predict([user], [item])[0]), rel=1e-4, abs=1e-5
         )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._progress import resolve_show_progress
 from featcf._schema import Spec
 from featcf._validation import (
     check_bool,
@@ -28,9 +29,10 @@ from featcf._validation import (
     check_real,
 )
 from featcf.data.dataset import Dataset
+from featcf.models._reasons import PairQuery, item_display_names
 from featcf.models.base import BaseRecommender
 from featcf.models.feature_cf._core import build_core, extend_core
-from featcf.models.feature_cf._explain import explain
+from featcf.models.feature_cf._explain import Vocabulary, explain_pairs
 from featcf.models.feature_cf._inputs import (
     Learning,
     Settings,
@@ -125,7 +127,9 @@ class FeatureCF(BaseRecommender):
     ``field="genre", value="Comedy"``) holding that value's share of the field's
     neighbourhood, content and content-regression terms; items without interactions add
     ``"new_item_level"``
-    (the affine level). The contributions sum to :meth:`predict`.
+    (the affine level). The contributions sum to :meth:`predict`. Every row has a
+    plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
+    largest positive labels into one line (see the explanations guide).
 
     The fitted attributes are read-only views of the typed fitted state (see
     ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
@@ -173,16 +177,18 @@ class FeatureCF(BaseRecommender):
         Level of items without interactions, in warm-score standard deviations below the
         warm items' mean (see above).
     exclude_terms : sequence of str, default ()
-        Terms (names of :attr:`term_names_`) held at weight 0 for every band and for new
+        Terms (names of ``term_names_``) held at weight 0 for every band and for new
         items, with learned, uniform and given weights alike: the model without them (for
-        ablations). They stay in :attr:`term_names_` with weight 0. An unknown name raises
+        ablations). They stay in ``term_names_`` with weight 0. An unknown name raises
         ``ValueError`` at fit.
     validation_fraction : float, default 0.2
         Share of positives (and of users) hidden to learn the weights.
     random_state : None, int or numpy.random.Generator
         Seeds the validation split.
-    show_progress : bool, default True
-        Show a progress bar over the fit stages.
+    show_progress : bool or None, default None
+        A progress bar over the fit stages. None (auto) draws it when the output is a
+        terminal or a Jupyter notebook and not in logs, pipes or CI output, where a bar
+        becomes one long line of carriage-return updates; True always draws it, False never does.
     n_threads : int, optional
         numba threads for the similarity kernels (default: all).
 
@@ -268,7 +274,7 @@ class FeatureCF(BaseRecommender):
         new_item_shift: float = 2.0,
         validation_fraction: float = 0.2,
         random_state: Any = None,
-        show_progress: bool = True,
+        show_progress: bool | None = None,
         n_threads: int | None = None,
         exclude_terms: Sequence[str] = (),
     ) -> None:
@@ -314,7 +320,7 @@ class FeatureCF(BaseRecommender):
         )  # fmt: skip
         check_random_state(self.random_state)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        check_bool(self.show_progress, "show_progress")
+        resolve_show_progress(self.show_progress)
 
     def _settings(self) -> Settings:
         return Settings(
@@ -349,7 +355,8 @@ class FeatureCF(BaseRecommender):
     def _fit(self, dataset: Dataset) -> None:
         # tqdm.auto picks a notebook widget in Jupyter (and warns when ipywidgets is
         # missing); with the bar turned off the plain class is enough and stays silent.
-        if self.show_progress:
+        show_progress = resolve_show_progress(self.show_progress)
+        if show_progress:
             from tqdm.auto import tqdm  # heavy: kept out of ``import featcf``
         else:
             from tqdm import tqdm  # heavy: kept out of ``import featcf``
@@ -384,7 +391,7 @@ class FeatureCF(BaseRecommender):
             )
         settings, plan = self._settings(), self._learning()
         stages = _LEARNED_STAGES if given is None else _GIVEN_STAGES
-        bar = tqdm(total=len(stages), desc="FeatureCF", disable=not self.show_progress)
+        bar = tqdm(total=len(stages), desc="FeatureCF", disable=not show_progress)
         stage = _Stages(bar)
         try:
             stage("final model")
@@ -429,9 +436,23 @@ class FeatureCF(BaseRecommender):
         scorer = make_scorer(inputs, old.settings, old.names, core)
         self._fitted = Fitted(scorer, fitted.weights)
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
         fitted = fitted_or_raise(self)
-        return explain(fitted.scorer, fitted.weights, user, item)
+        scorer = fitted.scorer
+        if query.users is not None:
+            user = fitted_users(scorer, query.users, scorer.inputs.values[query.users])
+        else:
+            hist = positives(query.history, scorer.inputs.positive_threshold)
+            user = folded_users(scorer, hist, query.features)
+        dataset = self.dataset_
+        vocabulary = Vocabulary(
+            item_names=item_display_names(dataset),
+            user_columns=None
+            if dataset.user_features is None
+            else np.asarray(dataset.user_features.column_names, dtype=object),
+        )
+        items = np.asarray(query.items, dtype=np.int64)
+        return explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
 
     # ------------------------------------------------------------------ model files
     def _get_state(self) -> dict[str, Any]:

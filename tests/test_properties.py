@@ -48,7 +48,7 @@ CONFIGS = {
 }
 #: the examples each test draws (the whole file stays well under a minute or two); more for a
 #: local shake-out: FEATCF_PROPERTY_EXAMPLES=2000 pytest tests/test_properties.py
-EXAMPLES = int(os.environ.get("FEATCF_PROPERTY_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("FEATCF_PROPERTY_EXAMPLES", "200"))
 
 # ---------------------------------------------------------------------- strategies
 ids = st.one_of(
@@ -84,6 +84,9 @@ def frames(draw: Any) -> dict[str, Any]:
         rows["w"] = [draw(weights) for _ in range(n)]
         out["weight_col"] = "w"
     out["interactions"] = pd.DataFrame(rows)
+    # feature tables listing mostly entities without interactions are refused unless allowed
+    out["allow_mostly_cold_items"] = draw(st.integers(0, 4)) > 0
+    out["allow_mostly_cold_users"] = draw(st.integers(0, 4)) > 0
     if draw(st.integers(0, 4)):  # item features most of the time
         extra = draw(st.lists(ids, max_size=2, unique=True))
         catalogue = list(dict.fromkeys(items + extra))

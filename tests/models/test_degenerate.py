@@ -48,6 +48,7 @@ def _frames(case: str) -> dict:
         args["weight_col"] = "rating"
     items = ITEMS[ITEMS["item"].isin(inter["item"]) | (case == "all_same_item")]
     users = USERS[USERS["user"].isin(inter["user"])]
+    args["allow_mostly_cold_items"] = case == "all_same_item"  # the catalogue is meant so
     return {**args, "item_features": items, "user_features": users}
 
 

@@ -20,8 +20,9 @@ from featcf.evaluation.evaluate import (
     evaluate,
 )
 from featcf.evaluation.splits import Split
+from featcf.exceptions import UnsupportedProtocolError
 from featcf.metrics import RANKING_METRICS
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.models.base import BaseRecommender
 
 __all__ = ["NOT_AVAILABLE", "compare"]
 

@@ -25,6 +25,7 @@ from featcf._validation import (
     renamed_keywords,
 )
 from featcf.evaluation.splits import Split
+from featcf.exceptions import UnsupportedProtocolError
 from featcf.metrics import (
     RANKING_METRICS,
     auc,
@@ -35,7 +36,7 @@ from featcf.metrics import (
     rmse,
     summarize,
 )
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.models.base import BaseRecommender
 from featcf.similarity import topn_dense
 
 __all__ = ["EVALUATE_METRICS", "ScoreFunction", "evaluate", "score_split"]

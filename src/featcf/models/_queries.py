@@ -23,6 +23,7 @@ __all__ = [
     "csr_summing_duplicates",
     "encode_new_users",
     "merge_top",
+    "result_frame",
     "new_user_matrices",
 ]
 
@@ -154,6 +155,27 @@ def csr_summing_duplicates(
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
     return sp.csr_matrix((data.astype(np.float32), cols, indptr), shape=shape)
+
+
+def result_frame(
+    row_ids: np.ndarray,
+    col_ids: np.ndarray,
+    top_idx: np.ndarray,
+    top_score: np.ndarray,
+    columns: tuple[str, ...],
+) -> pd.DataFrame:
+    """Per-row top lists (``-1`` padded) as a frame: row id, column id, score, rank (from 1)."""
+    valid = top_idx >= 0
+    counts = valid.sum(axis=1)
+    ranks = np.cumsum(valid, axis=1)[valid]
+    return pd.DataFrame(
+        {
+            columns[0]: np.repeat(row_ids, counts),
+            columns[1]: col_ids[top_idx[valid]],
+            columns[2]: top_score[valid].astype(np.float64),
+            columns[3]: ranks.astype(np.int64),
+        }
+    )
 
 
 def merge_top(

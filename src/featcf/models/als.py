@@ -31,8 +31,9 @@ from featcf._validation import (
     check_random_state,
 )
 from featcf.data.dataset import Dataset
+from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._reasons import PairQuery
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.models.base import BaseRecommender
 
 __all__ = ["ALS"]
 

@@ -37,10 +37,17 @@ from featcf._schema import Spec
 from featcf._validation import check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
-from featcf.exceptions import ColdStartWarning, NotFittedError, UnknownIdError
+from featcf.exceptions import (
+    ColdStartWarning,
+    NotFittedError,
+    UnknownIdError,
+    UnsupportedProtocolError,
+)
+from featcf.models._explaining import ExplanationMixin
+from featcf.models._new_users import NewUserMixin
 from featcf.models._queries import batches as _batches
-from featcf.models._queries import encode_new_users, merge_top, new_user_matrices
-from featcf.models._reasons import POPULAR, PairQuery, reason_column
+from featcf.models._queries import merge_top, result_frame
+from featcf.models._reasons import POPULAR
 from featcf.similarity import topn_dense
 
 __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
@@ -48,14 +55,7 @@ __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
 ON_UNKNOWN = ("raise", "popular", "drop")
 
 
-class UnsupportedProtocolError(NotImplementedError):
-    """Raised when a model cannot serve a kind of query (e.g. new items for ItemKNN).
-
-    The message says which model can.
-    """
-
-
-class BaseRecommender(BaseEstimator):
+class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
     """Common base of featcf recommenders (scikit-learn estimator conventions).
 
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,
@@ -164,28 +164,6 @@ class BaseRecommender(BaseEstimator):
             f"use FeatureCF or ContentKNN for new products"
         )
 
-    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
-        raise UnsupportedProtocolError(
-            f"{type(self).__name__} has no per-field explanation; use FeatureCF, ContentKNN, "
-            f"ItemKNN or UserKNN"
-        )
-
-    def _fitted_pairs(self, users: np.ndarray, rows: np.ndarray, items: np.ndarray) -> PairQuery:
-        """The pairs (fitted user ``users[rows[p]]``, item ``items[p]``) as a query."""
-        dataset = self._fitted_dataset()
-        features = dataset.user_features
-        return PairQuery(
-            history=dataset.interactions[users],
-            features=None if features is None else sp.csr_matrix(features.matrix[users]),
-            users=users,
-            rows=rows,
-            items=items,
-        )
-
-    def _reasons(self, query: PairQuery, skip: str) -> np.ndarray:
-        """The ``reason`` of every pair of ``query`` (see :func:`reason_column`)."""
-        return reason_column(self._explain_parts, query, skip, max(1, self._batch_size // 8))
-
     # ------------------------------------------------------------------ low-level API
     def score_users(self, user_idx: Any, item_idx: Any = None) -> np.ndarray:
         """Dense scores of fitted users (internal positions) for items (all by default).
@@ -208,50 +186,6 @@ class BaseRecommender(BaseEstimator):
         self._refuse_users_without_history(users)
         items = self._item_positions(item_idx)
         return np.asarray(self._score(users, items), dtype=np.float32)
-
-    def score_new_users(
-        self,
-        history: sp.spmatrix | None = None,
-        user_features: sp.spmatrix | None = None,
-        item_idx: Any = None,
-    ) -> np.ndarray:
-        """Dense scores of users unknown at fit time (fold-in, no refit).
-
-        Parameters
-        ----------
-        history : sparse matrix of shape (n_new, n_items), optional
-            Interactions of the new users over the fitted catalogue.
-        user_features : sparse matrix of shape (n_new, n_user_columns), optional
-            Encoded features (``dataset.encode_users(frame).matrix``).
-        item_idx : array-like of int, optional
-            Items to score; all by default.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_new, len(item_idx)), float32
-        """
-        history, user_features = self._checked_new_users(history, user_features)
-        items = self._item_positions(item_idx)
-        return np.asarray(self._score_new(history, user_features, items), dtype=np.float32)
-
-    def _checked_new_users(
-        self, history: sp.spmatrix | None, user_features: sp.spmatrix | None
-    ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
-        """``score_new_users``' inputs checked, as float32 CSR (an empty history if None)."""
-        history, user_features = new_user_matrices(self._fitted_dataset(), history, user_features)
-        empty = np.flatnonzero(np.diff(history.indptr) == 0)
-        if empty.size and not self.handles_new_users_with_features:
-            raise UnsupportedProtocolError(
-                f"{type(self).__name__} needs at least one interaction per new user and cannot "
-                f"use user features; {empty.size} new user(s) have none (rows "
-                f"{empty[:5].tolist()}): use FeatureCF for customers with demographics only"
-            )
-        if empty.size and user_features is None:
-            raise ValueError(
-                f"{empty.size} new user(s) have neither interactions nor features (rows "
-                f"{empty[:5].tolist()})"
-            )
-        return history, user_features
 
     def _refuse_users_without_history(self, user_idx: np.ndarray) -> None:
         """Refuse fitted users with no interactions unless the model can use their features.
@@ -323,26 +257,6 @@ class BaseRecommender(BaseEstimator):
         if n_rows <= self._serial_rows:
             return 1
         return getattr(self, "n_threads", None)
-
-    @staticmethod
-    def _frame(
-        row_ids: np.ndarray,
-        col_ids: np.ndarray,
-        top_idx: np.ndarray,
-        top_score: np.ndarray,
-        columns: tuple[str, ...],
-    ) -> pd.DataFrame:
-        valid = top_idx >= 0
-        counts = valid.sum(axis=1)
-        ranks = np.cumsum(valid, axis=1)[valid]
-        return pd.DataFrame(
-            {
-                columns[0]: np.repeat(row_ids, counts),
-                columns[1]: col_ids[top_idx[valid]],
-                columns[2]: top_score[valid].astype(np.float64),
-                columns[3]: ranks.astype(np.int64),
-            }
-        )
 
     def _candidate_items(self, items: Any) -> np.ndarray:
         dataset = self._fitted_dataset()
@@ -434,7 +348,7 @@ class BaseRecommender(BaseEstimator):
         users = positions[known]
         self._refuse_users_without_history(users)
         top_idx, top_score = self._recommend_known(users, n, candidates, bool(exclude_seen))
-        frame = self._frame(
+        frame = result_frame(
             query[known], dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS
         )
         if reasons:
@@ -477,7 +391,7 @@ class BaseRecommender(BaseEstimator):
         p_idx, _ = self._top_n(lambda rows: block[rows], int(unknown.sum()), n, candidates, None)
         no_score = np.full(p_idx.shape, np.nan, dtype=np.float32)
         item_ids = self._fitted_dataset().item_ids
-        fallback = self._frame(query[unknown], item_ids, p_idx, no_score, Columns.RECOMMENDATIONS)
+        fallback = result_frame(query[unknown], item_ids, p_idx, no_score, Columns.RECOMMENDATIONS)
         if reasons:
             fallback[Columns.REASON] = POPULAR
         fallback[Columns.SOURCE] = "popular"
@@ -552,67 +466,6 @@ class BaseRecommender(BaseEstimator):
             out[mask] = block[inverse[mask] - rows.start, item_pos[mask]]
         return out
 
-    def recommend_new_users(
-        self,
-        interactions: pd.DataFrame | None = None,
-        user_features: pd.DataFrame | None = None,
-        n: int = 10,
-        *,
-        items: Any = None,
-        exclude_seen: bool = True,
-        reasons: bool = False,
-    ) -> pd.DataFrame:
-        """Recommend for customers unknown at fit time, without refitting.
-
-        Parameters
-        ----------
-        interactions : pandas.DataFrame, optional
-            Their few interactions, with the Dataset's user and item columns (and weight
-            column if the Dataset had one). Items must be in the catalogue.
-        user_features : pandas.DataFrame, optional
-            Their features (the user id column and every user field), for customers with
-            demographics only or to complement a short history.
-        n : int, default 10
-        items : array-like, optional
-            Restrict candidates to these external item ids.
-        exclude_seen : bool, default True
-            Leave out the items in ``interactions``.
-        reasons : bool, default False
-            Add a ``reason`` column, as :meth:`recommend` does.
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``user_id, item_id, score, rank`` (and ``reason``) keyed by the caller's own
-            user ids.
-
-        Raises
-        ------
-        ValueError
-            If an id is one of the fitted users: they are served by :meth:`recommend`, which
-            uses their fitted history (this method would ignore it).
-        """
-        dataset = self._fitted_dataset()
-        n = check_positive_int(n, "n")
-        new_ids, history, features = encode_new_users(dataset, interactions, user_features)
-        candidates = self._candidate_items(items)
-        scores = self.score_new_users(history, features, candidates)
-        top_idx, top_score = self._top_n(
-            lambda rows: scores[rows],
-            len(new_ids),
-            n,
-            candidates,
-            history if exclude_seen else None,
-        )
-        frame = self._frame(new_ids, dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS)
-        if reasons:
-            history, features = self._checked_new_users(history, features)
-            valid = top_idx >= 0
-            rows = np.repeat(np.arange(len(new_ids)), valid.sum(axis=1))
-            pairs = PairQuery(history, features, None, rows, top_idx[valid])
-            frame[Columns.REASON] = self._reasons(pairs, skip="user")
-        return frame
-
     def add_items(self, item_features: pd.DataFrame) -> BaseRecommender:
         """Register new products (features only) so they are scored without a refit.
 
@@ -686,80 +539,13 @@ class BaseRecommender(BaseEstimator):
             )
             idx = np.where(idx >= 0, idx + rows.start, -1)
             best_idx, best_score = merge_top(best_idx, best_score, idx, vals, n)
-        frame = self._frame(query, dataset.user_ids, best_idx, best_score, Columns.AUDIENCE)
+        frame = result_frame(query, dataset.user_ids, best_idx, best_score, Columns.AUDIENCE)
         if reasons:
             valid = best_idx >= 0
             users, rows = np.unique(best_idx[valid], return_inverse=True)
             pairs = self._fitted_pairs(users, rows.ravel(), np.repeat(items, valid.sum(axis=1)))
             frame[Columns.REASON] = self._reasons(pairs, skip="item")
         return frame
-
-    def explain(self, user_id: Any, item_id: Any) -> pd.DataFrame:
-        """The parts of one recommendation score, each with a plain-language label.
-
-        Parameters
-        ----------
-        user_id, item_id : scalar
-            A user of the fitted Dataset and an item of the catalogue.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``part, field, value, contribution, label``; the contributions sum to
-            the score that :meth:`predict` gives for the pair. ``label`` says the part in
-            words ("goes with your car", "category = travel matches your purchases",
-            "popular with customers"; internal constants read "baseline"); the ``reason``
-            column of :meth:`recommend` joins the largest positive ones.
-
-        See Also
-        --------
-        explain_new_user : the same for a customer unknown at fit time.
-        """
-        dataset = self._fitted_dataset()
-        user = dataset.user_index(user_id)
-        item = dataset.item_index(item_id)
-        if not np.isscalar(user) or not np.isscalar(item):
-            raise TypeError("explain takes one user id and one item id")
-        users = np.array([user], dtype=np.int64)
-        self._refuse_users_without_history(users)
-        pairs = self._fitted_pairs(users, np.zeros(1, np.int64), np.array([item], np.int64))
-        return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)
-
-    def explain_new_user(
-        self,
-        item_id: Any,
-        interactions: pd.DataFrame | None = None,
-        user_features: pd.DataFrame | None = None,
-    ) -> pd.DataFrame:
-        """:meth:`explain` for one customer unknown at fit time (folded in, no refit).
-
-        Parameters
-        ----------
-        item_id : scalar
-            An item of the catalogue.
-        interactions, user_features : pandas.DataFrame, optional
-            The customer's interactions and/or features, as for :meth:`recommend_new_users`
-            (one customer id only).
-
-        Returns
-        -------
-        pandas.DataFrame
-            As :meth:`explain`; the contributions sum to the score that
-            :meth:`recommend_new_users` gives the pair.
-        """
-        dataset = self._fitted_dataset()
-        item = dataset.item_index(item_id)
-        if not np.isscalar(item):
-            raise TypeError("explain_new_user takes one item id")
-        ids, history, features = encode_new_users(dataset, interactions, user_features)
-        if len(ids) != 1:
-            raise ValueError(
-                f"explain_new_user explains one customer, the frames hold {len(ids)} "
-                f"({ids[:5].tolist()})"
-            )
-        history, features = self._checked_new_users(history, features)
-        pairs = PairQuery(history, features, None, np.zeros(1, np.int64), np.array([item]))
-        return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)
 
     def save(self, path: Any) -> None:
         """Save the fitted model to ``path``; read it back with :func:`featcf.load`.

@@ -42,9 +42,10 @@ import scipy.sparse as sp
 from featcf._schema import Sparse, Spec
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
 from featcf.data.dataset import Dataset
+from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._reasons import HISTORY, SIMILAR_CUSTOMERS, PairQuery, item_display_names
 from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.models.base import BaseRecommender
 from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
 
 __all__ = ["ItemKNN", "UserKNN"]

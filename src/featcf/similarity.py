@@ -275,12 +275,13 @@ def _sparse_topk(
     n_threads: int | None,
     fast: bool = True,
     n_pop: int | None = None,
-    symmetric: bool = True,
+    symmetric: bool | None = None,
 ) -> sp.csr_matrix:
     """Dispatch: the binary count path when it applies (``fast``), else the generic kernels.
 
     ``n_pop`` forces the size of the bitset core of the binary path (None: cost model);
-    ``symmetric=False`` keeps the float self-similarity on the row-by-row kernel (tests).
+    ``symmetric`` picks the self-similarity kernel (see :func:`_use_symmetric`; True and
+    False force one, for tests).
     """
     from featcf._kernels import similarity as ks
 
@@ -308,7 +309,7 @@ def _sparse_topk(
             value_sq = w0 if metric == "jaccard" else v * v * w0
             return _binary_topk(
                 A, None if self_mode else B, k_eff, metric, value_sq, shrink, min_support,
-                exclude_self and self_mode, n_threads, n_pop,
+                exclude_self and self_mode, n_threads, n_pop, symmetric,
             )  # fmt: skip
 
     idf, mean_len = (None, 0.0)
@@ -316,16 +317,16 @@ def _sparse_topk(
         idf, mean_len = _idf_and_length(B)
 
     with numba_threads(n_threads, A.nnz + B.nnz) as threads:
-        chunks = n_chunks(n_a, threads)
         if metric == "pearson":
             col_w = np.ones(A.shape[1]) if weights is None else weights
             a_data = _shift_rows(A, col_w)
             b_data = a_data if self_mode else _shift_rows(B, col_w)
             bt = _transpose(B.indptr, B.indices, b_data, B.shape)
-            out = ks.pearson_topk(
+            args = (
                 A.indptr, A.indices, a_data, *bt, col_w, n_b, k_eff,
-                shrink, min_support, exclude_self and self_mode, chunks,
+                shrink, min_support, exclude_self and self_mode,
             )  # fmt: skip
+            out = _run_topk(ks.pearson_topk, ks.pearson_topk_chunk, args, n_a, k_eff, threads)
         else:
             a_data, norm_a = _metric_data(A, metric, weights, idf, mean_len)
             if self_mode:
@@ -333,7 +334,7 @@ def _sparse_topk(
             else:
                 b_data, norm_b = _metric_data(B, metric, weights, idf, mean_len)
             mode = {"dot": ks.MODE_DOT, "jaccard": ks.MODE_JACCARD}.get(metric, ks.MODE_COSINE)
-            if self_mode and symmetric and threads * n_b * k_eff * 8 <= _SYMMETRIC_MAX_BYTES:
+            if self_mode and _use_symmetric(symmetric, A.nnz + B.nnz, threads * n_b * k_eff):
                 # upper triangle only, rows relabelled by decreasing length
                 order = np.argsort(-np.diff(A.indptr), kind="stable").astype(np.int32)
                 bt = ks.relabelled_transpose_values(A.indptr, A.indices, a_data, A.shape[1], order)
@@ -343,10 +344,11 @@ def _sparse_topk(
                 )  # fmt: skip
             else:
                 bt = _transpose(B.indptr, B.indices, b_data, B.shape)
-                out = ks.sparse_topk(
+                args = (
                     A.indptr, A.indices, a_data, *bt, n_b, norm_a, norm_b, k_eff, mode,
-                    shrink, min_support, exclude_self and self_mode, chunks,
+                    shrink, min_support, exclude_self and self_mode,
                 )  # fmt: skip
+                out = _run_topk(ks.sparse_topk, ks.sparse_topk_chunk, args, n_a, k_eff, threads)
     return _to_csr(*out, (n_a, n_b))
 
 
@@ -356,6 +358,46 @@ _BITSET_WORD_RATE = 7.0e9
 _BITSET_MAX_BYTES = 256 * 2**20
 #: the symmetric (upper-triangle) kernels keep a k-heap per row and thread: at most this much
 _SYMMETRIC_MAX_BYTES = 512 * 2**20
+
+
+def _use_symmetric(symmetric: bool | None, work: int, heap_slots: int) -> bool:
+    """Whether self similarity takes the symmetric (upper-triangle) kernel.
+
+    It halves the pair work but needs ``heap_slots`` (threads x rows x k) heap entries of 8
+    bytes. ``symmetric=None`` (the default) also leaves small inputs (fewer than
+    :data:`~featcf._threads.SMALL_WORK` stored entries, which run on one thread) to the
+    row-by-row kernel: their pairs take milliseconds either way, and that kernel serves the
+    ``*_between`` queries too, so a first run compiles one kernel instead of two.
+    """
+    if heap_slots * 8 > _SYMMETRIC_MAX_BYTES:
+        return False
+    return work >= SMALL_WORK if symmetric is None else symmetric
+
+
+def _run_topk(
+    kernel: Any,
+    chunk_kernel: Any,
+    args: tuple,
+    n_rows: int,
+    k: int,
+    threads: int,
+    n_units: int | None = None,
+) -> tuple[NDArray[np.int32], NDArray[np.float32], NDArray[np.int32]]:
+    """Run a parallel top-k kernel over strided chunks of rows (or of ``n_units`` row blocks).
+
+    On one thread the kernel's chunk body runs alone on the calling thread: no parallel
+    region to launch, and none to compile (compiling a ``parallel=True`` kernel costs
+    seconds). Both give the same result.
+    """
+    from featcf._kernels.topk import topk_outputs
+
+    if threads == 1:
+        out = topk_outputs(n_rows, k)
+        chunk_kernel(*args, *out, 0, 1)
+        return out
+    return kernel(*args, n_chunks(n_rows if n_units is None else n_units, threads))
+
+
 _BITSET_CANDIDATES = (256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 
 
@@ -389,6 +431,7 @@ def _binary_topk(
     exclude_self: bool,
     n_threads: int | None,
     n_pop: int | None,
+    symmetric: bool | None = None,
 ) -> sp.csr_matrix:
     """Top-k when every stored value (and weight) is the same: int32 common-column counts.
 
@@ -434,18 +477,19 @@ def _binary_topk(
         # largest count the scatter can produce: pairs with a row outside the bitset core
         sorted_len = len_b[order]
         scattered_max = sorted_len[min(max(n_pop, 1), n_b - 1)] if n_b > 1 else 0
-        if self_mode and threads * n_b * k * 8 <= _SYMMETRIC_MAX_BYTES:
+        if self_mode and _use_symmetric(symmetric, A.nnz + B.nnz, threads * n_b * k):
             out = ks.count_topk_symmetric(
                 A.indptr, A.indices, bt_indptr, bt_indices, skip, order, norm_b, value_sq, k,
                 mode, shrink, min_support, not exclude_self, pop_counts, n_pop,
                 np.zeros(0, np.uint16 if scattered_max < 2**16 else np.int32), min(threads, n_b),
             )  # fmt: skip
         else:
-            out = ks.count_topk(
+            args = (
                 A.indptr, A.indices, a_label, bt_indptr, bt_indices, skip, order, n_b,
                 norm_a, norm_b, value_sq, k, mode, shrink, min_support, exclude_self,
-                pop_counts, n_pop, n_chunks(n_a, threads),
+                pop_counts, n_pop,
             )  # fmt: skip
+            out = _run_topk(ks.count_topk, ks.count_topk_chunk, args, n_a, k, threads)
     return _to_csr(*out, (n_a, n_b))
 
 
@@ -681,9 +725,8 @@ def topk_prepared(
         return _to_csr(*out, (n_a, n_b))
     with numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
         n_blocks = -(-n_a // ks.DENSE_ROW_BLOCK)
-        out = ks.dense_topk(
-            a, b, norm_a, norm_b, k_eff, mode, exclude_self, n_chunks(n_blocks, threads)
-        )
+        args = (a, b, norm_a, norm_b, k_eff, mode, exclude_self)
+        out = _run_topk(ks.dense_topk, ks.dense_topk_chunk, args, n_a, k_eff, threads, n_blocks)
     return _to_csr(*out, (n_a, n_b))
 
 

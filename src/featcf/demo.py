@@ -127,6 +127,8 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
     int
         The process exit code (0).
     """
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from featcf.datasets import make_insurance_shop
     from featcf.models import FeatureCF
 
@@ -136,7 +138,9 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
         print("featcf demo: a synthetic online insurance shop\n")
         print(shop.summary())
         print("\nFitting FeatureCF (field weights learned on a validation split)...")
-    model = FeatureCF(random_state=seed, show_progress=not as_json).fit(shop)
+    # log lines (the first run's compile notice) print above the progress bar, not inside it
+    with logging_redirect_tqdm():
+        model = FeatureCF(random_state=seed, show_progress=not as_json).fit(shop)
 
     weights = model.feature_weights_
     customers = _pick_customers(shop)

@@ -47,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from featcf._jit import notice_if_cold
 from featcf._kernels.ranking import (
     AP_SUM,
     DCG,
@@ -167,6 +168,7 @@ def _check_ranked(ranked: Any, n_users: int | None, n_items: int, k: int) -> NDA
 def _run_ranking_kernel(
     top: NDArray[np.int64], k: int, rel: sp.csr_matrix, graded: bool
 ) -> NDArray[np.float64]:
+    notice_if_cold(_ranking_stats_csr_serial, _ranking_stats_csr)
     kernel = _ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else _ranking_stats_csr_serial
     return kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
 
@@ -462,6 +464,7 @@ def auc(
         if ex.shape != arr.shape:
             raise ValueError(f"exclude has shape {ex.shape} but scores has shape {arr.shape}")
         ex_indptr, ex_indices = ex.indptr, ex.indices
+    notice_if_cold(_auc_dense_serial, _auc_dense)
     kernel = _auc_dense if arr.size >= _PARALLEL_MIN_WORK else _auc_dense_serial
     return kernel(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
 

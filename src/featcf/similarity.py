@@ -79,6 +79,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from featcf._jit import notice_if_cold
 from featcf._threads import SMALL_WORK, check_n_threads, n_chunks, numba_threads
 from featcf._validation import (
     check_csr,
@@ -295,6 +296,7 @@ def _sparse_topk(
     k_eff = min(k, n_b)
     if n_a == 0 or k_eff == 0:
         return _empty((n_a, n_b))
+    notice_if_cold(ks.relabelled_transpose, ks.row_weighted_sums)
 
     positive = None if weights is None else weights[weights > 0]
     if (
@@ -719,6 +721,7 @@ def topk_prepared(
     k_eff = min(k, n_b)
     if n_a == 0 or k_eff == 0:
         return _empty((n_a, n_b))
+    notice_if_cold(ks.dense_topk_rows, ks.dense_topk, ks.dense_topk_chunk)
     mode = ks.MODE_DOT if query.metric == "dot" else ks.MODE_COSINE
     if n_a < ks.DENSE_ROW_BLOCK:  # a few query rows (fold-in): no blocks, no thread pool
         out = ks.dense_topk_rows(a, b, norm_a, norm_b, k_eff, mode, exclude_self)
@@ -753,6 +756,7 @@ def expand_repeated_topk(
     members = np.argsort(inverse, kind="stable").astype(np.int64)
     member_ptr = np.zeros(n_distinct + 1, dtype=np.int64)
     np.cumsum(np.bincount(inverse, minlength=n_distinct), out=member_ptr[1:])
+    notice_if_cold(expand)
     out = expand(sims.indptr.astype(np.int64), sims.indices, sims.data, member_ptr, members, k)
     return _to_csr(*out, (sims.shape[0], len(inverse)))
 
@@ -949,6 +953,7 @@ class NeighbourScorer:
     def _set_arrays(self, indptr: NDArray, indices: NDArray, data: NDArray) -> None:
         from featcf._kernels.serving import topn_scores_one
 
+        notice_if_cold(topn_scores_one)
         self._kernel = topn_scores_one  # looked up once: an import per call costs ~1 us
         self._indptr = indptr
         self._indices = indices
@@ -1124,6 +1129,7 @@ def topn_scores(
     else:
         allowed[_item_mask(exclude, n_items, "exclude")] = 0
         ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
+    notice_if_cold(topn_scores_batch)
     with numba_threads(n_threads, H.nnz + N.nnz) as threads:
         return topn_scores_batch(
             N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
@@ -1241,6 +1247,7 @@ def topn_dense(
         if ex.shape != S.shape:
             raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
         ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
+    notice_if_cold(topn_dense_serial, topn_dense_kernel)
     if S.size < SMALL_WORK or n_threads == 1:  # no parallel launch for a few rows
         return topn_dense_serial(S, n, ex_indptr, ex_indices, use_ex)
     with numba_threads(n_threads, S.size) as threads:

@@ -33,14 +33,13 @@ def _worse(s1, i1, s2, i2):
 def heap_push(heap_s, heap_i, size, k, score, index):
     """Offer ``(score, index)`` to a min-heap of capacity ``k``; return the new size.
 
-    The heap lives in ``heap_s[:size]`` / ``heap_i[:size]`` (float32 / int32); its root is
-    the worst kept candidate. A full heap replaces its root only when the new candidate ranks
-    above it. This inline wrapper gives the heap code one signature (int64 size and capacity,
-    float32 score, int32 index) whatever integer types the caller holds, so it compiles once.
+    The heap lives in ``heap_s[:size]`` / ``heap_i[:size]`` (int32); its root is the worst
+    kept candidate. A full heap replaces its root only when the new candidate ranks above it.
+    ``score`` has the dtype of ``heap_s`` (float32 for the top-k kernels). This inline wrapper
+    gives the heap code one signature per score dtype (int64 size and capacity, int32 index)
+    whatever integer types the caller holds, so it compiles once.
     """
-    return _heap_push(
-        heap_s, heap_i, np.int64(size), np.int64(k), np.float32(score), np.int32(index)
-    )
+    return _heap_push(heap_s, heap_i, np.int64(size), np.int64(k), score, np.int32(index))
 
 
 @njit(cache=True)

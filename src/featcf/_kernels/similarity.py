@@ -115,26 +115,9 @@ def sparse_topk(
 
 @njit(cache=True)
 def sparse_topk_chunk(
-    a_indptr,
-    a_indices,
-    a_data,
-    bt_indptr,
-    bt_indices,
-    bt_data,
-    n_b,
-    norm_a,
-    norm_b,
-    k,
-    mode,
-    shrink,
-    min_support,
-    exclude_self,
-    out_i,
-    out_s,
-    out_n,
-    chunk,
-    n_chunks,
-):
+    a_indptr, a_indices, a_data, bt_indptr, bt_indices, bt_data, n_b, norm_a, norm_b, k, mode,
+    shrink, min_support, exclude_self, out_i, out_s, out_n, chunk, n_chunks,
+):  # fmt: skip
     """Rows ``chunk, chunk + n_chunks, ...`` of :func:`sparse_topk` into ``out_*``.
 
     With ``chunk=0, n_chunks=1`` and outputs from :func:`topk_outputs`, the whole kernel on
@@ -226,24 +209,9 @@ def pearson_topk(
 
 @njit(cache=True)
 def pearson_topk_chunk(
-    a_indptr,
-    a_indices,
-    a_data,
-    bt_indptr,
-    bt_indices,
-    bt_data,
-    col_w,
-    n_b,
-    k,
-    shrink,
-    min_support,
-    exclude_self,
-    out_i,
-    out_s,
-    out_n,
-    chunk,
-    n_chunks,
-):
+    a_indptr, a_indices, a_data, bt_indptr, bt_indices, bt_data, col_w, n_b, k, shrink,
+    min_support, exclude_self, out_i, out_s, out_n, chunk, n_chunks,
+):  # fmt: skip
     """Rows ``chunk, chunk + n_chunks, ...`` of :func:`pearson_topk` into ``out_*`` (as
     :func:`sparse_topk_chunk`)."""
     n_a = a_indptr.shape[0] - 1
@@ -649,30 +617,10 @@ def count_topk(
 
 @njit(cache=True)
 def count_topk_chunk(
-    a_indptr,
-    a_indices,
-    a_label,
-    bt_indptr,
-    bt_indices,
-    bt_skip,
-    b_orig,
-    n_b,
-    norm_a,
-    norm_b,
-    value_sq,
-    k,
-    mode,
-    shrink,
-    min_support,
-    exclude_self,
-    pop_counts,
-    n_pop,
-    out_i,
-    out_s,
-    out_n,
-    chunk,
-    n_chunks,
-):
+    a_indptr, a_indices, a_label, bt_indptr, bt_indices, bt_skip, b_orig, n_b, norm_a, norm_b,
+    value_sq, k, mode, shrink, min_support, exclude_self, pop_counts, n_pop, out_i, out_s,
+    out_n, chunk, n_chunks,
+):  # fmt: skip
     """Rows ``chunk, chunk + n_chunks, ...`` of :func:`count_topk` into ``out_*`` (as
     :func:`sparse_topk_chunk`)."""
     n_a = a_indptr.shape[0] - 1
@@ -765,56 +713,69 @@ def count_topk_symmetric(
     bank_i = np.empty((n_chunks, n, k), np.int32)
     bank_n = np.zeros((n_chunks, n), np.int32)
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n, count_proto.dtype)
-        cursor = bt_indptr[:-1].copy()
-        heap_s = bank_s[chunk]
-        heap_i = bank_i[chunk]
-        sizes = bank_n[chunk]
-        root_s = np.empty(n, np.float32)
-        root_i = np.empty(n, np.int32)
-        for li in range(chunk, n, n_chunks):
-            r = b_orig[li]
-            popular = li < n_pop
-            p_end = indptr[r + 1]
-            for p in range(indptr[r], p_end):
-                if p + PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
-                if p + 2 * PREFETCH_DISTANCE < p_end:
-                    prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
-                c = indices[p]
-                q = cursor[c]
-                end = bt_indptr[c + 1]
-                while q < end and bt_indices[q] <= li:
-                    q += 1
-                cursor[c] = q
-                if popular:
-                    q = max(q, bt_indptr[c] + bt_skip[c])
-                for qq in range(q, end):
-                    cnt[np.uint32(bt_indices[qq])] += 1
-            na = norm[li]
-            deg = indptr[r + 1] - indptr[r]
-            if include_self and deg >= min_support and deg > 0:
-                s = np.float32(_finish(deg * value_sq, deg, na, na, mode, shrink))
-                if s != 0.0 and np.isfinite(s):
-                    _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
-            for j in range(li + 1, n):
-                if popular and j < n_pop:
-                    n_common = np.int64(pop_counts[li, j])
-                else:
-                    n_common = np.int64(cnt[j])
-                    if n_common == 0:
-                        continue
-                    cnt[j] = 0
+        count_topk_symmetric_chunk(
+            indptr, indices, bt_indptr, bt_indices, bt_skip, b_orig, norm, value_sq, k, mode,
+            shrink, min_support, include_self, pop_counts, n_pop, count_proto, bank_s[chunk],
+            bank_i[chunk], bank_n[chunk], np.int64(chunk), n_chunks,
+        )  # fmt: skip
+    return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+
+
+@njit(cache=True)
+def count_topk_symmetric_chunk(
+    indptr, indices, bt_indptr, bt_indices, bt_skip, b_orig, norm, value_sq, k, mode, shrink,
+    min_support, include_self, pop_counts, n_pop, count_proto, heap_s, heap_i, sizes, chunk,
+    n_chunks,
+):  # fmt: skip
+    """Labels ``chunk, chunk + n_chunks, ...`` of :func:`count_topk_symmetric` into one bank
+    of heaps (``heap_s``/``heap_i`` of shape (n_rows, k), ``sizes``)."""
+    n = indptr.shape[0] - 1
+    cnt = np.zeros(n, count_proto.dtype)
+    cursor = bt_indptr[:-1].copy()
+    root_s = np.empty(n, np.float32)
+    root_i = np.empty(n, np.int32)
+    for li in range(chunk, n, n_chunks):
+        r = b_orig[li]
+        popular = li < n_pop
+        p_end = indptr[r + 1]
+        for p in range(indptr[r], p_end):
+            if p + PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
+            if p + 2 * PREFETCH_DISTANCE < p_end:
+                prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
+            c = indices[p]
+            q = cursor[c]
+            end = bt_indptr[c + 1]
+            while q < end and bt_indices[q] <= li:
+                q += 1
+            cursor[c] = q
+            if popular:
+                q = max(q, bt_indptr[c] + bt_skip[c])
+            for qq in range(q, end):
+                cnt[np.uint32(bt_indices[qq])] += 1
+        na = norm[li]
+        deg = indptr[r + 1] - indptr[r]
+        if include_self and deg >= min_support and deg > 0:
+            s = np.float32(_finish(deg * value_sq, deg, na, na, mode, shrink))
+            if s != 0.0 and np.isfinite(s):
+                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
+        for j in range(li + 1, n):
+            if popular and j < n_pop:
+                n_common = np.int64(pop_counts[li, j])
+            else:
+                n_common = np.int64(cnt[j])
                 if n_common == 0:
                     continue
-                if n_common < min_support:
-                    continue
-                s = np.float32(_finish(n_common * value_sq, n_common, na, norm[j], mode, shrink))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
-                _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
-    return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+                cnt[j] = 0
+            if n_common == 0:
+                continue
+            if n_common < min_support:
+                continue
+            s = np.float32(_finish(n_common * value_sq, n_common, na, norm[j], mode, shrink))
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
+            _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
 
 
 @njit(cache=True)
@@ -867,94 +828,112 @@ def sparse_topk_symmetric(
     bank_i = np.empty((n_chunks, n, k), np.int32)
     bank_n = np.zeros((n_chunks, n), np.int32)
     for chunk in prange(n_chunks):
-        acc = np.zeros(n, np.float64)
-        # common-column counts are needed only for shrinkage and min_support > 1; otherwise a
-        # pair is found through its nonzero dot product (a zero dot is never returned)
-        need_count = shrink > 0.0 or min_support > 1
-        cnt = np.zeros(n if need_count else 1, np.int32)
-        cursor = bt_indptr[:-1].copy()
-        heap_s = bank_s[chunk]
-        heap_i = bank_i[chunk]
-        sizes = bank_n[chunk]
-        root_s = np.empty(n, np.float32)
-        root_i = np.empty(n, np.int32)
-        for li in range(chunk, n, n_chunks):
-            r = b_orig[li]
-            self_dot = 0.0
-            p_end = indptr[r + 1]
-            for p in range(indptr[r], p_end):
-                if p + PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
-                    prefetch(bt_data, cursor[indices[p + PREFETCH_DISTANCE]])
-                if p + 2 * PREFETCH_DISTANCE < p_end:
-                    prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
-                c = indices[p]
-                x = np.float64(data[p])
-                self_dot += x * x
-                q = cursor[c]
-                end = bt_indptr[c + 1]
-                while q < end and bt_indices[q] <= li:
-                    q += 1
-                cursor[c] = q
-                if need_count:
-                    for qq in range(q, end):
-                        j = np.uint32(bt_indices[qq])
-                        cnt[j] += 1
-                        acc[j] += x * bt_data[qq]
-                else:
-                    for qq in range(q, end):
-                        acc[np.uint32(bt_indices[qq])] += x * bt_data[qq]
-            na = norm[li]
-            deg = indptr[r + 1] - indptr[r]
-            if include_self and deg >= min_support and deg > 0:
-                s = np.float32(_finish(self_dot, deg, na, na, mode, shrink))
-                if s != 0.0 and np.isfinite(s):
-                    _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
-            for j in range(li + 1, n):
-                dot = acc[j]
-                if need_count:
-                    n_common = cnt[j]
-                    if n_common == 0:
-                        continue
-                    cnt[j] = 0
-                else:
-                    if dot == 0.0:
-                        continue
-                    n_common = 1
-                acc[j] = 0.0
-                if n_common < min_support:
-                    continue
-                s = np.float32(_finish(dot, n_common, na, norm[j], mode, shrink))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
-                _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
+        sparse_topk_symmetric_chunk(
+            indptr, indices, data, bt_indptr, bt_indices, bt_data, b_orig, norm, k, mode, shrink,
+            min_support, include_self, bank_s[chunk], bank_i[chunk], bank_n[chunk],
+            np.int64(chunk), n_chunks,
+        )  # fmt: skip
     return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+
+
+@njit(cache=True)
+def sparse_topk_symmetric_chunk(
+    indptr, indices, data, bt_indptr, bt_indices, bt_data, b_orig, norm, k, mode, shrink,
+    min_support, include_self, heap_s, heap_i, sizes, chunk, n_chunks,
+):  # fmt: skip
+    """Labels ``chunk, chunk + n_chunks, ...`` of :func:`sparse_topk_symmetric` into one bank
+    of heaps (as :func:`count_topk_symmetric_chunk`)."""
+    n = indptr.shape[0] - 1
+    acc = np.zeros(n, np.float64)
+    # common-column counts are needed only for shrinkage and min_support > 1; otherwise a
+    # pair is found through its nonzero dot product (a zero dot is never returned)
+    need_count = shrink > 0.0 or min_support > 1
+    cnt = np.zeros(n if need_count else 1, np.int32)
+    cursor = bt_indptr[:-1].copy()
+    root_s = np.empty(n, np.float32)
+    root_i = np.empty(n, np.int32)
+    for li in range(chunk, n, n_chunks):
+        r = b_orig[li]
+        self_dot = 0.0
+        p_end = indptr[r + 1]
+        for p in range(indptr[r], p_end):
+            if p + PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
+                prefetch(bt_data, cursor[indices[p + PREFETCH_DISTANCE]])
+            if p + 2 * PREFETCH_DISTANCE < p_end:
+                prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
+            c = indices[p]
+            x = np.float64(data[p])
+            self_dot += x * x
+            q = cursor[c]
+            end = bt_indptr[c + 1]
+            while q < end and bt_indices[q] <= li:
+                q += 1
+            cursor[c] = q
+            if need_count:
+                for qq in range(q, end):
+                    j = np.uint32(bt_indices[qq])
+                    cnt[j] += 1
+                    acc[j] += x * bt_data[qq]
+            else:
+                for qq in range(q, end):
+                    acc[np.uint32(bt_indices[qq])] += x * bt_data[qq]
+        na = norm[li]
+        deg = indptr[r + 1] - indptr[r]
+        if include_self and deg >= min_support and deg > 0:
+            s = np.float32(_finish(self_dot, deg, na, na, mode, shrink))
+            if s != 0.0 and np.isfinite(s):
+                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
+        for j in range(li + 1, n):
+            dot = acc[j]
+            if need_count:
+                n_common = cnt[j]
+                if n_common == 0:
+                    continue
+                cnt[j] = 0
+            else:
+                if dot == 0.0:
+                    continue
+                n_common = 1
+            acc[j] = 0.0
+            if n_common < min_support:
+                continue
+            s = np.float32(_finish(dot, n_common, na, norm[j], mode, shrink))
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
+            _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
 
 
 @njit(cache=True, parallel=True)
 def _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks):
     """Exact top-k per row from the union of every chunk's heap for it (rows by label)."""
-    n = bank_n.shape[1]
-    out_i = np.full((n, k), -1, np.int32)
-    out_s = np.zeros((n, k), np.float32)
-    out_n = np.zeros(n, np.int32)
+    out_i, out_s, out_n = topk_outputs(bank_n.shape[1], k)
     for chunk in prange(n_chunks):
-        heap_s = np.empty(k, np.float32)
-        heap_i = np.empty(k, np.int32)
-        for li in range(chunk, n, n_chunks):
-            size = 0
-            for b in range(bank_n.shape[0]):
-                for t in range(bank_n[b, li]):
-                    s = bank_s[b, li, t]
-                    j = bank_i[b, li, t]
-                    if size == k and not _worse(heap_s[0], heap_i[0], s, j):
-                        continue
-                    size = heap_push(heap_s, heap_i, size, k, s, j)
-            r = b_orig[li]
-            heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
-            out_n[r] = size
+        _merge_banks_chunk(
+            bank_s, bank_i, bank_n, b_orig, k, out_i, out_s, out_n, np.int64(chunk), n_chunks
+        )
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def _merge_banks_chunk(bank_s, bank_i, bank_n, b_orig, k, out_i, out_s, out_n, chunk, n_chunks):
+    """Labels ``chunk, chunk + n_chunks, ...`` of :func:`_merge_banks` into ``out_*``."""
+    n = bank_n.shape[1]
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
+    for li in range(chunk, n, n_chunks):
+        size = 0
+        for b in range(bank_n.shape[0]):
+            for t in range(bank_n[b, li]):
+                s = bank_s[b, li, t]
+                j = bank_i[b, li, t]
+                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                    continue
+                size = heap_push(heap_s, heap_i, size, k, s, j)
+        r = b_orig[li]
+        heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
+        out_n[r] = size
 
 
 @njit(cache=True)

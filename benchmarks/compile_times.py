@@ -23,7 +23,8 @@ temporary folder, so nothing beside the installed sources is used or touched):
    (kernels must not compile, nor numba load, at import).
 
 ``--python`` defaults to this interpreter; for an honest "after install" figure point it at
-a venv with a non-editable ``pip install`` of the revision to measure. Run
+a venv with a non-editable ``pip install`` of the revision to measure (``--label`` names it
+in the tables, e.g. by its commit). Run
 ``python benchmarks/compile_times.py`` (about 10 minutes on 2 cores with a baseline, 3
 repeats) or ``--quick`` (one repeat; per-kernel table and one cold and one warm run). The
 tables go to stdout and to ``benchmarks/results/compile_times.md`` (``--output``, ``-``
@@ -59,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3)")
     p.add_argument("--python", type=str, default=sys.executable, help="interpreter to measure")
     p.add_argument("--baseline-python", type=str, default=None, help="interpreter to compare")
+    p.add_argument("--label", default="current", help="name of --python's install in the tables")
+    p.add_argument("--baseline-label", default="baseline", help="name of the baseline install")
     p.add_argument("--customers", type=int, default=2000, help="demo shop size (default 2000)")
     p.add_argument("--top", type=int, default=25, help="rows of the per-kernel table")
     p.add_argument("--output", type=Path, default=RESULTS, help="markdown file, or -")
@@ -265,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         profile_demo(args.customers, args.profile_child)
         return 0
     load_before = os.getloadavg()
-    pythons = {"current": args.python}
+    pythons = {args.label: args.python}
     if args.baseline_python:
-        pythons = {"baseline": args.baseline_python, **pythons}
+        pythons = {args.baseline_label: args.baseline_python, **pythons}
     tables = {}
     for label, python in pythons.items():
         profiles = []

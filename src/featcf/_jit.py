@@ -22,9 +22,10 @@ from typing import Any
 
 __all__ = ["COMPILE_NOTICE", "COMPILE_SECONDS", "notice_if_cold"]
 
-#: compile time of the kernels a first ``featcf demo`` uses (a FeatureCF fit and its
-#: evaluation), rounded up, on 2 cores; see benchmarks/results/compile_times.md
-COMPILE_SECONDS = 10
+#: compile time of the kernels a first ``featcf demo`` uses (a FeatureCF fit, recommendations
+#: and an evaluation): 8.0 s of CPU, median of 3 cold runs on a 2-core machine (the first run
+#: took 6.6 s of CPU more than the second); see benchmarks/results/compile_times.md
+COMPILE_SECONDS = 8
 COMPILE_NOTICE = (
     f"featcf: compiling kernels on first use, about {COMPILE_SECONDS} s; later runs start at once"
 )

@@ -15,8 +15,10 @@ temporary folder, so nothing beside the installed sources is used or touched):
    (LLVM and target initialisation, about 0.3 s), which lands on whichever kernel is first.
    With ``--repeats R`` each kernel's figure is the median over R runs.
 2. **First run.** ``PYTHON -m featcf demo`` as a whole process, cold (a new empty cache each
-   run) and warm (the same command again with the cache the cold run left), wall seconds
-   and the 1-minute load average read just before each run. With ``--baseline-python`` a
+   run) and warm (the same command again with the cache the cold run left): wall seconds,
+   CPU seconds (user + system of the process, from ``getrusage``; a busy machine inflates
+   them far less than the wall time) and the 1-minute load average read just before each
+   run. With ``--baseline-python`` a
    second install (e.g. an earlier revision, installed in its own venv) runs in turn with
    the first (A B A B ...), so the two are compared under the same load.
 3. **Import.** ``PYTHON -X importtime -c "import featcf"``: featcf's cumulative import time
@@ -39,6 +41,7 @@ import io
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -194,29 +197,35 @@ def kernel_table(profiles: list[dict[str, Any]], top: int) -> tuple[str, dict[st
 # --------------------------------------------------------------------------- whole process
 
 
-def timed_demo(python: str, customers: int, cache: str) -> tuple[float, float]:
-    """Wall seconds of ``python -m featcf demo`` with ``cache`` as numba's cache folder."""
+def timed_demo(python: str, customers: int, cache: str) -> tuple[float, float, float]:
+    """``python -m featcf demo`` with ``cache`` as numba's cache folder: wall seconds, CPU
+    seconds (user + system of the child, which a busy machine inflates much less) and the
+    1-minute load average before the run."""
     load = os.getloadavg()[0]
     cmd = [python, "-m", "featcf", "demo", "--customers", str(customers)]
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0, load
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, load
 
 
 def first_runs(pythons: dict[str, str], customers: int, repeats: int) -> dict[str, dict]:
     """Cold then warm demo runs per install, the installs in turn within each repeat."""
-    runs: dict[str, dict[str, list[tuple[float, float]]]] = {
+    runs: dict[str, dict[str, list[tuple[float, float, float]]]] = {
         label: {"cold": [], "warm": []} for label in pythons
     }
     for i in range(repeats):
         for label, python in pythons.items():
             with tempfile.TemporaryDirectory() as cache:
                 for state in ("cold", "warm"):
-                    seconds, load = timed_demo(python, customers, cache)
-                    runs[label][state].append((seconds, load))
-                    print(f"  run {i + 1}/{repeats} {label:<8} {state}: {seconds:5.1f} s "
-                          f"(load {load:.2f})", flush=True)  # fmt: skip
+                    wall, cpu, load = timed_demo(python, customers, cache)
+                    runs[label][state].append((wall, cpu, load))
+                    print(f"  run {i + 1}/{repeats} {label:<8} {state}: {wall:5.1f} s wall, "
+                          f"{cpu:5.1f} s CPU (load {load:.2f})", flush=True)  # fmt: skip
     return runs
 
 
@@ -245,13 +254,15 @@ def first_run_table(runs: dict[str, dict], imports: dict[str, float]) -> str:
     rows = []
     for label, states in runs.items():
         for state in ("cold", "warm"):
-            secs = [s for s, _ in states[state]]
-            loads = ", ".join(f"{load:.2f}" for _, load in states[state])
-            rows.append([label, state, len(secs), spread(secs), loads])
+            walls = [wall for wall, _, _ in states[state]]
+            cpus = [cpu for _, cpu, _ in states[state]]
+            loads = ", ".join(f"{load:.2f}" for _, _, load in states[state])
+            rows.append([label, state, len(walls), spread(walls), spread(cpus), loads])
     table = markdown_table(
-        ["install", "cache", "runs", "demo wall s (min / median / max)", "load avg per run"],
+        ["install", "cache", "runs", "wall s (min / median / max)", "CPU s (min / median / max)",
+         "load avg before each run"],
         rows,
-    )
+    )  # fmt: skip
     imp = markdown_table(
         ["install", "`import featcf` s (-X importtime, cumulative)"],
         [[label, f"{seconds:.3f}"] for label, seconds in imports.items()],

@@ -376,6 +376,22 @@ def _use_symmetric(symmetric: bool | None, work: int, heap_slots: int) -> bool:
     return work >= SMALL_WORK if symmetric is None else symmetric
 
 
+def _run_chunked(
+    kernel: Any, chunk_kernel: Any, args: tuple, outputs: Any, n_units: int, threads: int
+) -> tuple[NDArray, ...]:
+    """Run a parallel kernel over ``n_units`` (rows, row blocks, users) in strided chunks.
+
+    On one thread the kernel's chunk body runs alone on the calling thread, filling the
+    arrays that ``outputs()`` makes: no parallel region to launch, and none to compile
+    (compiling a ``parallel=True`` kernel costs seconds). Both give the same result.
+    """
+    if threads == 1:
+        out = outputs()
+        chunk_kernel(*args, *out, 0, 1)
+        return out
+    return kernel(*args, n_chunks(n_units, threads))
+
+
 def _run_topk(
     kernel: Any,
     chunk_kernel: Any,
@@ -384,20 +400,16 @@ def _run_topk(
     k: int,
     threads: int,
     n_units: int | None = None,
-) -> tuple[NDArray[np.int32], NDArray[np.float32], NDArray[np.int32]]:
-    """Run a parallel top-k kernel over strided chunks of rows (or of ``n_units`` row blocks).
-
-    On one thread the kernel's chunk body runs alone on the calling thread: no parallel
-    region to launch, and none to compile (compiling a ``parallel=True`` kernel costs
-    seconds). Both give the same result.
-    """
+) -> tuple[NDArray, ...]:
+    """:func:`_run_chunked` for the top-k kernels (outputs of ``n_rows`` rows of ``k``)."""
     from featcf._kernels.topk import topk_outputs
 
-    if threads == 1:
-        out = topk_outputs(n_rows, k)
-        chunk_kernel(*args, *out, 0, 1)
-        return out
-    return kernel(*args, n_chunks(n_rows if n_units is None else n_units, threads))
+    def outputs() -> tuple[NDArray, ...]:
+        return topk_outputs(n_rows, k)
+
+    return _run_chunked(
+        kernel, chunk_kernel, args, outputs, n_rows if n_units is None else n_units, threads
+    )
 
 
 _BITSET_CANDIDATES = (256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
@@ -1107,7 +1119,7 @@ def topn_scores(
     scores : ndarray of float32, shape (n_users, n)
         Scores, padded with ``-inf``.
     """
-    from featcf._kernels.serving import topn_scores_batch
+    from featcf._kernels.serving import topn_scores_batch, topn_scores_chunk
 
     N = _check_neighbours(neighbours)
     H = _check_sparse(histories, "histories")
@@ -1129,12 +1141,18 @@ def topn_scores(
     else:
         allowed[_item_mask(exclude, n_items, "exclude")] = 0
         ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
-    notice_if_cold(topn_scores_batch)
+    notice_if_cold(topn_scores_batch, topn_scores_chunk)
+    args = (
+        N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
+        bool(exclude_seen), allowed, n,
+    )  # fmt: skip
+    n_users = H.shape[0]
+
+    def outputs() -> tuple[NDArray, ...]:
+        return np.empty((n_users, n), np.int32), np.empty((n_users, n), np.float32)
+
     with numba_threads(n_threads, H.nnz + N.nnz) as threads:
-        return topn_scores_batch(
-            N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
-            bool(exclude_seen), allowed, n, n_chunks(H.shape[0], threads),
-        )  # fmt: skip
+        return _run_chunked(topn_scores_batch, topn_scores_chunk, args, outputs, n_users, threads)
 
 
 def topn_scores_user(

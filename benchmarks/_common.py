@@ -74,7 +74,7 @@ def synthetic_interactions(
     n_items: int,
     n_interactions: int,
     *,
-    seed: int = 0,
+    random_state: int = 0,
     zipf_exponent: float = 1.0,
     zipf_offset: float = 50.0,
     activity_sigma: float = 1.2,
@@ -90,7 +90,7 @@ def synthetic_interactions(
     rescaled to ``n_interactions`` and clipped to ``[min_per_user, n_items // 3]``.
     Each user's items are drawn without replacement by repeated vectorised top-up rounds,
     so the result may hold slightly fewer than ``n_interactions`` pairs when the heaviest
-    users saturate. Deterministic for a given ``seed``; a 20M matrix takes seconds.
+    users saturate. Deterministic for a given ``random_state``; a 20M matrix takes seconds.
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ def synthetic_interactions(
         raise ValueError("n_users, n_items and n_interactions must be positive")
     if n_interactions > n_users * n_items // 3:
         raise ValueError("n_interactions too large for n_users x n_items (max a third dense)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     rank_to_item = rng.permutation(n_items).astype(np.int64)
 
     # Per-user target counts: lognormal, rescaled to the requested total, clipped.

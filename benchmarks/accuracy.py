@@ -84,15 +84,19 @@ from _common import (  # noqa: E402
     machine_info,
     markdown_table,
 )
+from _paired import N_RESAMPLES, paired_interval  # noqa: E402
+from _peers import LIGHTFM_PARAMS, LightFMPeer, SegmentPopularity  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SEED = 0
+SEEDS = (0, 1, 2)
 GIVEN_K = (1, 3, 5)
 TOP_FRACTION = 0.2
 KS = {"MovieLens 100k": (10,), "CoIL 2000": (3, 10)}
 MAIN_K = {"MovieLens 100k": 10, "CoIL 2000": 3}
 MODEL_ORDER = ("Popularity", "ItemKNN", "UserKNN", "ContentKNN", "ALS", "FeatureCF")
-PEERS = ("implicit ALS", "implicit BPR", "implicit item-kNN")
+PEERS = ("implicit ALS", "implicit BPR", "implicit item-kNN", "LightFM features")
+#: the model every other row is compared with
+REFERENCE = "FeatureCF"
 
 
 # --------------------------------------------------------------------------------------
@@ -129,7 +133,7 @@ def load_data() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def featcf_factories() -> dict[str, Callable[[], Any]]:
+def featcf_factories(seed: int) -> dict[str, Callable[[], Any]]:
     """Every model in ``featcf.models.__all__``, default hyper-parameters, fixed seeds."""
     import featcf.models as models
 
@@ -144,13 +148,13 @@ def featcf_factories() -> dict[str, Callable[[], Any]]:
 
     def factory(cls: type) -> Callable[[], Any]:
         params = cls().get_params()
-        fixed = {"random_state": SEED, "show_progress": False}
+        fixed = {"random_state": seed, "show_progress": False}
         return lambda: cls(**{k: v for k, v in fixed.items() if k in params})
 
     out = {n: factory(getattr(models, n)) for n in names}
     if "FeatureCF" in out:  # the learned field weights against uniform ones
         out["FeatureCF uniform"] = lambda: models.FeatureCF(
-            weights="uniform", random_state=SEED, show_progress=False
+            weights="uniform", random_state=seed, show_progress=False
         )
     return out
 
@@ -168,8 +172,9 @@ class ImplicitPeer:
     handles_new_users_with_features = False
     handles_new_users_with_history = True
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, seed: int) -> None:
         self.kind = kind
+        self.seed = seed
         self.__name__ = {"als": "implicit ALS", "bpr": "implicit BPR", "knn": "implicit item-kNN"}[
             kind
         ]
@@ -179,11 +184,11 @@ class ImplicitPeer:
         if self.kind == "als":
             from implicit.cpu.als import AlternatingLeastSquares
 
-            return AlternatingLeastSquares(random_state=SEED)
+            return AlternatingLeastSquares(random_state=self.seed)
         if self.kind == "bpr":
             from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-            return BayesianPersonalizedRanking(random_state=SEED)
+            return BayesianPersonalizedRanking(random_state=self.seed)
         from implicit.nearest_neighbours import CosineRecommender
 
         return CosineRecommender(K=50)
@@ -214,11 +219,13 @@ class ImplicitPeer:
         return (U @ V.T).astype(np.float32)
 
 
-def peer_factories() -> dict[str, Callable[[], Any]]:
+def peer_factories(seed: int) -> dict[str, Callable[[], Any]]:
     return {
-        "implicit ALS": lambda: ImplicitPeer("als"),
-        "implicit BPR": lambda: ImplicitPeer("bpr"),
-        "implicit item-kNN": lambda: ImplicitPeer("knn"),
+        "Segment popularity": SegmentPopularity,
+        "implicit ALS": lambda: ImplicitPeer("als", seed),
+        "implicit BPR": lambda: ImplicitPeer("bpr", seed),
+        "implicit item-kNN": lambda: ImplicitPeer("knn", seed),
+        "LightFM features": lambda: LightFMPeer(seed),
     }
 
 
@@ -262,6 +269,11 @@ class Result:
     fit_seconds: float = float("nan")
     score_seconds: float = float("nan")
     note: str = ""  # the n/a reason
+    seed: int = 0
+    #: per-unit values for paired comparisons (users, customers or products of the split)
+    per_unit: dict[str, np.ndarray] = field(default_factory=dict)
+    #: after :func:`aggregate`: metric -> (REFERENCE - this model, low, high)
+    diffs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -292,6 +304,7 @@ def run_split(
     split: Any,
     factories: dict[str, Callable[[], Any]],
     ks: tuple[int, ...],
+    seed: int = 0,
 ) -> list[Result]:
     from featcf.evaluation import evaluate
     from featcf.models import UnsupportedProtocolError
@@ -312,9 +325,10 @@ def run_split(
             else:
                 table = evaluate(model, split, k=list(ks))
         except UnsupportedProtocolError as exc:
-            out.append(Result(dataset, protocol, name, note=short_reason(exc)))
+            out.append(Result(dataset, protocol, name, note=short_reason(exc), seed=seed))
             log(f"  {dataset} | {protocol} | {name}: n/a ({short_reason(exc)})")
             continue
+        per_user = table.attrs["per_user"]
         values = {
             (f"{m}@{k}" if not pd.isna(k) else m): float(v)
             for m, k, v in zip(table["metric"], table["k"], table["value"], strict=True)
@@ -330,6 +344,8 @@ def run_split(
                 int(first.n_excluded),
                 float(first.fit_seconds),
                 float(first.score_seconds),
+                seed=seed,
+                per_unit={k: v for k, v in per_user.items() if k != "user_idx"},
             )
         )
         main = MAIN_K[dataset]
@@ -363,17 +379,15 @@ def _item_auc(scores: np.ndarray, owners: np.ndarray) -> float:
     return float(auc(scores[None, :], relevant)[0])
 
 
-def _found_in_top(scores: np.ndarray, owners: np.ndarray, n_top: int) -> float:
-    """Owners among the ``n_top`` best scores; ties at the cut count fractionally."""
-    order = np.sort(scores)[::-1]
-    cut = order[n_top - 1]
-    above = scores > cut
+def _in_top(scores: np.ndarray, n_top: int) -> np.ndarray:
+    """Per customer, the chance of being among the ``n_top`` best scores (ties at the cut
+    share the slots left); owners found = ``(_in_top(...) * owners).sum()``."""
+    cut = np.sort(scores)[::-1][n_top - 1]
+    inside = (scores > cut).astype(np.float64)
     tied = scores == cut
-    slots = n_top - int(above.sum())
-    found = float(owners[above].sum())
     if tied.any():
-        found += owners[tied].sum() * slots / tied.sum()
-    return found
+        inside[tied] = (n_top - inside.sum()) / tied.sum()
+    return inside
 
 
 def _subset(ds: Any, mask: np.ndarray) -> Any:
@@ -385,7 +399,7 @@ def _subset(ds: Any, mask: np.ndarray) -> Any:
 
 
 def caravan_cv(
-    ds: Any, factories: dict[str, Callable[[], Any]], n_folds: int, n_run: int
+    ds: Any, factories: dict[str, Callable[[], Any]], n_folds: int, n_run: int, seed: int = 0
 ) -> list[Result]:
     """CARAVAN 5-fold CV over customers (fold-in of held-out customers, see module doc)."""
     from featcf.evaluation import Split
@@ -395,7 +409,7 @@ def caravan_cv(
     X = ds.interactions
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
     is_caravan = X.indices == caravan
-    folds = np.array_split(np.random.default_rng(SEED).permutation(ds.n_users), n_folds)
+    folds = np.array_split(np.random.default_rng(seed).permutation(ds.n_users), n_folds)
     splits = []
     for fold in folds[:n_run]:
         in_fold = np.zeros(ds.n_users, dtype=bool)
@@ -413,6 +427,7 @@ def caravan_cv(
     out = []
     for name, make in factories.items():
         aucs, found, owners_total, n_users, n_empty = [], 0.0, 0, 0, 0
+        owner_found: list[np.ndarray] = []
         fit_s = score_s = 0.0
         try:
             for split in splits:
@@ -432,12 +447,14 @@ def caravan_cv(
                 scores = _scores_for_item(model, split, users, caravan, empty)
                 score_s += time.perf_counter() - start
                 aucs.append(_item_auc(scores, owners))
-                found += _found_in_top(scores, owners, int(round(TOP_FRACTION * len(users))))
+                inside = _in_top(scores, int(round(TOP_FRACTION * len(users))))
+                owner_found.append(inside * owners)
+                found += float(owner_found[-1].sum())
                 owners_total += int(owners.sum())
                 n_users += len(users)
                 n_empty += 0 if _can_use_features(model) else int(empty.sum())
         except UnsupportedProtocolError as exc:
-            out.append(Result("CoIL 2000", "CARAVAN CV", name, note=short_reason(exc)))
+            out.append(Result("CoIL 2000", "CARAVAN CV", name, note=short_reason(exc), seed=seed))
             log(f"  CoIL 2000 | CARAVAN CV | {name}: n/a ({short_reason(exc)})")
             continue
         values = {
@@ -448,7 +465,21 @@ def caravan_cv(
             "random": TOP_FRACTION * owners_total,
             "no_history": float(n_empty),
         }
-        out.append(Result("CoIL 2000", "CARAVAN CV", name, values, n_users, 0, fit_s, score_s))
+        per_unit = {"found": np.concatenate(owner_found)}
+        out.append(
+            Result(
+                "CoIL 2000",
+                "CARAVAN CV",
+                name,
+                values,
+                n_users,
+                0,
+                fit_s,
+                score_s,
+                seed=seed,
+                per_unit=per_unit,
+            )  # fmt: skip
+        )
         log(
             f"  CoIL 2000 | CARAVAN CV | {name}: AUC {values['auc']:.4f}, owners in top "
             f"{TOP_FRACTION:.0%}: {found:.1f}/{owners_total}"
@@ -457,7 +488,7 @@ def caravan_cv(
 
 
 def new_product_loo(
-    ds: Any, factories: dict[str, Callable[[], Any]], products: np.ndarray
+    ds: Any, factories: dict[str, Callable[[], Any]], products: np.ndarray, seed: int = 0
 ) -> list[Result]:
     """Leave-one-product-out AUC of every customer for a product made cold."""
     from featcf.evaluation import split_cold_items
@@ -486,22 +517,36 @@ def new_product_loo(
                 score_s += time.perf_counter() - start
                 aucs[str(ds.item_ids[p])] = _item_auc(scores, owners)
         except UnsupportedProtocolError as exc:
-            out.append(Result("CoIL 2000", "new product LOO", name, note=short_reason(exc)))
+            out.append(
+                Result("CoIL 2000", "new product LOO", name, note=short_reason(exc), seed=seed)
+            )
             log(f"  CoIL 2000 | new product LOO | {name}: n/a ({short_reason(exc)})")
             continue
         values = {"auc": float(np.mean(list(aucs.values())))}
         values.update({f"auc:{k}": v for k, v in aucs.items()})
+        per_unit = {"auc": np.array(list(aucs.values()))}
         out.append(
-            Result("CoIL 2000", "new product LOO", name, values, ds.n_users, 0, fit_s, score_s)
+            Result(
+                "CoIL 2000",
+                "new product LOO",
+                name,
+                values,
+                ds.n_users,
+                0,
+                fit_s,
+                score_s,
+                seed=seed,
+                per_unit=per_unit,
+            )  # fmt: skip
         )
         log(f"  CoIL 2000 | new product LOO | {name}: mean AUC {values['auc']:.4f}")
     return out
 
 
-def rating_errors(ds: Any, factories: dict[str, Callable[[], Any]]) -> list[Result]:
+def rating_errors(ds: Any, factories: dict[str, Callable[[], Any]], seed: int) -> list[Result]:
     from featcf.evaluation import evaluate, split_random
 
-    split = split_random(ds, 0.2, seed=SEED)
+    split = split_random(ds, 0.2, random_state=seed)
     out = []
     models = dict(factories)
     models[BiasBaseline.name] = BiasBaseline
@@ -537,6 +582,71 @@ def rating_errors(ds: Any, factories: dict[str, Callable[[], Any]]) -> list[Resu
 
 
 # --------------------------------------------------------------------------------------
+# aggregation over seeds
+# --------------------------------------------------------------------------------------
+
+
+def aggregate(results: list[Result], reference: str = REFERENCE) -> list[Result]:
+    """One row per (dataset, protocol, model): means over the seeds, and for every metric
+    with per-unit values the paired bootstrap interval of ``reference`` minus the row."""
+    groups: dict[tuple[str, str, str], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.dataset, r.protocol, r.model), []).append(r)
+    out = []
+    for (dataset, protocol, model), rs in groups.items():
+        ok = [r for r in rs if r.available]
+        if not ok:
+            out.append(Result(dataset, protocol, model, note=rs[0].note))
+            continue
+        keys = [k for k in ok[0].values if all(k in r.values for r in ok)]
+        mean = Result(
+            dataset,
+            protocol,
+            model,
+            {k: float(np.mean([r.values[k] for r in ok])) for k in keys},
+            int(round(np.mean([r.n_users for r in ok]))),
+            int(round(np.mean([r.n_excluded for r in ok]))),
+            float(np.mean([r.fit_seconds for r in ok])),
+            float(np.mean([r.score_seconds for r in ok])),
+            seed=len(ok),  # the number of seeds averaged
+        )
+        ref = [r for r in groups.get((dataset, protocol, reference), []) if r.available]
+        if model != reference and len(ref) == len(ok):
+            for metric in ok[0].per_unit:
+                stat = "sum" if metric == "found" else "mean"
+                mean.diffs[metric] = paired_interval(
+                    [r.per_unit[metric] for r in ref], [r.per_unit[metric] for r in ok], stat
+                )
+        out.append(mean)
+    return out
+
+
+def best_peer(results: list[Result], metric: str) -> Result | None:
+    """The best row by ``metric`` that is not a FeatureCF variant."""
+    peers = [r for r in results if r.available and not r.model.startswith(REFERENCE)]
+    peers = [r for r in peers if metric in r.values]
+    return max(peers, key=lambda r: r.values[metric]) if peers else None
+
+
+def fmt_diff(diff: tuple[float, float, float] | None, digits: int = 4) -> str:
+    if not diff or np.isnan(diff[0]):
+        return "-"
+    est, lo, hi = diff
+    return f"{est:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def best_peer_line(results: list[Result], metric: str, label: str) -> str:
+    """The sentence naming the best peer and the reference's difference to it."""
+    best = best_peer(results, metric)
+    if best is None or metric not in best.diffs:
+        return ""
+    return (
+        f"Best peer by {label}: {best.model} ({fmt(best.values[metric])}); {REFERENCE} "
+        f"minus it: {fmt_diff(best.diffs[metric])} (paired bootstrap 95% interval)."
+    )
+
+
+# --------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------
 
@@ -563,7 +673,15 @@ def ranking_table(results: list[Result], dataset: str) -> str:
     if k != 10:
         metric_cols.append(("nDCG@10", "ndcg@10"))
     metric_cols.append(("AUC", "auc"))
-    headers = ["model", *[h for h, _ in metric_cols], "users (excl.)", "fit s", "score s"]
+    diff_cols = [(f"{REFERENCE} - row nDCG@{k} [95%]", f"ndcg@{k}"), ("... AUC [95%]", "auc")]
+    headers = [
+        "model",
+        *[h for h, _ in metric_cols],
+        *[h for h, _ in diff_cols],
+        "users (excl.)",
+        "fit s",
+        "score s",
+    ]
     rows = []
     for r in results:
         if r.available:
@@ -571,14 +689,20 @@ def ranking_table(results: list[Result], dataset: str) -> str:
                 [
                     r.model,
                     *[fmt(r.values.get(key)) for _, key in metric_cols],
+                    *[fmt_diff(r.diffs.get(key)) for _, key in diff_cols],
                     f"{r.n_users} ({r.n_excluded})",
                     fmt_seconds(r.fit_seconds),
                     fmt_seconds(r.score_seconds),
                 ]
             )
         else:
-            rows.append([r.model, *["n/a"] * len(metric_cols), "-", "-", "-"])
+            rows.append([r.model, *["n/a"] * (len(metric_cols) + len(diff_cols)), "-", "-", "-"])
     table = markdown_table(headers, rows)
+    lines = [
+        best_peer_line(results, f"ndcg@{k}", f"nDCG@{k}"),
+        best_peer_line(results, "auc", "AUC"),
+    ]
+    table += "\n\n" + "\n".join(f"- {line}" for line in lines if line)
     notes = [f"- {r.model}: n/a -- {r.note}" for r in results if not r.available]
     return table + ("\n\n" + "\n".join(notes) if notes else "")
 
@@ -592,6 +716,7 @@ def caravan_table(results: list[Result]) -> str:
         "of owners",
         "random",
         "ranked last*",
+        f"{REFERENCE} - row found [95%]",
         "fit s",
         "score s",
     ]
@@ -608,24 +733,38 @@ def caravan_table(results: list[Result]) -> str:
                     f"{v['owners']:.0f}",
                     f"{v['random']:.1f}",
                     f"{v['no_history']:.0f}",
+                    fmt_diff(r.diffs.get("found"), 1),
                     fmt_seconds(r.fit_seconds),
                     fmt_seconds(r.score_seconds),
                 ]
             )
         else:
-            rows.append([r.model, "n/a", "-", "n/a", "-", "-", "-", "-", "-"])
+            rows.append([r.model, "n/a", "-", "n/a", "-", "-", "-", "-", "-", "-"])
     notes = [f"- {r.model}: n/a -- {r.note}" for r in results if not r.available]
-    return markdown_table(headers, rows) + ("\n\n" + "\n".join(notes) if notes else "")
+    line = best_peer_line(results, "found", "owners in top 20%")
+    return (
+        markdown_table(headers, rows)
+        + (f"\n\n- {line}" if line else "")
+        + ("\n\n" + "\n".join(notes) if notes else "")
+    )
 
 
 def loo_table(results: list[Result]) -> str:
     ok = [r for r in results if r.available]
     products = [k.split(":", 1)[1] for k in ok[0].values if k.startswith("auc:")] if ok else []
-    headers = ["model", "mean AUC", "worst product", "best product", "fit s", "score s"]
+    headers = [
+        "model",
+        "mean AUC",
+        f"{REFERENCE} - row [95%]",
+        "worst product",
+        "best product",
+        "fit s",
+        "score s",
+    ]
     rows = []
     for r in results:
         if not r.available:
-            rows.append([r.model, "n/a", "-", "-", "-", "-"])
+            rows.append([r.model, "n/a", "-", "-", "-", "-", "-"])
             continue
         per = {p: r.values[f"auc:{p}"] for p in products}
         worst = min(per, key=per.get)
@@ -634,6 +773,7 @@ def loo_table(results: list[Result]) -> str:
             [
                 r.model,
                 fmt(r.values["auc"]),
+                fmt_diff(r.diffs.get("auc")),
                 f"{worst} {per[worst]:.3f}",
                 f"{best} {per[best]:.3f}",
                 fmt_seconds(r.fit_seconds),
@@ -641,6 +781,8 @@ def loo_table(results: list[Result]) -> str:
             ]
         )
     text = markdown_table(headers, rows)
+    line = best_peer_line(results, "auc", "mean AUC (products paired)")
+    text += f"\n\n- {line}" if line else ""
     if ok:
         detail_headers = ["product", *[r.model for r in ok]]
         detail = [[p, *[f"{r.values[f'auc:{p}']:.3f}" for r in ok]] for p in products]
@@ -726,6 +868,7 @@ def write_report(
     elapsed: float,
     splits_info: dict[str, str],
     load: tuple[float, float],
+    seeds: tuple[int, ...],
 ) -> None:
     info = machine_info(("numpy", "scipy", "numba", "implicit", "pandas"))
     lines = [
@@ -740,13 +883,30 @@ def write_report(
         "Protocols, data preparation and every decision are described in the docstring of "
         "`benchmarks/accuracy.py`. Short version: MovieLens 100k as implicit feedback "
         "(rating >= 4 positive), CoIL 2000 as 'holds the product'; default hyper-parameters "
-        f"and seed {SEED} everywhere; each model is fitted on the train part only; `n/a` = the "
+        f"split seeds {', '.join(map(str, seeds))} (the models' random_state follows the "
+        "split seed); every figure is the mean over the seeds; each model is fitted on the train part only; `n/a` = the "
         "model cannot serve the protocol (reason below each table). `users (excl.)`: users "
         "evaluated (users with test interactions not counted: no relevant item, or cold-item "
         "users without training). Times: fit = seconds to fit (BPR: refit with revealed "
         "interactions for given-k), score = seconds in the model's scoring calls.",
         "",
-        "Split sizes: " + "; ".join(f"{k}: {v}" for k, v in splits_info.items()),
+        f"Intervals: `{REFERENCE} - row [95%]` is the paired bootstrap of {REFERENCE}'s value "
+        "minus the row's: per-user values (per-customer owners found for CARAVAN, per-product "
+        f"AUC for new products) paired across models on the same split, {N_RESAMPLES} "
+        "resamples of the units within each seed, averaged over the seeds; 2.5% and 97.5% "
+        "percentiles. An interval that contains 0 is no difference. For CARAVAN the top-20% "
+        "cut is kept fixed in the resamples. LightFM features: "
+        + ", ".join(f"{k}={v}" for k, v in LIGHTFM_PARAMS.items())
+        + " (fixed up front, not tuned), identity + attribute indicator features for users "
+        "and items, refitted with the revealed interactions for given-k (as BPR). Segment "
+        "popularity: per user feature value, item popularity among the training customers "
+        "holding it, shrunk to global popularity (20 pseudo-customers), averaged over the "
+        "customer's values (`benchmarks/_peers.py`).",
+        "",
+        "Split sizes (seed "
+        + str(seeds[0])
+        + "): "
+        + "; ".join(f"{k}: {v}" for k, v in splits_info.items()),
         "",
         "Reading notes: every model runs with its library defaults, untuned by design; "
         "implicit's ALS (100 factors) and BPR (100 epochs, learning rate 0.01) defaults are "
@@ -800,6 +960,15 @@ def write_report(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="given-1 only, 2 folds, 5 products")
+    parser.add_argument(
+        "--seeds", default="0,1,2", help="comma-separated split seeds (at least 3 for claims)"
+    )
+    parser.add_argument(
+        "--models", default=None, help="comma-separated model names to run (default: all)"
+    )
+    parser.add_argument(
+        "--protocols", default=None, help="comma-separated protocol name prefixes (default: all)"
+    )
     parser.add_argument("--out-dir", type=Path, default=None, help="where to write the results")
     parser.add_argument(
         "--datasets",
@@ -809,6 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         help="data sets to run",
     )
     args = parser.parse_args(argv)
+    seeds = tuple(int(x) for x in args.seeds.split(","))
     out_dir = args.out_dir if args.out_dir is not None else (None if args.quick else RESULTS)
     for sub in ("ml-100k", "coil2000"):
         if not (SHARED_DATA / sub).is_dir():
@@ -820,49 +990,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from threadpoolctl import threadpool_limits
 
-    from featcf.evaluation import split_cold_items, split_cold_users, split_random
-
     # implicit's own chatter (its item-kNN converts a COO matrix it builds itself)
     warnings.filterwarnings("ignore", message="Method expects CSR input")
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
+    wanted = {"ml": "MovieLens 100k", "coil": "CoIL 2000"}
+    results: list[Result] = []
+    splits_info: dict[str, str] = {}
     with threadpool_limits(1, "blas"):
         data = load_data()
-        factories = {**featcf_factories(), **peer_factories()}
-        log(f"models: {', '.join(factories)}")
-        results: list[Result] = []
-        splits_info: dict[str, str] = {}
-        wanted = {"ml": "MovieLens 100k", "coil": "CoIL 2000"}
-        for key in args.datasets:
-            dataset = wanted[key]
-            ds = data[dataset]
-            ks = KS[dataset]
-            protocols = [
-                ("warm (random 20%)", split_random(ds, 0.2, seed=SEED)),
-                ("cold items (20% of items)", split_cold_items(ds, 0.2, seed=SEED)),
-            ]
-            for k, name in given_k_protocols():
-                protocols.append((name, split_cold_users(ds, 0.2, seed=SEED, reveal=k)))
-            for name, split in protocols:
-                info = split.describe()
-                splits_info[f"{dataset} {name}"] = (
-                    f"{info['n_train']} train / {info['n_test']} test"
-                    + (f" / {info['n_revealed']} revealed" if "n_revealed" in info else "")
-                )
-                log(f"{dataset}: {name} -- {split!r}")
-                results += run_split(dataset, name, split, factories, ks)
-            if key == "ml":
-                log("MovieLens 100k: RMSE on explicit ratings")
-                results += rating_errors(data["ml_explicit"], featcf_factories())
-            else:
-                n_folds_run = 2 if args.quick else 5
-                log(f"CoIL 2000: CARAVAN 5-fold CV ({n_folds_run} folds run)")
-                results += caravan_cv(ds, factories, 5, n_folds_run)
-                products = np.arange(ds.n_items)[: 5 if args.quick else ds.n_items]
-                log(f"CoIL 2000: new-product leave-one-out over {len(products)} products")
-                results += new_product_loo(ds, factories, products)
+        for seed in seeds:
+            log(f"== split seed {seed}")
+            results += run_seed(data, args, seed, splits_info if seed == seeds[0] else {})
     elapsed = time.perf_counter() - started
     log(f"total {elapsed / 60:.1f} min")
+    results = aggregate(results)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         plot_name = "accuracy_given_k.png"
@@ -875,9 +1017,77 @@ def main(argv: list[str] | None = None) -> int:
             elapsed,
             splits_info,
             (load_start, os.getloadavg()[0]),
+            seeds,
         )
         log(f"wrote {out_dir / 'accuracy.md'} and {out_dir / plot_name}")
+    else:
+        for r in results:
+            if r.available and r.diffs:
+                main = "found" if "found" in r.diffs else next(iter(r.diffs))
+                log(f"  {r.dataset} | {r.protocol} | {r.model}: {main} "
+                    f"{REFERENCE} - row {fmt_diff(r.diffs[main])}")  # fmt: skip
     return 0
+
+
+def selected(factories: dict[str, Callable[[], Any]], names: str | None) -> dict:
+    if names is None:
+        return factories
+    wanted = [n.strip() for n in names.split(",")]
+    unknown = [n for n in wanted if n not in factories]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}; known: {list(factories)}")
+    return {n: f for n, f in factories.items() if n in wanted}
+
+
+def run_seed(
+    data: dict[str, Any], args: argparse.Namespace, seed: int, splits_info: dict[str, str]
+) -> list[Result]:
+    """Every protocol of the chosen data sets on the splits of one seed."""
+    from featcf.evaluation import split_cold_items, split_cold_users, split_random
+
+    wanted = {"ml": "MovieLens 100k", "coil": "CoIL 2000"}
+    prefixes = None if args.protocols is None else tuple(args.protocols.split(","))
+    factories = selected({**featcf_factories(seed), **peer_factories(seed)}, args.models)
+    results: list[Result] = []
+    for key in args.datasets:
+        dataset = wanted[key]
+        ds = data[dataset]
+        protocols = [
+            ("warm (random 20%)", lambda ds=ds: split_random(ds, 0.2, random_state=seed)),
+            (
+                "cold items (20% of items)",
+                lambda ds=ds: split_cold_items(ds, 0.2, random_state=seed),
+            ),
+        ]
+        for k, name in given_k_protocols():
+            protocols.append(
+                (name, lambda ds=ds, k=k: split_cold_users(ds, 0.2, random_state=seed, reveal=k))
+            )
+        protocols += [("RMSE", None), ("CARAVAN CV", None), ("new product LOO", None)]
+        for name, make_split in protocols:
+            if prefixes is not None and not name.startswith(prefixes):
+                continue
+            if make_split is not None:
+                split = make_split()
+                info = split.describe()
+                splits_info[f"{dataset} {name}"] = (
+                    f"{info['n_train']} train / {info['n_test']} test"
+                    + (f" / {info['n_revealed']} revealed" if "n_revealed" in info else "")
+                )
+                log(f"{dataset}: {name} -- {split!r}")
+                results += run_split(dataset, name, split, factories, KS[dataset], seed)
+            elif name == "RMSE" and key == "ml" and seed == 0:
+                log("MovieLens 100k: RMSE on explicit ratings (seed 0 only)")
+                results += rating_errors(data["ml_explicit"], featcf_factories(seed), seed)
+            elif name == "CARAVAN CV" and key == "coil":
+                n_folds_run = 2 if args.quick else 5
+                log(f"CoIL 2000: CARAVAN 5-fold CV ({n_folds_run} folds run)")
+                results += caravan_cv(ds, factories, 5, n_folds_run, seed)
+            elif name == "new product LOO" and key == "coil":
+                products = np.arange(ds.n_items)[: 5 if args.quick else ds.n_items]
+                log(f"CoIL 2000: new-product leave-one-out over {len(products)} products")
+                results += new_product_loo(ds, factories, products, seed)
+    return results
 
 
 if __name__ == "__main__":

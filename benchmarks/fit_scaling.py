@@ -61,9 +61,9 @@ def fit_one_size(n_customers: int, seed: int) -> dict[str, Any]:
     from featcf.models import FeatureCF
 
     FeatureCF(random_state=seed, show_progress=False).fit(
-        make_insurance_shop(n_customers=300, seed=seed)
+        make_insurance_shop(n_customers=300, random_state=seed)
     )  # warm-up: loads the cached kernels
-    shop = make_insurance_shop(n_customers=n_customers, seed=seed)
+    shop = make_insurance_shop(n_customers=n_customers, random_state=seed)
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         model = FeatureCF(random_state=seed, show_progress=False).fit(shop)
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("numpy", "scipy", "numba", "implicit", "featcf"),
                 load_before,
             ),
-            f"Data: `make_insurance_shop(n_customers=..., seed={args.seed})`, "
+            f"Data: `make_insurance_shop(n_customers=..., random_state={args.seed})`, "
             f"{results[0]['products']} products. FeatureCF with learned weights "
             "(numba threads: all); implicit ALS with 64 factors, 15 iterations, BLAS on one "
             "thread. Each size in a fresh process after a warm-up fit; peak MB is the "

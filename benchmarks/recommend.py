@@ -5,8 +5,8 @@ repository; the script prints a reason and exits 0 when it is absent), on the sa
 matrix for every tool, with numba, implicit and BLAS limited to one thread:
 
 1. **Batch recommend throughput** (users/s): top-10 for all 943 users, seen items excluded.
-   featcf ``ItemKNN(k=50, metric="cosine").recommend(all user ids, n=10)`` (the public call:
-   id lookup, scoring, top-n, result DataFrame) against implicit
+   featcf ``ItemKNN(n_neighbors=50, metric="cosine").recommend(all user ids, n=10)`` (the
+   public call: id lookup, scoring, top-n, result DataFrame) against implicit
    ``CosineRecommender(K=50).recommend(userids, user_items, N=10)`` (arrays in and out), and
    featcf ``ALS`` against implicit ``AlternatingLeastSquares`` with the same factors (featcf's
    ALS scores with implicit's factors: this row isolates the serving code). implicit's
@@ -135,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             warnings.filterwarnings("ignore", module="implicit")
             # ---------------------------------------------------------------- fits
             t0 = time.perf_counter()
-            item_knn = ItemKNN(k=K, metric="cosine", n_threads=1).fit(ds)
+            item_knn = ItemKNN(n_neighbors=K, metric="cosine", n_threads=1).fit(ds)
             t_itemknn_first = time.perf_counter() - t0
-            t_itemknn = time_calls(lambda: ItemKNN(k=K, n_threads=1).fit(ds), repeats=3).median
+            t_itemknn = time_calls(
+                lambda: ItemKNN(n_neighbors=K, n_threads=1).fit(ds), repeats=3
+            ).median
             cosine = CosineRecommender(K=K, num_threads=1)
             t_cosine = time_calls(
                 lambda: cosine.fit(X, show_progress=False), repeats=3, warmup=1
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             implicit_als.fit(X, show_progress=False)
             fit_rows.append(
-                ["ItemKNN(k=50) fit", f"{t_itemknn:.3f} s", f"{t_cosine:.3f} s",
+                ["ItemKNN(n_neighbors=50) fit", f"{t_itemknn:.3f} s", f"{t_cosine:.3f} s",
                  f"{t_cosine / t_itemknn:.2f}", "implicit CosineRecommender(K=50).fit"]
             )  # fmt: skip
             print(f"ItemKNN fit {t_itemknn:.3f}s (first, with compilation: {t_itemknn_first:.2f}s)")
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             t_ours = time_calls(lambda: item_knn.recommend(users, n=N), repeats=args.repeats)
             t_theirs = time_calls(lambda: cosine.recommend(userids, X, N=N), repeats=args.repeats)
             rows.append(
-                ["ItemKNN(k=50).recommend", f"{per_second(t_ours.median):,.0f}",
+                ["ItemKNN(n_neighbors=50).recommend", f"{per_second(t_ours.median):,.0f}",
                  "CosineRecommender(K=50).recommend", f"{per_second(t_theirs.median):,.0f}",
                  f"{t_theirs.median / t_ours.median:.2f}"]
             )  # fmt: skip
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             cosine_med, cosine_p99 = latency(lambda: cosine.recommend(0, row, N=N), args.calls)
             featcf_models: list[tuple[str, Any]] = [
-                ("ItemKNN(k=50)", item_knn),
+                ("ItemKNN(n_neighbors=50)", item_knn),
                 ("ContentKNN()", content),
                 ("ALS(factors=64)", als),
             ]

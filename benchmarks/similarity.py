@@ -370,7 +370,7 @@ def _load_size(name: str, values: str, seed: int) -> tuple[sp.csr_matrix | None,
             return None, "MovieLens 100k not found at ../shared/data/ml-100k/u.data"
         return X, "MovieLens 100k"
     n_users, n_items, nnz = SIZES[name]
-    X = synthetic_interactions(n_users, n_items, nnz, seed=seed, values=values)
+    X = synthetic_interactions(n_users, n_items, nnz, random_state=seed, values=values)
     return X, f"synthetic, seed {seed}"
 
 

@@ -61,20 +61,23 @@ def diagnose(ds, seed: int, k: int) -> dict[str, float]:
     from featcf.evaluation import split_cold_users
     from featcf.metrics import ndcg_at_k
     from featcf.models import FeatureCF
-    from featcf.models.feature_cf import _band_of, _softmax_loss
+    from featcf.models.feature_cf._inputs import positives
+    from featcf.models.feature_cf._state import band_of
+    from featcf.models.feature_cf._terms import compute_terms
+    from featcf.models.feature_cf._users import folded_users
+    from featcf.models.feature_cf._weights import softmax_loss
 
-    split = split_cold_users(ds, 0.2, seed=seed, reveal=k)
+    split = split_cold_users(ds, 0.2, random_state=seed, reveal=k)
     model = FeatureCF(random_state=0, show_progress=False).fit(split.train)
     users = split.cold_users
     test = sp.csr_matrix(split.test.interactions.tocsr()[users] > 0, dtype=np.float32)
     hist = sp.csr_matrix(split.revealed.interactions.tocsr()[users], dtype=np.float32)
     keep = np.diff(test.indptr) > 0
     users, test, hist = users[keep], test[keep], hist[keep]
-    core, values = model._core(), model._values()
-    ref = split.train.user_features.matrix
-    feats = sp.csr_matrix(ref[users], dtype=np.float32)
-    state = model._user_state(core, model._positive_values(hist), feats, None, ref)
-    terms = model._terms(core, values, state, np.arange(ds.n_items)) / core["scale"][:, None, None]
+    scorer, weights = model._fitted.scorer, model._fitted.weights
+    feats = sp.csr_matrix(split.train.user_features.matrix[users], dtype=np.float32)
+    state = folded_users(scorer, positives(hist, scorer.inputs.positive_threshold), feats)
+    terms = compute_terms(scorer, state, np.arange(ds.n_items)) / weights.scale[:, None, None]
     seen = hist.toarray() > 0
     pos = test.toarray() > 0
 
@@ -88,14 +91,14 @@ def diagnose(ds, seed: int, k: int) -> dict[str, float]:
         def objective(w):
             z = np.einsum("tui,t->ui", terms, w)
             flags = np.full(len(z), as_set)
-            loss, g = _softmax_loss(z, pos, seen & ~pos, 1, flags if as_set else None)
+            loss, g = softmax_loss(z, pos, seen & ~pos, 1, flags if as_set else None)
             return loss / len(z), np.einsum("tui,ui->t", terms, g) / len(z)
 
         res = minimize(objective, learned, jac=True, method="L-BFGS-B",
                        bounds=[(0.0, None)] * len(learned))  # fmt: skip
         return res.x
 
-    learned = core["band_weights"][_band_of(np.array([k]))[0]].astype(np.float64)
+    learned = weights.band[band_of(np.array([k]))[0]].astype(np.float64)
     out = {"learned": ndcg(learned), "uniform": ndcg(np.ones_like(learned))}
     out["CE optimum (test)"] = ndcg(fit_loss(False))
     out["set optimum (test)"] = ndcg(fit_loss(True))

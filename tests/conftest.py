@@ -24,5 +24,5 @@ def shop():
     from featcf.datasets import make_insurance_shop
 
     return make_insurance_shop(
-        n_customers=150, n_products=16, n_new_products=2, n_new_customers=6, seed=3
+        n_customers=150, n_products=16, n_new_products=2, n_new_customers=6, random_state=3
     )

@@ -651,7 +651,7 @@ def test_parallel_path_matches_serial_and_brute_force():
     rel = m._check_relevant(relevant)
     args = (ranked.astype(np.int64), k, rel.indptr, rel.indices, rel.data, True)
     np.testing.assert_array_equal(
-        kernels._ranking_stats_csr(*args), kernels._ranking_stats_csr_serial(*args)
+        kernels.ranking_stats_csr(*args), kernels.ranking_stats_csr_serial(*args)
     )
     got = ndcg_at_k(ranked, relevant, k, graded=True)
     gains = [dict(zip(row.indices, row.data, strict=True)) for row in relevant]
@@ -663,9 +663,7 @@ def test_parallel_path_matches_serial_and_brute_force():
     exclude = sp.random(n_users, n_items, density=0.1, format="csr", random_state=2)
     ex = m._check_pattern(exclude, "exclude")
     auc_args = (scores, rel.indptr, rel.indices, ex.indptr, ex.indices)
-    np.testing.assert_array_equal(
-        kernels._auc_dense(*auc_args), kernels._auc_dense_serial(*auc_args)
-    )
+    np.testing.assert_array_equal(kernels.auc_dense(*auc_args), kernels.auc_dense_serial(*auc_args))
     got = auc(scores, relevant, exclude)
     for u in users[:20]:
         expected = reference_auc(scores[u], set(rel[u].indices), set(ex[u].indices))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 
 import featcf
 from featcf import Dataset, ModelFormatError, Popularity
-from featcf.persistence import FORMAT_VERSION, META_KEY
+from featcf._format import FORMAT_VERSION, META_KEY
 
 
 def _rewrite_meta(path, out, change):
@@ -106,3 +107,70 @@ def test_series_keep_their_names(shop, tmp_path):
     model.save(path)
     loaded = featcf.load(path).ranking_
     pd.testing.assert_series_equal(loaded, model.ranking_)
+
+
+# --------------------------------------------------------------------------- the save / load pair
+def _archive_content(path):
+    """Every array of a model file, and its metadata as JSON (zip timestamps left aside)."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    return meta, arrays
+
+
+def test_featcf_save_writes_what_model_save_writes(shop, tmp_path):
+    model = Popularity().fit(shop)
+    featcf.save(model, tmp_path / "a.npz")
+    model.save(tmp_path / "b.npz")
+    meta_a, arrays_a = _archive_content(tmp_path / "a.npz")
+    meta_b, arrays_b = _archive_content(tmp_path / "b.npz")
+    assert meta_a == meta_b
+    assert list(arrays_a) == list(arrays_b)
+    for key, value in arrays_a.items():
+        np.testing.assert_array_equal(value, arrays_b[key])
+        assert value.dtype == arrays_b[key].dtype
+
+
+def test_saved_with_the_model_loads_with_featcf_load(shop, tmp_path):
+    model = Popularity(by="weight").fit(shop)
+    model.save(tmp_path / "m.npz")
+    loaded = featcf.load(tmp_path / "m.npz")
+    assert type(loaded) is Popularity and loaded.by == "weight"
+    users = shop.user_ids[:5]
+    pd.testing.assert_frame_equal(loaded.recommend(users, n=3), model.recommend(users, n=3))
+
+
+def test_featcf_save_refuses_what_is_not_a_model(tmp_path):
+    with pytest.raises(TypeError, match="featcf model"):
+        featcf.save(object(), tmp_path / "m.npz")
+
+
+def test_featcf_save_of_an_unfitted_model(tmp_path):
+    with pytest.raises(featcf.NotFittedError):
+        featcf.save(Popularity(), tmp_path / "m.npz")
+
+
+# Files written by featcf at 603d5ce (format version 1, before issue 11 renamed the kNN models'
+# ``k`` to ``n_neighbors``), on make_insurance_shop(n_customers=40, n_products=10,
+# n_new_products=1, n_new_customers=2, seed 0), with their recommendations then.
+FORMAT_V1 = Path(__file__).parent / "data" / "format_v1"
+
+
+@pytest.mark.parametrize("name", ["item_knn", "user_knn", "content_knn", "popularity", "als"])
+def test_files_of_format_version_1_still_load(name):
+    expected = json.loads((FORMAT_V1 / "expected.json").read_text())
+    loaded = featcf.load(FORMAT_V1 / f"{name}.npz")
+    rec = loaded.recommend(expected["users"], n=3)
+    want = expected["recommend_n3"][name]
+    assert rec["user_id"].tolist() == want["user_id"]
+    assert rec["item_id"].tolist() == want["item_id"]
+    np.testing.assert_allclose(rec["score"], want["score"], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "n_neighbors"), [("item_knn", 3), ("user_knn", 4), ("content_knn", 3)]
+)
+def test_old_hyper_parameter_name_k_is_read_as_n_neighbors(name, n_neighbors):
+    loaded = featcf.load(FORMAT_V1 / f"{name}.npz")
+    params = loaded.get_params()
+    assert params["n_neighbors"] == n_neighbors and "k" not in params

@@ -22,6 +22,7 @@ from featcf.exceptions import (
 # Public names served lazily: name -> module that defines it.
 _LAZY = {
     "load": "featcf.persistence",
+    "save": "featcf.persistence",
     "BaseRecommender": "featcf.models",
     "UnsupportedProtocolError": "featcf.models",
     "Popularity": "featcf.models",

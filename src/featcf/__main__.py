@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from featcf.demo import run_demo
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -29,11 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "demo":
-        from featcf.demo import run_demo
-
         if args.customers < 10:
             parser.error(f"--customers must be at least 10, got {args.customers}")
-        return run_demo(n_customers=args.customers, seed=args.seed, as_json=args.json)
+        return run_demo(n_customers=args.customers, random_state=args.seed, as_json=args.json)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -28,6 +28,7 @@ def _run(
 ) -> NDArray[np.float64]:
     """Call ``kernel_name`` on the calling thread (``*_serial``) when the work is small or
     one thread is asked for, else the parallel kernel over strided chunks of rows."""
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import products as kp
 
     parallel, serial = getattr(kp, kernel_name), getattr(kp, f"{kernel_name}_serial")

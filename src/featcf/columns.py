@@ -10,7 +10,9 @@ class Columns:
 
     ``recommend`` and ``recommend_new_users`` return ``USER, ITEM, SCORE, RANK``;
     ``recommend_users`` returns ``ITEM, USER, SCORE, RANK``; ``explain`` returns
-    ``PART, FIELD, VALUE, CONTRIBUTION``.
+    ``PART, FIELD, VALUE, CONTRIBUTION, LABEL``; with ``reasons=True`` the recommendation
+    frames add ``REASON``; ``recommend(..., on_unknown="popular")`` adds ``SOURCE``
+    (``"model"`` or ``"popular"``).
     """
 
     USER = "user_id"
@@ -21,7 +23,10 @@ class Columns:
     FIELD = "field"
     VALUE = "value"
     CONTRIBUTION = "contribution"
+    LABEL = "label"
+    REASON = "reason"
+    SOURCE = "source"
 
     RECOMMENDATIONS = (USER, ITEM, SCORE, RANK)
     AUDIENCE = (ITEM, USER, SCORE, RANK)
-    EXPLANATION = (PART, FIELD, VALUE, CONTRIBUTION)
+    EXPLANATION = (PART, FIELD, VALUE, CONTRIBUTION, LABEL)

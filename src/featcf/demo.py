@@ -16,51 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from featcf.columns import Columns
+from featcf.datasets import make_insurance_shop
+from featcf.evaluation import evaluate, split_cold_users
+from featcf.models import FeatureCF, ItemKNN, Popularity, UnsupportedProtocolError
 
-__all__ = ["reason", "run_demo"]
-
-
-def reason(parts: pd.DataFrame, top: int = 3, skip: tuple[str, ...] = ()) -> str:
-    """One readable line from an :meth:`explain` frame: its largest positive parts.
-
-    Parameters
-    ----------
-    parts : pandas.DataFrame
-        The ``part, field, value, contribution`` frame of ``model.explain(user, item)``.
-    top : int, default 3
-        How many parts to name.
-    skip : tuple of str
-        Parts to leave out: those that are the same for every candidate, so explain
-        nothing about the choice (``"activity"`` among one customer's items,
-        ``"popularity"`` and ``"new_item_level"`` among one product's audience).
-
-    Returns
-    -------
-    str
-        For example ``"category = property: 0.42; demographics: 0.31"``.
-    """
-    kept = parts[~parts[Columns.PART].isin(skip)]
-    totals: dict[str, float] = {}  # parts with the same reading are added up
-    for row in kept.itertuples(index=False):
-        part, field, value, contribution = row
-        named = isinstance(value, str) and bool(value)
-        if part == "field" and isinstance(field, str) and named:
-            label = f"{field} = {value}"
-        elif part == "cf" and named:
-            label = f"customers who bought {value} bought it"
-        elif part == "ease" and named:
-            label = f"often bought with {value}"
-        elif part in ("activity", "content_level"):
-            label = "active customer"
-        elif part == "demographics":
-            label = "customers like them"
-        else:
-            label = str(part)
-        totals[label] = totals.get(label, 0.0) + float(contribution)
-    best = sorted(((c, label) for label, c in totals.items() if c > 0), key=lambda t: -t[0])[:top]
-    labels = [f"{label}: {c:.2f}" for c, label in best]
-    return "; ".join(labels) if labels else "no positive evidence (ranked by position)"
+__all__ = ["run_demo"]
 
 
 def _pick_customers(shop: Any) -> dict[str, Any]:
@@ -85,20 +45,17 @@ def _launch_product(shop: Any) -> pd.DataFrame:
     return product
 
 
-def _compare(shop: Any, seed: int) -> pd.DataFrame:
+def _compare(shop: Any, random_state: int) -> pd.DataFrame:
     """nDCG@10 of FeatureCF, ItemKNN and Popularity on the shop's cold customers."""
-    from featcf.evaluation import evaluate, split_cold_users
-    from featcf.models import FeatureCF, ItemKNN, Popularity, UnsupportedProtocolError
-
     rows = []
     protocols = [("demographics only", 0), ("1 purchase known", 1)]
     models = {
-        "FeatureCF": lambda: FeatureCF(random_state=seed, show_progress=False),
+        "FeatureCF": lambda: FeatureCF(random_state=random_state, show_progress=False),
         "ItemKNN": ItemKNN,
         "Popularity": Popularity,
     }
     for label, reveal in protocols:
-        split = split_cold_users(shop, user_frac=0.2, seed=seed, reveal=reveal)
+        split = split_cold_users(shop, user_frac=0.2, random_state=random_state, reveal=reveal)
         for name, make in models.items():
             try:
                 table = evaluate(make(), split, k=10, metrics=("ndcg",))
@@ -110,14 +67,14 @@ def _compare(shop: Any, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> int:
+def run_demo(n_customers: int = 2000, random_state: int = 0, as_json: bool = False) -> int:
     """Build the synthetic shop, fit FeatureCF and print what it recommends, and why.
 
     Parameters
     ----------
     n_customers : int
         Customers in the synthetic shop.
-    seed : int
+    random_state : int
         Random seed; the whole output repeats for the same seed.
     as_json : bool
         Print one JSON document instead of text.
@@ -127,53 +84,41 @@ def run_demo(n_customers: int = 2000, seed: int = 0, as_json: bool = False) -> i
     int
         The process exit code (0).
     """
+    # tqdm: kept out of import featcf (the progress bars import it only when shown)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from featcf.datasets import make_insurance_shop
-    from featcf.models import FeatureCF
-
     start = time.perf_counter()
-    shop = make_insurance_shop(n_customers=n_customers, seed=seed, n_new_customers=5)
+    shop = make_insurance_shop(
+        n_customers=n_customers, random_state=random_state, n_new_customers=5
+    )
     if not as_json:
         print("featcf demo: a synthetic online insurance shop\n")
         print(shop.summary())
         print("\nFitting FeatureCF (field weights learned on a validation split)...")
+    # the bar in a terminal only (auto): not in CI logs, never with --json
+    progress = False if as_json else None
     # log lines (the first run's compile notice) print above the progress bar, not inside it
     with logging_redirect_tqdm():
-        model = FeatureCF(random_state=seed, show_progress=not as_json).fit(shop)
+        model = FeatureCF(random_state=random_state, show_progress=progress).fit(shop)
 
     weights = model.feature_weights_
     customers = _pick_customers(shop)
     recommendations: dict[str, list[dict[str, Any]]] = {}
     for label, user in customers.items():
-        recs = model.recommend([user], n=5)
+        recs = model.recommend([user], n=5, reasons=True)
         recommendations[f"{label} ({user})"] = [
-            {
-                "item_id": row.item_id,
-                "score": round(float(row.score), 3),
-                "reason": reason(
-                    model.explain(user, row.item_id), skip=("activity", "content_level")
-                ),
-            }
+            {"item_id": row.item_id, "score": round(float(row.score), 3), "reason": row.reason}
             for row in recs.itertuples(index=False)
         ]
 
     product = _launch_product(shop)
     model.add_items(product)
-    audience = model.recommend_users("P-NEW-TRAVEL", n=10)
+    audience = model.recommend_users("P-NEW-TRAVEL", n=10, reasons=True)
     launch = [
-        {
-            "user_id": row.user_id,
-            "score": round(float(row.score), 3),
-            "reason": reason(
-                model.explain(row.user_id, "P-NEW-TRAVEL"),
-                top=2,
-                skip=("popularity", "new_item_level"),
-            ),
-        }
+        {"user_id": row.user_id, "score": round(float(row.score), 3), "reason": row.reason}
         for row in audience.itertuples(index=False)
     ]
-    comparison = _compare(shop, seed)
+    comparison = _compare(shop, random_state)
     seconds = round(time.perf_counter() - start, 1)
 
     if as_json:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "UnsupportedProtocolError",
     "ColdStartWarning",
     "FeatureEncodingWarning",
     "ModelFormatError",
@@ -87,3 +88,10 @@ class FeatureEncodingWarning(UserWarning):
 
 class ColdStartWarning(UserWarning):
     """Warned when a query falls back to a weaker cold-start path (e.g. popularity)."""
+
+
+class UnsupportedProtocolError(NotImplementedError):
+    """Raised when a model cannot serve a kind of query (e.g. new items for ItemKNN).
+
+    The message says which model can.
+    """

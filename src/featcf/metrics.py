@@ -38,8 +38,8 @@ positions are never relevant) and ``rel(i) = [L_i in R]`` at 1-based rank ``i``:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,17 +48,13 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from featcf._jit import notice_if_cold
-from featcf._kernels.ranking import (
-    AP_SUM,
-    DCG,
-    HITS,
-    IDCG,
-    _auc_dense,
-    _auc_dense_serial,
-    _ranking_stats_csr,
-    _ranking_stats_csr_serial,
+from featcf._validation import (
+    check_bool,
+    check_csr,
+    check_cutoffs,
+    check_finite,
+    check_positive_int,
 )
-from featcf._validation import check_csr, check_finite, check_positive_int
 
 __all__ = [
     "RANKING_METRICS",
@@ -165,17 +161,37 @@ def _check_ranked(ranked: Any, n_users: int | None, n_items: int, k: int) -> NDA
     return top
 
 
+@dataclass(frozen=True)
+class _RankingStats:
+    """Per-user sums of one top-k list against the relevant items (float64 arrays)."""
+
+    hits: NDArray[np.float64]
+    ap_sum: NDArray[np.float64]
+    dcg: NDArray[np.float64]
+    idcg: NDArray[np.float64]
+
+
 def _run_ranking_kernel(
     top: NDArray[np.int64], k: int, rel: sp.csr_matrix, graded: bool
-) -> NDArray[np.float64]:
-    notice_if_cold(_ranking_stats_csr_serial, _ranking_stats_csr)
-    kernel = _ranking_stats_csr if top.size >= _PARALLEL_MIN_WORK else _ranking_stats_csr_serial
-    return kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+) -> _RankingStats:
+    # numba: compiled on first use, kept out of import featcf (and of the models' imports)
+    from featcf._kernels import ranking as kernels
+
+    notice_if_cold(kernels.ranking_stats_csr_serial, kernels.ranking_stats_csr)
+    parallel = top.size >= _PARALLEL_MIN_WORK
+    kernel = kernels.ranking_stats_csr if parallel else kernels.ranking_stats_csr_serial
+    stats = kernel(top, k, rel.indptr, rel.indices, rel.data, bool(graded))
+    return _RankingStats(
+        hits=stats[:, kernels.HITS],
+        ap_sum=stats[:, kernels.AP_SUM],
+        dcg=stats[:, kernels.DCG],
+        idcg=stats[:, kernels.IDCG],
+    )
 
 
 def _stats(
     ranked: Any, relevant: Any, k: Any, graded: bool
-) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
+) -> tuple[_RankingStats, NDArray[np.int64], int]:
     """Validate the common inputs and run the kernel: (stats, n_relevant, k)."""
     k = _check_k(k)
     rel = _check_relevant(relevant)
@@ -241,7 +257,7 @@ def precision_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[
     array([0.5, nan])
     """
     stats, n_rel, k = _stats(ranked, relevant, k, False)
-    return _per_user(stats[:, HITS] / k, n_rel)
+    return _per_user(stats.hits / k, n_rel)
 
 
 def recall_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.float64]:
@@ -276,7 +292,7 @@ def recall_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
     stats, n_rel, _ = _stats(ranked, relevant, k, False)
-    return _per_user(_safe_div(stats[:, HITS], n_rel), n_rel)
+    return _per_user(_safe_div(stats.hits, n_rel), n_rel)
 
 
 def hit_rate_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.float64]:
@@ -311,7 +327,7 @@ def hit_rate_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[n
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
     stats, n_rel, _ = _stats(ranked, relevant, k, False)
-    return _per_user((stats[:, HITS] > 0).astype(np.float64), n_rel)
+    return _per_user((stats.hits > 0).astype(np.float64), n_rel)
 
 
 def average_precision_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> NDArray[np.float64]:
@@ -350,7 +366,7 @@ def average_precision_at_k(ranked: ArrayLike, relevant: sp.spmatrix, k: int) -> 
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
     stats, n_rel, k = _stats(ranked, relevant, k, False)
-    return _per_user(_safe_div(stats[:, AP_SUM], np.minimum(n_rel, k)), n_rel)
+    return _per_user(_safe_div(stats.ap_sum, np.minimum(n_rel, k)), n_rel)
 
 
 def ndcg_at_k(
@@ -393,10 +409,9 @@ def ndcg_at_k(
     --------
     ranking_metrics : Several metrics at once, as a table of means or per user.
     """
-    if not isinstance(graded, (bool, np.bool_)):
-        raise TypeError(f"graded must be a bool, got {graded!r} ({type(graded).__name__})")
-    stats, n_rel, _ = _stats(ranked, relevant, k, bool(graded))
-    return _per_user(_safe_div(stats[:, DCG], stats[:, IDCG]), n_rel)
+    graded = check_bool(graded, "graded")
+    stats, n_rel, _ = _stats(ranked, relevant, k, graded)
+    return _per_user(_safe_div(stats.dcg, stats.idcg), n_rel)
 
 
 # --------------------------------------------------------------------------------------
@@ -464,8 +479,11 @@ def auc(
         if ex.shape != arr.shape:
             raise ValueError(f"exclude has shape {ex.shape} but scores has shape {arr.shape}")
         ex_indptr, ex_indices = ex.indptr, ex.indices
-    notice_if_cold(_auc_dense_serial, _auc_dense)
-    kernel = _auc_dense if arr.size >= _PARALLEL_MIN_WORK else _auc_dense_serial
+    # numba: compiled on first use, kept out of import featcf (and of the models' imports)
+    from featcf._kernels import ranking as kernels
+
+    notice_if_cold(kernels.auc_dense_serial, kernels.auc_dense)
+    kernel = kernels.auc_dense if arr.size >= _PARALLEL_MIN_WORK else kernels.auc_dense_serial
     return kernel(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
 
 
@@ -683,19 +701,6 @@ def _check_metric_names(metrics: Any) -> tuple[str, ...]:
     return names
 
 
-def _check_ks(k: Any) -> tuple[int, ...]:
-    if isinstance(k, numbers.Integral) or isinstance(k, (bool, np.bool_)):
-        return (_check_k(k),)
-    if not isinstance(k, Sequence) and not isinstance(k, np.ndarray):
-        raise TypeError(f"k must be a positive integer or a sequence of them, got {k!r}")
-    ks = tuple(_check_k(v) for v in k)
-    if not ks:
-        raise ValueError("k must not be an empty sequence")
-    if len(set(ks)) != len(ks):
-        raise ValueError(f"k repeats a cut-off: {list(ks)}")
-    return ks
-
-
 def ranking_metrics(
     ranked: ArrayLike,
     relevant: sp.spmatrix,
@@ -754,9 +759,8 @@ def ranking_metrics(
     1     recall  2    0.5        1           1
     """
     names = _check_metric_names(metrics)
-    ks = _check_ks(k)
-    if not isinstance(per_user, (bool, np.bool_)):
-        raise TypeError(f"per_user must be a bool, got {per_user!r}")
+    ks = check_cutoffs(k)
+    per_user = check_bool(per_user, "per_user")
     if per_user and len(ks) != 1:
         raise ValueError(f"per_user=True needs a single k, got {list(ks)}")
     if per_user and "coverage" in names:
@@ -774,18 +778,18 @@ def ranking_metrics(
         stats = _run_ranking_kernel(top, kk, rel, False)
         for name in names:
             if name == "precision":
-                val: Any = stats[:, HITS] / kk
+                val: Any = stats.hits / kk
             elif name == "recall":
-                val = _safe_div(stats[:, HITS], n_rel)
+                val = _safe_div(stats.hits, n_rel)
             elif name == "hit_rate":
-                val = (stats[:, HITS] > 0).astype(np.float64)
+                val = (stats.hits > 0).astype(np.float64)
             elif name == "map":
-                val = _safe_div(stats[:, AP_SUM], np.minimum(n_rel, kk))
+                val = _safe_div(stats.ap_sum, np.minimum(n_rel, kk))
             elif name == "ndcg":
-                val = _safe_div(stats[:, DCG], stats[:, IDCG])
+                val = _safe_div(stats.dcg, stats.idcg)
             elif name == "ndcg_graded":
                 g = _run_ranking_kernel(top, kk, rel, True)
-                val = _safe_div(g[:, DCG], g[:, IDCG])
+                val = _safe_div(g.dcg, g.idcg)
             else:  # coverage
                 shown = np.zeros(n_items, dtype=bool)
                 shown[top[top >= 0]] = True

@@ -1,6 +1,6 @@
 """Exact top-k similarity between rows of sparse or dense matrices, and top-n serving.
 
-This is the Python face of the numba kernels in :mod:`featcf._kernels`: it validates and
+This is the Python face of the numba kernels in ``featcf._kernels``: it validates and
 canonicalises the input, applies weights / centring / BM25 / TF-IDF weighting, calls a kernel
 and wraps the result. Nothing compiles at import; each kernel compiles on first use and is
 cached on disk.
@@ -71,7 +71,6 @@ pairs with a nonzero score).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +84,7 @@ from featcf._validation import (
     check_csr,
     check_finite,
     check_nonnegative_float,
+    check_nonnegative_int,
     check_option,
     check_positive_int,
 )
@@ -160,15 +160,30 @@ def _check_weights(weights: Any, n_cols: int) -> NDArray[np.float64] | None:
     return w
 
 
-def _check_min_support(min_support: Any) -> int:
-    if isinstance(min_support, (bool, np.bool_)) or not isinstance(min_support, numbers.Integral):
-        raise TypeError(
-            f"min_support must be a non-negative integer, got {min_support!r} "
-            f"({type(min_support).__name__})"
+def _check_topk_args(
+    k: Any, metric: Any, metrics: tuple[str, ...], weights: Any, X: Any, n_threads: Any
+) -> tuple[int, str, NDArray[np.float64] | None, int | None]:
+    """The arguments every top-k face shares: ``k``, ``metric``, column ``weights`` of ``X``."""
+    return (
+        _check_k(k),
+        check_option(metric, "metric", metrics),
+        _check_weights(weights, X.shape[1]),
+        check_n_threads(n_threads),
+    )
+
+
+def _check_between(A: Any, B: Any, check: Any) -> tuple[Any, Any]:
+    """``A`` and ``B`` through ``check`` (sparse or dense), in one column space."""
+    A, B = check(A, "A"), check(B, "B")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"A and B must share their column space: A has {A.shape[1]} columns, B has {B.shape[1]}"
         )
-    if min_support < 0:
-        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
-    return max(int(min_support), 1)
+    return A, B
+
+
+def _check_min_support(min_support: Any) -> int:
+    return max(check_nonnegative_int(min_support, "min_support"), 1)
 
 
 def _drop_zero_weight_columns(X: sp.csr_matrix, w: NDArray[np.float64]) -> sp.csr_matrix:
@@ -205,6 +220,7 @@ def _metric_data(
     after the BM25/TF-IDF reweighting; computed in float64 and rounded once. Without weights
     or centring, the input values are used as they are (no copy).
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.similarity import row_affine, row_weighted_sums
 
     ones = np.ones(X.shape[1], dtype=np.float64)
@@ -284,6 +300,7 @@ def _sparse_topk(
     ``symmetric`` picks the self-similarity kernel (see :func:`_use_symmetric`; True and
     False force one, for tests).
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import similarity as ks
 
     self_mode = B is None
@@ -402,6 +419,7 @@ def _run_topk(
     n_units: int | None = None,
 ) -> tuple[NDArray, ...]:
     """:func:`_run_chunked` for the top-k kernels (outputs of ``n_rows`` rows of ``k``)."""
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.topk import topk_outputs
 
     def outputs() -> tuple[NDArray, ...]:
@@ -417,6 +435,7 @@ _BITSET_CANDIDATES = (256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 
 def _choose_n_pop(bt_indptr, bt_indices, n_rows: int, n_cols: int) -> int:
     """Bitset core size maximising (scatter-adds saved) - (bitset work), 0 when not worth it."""
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.similarity import leading_counts
 
     n_words = (n_cols + 63) // 64
@@ -454,6 +473,7 @@ def _binary_topk(
     decreasing length (hot accumulator entries together); in self mode the most popular rows
     may form a bitset core (see :func:`featcf._kernels.similarity.bitset_pair_counts`).
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import similarity as ks
 
     self_mode = B is None
@@ -509,6 +529,7 @@ def _binary_topk(
 
 def _shift_rows(X: sp.csr_matrix, col_w: NDArray[np.float64]) -> NDArray[np.float64]:
     """Rows minus their weighted mean (Pearson is shift invariant; this limits cancellation)."""
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.similarity import row_weighted_sums
 
     sw, sx, _ = row_weighted_sums(X.indptr, X.indices, X.data, col_w)
@@ -573,12 +594,9 @@ def topk_similarity(
     ([1, 0, 0], [1.0, 1.0, 0.5])
     """
     X = _check_sparse(X, "X")
-    k = _check_k(k)
-    metric = check_option(metric, "metric", SPARSE_METRICS)
+    k, metric, w, n_threads = _check_topk_args(k, metric, SPARSE_METRICS, weights, X, n_threads)
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
-    w = _check_weights(weights, X.shape[1])
-    n_threads = check_n_threads(n_threads)
     return _sparse_topk(X, None, k, metric, shrink, min_support, w, bool(exclude_self), n_threads)
 
 
@@ -616,18 +634,10 @@ def topk_similarity_between(
     ValueError
         If ``A`` and ``B`` have different numbers of columns (and as :func:`topk_similarity`).
     """
-    A = _check_sparse(A, "A")
-    B = _check_sparse(B, "B")
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"A and B must share their column space: A has {A.shape[1]} columns, B has {B.shape[1]}"
-        )
-    k = _check_k(k)
-    metric = check_option(metric, "metric", SPARSE_METRICS)
+    A, B = _check_between(A, B, _check_sparse)
+    k, metric, w, n_threads = _check_topk_args(k, metric, SPARSE_METRICS, weights, A, n_threads)
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
-    w = _check_weights(weights, A.shape[1])
-    n_threads = check_n_threads(n_threads)
     return _sparse_topk(A, B, k, metric, shrink, min_support, w, False, n_threads)
 
 
@@ -721,7 +731,8 @@ def topk_prepared(
     -------
     csr_matrix of shape (n_query, n_ref), float32
     """
-    from featcf._kernels import similarity as ks  # numba: compiled on first use
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels import similarity as ks
 
     if query.metric != ref.metric:
         raise ValueError(
@@ -760,7 +771,8 @@ def expand_repeated_topk(
     -------
     csr_matrix of shape (n_query, len(inverse)), float32
     """
-    from featcf._kernels.topk import expand_repeated_topk as expand  # numba kernel
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels.topk import expand_repeated_topk as expand
 
     sims = sp.csr_matrix(distinct_topk)
     inverse = np.asarray(inverse, dtype=np.int64)
@@ -804,10 +816,7 @@ def topk_similarity_dense(
     csr_matrix of shape (n_rows, n_rows), float32
     """
     P = _check_dense(P, "P")
-    k = _check_k(k)
-    metric = check_option(metric, "metric", DENSE_METRICS)
-    w = _check_weights(weights, P.shape[1])
-    n_threads = check_n_threads(n_threads)
+    k, metric, w, n_threads = _check_topk_args(k, metric, DENSE_METRICS, weights, P, n_threads)
     return _dense_topk(P, None, k, metric, w, bool(exclude_self), n_threads)
 
 
@@ -828,16 +837,8 @@ def topk_similarity_dense_between(
     -------
     csr_matrix of shape (n_a, n_b), float32
     """
-    A = _check_dense(A, "A")
-    B = _check_dense(B, "B")
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"A and B must have the same number of columns: A has {A.shape[1]}, B has {B.shape[1]}"
-        )
-    k = _check_k(k)
-    metric = check_option(metric, "metric", DENSE_METRICS)
-    w = _check_weights(weights, A.shape[1])
-    n_threads = check_n_threads(n_threads)
+    A, B = _check_between(A, B, _check_dense)
+    k, metric, w, n_threads = _check_topk_args(k, metric, DENSE_METRICS, weights, A, n_threads)
     return _dense_topk(A, B, k, metric, w, False, n_threads)
 
 
@@ -963,6 +964,7 @@ class NeighbourScorer:
         return scorer
 
     def _set_arrays(self, indptr: NDArray, indices: NDArray, data: NDArray) -> None:
+        # numba: compiled on first use, kept out of import featcf
         from featcf._kernels.serving import topn_scores_one
 
         notice_if_cold(topn_scores_one)
@@ -1067,6 +1069,7 @@ class NeighbourScorer:
         )
 
     def _raise_for(self, status: int, hist: NDArray, w: NDArray, ex: NDArray) -> None:
+        # numba: compiled on first use, kept out of import featcf
         from featcf._kernels import serving
 
         if status == serving.BAD_ITEM_IDX:
@@ -1119,6 +1122,7 @@ def topn_scores(
     scores : ndarray of float32, shape (n_users, n)
         Scores, padded with ``-inf``.
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.serving import topn_scores_batch, topn_scores_chunk
 
     N = _check_neighbours(neighbours)
@@ -1235,6 +1239,7 @@ def topn_dense(
     values : ndarray of float32, shape (n_rows, n)
         Scores rounded to float32, padded with ``-inf``.
     """
+    # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.topk import topn_dense_kernel, topn_dense_serial
 
     if sp.issparse(scores):

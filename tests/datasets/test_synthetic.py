@@ -24,12 +24,12 @@ def _arrays(ds):
 
 @pytest.fixture(scope="module")
 def shop():
-    return make_insurance_shop(n_customers=600, n_products=30, seed=3, return_truth=True)
+    return make_insurance_shop(n_customers=600, n_products=30, random_state=3, return_truth=True)
 
 
 def test_same_seed_same_dataset():
-    a = make_insurance_shop(n_customers=300, n_products=25, seed=11)
-    b = make_insurance_shop(n_customers=300, n_products=25, seed=11)
+    a = make_insurance_shop(n_customers=300, n_products=25, random_state=11)
+    b = make_insurance_shop(n_customers=300, n_products=25, random_state=11)
     for x, y in zip(_arrays(a), _arrays(b), strict=True):
         np.testing.assert_array_equal(x, y)
     pd.testing.assert_frame_equal(a.item_frame, b.item_frame)
@@ -38,15 +38,15 @@ def test_same_seed_same_dataset():
 
 def test_generator_seed_is_used_not_global_state():
     np.random.seed(0)  # noqa: NPY002 -- the global state must not matter
-    a = make_insurance_shop(n_customers=200, n_products=20, seed=np.random.default_rng(5))
+    a = make_insurance_shop(n_customers=200, n_products=20, random_state=np.random.default_rng(5))
     np.random.seed(1)  # noqa: NPY002
-    b = make_insurance_shop(n_customers=200, n_products=20, seed=np.random.default_rng(5))
+    b = make_insurance_shop(n_customers=200, n_products=20, random_state=np.random.default_rng(5))
     np.testing.assert_array_equal(a.interactions.toarray(), b.interactions.toarray())
 
 
 def test_different_seed_differs():
-    a = make_insurance_shop(n_customers=300, n_products=25, seed=1)
-    b = make_insurance_shop(n_customers=300, n_products=25, seed=2)
+    a = make_insurance_shop(n_customers=300, n_products=25, random_state=1)
+    b = make_insurance_shop(n_customers=300, n_products=25, random_state=2)
     assert not np.array_equal(a.item_features.matrix.toarray(), b.item_features.matrix.toarray())
     assert a.to_frame().shape != b.to_frame().shape or not a.to_frame().equals(b.to_frame())
 
@@ -107,7 +107,7 @@ def test_cold_products_present(shop):
 
 def test_new_customers_are_cold_users():
     ds, truth = make_insurance_shop(
-        n_customers=100, n_products=15, n_new_customers=7, seed=0, return_truth=True
+        n_customers=100, n_products=15, n_new_customers=7, random_state=0, return_truth=True
     )
     assert ds.n_users == 107
     assert len(truth["new_customers"]) == 7
@@ -160,7 +160,7 @@ def test_truth_contents(shop):
 
 def test_zero_taste_noise_gives_group_tastes():
     _, truth = make_insurance_shop(
-        n_customers=200, n_products=12, taste_noise=0.0, seed=4, return_truth=True
+        n_customers=200, n_products=12, taste_noise=0.0, random_state=4, return_truth=True
     )
     customers = truth["customers"].set_index("user_id")
     groups = customers.groupby(["region", "household", "income", "is_business"]).groups
@@ -178,7 +178,11 @@ def test_zero_taste_noise_gives_group_tastes():
 
 def test_field_strength_zero_removes_field():
     _, truth = make_insurance_shop(
-        n_customers=50, n_products=12, field_strength={"term": 0.0}, seed=0, return_truth=True
+        n_customers=50,
+        n_products=12,
+        field_strength={"term": 0.0},
+        random_state=0,
+        return_truth=True,
     )
     term = [c for c in truth["tastes"].columns if c.startswith("term = ")]
     assert (truth["tastes"][term].to_numpy() == 0).all()
@@ -197,7 +201,7 @@ def test_field_strength_zero_removes_field():
         ({"taste_noise": -1.0}, ValueError, "taste_noise"),
         ({"field_strength": {"colour": 1.0}}, ValueError, "colour"),
         ({"field_strength": {"term": -1.0}}, ValueError, "field_strength"),
-        ({"seed": "abc"}, TypeError, "seed"),
+        ({"random_state": "abc"}, TypeError, "random_state"),
         ({"return_truth": "yes"}, TypeError, "return_truth"),
     ],
 )
@@ -207,6 +211,13 @@ def test_bad_arguments(kwargs, error, match):
 
 
 def test_single_product_catalogue():
-    ds = make_insurance_shop(n_customers=5, n_products=1, n_new_products=0, seed=0)
+    ds = make_insurance_shop(n_customers=5, n_products=1, n_new_products=0, random_state=0)
     assert ds.n_items == 1
     assert ds.interactions.nnz == 5
+
+
+def test_old_keyword_seed_still_works_with_a_future_warning():
+    with pytest.warns(FutureWarning, match="random_state"):
+        old = make_insurance_shop(n_customers=30, n_products=8, seed=4)
+    new = make_insurance_shop(n_customers=30, n_products=8, random_state=4)
+    assert (old.interactions != new.interactions).nnz == 0

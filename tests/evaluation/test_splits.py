@@ -59,6 +59,9 @@ def make_dataset(
         item_col="item",
         weight_col="rating",
         timestamp_col="ts" if timestamps else None,
+        # the whole catalogue and customer list: random counts may leave most of them unused
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )
 
 
@@ -118,7 +121,7 @@ def round_half_up(x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("test_frac", [0.2, 0.5, 0.9])
 def test_random_partition_and_per_user_counts(ds, test_frac):
-    split = split_random(ds, test_frac=test_frac, seed=3)
+    split = split_random(ds, test_frac=test_frac, random_state=3)
     assert split.kind == "random" and split.cold_users is None and split.revealed is None
     assert_partition(split, ds)
     n = ds.user_counts()
@@ -130,16 +133,16 @@ def test_random_partition_and_per_user_counts(ds, test_frac):
 
 
 def test_random_is_deterministic_per_seed(ds):
-    assert same_split(split_random(ds, seed=7), split_random(ds, seed=7))
-    assert not same_split(split_random(ds, seed=7), split_random(ds, seed=8))
+    assert same_split(split_random(ds, random_state=7), split_random(ds, random_state=7))
+    assert not same_split(split_random(ds, random_state=7), split_random(ds, random_state=8))
     rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
-    assert same_split(split_random(ds, seed=rng_a), split_random(ds, seed=rng_b))
+    assert same_split(split_random(ds, random_state=rng_a), split_random(ds, random_state=rng_b))
 
 
 def test_random_does_not_touch_global_rng(ds):
     state = np.random.get_state()  # noqa: NPY002 -- checking the legacy global RNG is untouched
-    split_random(ds, seed=1)
-    split_cold_users(ds, seed=1, reveal=1)
+    split_random(ds, random_state=1)
+    split_cold_users(ds, random_state=1, reveal=1)
     after = np.random.get_state()  # noqa: NPY002
     assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2] == after[2]
 
@@ -187,7 +190,7 @@ def test_temporal_needs_timestamps():
 
 
 def test_cold_items_lose_every_interaction(ds):
-    split = split_cold_items(ds, item_frac=0.2, seed=1)
+    split = split_cold_items(ds, item_frac=0.2, random_state=1)
     assert split.kind == "cold_items" and split.cold_items is not None
     assert_partition(split, ds)
     active = ds.item_counts() > 0
@@ -207,8 +210,10 @@ def test_cold_items_explicit_and_deterministic(ds):
     split = split_cold_items(ds, items=[4, 1, 4])
     np.testing.assert_array_equal(split.cold_items, [1, 4])
     assert_partition(split, ds)
-    assert same_split(split_cold_items(ds, seed=2), split_cold_items(ds, seed=2))
-    assert not same_split(split_cold_items(ds, seed=2), split_cold_items(ds, seed=3))
+    assert same_split(split_cold_items(ds, random_state=2), split_cold_items(ds, random_state=2))
+    assert not same_split(
+        split_cold_items(ds, random_state=2), split_cold_items(ds, random_state=3)
+    )
     with pytest.raises(ValueError, match="items"):
         split_cold_items(ds, items=[ds.n_items])
 
@@ -219,7 +224,7 @@ def test_cold_items_explicit_and_deterministic(ds):
 
 
 def test_cold_users_zero_interactions(ds):
-    split = split_cold_users(ds, user_frac=0.2, seed=0)
+    split = split_cold_users(ds, user_frac=0.2, random_state=0)
     assert split.kind == "cold_users" and split.revealed is None and split.reveal == 0
     assert_partition(split, ds)
     cold = split.cold_users
@@ -233,7 +238,7 @@ def test_cold_users_zero_interactions(ds):
 
 @pytest.mark.parametrize("reveal", [1, 3, 5])
 def test_given_k_reveals_exactly_k(ds, reveal):
-    split = split_cold_users(ds, user_frac=0.3, seed=4, reveal=reveal)
+    split = split_cold_users(ds, user_frac=0.3, random_state=4, reveal=reveal)
     assert_partition(split, ds)
     cold = split.cold_users
     counts = ds.user_counts()
@@ -251,7 +256,9 @@ def test_given_k_reveals_exactly_k(ds, reveal):
 def test_given_k_same_users_and_nested_reveals():
     # every user has >= 8 interactions, so every user is eligible for reveal <= 5
     d = make_dataset([8 + (u % 4) for u in range(40)], n_items=20, seed=1)
-    splits = {k: split_cold_users(d, user_frac=0.25, seed=9, reveal=k) for k in (0, 1, 3, 5)}
+    splits = {
+        k: split_cold_users(d, user_frac=0.25, random_state=9, reveal=k) for k in (0, 1, 3, 5)
+    }
     for k in (1, 3, 5):
         np.testing.assert_array_equal(splits[k].cold_users, splits[0].cold_users)
     r1, r3, r5 = (splits[k].revealed.interactions for k in (1, 3, 5))
@@ -278,9 +285,10 @@ def test_cold_users_explicit_users_and_errors(ds):
 
 def test_cold_users_deterministic(ds):
     assert same_split(
-        split_cold_users(ds, seed=1, reveal=1), split_cold_users(ds, seed=1, reveal=1)
+        split_cold_users(ds, random_state=1, reveal=1),
+        split_cold_users(ds, random_state=1, reveal=1),
     )
-    a, b = split_cold_users(ds, seed=1), split_cold_users(ds, seed=2)
+    a, b = split_cold_users(ds, random_state=1), split_cold_users(ds, random_state=2)
     assert not np.array_equal(a.cold_users, b.cold_users)
 
 
@@ -299,7 +307,7 @@ def test_cold_users_deterministic(ds):
         (lambda d: split_cold_items(d, item_frac=1.5), ValueError, "item_frac"),
         (lambda d: split_cold_users(d, user_frac=0.0), ValueError, "user_frac"),
         (lambda d: split_random(d.interactions), TypeError, "Dataset"),
-        (lambda d: split_random(d, seed="abc"), TypeError, "random_state"),
+        (lambda d: split_random(d, random_state="abc"), TypeError, "random_state"),
     ],
 )
 def test_bad_arguments(ds, call, exc, match):
@@ -308,7 +316,7 @@ def test_bad_arguments(ds, call, exc, match):
 
 
 def test_split_is_frozen_and_describes_itself(ds):
-    split = split_cold_users(ds, seed=0, reveal=1)
+    split = split_cold_users(ds, random_state=0, reveal=1)
     with pytest.raises(AttributeError):
         split.kind = "random"  # type: ignore[misc]
     info = split.describe()
@@ -350,3 +358,10 @@ def test_invariants_hold_on_random_data(counts, data_seed, seed, frac, reveal):
             assert (split.revealed.user_counts()[cold] == reveal).all()
         not_cold = np.setdiff1d(np.arange(d.n_users), cold)
         assert split.test.user_counts()[not_cold].sum() == 0
+
+
+@pytest.mark.parametrize("splitter", [split_random, split_cold_items, split_cold_users])
+def test_old_keyword_seed_still_works_with_a_future_warning(ds, splitter):
+    with pytest.warns(FutureWarning, match="random_state"):
+        old = splitter(ds, seed=5)
+    assert same_split(old, splitter(ds, random_state=5))

@@ -6,6 +6,8 @@ never a silent constant.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,6 +133,27 @@ def test_unknown_user_policies(fitted, shop):
         fitted.recommend(users, on_unknown="ignore")
 
 
+def test_popular_fallback_keeps_one_score_scale(fitted, shop):
+    """Issue 17: the fallback rows do not mix popularity counts into the model's scores."""
+    users = [shop.user_ids[0], "nobody-1"]
+    with pytest.warns(ColdStartWarning, match="score NaN"):
+        recs = fitted.recommend(users, n=3, on_unknown="popular")
+    assert list(recs.columns) == ["user_id", "item_id", "score", "rank", "source"]
+    model_rows = recs[recs["user_id"] == users[0]]
+    fallback = recs[recs["user_id"] == "nobody-1"]
+    assert (model_rows["source"] == "model").all() and (fallback["source"] == "popular").all()
+    pd.testing.assert_frame_equal(
+        model_rows.drop(columns="source"), fitted.recommend(users[:1], n=3)
+    )
+    assert fallback["score"].isna().all()
+    assert fallback["rank"].tolist() == [1, 2, 3]
+    counts = shop.item_counts()[shop.item_index(fallback["item_id"].tolist())]
+    assert (np.diff(counts) <= 0).all()  # ranked by popularity
+    # the column is there whether or not an id was unknown
+    every_known = fitted.recommend(users[:1], n=3, on_unknown="popular")
+    assert (every_known["source"] == "model").all()
+
+
 def test_unknown_item_in_predict(fitted, shop):
     with pytest.raises(UnknownIdError, match="sku-unknown"):
         fitted.predict([shop.user_ids[0]], ["sku-unknown"])
@@ -163,6 +186,22 @@ def test_new_user_with_demographics_only(fitted, shop):
     assert recs["user_id"].drop_duplicates().tolist() == ["walk-in-1", "walk-in-2"]
 
 
+def test_new_users_refuse_fitted_ids(fitted, shop):
+    """A fitted customer passed as new would lose their history: raise, saying what to use."""
+    cols = shop.columns
+    known = shop.user_ids[0]
+    history = pd.DataFrame({cols["user"]: ["guest-1", known], cols["item"]: shop.item_ids[:2]})
+    if cols.get("weight"):
+        history[cols["weight"]] = 1.0
+    advice = re.escape(f"model.recommend([{known!r}], n=...)")
+    with pytest.raises(ValueError, match=rf"interactions\['{cols['user']}'\].*fitted on.*{advice}"):
+        fitted.recommend_new_users(history, n=3)
+    frame = shop.user_frame.reset_index().iloc[:2].copy()
+    frame[cols["user"]] = ["walk-in-1", known]
+    with pytest.raises(ValueError, match=rf"user_features\['{cols['user']}'\].*{advice}"):
+        fitted.recommend_new_users(user_features=frame, n=3)
+
+
 def test_new_item(fitted, shop):
     new = shop.item_frame.reset_index().iloc[:1].copy()
     new[shop.columns["item"]] = "P-NEW"
@@ -193,7 +232,7 @@ def test_explain_sums_to_score(fitted, shop):
         parts = fitted.explain(user, item)
     except UnsupportedProtocolError:
         return
-    assert list(parts.columns) == ["part", "field", "value", "contribution"]
+    assert list(parts.columns) == ["part", "field", "value", "contribution", "label"]
     score = fitted.predict([user], [item])[0]
     assert parts["contribution"].sum() == pytest.approx(score, rel=1e-4, abs=1e-5)
 

@@ -103,22 +103,26 @@ WARM = np.arange(4)
 )
 def test_cosine_all_items_equals_reference(tiny, weights):
     model = ContentKNN(field_weights=weights).fit(tiny)
-    assert model.similarity_ is None  # k=None, cosine: factorised, no items x items matrix
+    assert (
+        model.similarity_ is None
+    )  # n_neighbors=None, cosine: factorised, no items x items matrix
     expected = ratings(tiny)[WARM] @ ref_similarity(tiny, "cosine", weights)
     np.testing.assert_allclose(model.score_users(WARM), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "jaccard"])
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_top_k_neighbours_equal_reference(tiny, metric, k):
-    model = ContentKNN(k=k, metric=metric, field_weights={"category": 2.0}).fit(tiny)
+@pytest.mark.parametrize("n_neighbors", [1, 2, 3])
+def test_top_k_neighbours_equal_reference(tiny, metric, n_neighbors):
+    model = ContentKNN(n_neighbors=n_neighbors, metric=metric, field_weights={"category": 2.0}).fit(
+        tiny
+    )
     ref = ref_similarity(tiny, metric, {"category": 2.0})
     S = model.similarity_.toarray()
     stored = S != 0
     np.testing.assert_allclose(S[stored], ref[stored], rtol=1e-5)
     for row in range(tiny.n_items):  # a valid top-k (ties may pick either column)
         nonzero = np.flatnonzero(ref[row] > 1e-9)
-        assert stored[row].sum() == min(k, len(nonzero))
+        assert stored[row].sum() == min(n_neighbors, len(nonzero))
         if stored[row].any() and (~stored[row] & (ref[row] > 0)).any():
             assert ref[row, ~stored[row]].max() <= S[row, stored[row]].min() + 1e-6
     expected = ratings(tiny)[WARM] @ S
@@ -127,9 +131,9 @@ def test_top_k_neighbours_equal_reference(tiny, metric, k):
 
 @pytest.mark.parametrize("metric", ["cosine", "jaccard"])
 def test_all_neighbours_same_for_both_paths(tiny, metric):
-    # k >= n_items keeps every neighbour: the kNN path and k=None agree
+    # n_neighbors >= n_items keeps every neighbour: the kNN path and n_neighbors=None agree
     full = ContentKNN(metric=metric).fit(tiny).score_users(WARM)
-    knn = ContentKNN(k=50, metric=metric).fit(tiny).score_users(WARM)
+    knn = ContentKNN(n_neighbors=50, metric=metric).fit(tiny).score_users(WARM)
     np.testing.assert_allclose(full, knn, rtol=1e-5, atol=1e-6)
     expected = ratings(tiny)[WARM] @ ref_similarity(tiny, metric)
     np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-6)
@@ -152,7 +156,7 @@ def test_cold_catalogue_item_is_recommended(tiny):
 
 
 def test_new_users_with_history(tiny):
-    model = ContentKNN(k=2).fit(tiny)
+    model = ContentKNN(n_neighbors=2).fit(tiny)
     H = np.zeros((2, tiny.n_items))
     H[0, tiny.item_index(["sku-10", "sku-60"])] = [2.0, 5.0]
     H[1, tiny.item_index("sku-40")] = 1.0
@@ -166,15 +170,17 @@ def test_new_users_with_history(tiny):
 # ----------------------------------------------------------------------------- new products
 
 
-@pytest.mark.parametrize(("k", "metric"), [(None, "cosine"), (2, "cosine"), (3, "jaccard")])
-def test_add_items_scores_new_products(tiny, k, metric):
-    model = ContentKNN(k=k, metric=metric).fit(tiny)
+@pytest.mark.parametrize(
+    ("n_neighbors", "metric"), [(None, "cosine"), (2, "cosine"), (3, "jaccard")]
+)
+def test_add_items_scores_new_products(tiny, n_neighbors, metric):
+    model = ContentKNN(n_neighbors=n_neighbors, metric=metric).fit(tiny)
     model.add_items(NEW_ITEMS)
     extended = model.dataset_
     assert extended.n_items == tiny.n_items + 2
     ref = ref_similarity(extended, metric)
-    if k is not None:
-        ref = truncate(ref, k)
+    if n_neighbors is not None:
+        ref = truncate(ref, n_neighbors)
         np.testing.assert_allclose(model.similarity_.toarray(), ref, rtol=1e-5, atol=1e-6)
     R = extended.interactions.toarray().astype(np.float64)
     np.testing.assert_allclose(model.score_users(WARM), R[WARM] @ ref, rtol=1e-5, atol=1e-6)
@@ -192,7 +198,7 @@ def test_add_items_scores_new_products(tiny, k, metric):
 def test_add_items_keeps_loaded_model_identical(tiny, tmp_path):
     import featcf
 
-    model = ContentKNN(k=2).fit(tiny)
+    model = ContentKNN(n_neighbors=2).fit(tiny)
     model.add_items(NEW_ITEMS)
     model.save(tmp_path / "content.npz")
     loaded = featcf.load(tmp_path / "content.npz")
@@ -203,12 +209,16 @@ def test_add_items_keeps_loaded_model_identical(tiny, tmp_path):
 # ----------------------------------------------------------------------------- explain
 
 
-@pytest.mark.parametrize(("k", "metric"), [(None, "cosine"), (2, "cosine"), (None, "jaccard")])
-def test_explain_names_matched_values_and_sums_to_predict(tiny, k, metric):
-    model = ContentKNN(k=k, metric=metric, field_weights={"tags": 2.0}).fit(tiny)
+@pytest.mark.parametrize(
+    ("n_neighbors", "metric"), [(None, "cosine"), (2, "cosine"), (None, "jaccard")]
+)
+def test_explain_names_matched_values_and_sums_to_predict(tiny, n_neighbors, metric):
+    model = ContentKNN(n_neighbors=n_neighbors, metric=metric, field_weights={"tags": 2.0}).fit(
+        tiny
+    )
     for user, item in [("u1", "sku-70"), ("u3", "sku-10"), ("u4", "sku-30")]:
         parts = model.explain(user, item)
-        assert list(parts.columns) == ["part", "field", "value", "contribution"]
+        assert list(parts.columns) == ["part", "field", "value", "contribution", "label"]
         assert (parts["part"] == "content").all()
         assert parts["contribution"].sum() == pytest.approx(
             model.predict([user], [item])[0], rel=1e-5, abs=1e-6
@@ -245,8 +255,8 @@ def test_needs_item_features():
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"k": 0}, ValueError, "k must be a positive integer"),
-        ({"k": 1.5}, TypeError, "k must be a positive integer"),
+        ({"n_neighbors": 0}, ValueError, "n_neighbors must be a positive integer"),
+        ({"n_neighbors": 1.5}, TypeError, "n_neighbors must be a positive integer"),
         ({"metric": "pearson"}, ValueError, "metric must be one of"),
         ({"field_weights": {"colour": 1.0}}, ValueError, r"field_weights.*colour.*category"),
         ({"field_weights": {"tags": -1.0}}, ValueError, r"field_weights\['tags'\]"),

@@ -7,13 +7,16 @@ must equal ``history @ S`` (ItemKNN) / ``S @ interactions`` (UserKNN).
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 
-from featcf import Dataset
-from featcf.models import ItemKNN, UnsupportedProtocolError, UserKNN
+from featcf import ColdStartWarning, Dataset
+from featcf.models import BaseRecommender, ItemKNN, Popularity, UnsupportedProtocolError, UserKNN
 
 # 5 users with ratings, u6 with demographics only; string ids that can never be positions.
 RATINGS = [
@@ -104,41 +107,42 @@ def dense(ds: Dataset) -> np.ndarray:
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("k", [1, 2, 10])
+@pytest.mark.parametrize("n_neighbors", [1, 2, 10])
 @pytest.mark.parametrize("shrink", [0.0, 2.0])
-def test_itemknn_matches_dense_reference(tiny, metric, k, shrink):
+def test_itemknn_matches_dense_reference(tiny, metric, n_neighbors, shrink):
     R = dense(tiny)
-    model = ItemKNN(k=k, metric=metric, shrink=shrink).fit(tiny)
+    model = ItemKNN(n_neighbors=n_neighbors, metric=metric, shrink=shrink).fit(tiny)
     source = user_centred(R) if metric == "adjusted_cosine" else R
     # ItemKNN's adjusted cosine counts common users on the centred values (documented)
     ref = ref_similarity(source.T, metric, shrink)
-    check_neighbour_lists(model.similarity_, ref, k)
+    check_neighbour_lists(model.similarity_, ref, n_neighbors)
     warm = np.arange(5)
     expected = R[warm] @ model.similarity_.toarray()
     np.testing.assert_allclose(model.score_users(warm), expected, rtol=1e-5, atol=1e-5)
     # without truncation the scores are history @ (full similarity)
-    if k == 10:
+    if n_neighbors == 10:
         np.testing.assert_allclose(model.score_users(warm), R[warm] @ ref, rtol=1e-5, atol=1e-5)
 
 
 def test_itemknn_min_support(tiny):
     R = dense(tiny)
-    model = ItemKNN(k=10, min_support=2).fit(tiny)
+    model = ItemKNN(n_neighbors=10, min_support=2).fit(tiny)
     check_neighbour_lists(model.similarity_, ref_similarity(R.T, "cosine", min_support=2), 10)
 
 
-@pytest.mark.parametrize("k", [1, 2, 10])
+@pytest.mark.parametrize("n_neighbors", [1, 2, 10])
 @pytest.mark.parametrize("exclude_seen", [True, False])
-def test_itemknn_fast_recommend_equals_general_path(tiny, k, exclude_seen):
-    # k=1 leaves most users with fewer reachable items than n: those rows are filled by the
-    # general path, so both paths must give identical lists.
-    model = ItemKNN(k=k).fit(tiny)
+def test_itemknn_fast_recommend_equals_general_path(tiny, n_neighbors, exclude_seen):
+    # n_neighbors=1 leaves most users with fewer reachable items than n: those rows are filled
+    # by the general path, so both paths must give identical lists.
+    model = ItemKNN(n_neighbors=n_neighbors).fit(tiny)
     users = ["u1", "u2", "u3", "u4", "u5"]
+    positions, everything = tiny.user_index(users), np.arange(tiny.n_items)
+    fast_idx, fast_score = model._recommend_known(positions, 4, everything, exclude_seen)
+    general = BaseRecommender._recommend_known(model, positions, 4, everything, exclude_seen)
+    np.testing.assert_array_equal(fast_idx, general[0])
+    np.testing.assert_allclose(fast_score, general[1], rtol=1e-5, atol=1e-6)
     fast = model.recommend(users, n=4, exclude_seen=exclude_seen)
-    general = model.recommend(users, n=4, exclude_seen=exclude_seen, items=tiny.item_ids)
-    pd.testing.assert_frame_equal(fast[["user_id", "item_id", "rank"]],
-                                  general[["user_id", "item_id", "rank"]])  # fmt: skip
-    np.testing.assert_allclose(fast["score"], general["score"], rtol=1e-5, atol=1e-6)
     # and the lists are the best unseen items of the reference scores
     R = dense(tiny)
     scores = R @ model.similarity_.toarray()
@@ -149,7 +153,7 @@ def test_itemknn_fast_recommend_equals_general_path(tiny, k, exclude_seen):
 
 
 def test_itemknn_new_users_fold_in(tiny):
-    model = ItemKNN(k=2).fit(tiny)
+    model = ItemKNN(n_neighbors=2).fit(tiny)
     history = pd.DataFrame({"user": ["g1", "g1", "g2"], "item": ["sku-20", "sku-50", "sku-60"],
                             "rating": [4.0, 2.0, 5.0]})  # fmt: skip
     recs = model.recommend_new_users(history, n=6)
@@ -165,7 +169,7 @@ def test_itemknn_new_users_fold_in(tiny):
 
 
 def test_itemknn_explain_lists_history_items(tiny):
-    model = ItemKNN(k=3).fit(tiny)
+    model = ItemKNN(n_neighbors=3).fit(tiny)
     R = dense(tiny)
     S = model.similarity_.toarray()
     for user in ("u1", "u3"):
@@ -173,7 +177,7 @@ def test_itemknn_explain_lists_history_items(tiny):
         for item in ("sku-40", "sku-60", "sku-10"):
             i = tiny.item_index(item)
             parts = model.explain(user, item)
-            assert list(parts.columns) == ["part", "field", "value", "contribution"]
+            assert list(parts.columns) == ["part", "field", "value", "contribution", "label"]
             assert (parts["part"] == "neighbour").all() and parts["field"].isna().all()
             expected = {tiny.item_ids[j]: R[u, j] * S[j, i] for j in np.flatnonzero(R[u] * S[:, i])}
             assert dict(zip(parts["value"], parts["contribution"], strict=True)) == pytest.approx(
@@ -188,24 +192,24 @@ def test_itemknn_explain_lists_history_items(tiny):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("k", [1, 2, 10])
+@pytest.mark.parametrize("n_neighbors", [1, 2, 10])
 @pytest.mark.parametrize("shrink", [0.0, 2.0])
-def test_userknn_matches_dense_reference(tiny, metric, k, shrink):
+def test_userknn_matches_dense_reference(tiny, metric, n_neighbors, shrink):
     R = dense(tiny)
-    model = UserKNN(k=k, metric=metric, shrink=shrink).fit(tiny)
+    model = UserKNN(n_neighbors=n_neighbors, metric=metric, shrink=shrink).fit(tiny)
     source = user_centred(R) if metric == "adjusted_cosine" else R
     ref = ref_similarity(source, metric, shrink, pattern=R)
-    check_neighbour_lists(model.similarity_, ref, k)
+    check_neighbour_lists(model.similarity_, ref, n_neighbors)
     warm = np.arange(5)
     expected = model.similarity_.toarray()[warm] @ R
     np.testing.assert_allclose(model.score_users(warm), expected, rtol=1e-5, atol=1e-5)
-    if k == 10:
+    if n_neighbors == 10:
         np.testing.assert_allclose(model.score_users(warm), ref[warm] @ R, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "jaccard"])
 def test_userknn_new_users_neighbours_among_fitted(tiny, metric):
-    model = UserKNN(k=2, metric=metric).fit(tiny)
+    model = UserKNN(n_neighbors=2, metric=metric).fit(tiny)
     R = dense(tiny)
     H = np.zeros((2, tiny.n_items))
     H[0, tiny.item_index(["sku-10", "sku-30"])] = [5.0, 4.0]
@@ -220,7 +224,7 @@ def test_userknn_new_users_neighbours_among_fitted(tiny, metric):
 
 
 def test_userknn_explain_lists_neighbours(tiny):
-    model = UserKNN(k=3).fit(tiny)
+    model = UserKNN(n_neighbors=3).fit(tiny)
     R = dense(tiny)
     S = model.similarity_.toarray()
     u, i = tiny.user_index("u1"), tiny.item_index("sku-50")
@@ -274,8 +278,8 @@ def test_refuses_new_items(tiny, cls):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"k": 0}, ValueError, "k must be a positive integer"),
-        ({"k": 2.5}, TypeError, "k must be a positive integer"),
+        ({"n_neighbors": 0}, ValueError, "n_neighbors must be a positive integer"),
+        ({"n_neighbors": 2.5}, TypeError, "n_neighbors must be a positive integer"),
         ({"metric": "euclidean"}, ValueError, "metric must be one of"),
         ({"shrink": -1.0}, ValueError, "shrink"),
         ({"min_support": 0}, ValueError, "min_support"),
@@ -294,3 +298,28 @@ def test_centred_metrics_refuse_binary_data(cls, metric):
     binary = Dataset.from_frames(inter, user_col="user", item_col="item")
     with pytest.raises(ValueError, match="graded"):
         cls(metric=metric).fit(binary)
+
+
+# ----------------------------------------------------------------------------- one constructor
+@pytest.mark.parametrize("cls", [ItemKNN, UserKNN])
+def test_shared_constructor_keeps_get_params_and_clone(cls):
+    model = cls(n_neighbors=7, metric="jaccard", shrink=1.5, min_support=2, n_threads=1)
+    params = {"n_neighbors": 7, "metric": "jaccard", "shrink": 1.5, "min_support": 2,
+              "n_threads": 1}  # fmt: skip
+    assert model.get_params() == params
+    again = clone(model)
+    assert type(again) is cls and again.get_params() == params
+    assert list(inspect.signature(cls).parameters) == list(params)
+
+
+def test_itemknn_serves_known_users_fast_and_unknown_ones_popular(tiny):
+    model = ItemKNN(n_neighbors=2).fit(tiny)
+    with pytest.warns(ColdStartWarning):
+        recs = model.recommend(["u1", "nobody", "u2"], n=3, on_unknown="popular")
+    assert pd.unique(recs["user_id"]).tolist() == ["u1", "nobody", "u2"]
+    known = recs[recs["user_id"] != "nobody"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(known.drop(columns="source"), model.recommend(["u1", "u2"], n=3))
+    # the fallback ranks by interaction counts, as Popularity does (nothing seen to exclude)
+    popular = Popularity().fit(tiny).recommend(["u1"], n=3, exclude_seen=False)
+    fallback = recs.loc[recs["user_id"] == "nobody", "item_id"]
+    assert fallback.tolist() == popular["item_id"].tolist()

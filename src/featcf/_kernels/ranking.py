@@ -24,19 +24,19 @@ __all__ = [
     "DCG",
     "HITS",
     "IDCG",
-    "_auc_dense",
-    "_auc_dense_serial",
-    "_ranking_stats_csr",
-    "_ranking_stats_csr_serial",
+    "auc_dense",
+    "auc_dense_serial",
+    "ranking_stats_csr",
+    "ranking_stats_csr_serial",
 ]
 
-# Columns of the array returned by ``_ranking_stats_csr``.
+# Columns of the array returned by ``ranking_stats_csr``.
 HITS, DCG, IDCG, AP_SUM = 0, 1, 2, 3
 
 
 @numba.njit(cache=True)
 def _ranking_stats_user(ranked, u, k, indptr, indices, gains, graded, out):  # pragma: no cover
-    """Fill ``out[u]`` with the statistics documented in ``_ranking_stats_csr``."""
+    """Fill ``out[u]`` with the statistics documented in ``ranking_stats_csr``."""
     start = indptr[u]
     end = indptr[u + 1]
     n_rel = end - start
@@ -80,7 +80,7 @@ def _ranking_stats_user(ranked, u, k, indptr, indices, gains, graded, out):  # p
 
 
 @numba.njit(cache=True, parallel=True)
-def _ranking_stats_csr(ranked, k, indptr, indices, gains, graded):  # pragma: no cover - jit
+def ranking_stats_csr(ranked, k, indptr, indices, gains, graded):  # pragma: no cover - jit
     """Per-user sufficient statistics of the top-``k`` ranking metrics.
 
     Parameters
@@ -116,8 +116,8 @@ def _ranking_stats_csr(ranked, k, indptr, indices, gains, graded):  # pragma: no
 
 
 @numba.njit(cache=True)
-def _ranking_stats_csr_serial(ranked, k, indptr, indices, gains, graded):  # pragma: no cover
-    """Serial twin of ``_ranking_stats_csr`` (same arguments, same result)."""
+def ranking_stats_csr_serial(ranked, k, indptr, indices, gains, graded):  # pragma: no cover
+    """Serial twin of ``ranking_stats_csr`` (same arguments, same result)."""
     n_users = ranked.shape[0]
     out = np.empty((n_users, 4), dtype=np.float64)
     for u in range(n_users):
@@ -127,7 +127,7 @@ def _ranking_stats_csr_serial(ranked, k, indptr, indices, gains, graded):  # pra
 
 @numba.njit(cache=True)
 def _auc_user(scores, u, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragma: no cover
-    """AUC of user ``u`` as documented in ``_auc_dense`` (NaN when undefined)."""
+    """AUC of user ``u`` as documented in ``auc_dense`` (NaN when undefined)."""
     n_items = scores.shape[1]
     if pos_indptr[u + 1] == pos_indptr[u]:
         return np.nan
@@ -173,7 +173,7 @@ def _auc_user(scores, u, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pra
 
 
 @numba.njit(cache=True, parallel=True)
-def _auc_dense(scores, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragma: no cover - jit
+def auc_dense(scores, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragma: no cover - jit
     """Per-user ROC AUC of dense ``scores`` against relevant items, ties counted 1/2.
 
     Candidates of user ``u`` are all items not stored in row ``u`` of the exclusion matrix
@@ -195,8 +195,8 @@ def _auc_dense(scores, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragm
 
 
 @numba.njit(cache=True)
-def _auc_dense_serial(scores, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragma: no cover
-    """Serial twin of ``_auc_dense`` (same arguments, same result)."""
+def auc_dense_serial(scores, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragma: no cover
+    """Serial twin of ``auc_dense`` (same arguments, same result)."""
     n_users = scores.shape[0]
     out = np.empty(n_users, dtype=np.float64)
     for u in range(n_users):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uintp
 
-from featcf._kernels.topk import _worse, heap_push, heap_sorted
+from featcf._kernels.topk import heap_push, heap_sorted, worse
 
 #: status codes of :func:`topn_scores_one` (0 = success)
 BAD_ITEM_IDX = 1
@@ -86,7 +86,7 @@ def _score_one_user(
         flag[iu] = 0
         if use_allowed and allowed[iu] == 0:
             continue
-        if size == n and not _worse(heap_s[0], heap_i[0], s, i):
+        if size == n and not worse(heap_s[0], heap_i[0], s, i):
             continue
         size = heap_push(heap_s, heap_i, size, n, s, i)
     # excluded items were never listed in touched: reset their scratch here

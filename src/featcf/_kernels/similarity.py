@@ -45,7 +45,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from featcf._kernels.topk import _worse, heap_push, heap_sorted, topk_outputs
+from featcf._kernels.topk import heap_push, heap_sorted, topk_outputs, worse
 
 MODE_DOT = 0
 MODE_COSINE = 1
@@ -160,7 +160,7 @@ def sparse_topk_chunk(
             s = np.float32(_finish(dot, n_common, na, norm_b[j], mode, shrink))
             if s == 0.0 or not np.isfinite(s):
                 continue
-            if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+            if size == k and not worse(heap_s[0], heap_i[0], s, j):
                 continue
             size = heap_push(heap_s, heap_i, size, k, s, j)
         heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
@@ -279,7 +279,7 @@ def pearson_topk_chunk(
             s = np.float32(r)
             if s == 0.0 or not np.isfinite(s):
                 continue
-            if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+            if size == k and not worse(heap_s[0], heap_i[0], s, j):
                 continue
             size = heap_push(heap_s, heap_i, size, k, s, j)
         heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
@@ -308,7 +308,7 @@ def _offer_dense(dot, na, nb, mode, j, k, heap_s, heap_i, size, thr):
     s = np.float32(_finish(dot, 1, na, nb, mode, 0.0))
     if s == 0.0 or not np.isfinite(s):
         return size, thr
-    if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+    if size == k and not worse(heap_s[0], heap_i[0], s, j):
         return size, thr
     size = heap_push(heap_s, heap_i, size, k, s, j)
     if size == k:
@@ -501,20 +501,8 @@ def relabelled_transpose(indptr, indices, n_cols, order):
     Returns ``(t_indptr int64 (n_cols + 1,), t_indices int32)``; each column lists its
     (new) row labels in increasing order.
     """
-    n_rows = indptr.shape[0] - 1
-    t_indptr = np.zeros(n_cols + 1, np.int64)
-    for p in range(indices.shape[0]):
-        t_indptr[indices[p] + 1] += 1
-    for c in range(n_cols):
-        t_indptr[c + 1] += t_indptr[c]
-    fill = t_indptr[:-1].copy()
-    t_indices = np.empty(indices.shape[0], np.int32)
-    for label in range(n_rows):
-        r = order[label]
-        for p in range(indptr[r], indptr[r + 1]):
-            c = indices[p]
-            t_indices[fill[c]] = label
-            fill[c] += 1
+    no_values = np.empty(0, np.float32)
+    t_indptr, t_indices, _ = relabelled_transpose_values(indptr, indices, no_values, n_cols, order)
     return t_indptr, t_indices
 
 
@@ -656,7 +644,7 @@ def count_topk_chunk(
             if s == 0.0 or not np.isfinite(s):
                 continue
             jo = b_orig[j]
-            if size == k and not _worse(heap_s[0], heap_i[0], s, jo):
+            if size == k and not worse(heap_s[0], heap_i[0], s, jo):
                 continue
             size = heap_push(heap_s, heap_i, size, k, s, jo)
         heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
@@ -667,7 +655,7 @@ def count_topk_chunk(
 def _offer(heap_s, heap_i, sizes, root_s, root_i, row, k, score, index):
     """Offer a candidate to row ``row`` of a bank of k-heaps with compact root copies."""
     size = sizes[row]
-    if size == k and not _worse(root_s[row], root_i[row], score, index):
+    if size == k and not worse(root_s[row], root_i[row], score, index):
         return
     size = heap_push(heap_s[row], heap_i[row], size, k, score, index)
     sizes[row] = size
@@ -780,8 +768,12 @@ def count_topk_symmetric_chunk(
 
 @njit(cache=True)
 def relabelled_transpose_values(indptr, indices, data, n_cols, order):
-    """:func:`relabelled_transpose` carrying the values: ``(t_indptr, t_indices, t_data)``."""
+    """:func:`relabelled_transpose` carrying the values: ``(t_indptr, t_indices, t_data)``.
+
+    An empty ``data`` transposes the pattern only (``t_data`` comes back empty).
+    """
     n_rows = indptr.shape[0] - 1
+    carry = data.shape[0] > 0
     t_indptr = np.zeros(n_cols + 1, np.int64)
     for p in range(indices.shape[0]):
         t_indptr[indices[p] + 1] += 1
@@ -789,13 +781,14 @@ def relabelled_transpose_values(indptr, indices, data, n_cols, order):
         t_indptr[c + 1] += t_indptr[c]
     fill = t_indptr[:-1].copy()
     t_indices = np.empty(indices.shape[0], np.int32)
-    t_data = np.empty(indices.shape[0], data.dtype)
+    t_data = np.empty(indices.shape[0] if carry else 0, data.dtype)
     for label in range(n_rows):
         r = order[label]
         for p in range(indptr[r], indptr[r + 1]):
             c = indices[p]
             t_indices[fill[c]] = label
-            t_data[fill[c]] = data[p]
+            if carry:
+                t_data[fill[c]] = data[p]
             fill[c] += 1
     return t_indptr, t_indices, t_data
 
@@ -928,7 +921,7 @@ def _merge_banks_chunk(bank_s, bank_i, bank_n, b_orig, k, out_i, out_s, out_n, c
             for t in range(bank_n[b, li]):
                 s = bank_s[b, li, t]
                 j = bank_i[b, li, t]
-                if size == k and not _worse(heap_s[0], heap_i[0], s, j):
+                if size == k and not worse(heap_s[0], heap_i[0], s, j):
                     continue
                 size = heap_push(heap_s, heap_i, size, k, s, j)
         r = b_orig[li]

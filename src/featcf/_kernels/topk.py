@@ -20,11 +20,12 @@ __all__ = [
     "topk_outputs",
     "topn_dense_kernel",
     "topn_dense_serial",
+    "worse",
 ]
 
 
 @njit(cache=True, inline="always")
-def _worse(s1, i1, s2, i2):
+def worse(s1, i1, s2, i2):
     """Return True when candidate ``(s1, i1)`` ranks below ``(s2, i2)``."""
     return s1 < s2 or (s1 == s2 and i1 > i2)
 
@@ -49,7 +50,7 @@ def _heap_push(heap_s, heap_i, size, k, score, index):
         pos = size
         while pos > 0:
             parent = (pos - 1) >> 1
-            if _worse(score, index, heap_s[parent], heap_i[parent]):
+            if worse(score, index, heap_s[parent], heap_i[parent]):
                 heap_s[pos] = heap_s[parent]
                 heap_i[pos] = heap_i[parent]
                 pos = parent
@@ -58,7 +59,7 @@ def _heap_push(heap_s, heap_i, size, k, score, index):
         heap_s[pos] = score
         heap_i[pos] = index
         return size + 1
-    if not _worse(heap_s[0], heap_i[0], score, index):
+    if not worse(heap_s[0], heap_i[0], score, index):
         return size
     _sift_down(heap_s, heap_i, size, score, index)
     return size
@@ -73,9 +74,9 @@ def _sift_down(heap_s, heap_i, size, score, index):
         if child >= size:
             break
         right = child + 1
-        if right < size and _worse(heap_s[right], heap_i[right], heap_s[child], heap_i[child]):
+        if right < size and worse(heap_s[right], heap_i[right], heap_s[child], heap_i[child]):
             child = right
-        if _worse(heap_s[child], heap_i[child], score, index):
+        if worse(heap_s[child], heap_i[child], score, index):
             heap_s[pos] = heap_s[child]
             heap_i[pos] = heap_i[child]
             pos = child
@@ -123,7 +124,7 @@ def _topn_dense_rows(scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s
                 continue
             if use_exclude and stamp[c] == r + 1:
                 continue
-            if size == n and not _worse(heap_s[0], heap_i[0], s, c):
+            if size == n and not worse(heap_s[0], heap_i[0], s, c):
                 continue
             size = heap_push(heap_s, heap_i, size, n, s, c)
         heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._validation import check_option, check_positive_int
+from featcf._validation import check_bool, check_option, check_positive_int
 from featcf.data.features import FeatureEncoder, FeatureMatrix, FieldSpec
 from featcf.data.idmap import IdMap
 from featcf.exceptions import FeatureEncodingWarning
@@ -116,6 +116,82 @@ def _feature_frame(frame: Any, id_col: str, argument: str) -> pd.DataFrame:
             f"{frame.loc[dup, id_col].head(5).tolist()}; each row must describe one entity"
         )
     return frame
+
+
+#: ``pandas.api.types.infer_dtype`` names -> the kind of id a column holds
+_ID_KINDS = {
+    "integer": "int",
+    "string": "str",
+    "floating": "float",
+    "mixed-integer-float": "float",
+    "boolean": "bool",
+}
+_CASTS = {"int": ".astype('int64')", "str": ".astype(str)"}
+
+
+def _id_kind(ids: pd.Series) -> str:
+    """``"int"``, ``"str"``, ``"float"``, ``"bool"`` or pandas' name for anything else."""
+    values = ids.cat.categories if isinstance(ids.dtype, pd.CategoricalDtype) else ids
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    return _ID_KINDS.get(inferred, inferred)
+
+
+def _check_id_hygiene(
+    interaction_ids: pd.Series,
+    feature_ids: pd.Series | None,
+    column: str,
+    kind: str,
+    allow_mostly_cold: bool,
+) -> None:
+    """Refuse id columns that would silently build a wrong Dataset (one side, users or items).
+
+    - float ids that are all whole numbers (``1.0``): cast them to int;
+    - a feature table whose ids are of another kind than the interactions' (int vs str):
+      no row would match;
+    - a feature table of which fewer than half the ids appear in the interactions (most of
+      its rows would become cold entities), unless ``allow_mostly_cold``.
+    """
+    feature_arg = f"{kind}_features[{column!r}]"
+    columns = [(f"interactions[{column!r}]", interaction_ids)]
+    if feature_ids is not None:
+        columns.append((feature_arg, feature_ids))
+    kinds = [_id_kind(ids) for _, ids in columns]
+    for (name, ids), id_kind in zip(columns, kinds, strict=True):
+        values = ids.to_numpy(dtype=np.float64) if id_kind == "float" else None
+        if values is not None and np.array_equal(values, np.round(values)):
+            raise ValueError(
+                f"{name} holds float ids that are whole numbers, e.g. "
+                f"{pd.unique(values)[:3].tolist()} (an int column becomes float when it held a "
+                f"missing value, e.g. after a merge); ids are labels, so cast the column "
+                f"first: {name} = {name}.astype('int64')"
+            )
+    if feature_ids is None:
+        return
+    own, theirs = kinds
+    if own != theirs and {own, theirs} <= {"int", "str"}:
+        raise ValueError(
+            f"{feature_arg} holds {theirs} ids but interactions[{column!r}] holds {own} ids "
+            f"(e.g. {feature_ids.iloc[:1].tolist()} vs {interaction_ids.iloc[:1].tolist()}), so "
+            f"no row of {kind}_features matches a {kind} of the interactions: convert one "
+            f"side, e.g. {feature_arg} = {feature_arg}{_CASTS[own]}"
+        )
+    matched = feature_ids.isin(interaction_ids).to_numpy()
+    n_matched, n_rows = int(matched.sum()), len(feature_ids)
+    if allow_mostly_cold or 2 * n_matched >= n_rows:
+        return
+    known = pd.Index(pd.unique(interaction_ids.to_numpy()))
+    featureless = known[~known.isin(feature_ids)]
+    example = "a whole catalogue" if kind == "item" else "every registered customer"
+    raise ValueError(
+        f"{feature_arg} shares only {n_matched} of its {n_rows} ids ({n_matched / n_rows:.0%}) "
+        f"with interactions[{column!r}]: the other {n_rows - n_matched} (e.g. "
+        f"{feature_ids[~matched].head(3).tolist()}) would become {kind}s without interactions, "
+        f"and {len(featureless)} of the {len(known)} {kind}s of the interactions (e.g. "
+        f"{featureless[:3].tolist()}) would have no features. Check that both columns hold the "
+        f"same ids (same spelling, prefixes, padding, no stray spaces); if {kind}_features "
+        f"really lists mostly {kind}s without interactions ({example}, say), pass "
+        f"allow_mostly_cold_{kind}s=True"
+    )
 
 
 def _union_ids(primary: pd.Series, secondary: pd.Series | None) -> pd.Index:
@@ -262,6 +338,8 @@ class Dataset:
         duplicates: str = "sum",
         sep: str = "|",
         n_bins: int = 5,
+        allow_mostly_cold_items: bool = False,
+        allow_mostly_cold_users: bool = False,
     ) -> Dataset:
         """Build a Dataset from an interactions frame and optional feature frames.
 
@@ -293,6 +371,11 @@ class Dataset:
             Separator of multi-valued string columns.
         n_bins : int, default 5
             Number of quantile bands of numeric fields.
+        allow_mostly_cold_items, allow_mostly_cold_users : bool, default False
+            Accept an ``item_features`` / ``user_features`` table of which fewer than half
+            the ids appear in ``interactions`` (e.g. a whole catalogue of which a few
+            products have sold). By default such a table is refused, because it usually
+            means the two id columns do not hold the same ids (``"sku-10"`` vs ``"10"``).
 
         Returns
         -------
@@ -307,6 +390,12 @@ class Dataset:
             with ``duplicates="error"``, empty interactions, feature frames without the id
             column or with repeated ids, field specs naming missing columns. The message names
             the argument and column.
+
+            Ids that would silently build a wrong Dataset: float ids that are whole numbers
+            (``1.0``; cast the column to int), a feature table whose ids are of another kind
+            than the interactions' (int vs str), and a feature table of which fewer than half
+            the ids appear in the interactions (unless ``allow_mostly_cold_items`` /
+            ``allow_mostly_cold_users``). The message says how to fix it.
         """
         interactions = _require_frame(interactions, "interactions")
         for name, value in (("user_col", user_col), ("item_col", item_col)):
@@ -334,6 +423,17 @@ class Dataset:
             user_features = _feature_frame(user_features, user_col, "user_features")
         elif user_fields:
             raise ValueError("user_fields is given but user_features is None")
+        for frame, column, kind, allow in (
+            (user_features, user_col, "user", allow_mostly_cold_users),
+            (item_features, item_col, "item", allow_mostly_cold_items),
+        ):
+            _check_id_hygiene(
+                interactions[column],
+                None if frame is None else frame[column],
+                column,
+                kind,
+                check_bool(allow, f"allow_mostly_cold_{kind}s"),
+            )
 
         user_map = IdMap(
             _union_ids(
@@ -357,20 +457,12 @@ class Dataset:
             shape=(len(user_map), len(item_map)),
         )
 
-        item_encoder = item_matrix = item_frame = None
-        if item_features is not None:
-            item_encoder = FeatureEncoder(item_col, item_fields, sep, n_bins, "item_features")
-            item_encoder.fit(item_features)
-            item_matrix, item_frame = cls._align_features(
-                item_encoder, item_features, item_map, item_col, "item"
-            )
-        user_encoder = user_matrix = user_frame = None
-        if user_features is not None:
-            user_encoder = FeatureEncoder(user_col, user_fields, sep, n_bins, "user_features")
-            user_encoder.fit(user_features)
-            user_matrix, user_frame = cls._align_features(
-                user_encoder, user_features, user_map, user_col, "user"
-            )
+        item_encoder, item_matrix, item_frame = cls._encode_features(
+            item_features, item_col, item_fields, sep, n_bins, item_map, "item"
+        )
+        user_encoder, user_matrix, user_frame = cls._encode_features(
+            user_features, user_col, user_fields, sep, n_bins, user_map, "user"
+        )
         return cls(
             user_map=user_map,
             item_map=item_map,
@@ -393,10 +485,21 @@ class Dataset:
         )
 
     @staticmethod
-    def _align_features(
-        encoder: FeatureEncoder, frame: pd.DataFrame, id_map: IdMap, id_col: str, kind: str
-    ) -> tuple[FeatureMatrix, pd.DataFrame]:
-        """Encode ``frame`` and lay its rows out in ``id_map`` order (zeros where absent)."""
+    def _encode_features(
+        frame: pd.DataFrame | None,
+        id_col: str,
+        fields: Any,
+        sep: str,
+        n_bins: int,
+        id_map: IdMap,
+        kind: str,
+    ) -> tuple[FeatureEncoder | None, FeatureMatrix | None, pd.DataFrame | None]:
+        """Fit the ``kind`` fields on ``frame``, encode it and lay its rows out in ``id_map``
+        order (zeros where absent); three Nones without a frame."""
+        if frame is None:
+            return None, None, None
+        encoder = FeatureEncoder(id_col, fields, sep, n_bins, f"{kind}_features")
+        encoder.fit(frame)
         encoded = encoder.transform(frame)
         rows = np.asarray(id_map.to_index(frame[id_col].to_numpy()), dtype=np.int64)
         n = len(id_map)
@@ -415,7 +518,7 @@ class Dataset:
         matrix = sp.csr_matrix(placement @ encoded.matrix, dtype=np.float32)
         matrix.sort_indices()
         raw = frame.set_index(id_col).reindex(pd.Index(id_map.ids, name=id_col))
-        return FeatureMatrix(matrix=matrix, fields=encoded.fields, ids=id_map.ids), raw
+        return encoder, FeatureMatrix(matrix=matrix, fields=encoded.fields, ids=id_map.ids), raw
 
     def with_interactions(
         self, interactions: sp.spmatrix, timestamps: np.ndarray | None = None
@@ -471,7 +574,7 @@ class Dataset:
         if self._item_encoder is None or self.item_features is None:
             raise ValueError("this Dataset has no item features; new items need them")
         encoded = self.encode_items(item_features)
-        clash = [i for i in encoded.ids if i in self._item_map]
+        clash = list(encoded.ids[self._item_map.to_index(encoded.ids, strict=False) >= 0])
         if clash:
             raise ValueError(
                 f"item_features holds {len(clash)} id(s) already in the catalogue, e.g. "
@@ -577,6 +680,16 @@ class Dataset:
     def user_fields(self) -> dict:
         """User attribute fields by name (empty when there are no user features)."""
         return {} if self.user_features is None else dict(self.user_features.fields)
+
+    @property
+    def item_encoder(self) -> FeatureEncoder | None:
+        """The fitted item field encoder (vocabularies, bands); None without item features."""
+        return self._item_encoder
+
+    @property
+    def user_encoder(self) -> FeatureEncoder | None:
+        """The fitted user field encoder; None without user features."""
+        return self._user_encoder
 
     def encode_items(self, frame: pd.DataFrame) -> FeatureMatrix:
         """Encode NEW products with the fitted item fields (for cold-start queries).

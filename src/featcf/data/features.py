@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,186 @@ def _format_number(x: float) -> str:
     return f"{x:g}"
 
 
+_LISTLIKE = (list, tuple, set, frozenset, np.ndarray)
+
+# The value encoders below work on whole columns with pandas/NumPy and reproduce, value for
+# value, what a loop over the rows computes: each row's values (one for "categorical"; for
+# "multi" the elements of a list-like or the parts of a string split on ``sep``, strings
+# stripped, empty and missing ones dropped), NumPy scalars taken as their Python ``.item()``,
+# and values told apart as dict keys tell them (1, 1.0 and True are one value, labelled by the
+# first one seen). tests/data/reference_encoders.py keeps that loop as the reference.
+
+
+def _type_codes(values: np.ndarray) -> tuple[np.ndarray, list[type]]:
+    """The type of every element of an object array: ``(codes, distinct types)``, in C."""
+    types = np.fromiter(map(type, values), dtype=object, count=len(values))
+    distinct = list(dict.fromkeys(types))
+    if len(distinct) <= 1:  # the common case: one type (or no element)
+        return np.zeros(len(values), dtype=np.int64), distinct
+    codes, _ = pd.factorize(types)
+    return codes, distinct  # factorize numbers the types in order of appearance, as dict does
+
+
+def _instances(values: np.ndarray, *classes: type | tuple[type, ...]) -> list[np.ndarray]:
+    """For each of ``classes``, a mask of the elements of ``values`` that are its instances.
+
+    ``issubclass`` runs once per distinct type, not once per element.
+    """
+    codes, types = _type_codes(values)
+    masks = []
+    for cls in classes:
+        hit = np.fromiter((issubclass(t, cls) for t in types), dtype=bool, count=len(types))
+        masks.append(hit[codes] if len(types) else np.zeros(0, dtype=bool))
+    return masks
+
+
+def _as_objects(series: pd.Series) -> np.ndarray:
+    """The values of ``series`` as iterating over it yields them, in a 1-d object array."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        # not np.asarray: integer categories with missing rows would come back as floats
+        categories = series.cat.categories
+        labels = np.fromiter(categories, dtype=object, count=len(categories))
+        labels = np.append(labels, np.array([np.nan], dtype=object))
+        return labels[series.cat.codes.to_numpy()]  # code -1 (missing) takes the NaN
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcO":
+        return series.to_numpy().astype(object, copy=False)  # Python scalars, like iteration
+    return series.to_numpy(dtype=object)
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """``values`` with each NumPy scalar replaced by its ``.item()``."""
+    (generic,) = _instances(values, np.generic)
+    n_generic = int(generic.sum())
+    if not n_generic:
+        return values
+    out = values.copy()
+    out[generic] = np.fromiter((v.item() for v in values[generic]), dtype=object, count=n_generic)
+    return out
+
+
+def _entries(values: np.ndarray, *, mixed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct row values: ``(codes, entries)``; ``entries[codes[r]]`` stands for row ``r``.
+
+    Missing rows get code -1, entries come in order of first appearance. Rows are grouped when
+    their values are equal as dict keys and, in an object column (``mixed``), of one type, so
+    that 1 and 1.0 each keep their own label. Unhashable values (lists) make every row its own
+    entry.
+    """
+    keep = np.flatnonzero(~pd.isna(values))
+    kept = values[keep]
+    try:
+        codes = pd.factorize(kept)[0]
+    except TypeError:  # lists, arrays, sets: no grouping
+        codes = np.arange(len(kept))
+    else:
+        if mixed:
+            type_codes, types = _type_codes(kept)
+            if len(types) > 1:
+                codes = pd.factorize(codes * len(types) + type_codes)[0]
+    first = np.unique(codes, return_index=True)[1]
+    row_codes = np.full(len(values), -1, dtype=np.int64)
+    row_codes[keep] = codes
+    return row_codes, kept[first]
+
+
+def _flatten(owners: np.ndarray, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(owner, item)`` pairs: the items of each of ``groups`` (iterables), after its owner.
+
+    ``map`` and ``itertools.chain`` iterate in C: no Python call per group or per item.
+    """
+    lengths = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    items = np.fromiter(chain.from_iterable(groups), dtype=object, count=int(lengths.sum()))
+    return np.repeat(owners, lengths), items
+
+
+def _split_entries(entries: np.ndarray, sep: str) -> tuple[np.ndarray, np.ndarray]:
+    """Raw items of multi-valued entries: ``(owner entry, item)``, by entry, in order.
+
+    A string is split on ``sep``, a list-like gives its elements, anything else is one item.
+    """
+    is_str, listlike = _instances(entries, str, _LISTLIKE)
+    other = np.flatnonzero(~is_str & ~listlike)
+    parts = list(map(str.split, entries[is_str], repeat(sep)))
+    pieces = [
+        _flatten(np.flatnonzero(is_str), parts),
+        _flatten(np.flatnonzero(listlike), entries[listlike]),
+        (other, entries[other]),
+    ]
+    owner = np.concatenate([o for o, _ in pieces])
+    items = np.concatenate([i for _, i in pieces])
+    order = np.argsort(owner, kind="stable")
+    return owner[order], items[order]
+
+
+def _clean_items(owner: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strip string items and drop the empty ones; drop missing items."""
+    (is_str,) = _instances(items, str)
+    keep = ~pd.isna(items)
+    if is_str.any():
+        n_str = int(is_str.sum())
+        stripped = np.fromiter(map(str.strip, items[is_str]), dtype=object, count=n_str)
+        items = items.copy()
+        items[is_str] = stripped
+        keep[is_str] = stripped != ""
+    return owner[keep], items[keep]
+
+
+@dataclass(frozen=True)
+class _LongForm:
+    """A categorical or multi-valued column as (row, value) occurrences.
+
+    Attributes
+    ----------
+    values : numpy.ndarray of object
+        The distinct values, in order of first appearance (row by row).
+    items : numpy.ndarray of object
+        The values of each distinct row value (entry), entry by entry.
+    value_of_item : numpy.ndarray of int64
+        Position of each item's value in ``values``.
+    rows, item_of : numpy.ndarray of int64
+        One element per occurrence, row by row: its row and its position in ``items``.
+    """
+
+    values: np.ndarray
+    items: np.ndarray
+    value_of_item: np.ndarray
+    rows: np.ndarray
+    item_of: np.ndarray
+
+
+def _long_form(series: pd.Series, kind: str, sep: str) -> _LongForm:
+    """The values of every row of a ``"categorical"`` or ``"multi"`` column, in long form.
+
+    Each distinct row value (an entry) is split into its items once; rows then repeat the
+    items of their entry, so the cost per row is NumPy indexing only.
+    """
+    values = _as_objects(series)
+    codes, entries = _entries(values, mixed=series.dtype == object)
+    if kind == "categorical":
+        owner, items = np.arange(len(entries), dtype=np.int64), entries
+    else:
+        owner, items = _clean_items(*_split_entries(entries, sep))
+    items = _plain(items)
+    # the distinct values as a set sees them (first one kept); unhashable ones raise TypeError
+    distinct = list(dict.fromkeys(items))
+    position = {v: j for j, v in enumerate(distinct)}
+    value_of_item = np.fromiter(map(position.__getitem__, items), np.int64, count=len(items))
+    # every row repeats its entry's items
+    per_entry = np.bincount(owner, minlength=len(entries))
+    start = np.cumsum(per_entry) - per_entry
+    present = np.flatnonzero(codes >= 0)
+    per_row = per_entry[codes[present]]
+    offset = np.arange(per_row.sum()) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    return _LongForm(
+        values=np.fromiter(distinct, dtype=object, count=len(distinct)),
+        items=items,
+        value_of_item=value_of_item,
+        rows=np.repeat(present, per_row).astype(np.int64),
+        item_of=np.repeat(start[codes[present]], per_row) + offset,
+    )
+
+
 class _ValueEncoder:
     """Categorical / multi-valued encoding: a vocabulary of values, one column each."""
 
@@ -148,50 +329,32 @@ class _ValueEncoder:
         self.vocabulary: dict[Any, int] = {}
         self.labels: tuple[str, ...] = ()
 
-    def _row_values(self, value: Any) -> list[Any]:
-        if _is_missing(value):
-            return []
-        if self.kind == "categorical":
-            return [value.item() if isinstance(value, np.generic) else value]
-        if _is_listlike(value):
-            items = list(value)
-        elif isinstance(value, str):
-            items = value.split(self.sep)
-        else:
-            items = [value]
-        out = []
-        for item in items:
-            if isinstance(item, str):
-                item = item.strip()
-                if not item:
-                    continue
-            elif _is_missing(item):
-                continue
-            out.append(item.item() if isinstance(item, np.generic) else item)
-        return out
-
     def fit(self, series: pd.Series) -> _ValueEncoder:
-        seen: set[Any] = set()
-        for value in series:
-            seen.update(self._row_values(value))
-        ordered = sorted(seen, key=_sort_key)
+        # set() then sort, as a row loop collecting a set would: ties of the sort key (values
+        # with the same text) keep the set's order
+        ordered = sorted(set(_long_form(series, self.kind, self.sep).values), key=_sort_key)
         self.vocabulary = {v: j for j, v in enumerate(ordered)}
         self.labels = tuple(str(v) for v in ordered)
         return self
 
-    def transform(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-        rows: list[int] = []
-        cols: list[int] = []
-        unseen: list[Any] = []
-        for r, value in enumerate(series):
-            for v in self._row_values(value):
-                j = self.vocabulary.get(v)
-                if j is None:
-                    unseen.append(v)
-                else:
-                    rows.append(r)
-                    cols.append(j)
-        return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), unseen
+    def transform(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """``(rows, columns)`` of the known values, the number of unseen ones and their items."""
+        long = _long_form(series, self.kind, self.sep)
+        column_of_value = self._columns_of(long.values)
+        column_of_item = column_of_value[long.value_of_item]
+        cols = column_of_item[long.item_of]
+        seen = cols >= 0
+        unseen_items = long.items[column_of_item < 0]
+        return long.rows[seen], cols[seen].astype(np.int64), int((~seen).sum()), unseen_items
+
+    def _columns_of(self, values: np.ndarray) -> np.ndarray:
+        """The vocabulary column of each of the distinct ``values``, -1 when unseen.
+
+        A dict lookup per distinct value (``map`` runs it in C): dict equality, so True finds
+        1 and 1.0 finds 1, and no work in the size of the vocabulary.
+        """
+        found = map(self.vocabulary.get, values, repeat(-1))
+        return np.fromiter(found, dtype=np.int64, count=len(values))
 
     @property
     def n_values(self) -> int:
@@ -241,7 +404,7 @@ class _NumericEncoder:
         self.labels = tuple(labels)
         return self
 
-    def transform(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    def transform(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
         x = self._as_float(series, str(series.name))
         finite = np.isfinite(x)
         rows = np.flatnonzero(finite)
@@ -249,10 +412,10 @@ class _NumericEncoder:
             # One band per fitted value; a new number goes to the nearest value's band.
             midpoints = (self.distinct[1:] + self.distinct[:-1]) / 2.0
             bands = np.searchsorted(midpoints, x[finite], side="left")
-            return rows, bands.astype(np.int64), []
+            return rows, bands.astype(np.int64), 0, np.empty(0, dtype=object)
         # Values outside the fitted range fall in the first / last band: a number is never unseen.
         bands = np.searchsorted(self.edges[1:-1], x[finite], side="right")
-        return rows, bands.astype(np.int64), []
+        return rows, bands.astype(np.int64), 0, np.empty(0, dtype=object)
 
     @property
     def n_values(self) -> int:
@@ -434,11 +597,11 @@ class FeatureEncoder:
             )
         blocks_rows, blocks_cols = [], []
         for name, f in self.fields_.items():
-            rows, cols, unseen = self._encoders[name].transform(frame[name])
-            if unseen:
+            rows, cols, n_unseen, unseen = self._encoders[name].transform(frame[name])
+            if n_unseen:
                 shown = sorted({str(u) for u in unseen})[:5]
                 warnings.warn(
-                    f"{argument}: field {name!r} has {len(unseen)} value(s) never seen when the "
+                    f"{argument}: field {name!r} has {n_unseen} value(s) never seen when the "
                     f"dataset was built (e.g. {shown}); they encode as zeros",
                     FeatureEncodingWarning,
                     stacklevel=3,

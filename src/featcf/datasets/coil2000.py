@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from featcf.data import Dataset
+from featcf._validation import check_positive_int
+from featcf.data import Dataset
 
 __all__ = [
     "COLUMNS",
@@ -296,7 +295,6 @@ def coil2000_frames(
     >>> len(customers), len(products)  # doctest: +SKIP
     (5822, 22)
     """
-    from featcf._validation import check_positive_int
 
     first_id = check_positive_int(first_id, "first_id")
     file = _resolve_file(path)
@@ -413,8 +411,6 @@ def load_coil2000(
     >>> ds.n_users, ds.n_items  # doctest: +SKIP
     (5822, 22)
     """
-    from featcf._validation import check_positive_int
-    from featcf.data import Dataset
 
     n_bins = check_positive_int(n_bins, "n_bins")
     interactions, customers, products = coil2000_frames(path, first_id=first_id)
@@ -439,4 +435,8 @@ def load_coil2000(
         user_fields=user_fields,
         duplicates="error",
         n_bins=n_bins,
+        # the shipped product table and the file's customers are whole catalogues by
+        # construction: a small file may leave most products unsold
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )

@@ -11,13 +11,12 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from featcf.data import Dataset
+from featcf._validation import check_positive_int
+from featcf.data import Dataset
 
 __all__ = ["GENRES", "load_movielens", "movielens_frames"]
 
@@ -383,8 +382,6 @@ def load_movielens(
     >>> sorted(ds.item_features.fields)  # doctest: +SKIP
     ['genre', 'year']
     """
-    from featcf._validation import check_positive_int
-    from featcf.data import Dataset
 
     n_bins = check_positive_int(n_bins, "n_bins")
     ratings, items, users = movielens_frames(path)
@@ -407,4 +404,8 @@ def load_movielens(
         },
         duplicates="error",
         n_bins=n_bins,
+        # u.item / u.user list every movie and user of the files, whose ids the ratings share by
+        # construction: a subset of the ratings may leave most of them unrated
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )

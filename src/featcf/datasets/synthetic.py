@@ -8,13 +8,21 @@ learns (field weights, recommendations for new products) with the ground truth.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from featcf.data import Dataset
+from featcf._validation import (
+    check_bool,
+    check_nonnegative_float,
+    check_nonnegative_int,
+    check_nonnegative_weights,
+    check_positive_int,
+    check_random_state,
+    renamed_keywords,
+)
+from featcf.data import Dataset
 
 __all__ = ["make_insurance_shop"]
 
@@ -181,22 +189,13 @@ def _make_customers(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.
 
 def _check_strength(field_strength: Mapping[str, float] | None) -> dict[str, float]:
     strength = dict(DEFAULT_FIELD_STRENGTH)
-    if field_strength is None:
-        return strength
-    if not isinstance(field_strength, Mapping):
-        raise TypeError(
-            f"field_strength must be a mapping of field name to number, "
-            f"got {type(field_strength).__name__}"
-        )
-    unknown = sorted(set(field_strength) - set(strength))
+    given = check_nonnegative_weights(field_strength, "field_strength") or {}
+    unknown = sorted(set(given) - set(strength))
     if unknown:
         raise ValueError(
             f"field_strength has unknown field(s) {unknown}; the fields are {sorted(strength)}"
         )
-    from featcf._validation import check_nonnegative_float
-
-    for name, value in field_strength.items():
-        strength[name] = check_nonnegative_float(value, f"field_strength[{name!r}]")
+    strength.update(given)
     return strength
 
 
@@ -212,7 +211,7 @@ def make_insurance_shop(
     taste_noise: float = ...,
     field_strength: Mapping[str, float] | None = ...,
     n_bins: int = ...,
-    seed: int | np.random.Generator | None = ...,
+    random_state: int | np.random.Generator | None = ...,
     return_truth: Literal[False] = ...,
 ) -> Dataset: ...
 
@@ -229,11 +228,12 @@ def make_insurance_shop(
     taste_noise: float = ...,
     field_strength: Mapping[str, float] | None = ...,
     n_bins: int = ...,
-    seed: int | np.random.Generator | None = ...,
+    random_state: int | np.random.Generator | None = ...,
     return_truth: Literal[True],
 ) -> tuple[Dataset, dict[str, Any]]: ...
 
 
+@renamed_keywords(seed="random_state")
 def make_insurance_shop(
     n_customers: int = 2000,
     n_products: int = 40,
@@ -245,7 +245,7 @@ def make_insurance_shop(
     taste_noise: float = 1.0,
     field_strength: Mapping[str, float] | None = None,
     n_bins: int = 5,
-    seed: int | np.random.Generator | None = 0,
+    random_state: int | np.random.Generator | None = 0,
     return_truth: bool = False,
 ) -> Dataset | tuple[Dataset, dict[str, Any]]:
     """Generate a synthetic online insurance shop as a :class:`featcf.Dataset`.
@@ -299,7 +299,7 @@ def make_insurance_shop(
         ``coverage``, ``premium``, ``term`` (defaults 1.5, 1.0, 0.8, 0.6, 0.4).
     n_bins : int, default 5
         Quantile bands of the numeric fields (``premium``, ``age``).
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Randomness; the same int gives the same shop. No global random state is used.
     return_truth : bool, default False
         Also return the generating quantities.
@@ -326,34 +326,26 @@ def make_insurance_shop(
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> ds = make_insurance_shop(n_customers=300, n_products=20, seed=1)
+    >>> ds = make_insurance_shop(n_customers=300, n_products=20, random_state=1)
     >>> ds.n_users, ds.n_items
     (300, 20)
     >>> sorted(ds.item_features.fields)
     ['category', 'coverage', 'premium', 'segment', 'term']
-    >>> ds, truth = make_insurance_shop(n_customers=300, n_products=20, seed=1, return_truth=True)
+    >>> ds, truth = make_insurance_shop(
+    ...     n_customers=300, n_products=20, random_state=1, return_truth=True
+    ... )
     >>> len(truth["new_products"])
     3
     """
-    from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
-    from featcf.data import Dataset
 
     n_customers = check_positive_int(n_customers, "n_customers")
     n_products = check_positive_int(n_products, "n_products")
-    if isinstance(n_new_products, (bool, np.bool_)) or not isinstance(
-        n_new_products, (int, np.integer)
-    ):
-        raise TypeError(f"n_new_products must be an integer, got {n_new_products!r}")
-    if not 0 <= n_new_products < n_products:
+    n_new_products = check_nonnegative_int(n_new_products, "n_new_products")
+    if n_new_products >= n_products:
         raise ValueError(
             f"n_new_products must be in [0, n_products) = [0, {n_products}), got {n_new_products}"
         )
-    if isinstance(n_new_customers, (bool, np.bool_)) or not isinstance(
-        n_new_customers, (int, np.integer)
-    ):
-        raise TypeError(f"n_new_customers must be an integer, got {n_new_customers!r}")
-    if n_new_customers < 0:
-        raise ValueError(f"n_new_customers must be >= 0, got {n_new_customers}")
+    n_new_customers = check_nonnegative_int(n_new_customers, "n_new_customers")
     mean_purchases = check_nonnegative_float(mean_purchases, "mean_purchases")
     if mean_purchases < 1:
         raise ValueError(f"mean_purchases must be >= 1, got {mean_purchases}")
@@ -361,15 +353,8 @@ def make_insurance_shop(
     taste_noise = check_nonnegative_float(taste_noise, "taste_noise")
     strength = _check_strength(field_strength)
     n_bins = check_positive_int(n_bins, "n_bins")
-    if not isinstance(return_truth, (bool, np.bool_)):
-        raise TypeError(f"return_truth must be a bool, got {return_truth!r}")
-    if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) or isinstance(
-        seed, (bool, np.bool_)
-    ):
-        raise TypeError(
-            f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
-        )
-    rng = check_random_state(seed)
+    return_truth = check_bool(return_truth, "return_truth")
+    rng = check_random_state(random_state)
 
     n_old = n_products - n_new_products
     n_total = n_customers + int(n_new_customers)
@@ -474,6 +459,9 @@ def make_insurance_shop(
         },
         duplicates="error",
         n_bins=n_bins,
+        # the generated tables are the whole shop (a small shop may leave most products unsold)
+        allow_mostly_cold_items=True,
+        allow_mostly_cold_users=True,
     )
     if not return_truth:
         return dataset

@@ -1,8 +1,11 @@
-"""Offline evaluation: splits, ranking / AUC / rating metrics and :func:`evaluate`."""
+"""Offline evaluation: splits, ranking / AUC / rating metrics, :func:`evaluate` and
+:func:`compare`."""
 
 from __future__ import annotations
 
-# NB: the function ``evaluate`` deliberately shadows the submodule of the same name.
+# NB: the functions ``evaluate`` and ``compare`` deliberately shadow the submodules of the
+# same names.
+from featcf.evaluation.compare import NOT_AVAILABLE, compare
 from featcf.evaluation.evaluate import EVALUATE_METRICS, ScoreFunction, evaluate, score_split
 from featcf.evaluation.splits import (
     SPLIT_KINDS,
@@ -30,6 +33,7 @@ from featcf.metrics import (
 
 __all__ = [
     "EVALUATE_METRICS",
+    "NOT_AVAILABLE",
     "RANKING_METRICS",
     "SPLIT_KINDS",
     "ScoreFunction",
@@ -37,6 +41,7 @@ __all__ = [
     "auc",
     "average_precision_at_k",
     "check_train_test_overlap",
+    "compare",
     "coverage_at_k",
     "evaluate",
     "hit_rate_at_k",

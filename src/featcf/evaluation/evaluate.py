@@ -7,7 +7,6 @@ other libraries are measured by exactly the same code.
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,18 +16,28 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from featcf._validation import check_random_state
+from featcf._validation import (
+    check_bool,
+    check_cutoffs,
+    check_finite_float,
+    check_positive_int,
+    check_random_state,
+    renamed_keywords,
+)
 from featcf.evaluation.splits import Split
+from featcf.exceptions import UnsupportedProtocolError
 from featcf.metrics import (
     RANKING_METRICS,
     auc,
     check_train_test_overlap,
     mae,
+    ndcg_at_k,
     ranking_metrics,
     rmse,
     summarize,
 )
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.models.base import BaseRecommender
+from featcf.similarity import topn_dense
 
 __all__ = ["EVALUATE_METRICS", "ScoreFunction", "evaluate", "score_split"]
 
@@ -49,39 +58,21 @@ _COLUMNS = ["metric", "k", "value", "n_users", "n_excluded", "fit_seconds", "sco
 # --------------------------------------------------------------------------------------
 
 
-def _check_split(split: Any) -> Split:
+def _check_split(split: Any, argument: str = "split") -> Split:
     if not isinstance(split, Split):
         raise TypeError(
-            f"split must be a featcf.evaluation.Split (from split_random, split_temporal, "
+            f"{argument} must be a featcf.evaluation.Split (from split_random, split_temporal, "
             f"split_cold_items or split_cold_users), got {type(split).__name__}"
         )
     return split
 
 
-def _check_model(model: Any) -> None:
+def _check_model(model: Any, argument: str = "model") -> None:
     if not isinstance(model, BaseRecommender) and not callable(model):
         raise TypeError(
-            f"model must be a featcf recommender or a scoring function "
+            f"{argument} must be a featcf recommender or a scoring function "
             f"fn(user_idx, item_idx, history) -> scores, got {type(model).__name__}"
         )
-
-
-def _check_ks(k: Any) -> tuple[int, ...]:
-    values = (k,) if isinstance(k, numbers.Integral) else k
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
-        raise TypeError(f"k must be a positive integer or a sequence of them, got {k!r}")
-    out = []
-    for v in values:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"k must be a positive integer or a sequence of them, got {k!r}")
-        if v < 1:
-            raise ValueError(f"k must be a positive integer, got {v!r}")
-        out.append(int(v))
-    if not out:
-        raise ValueError("k must not be an empty sequence")
-    if len(set(out)) != len(out):
-        raise ValueError(f"k repeats a cut-off: {out}")
-    return tuple(out)
 
 
 def _check_metrics(metrics: Any) -> tuple[str, ...]:
@@ -97,24 +88,6 @@ def _check_metrics(metrics: Any) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"metrics names a metric more than once: {list(names)}")
     return names
-
-
-def _check_threshold(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"positive_threshold must be a number or None, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"positive_threshold must be finite, got {value!r}")
-    return float(value)
-
-
-def _check_batch_size(value: Any) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"batch_size must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _resolve_candidates(candidates: Any, split: Split) -> np.ndarray:
@@ -291,7 +264,7 @@ def score_split(
     """
     split = _check_split(split)
     _check_model(model)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size")
     user_idx = split.test_users if users is None else np.asarray(users, dtype=np.int64).ravel()
     n_items = split.train.n_items
     item_idx = (
@@ -348,6 +321,7 @@ def _exclusions(split: Split) -> sp.csr_matrix:
     return sp.csr_matrix(seen, dtype=np.float32)
 
 
+@renamed_keywords(tie_seed="random_state")
 def evaluate(
     model: BaseRecommender | ScoreFunction,
     split: Split,
@@ -359,7 +333,7 @@ def evaluate(
     fit: bool = True,
     use_user_features: bool = True,
     batch_size: int = 1024,
-    tie_seed: int | None = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> pd.DataFrame:
     """Fit ``model`` on ``split.train``, score the test users and measure the rankings.
 
@@ -437,7 +411,7 @@ def evaluate(
         Pass folded-in users' encoded features to models that use user features.
     batch_size : int, default 1024
         Users scored per call.
-    tie_seed : int or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of the random order of the candidates, which decides between equal scores in
         the top-k lists (not the item positions, which often follow popularity: a model
         giving every cold item the same score must not profit from them). AUC counts ties
@@ -451,7 +425,10 @@ def evaluate(
         on), ``n_excluded`` (users with test interactions among the candidates that were
         not counted: no relevant item, or cold-items users without training), ``fit_seconds``
         (NaN when not fitted here) and ``score_seconds`` (time spent in the model's scoring
-        calls). ``frame.attrs`` holds ``model``, ``split`` (its sizes), ``n_candidates``.
+        calls). ``frame.attrs`` holds ``model``, ``split`` (its sizes), ``n_candidates``
+        and ``per_user``: a dict of the evaluated ``user_idx`` (int64) and, per ranking
+        cut-off, ``"ndcg@<k>"``, plus ``"auc"`` when asked (float64 arrays, NaN for users
+        without a relevant item), for paired comparisons of models on the same split.
 
     Raises
     ------
@@ -466,22 +443,22 @@ def evaluate(
     >>> from featcf.datasets import make_insurance_shop
     >>> from featcf.evaluation import evaluate, split_random
     >>> from featcf.models import Popularity
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
-    >>> table = evaluate(Popularity(), split_random(shop, seed=0), k=5, metrics=["ndcg"])
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+    >>> table = evaluate(Popularity(), split_random(shop, random_state=0), k=5, metrics=["ndcg"])
     >>> table[["metric", "k"]].values.tolist()
     [['ndcg', 5]]
     """
     split = _check_split(split)
     _check_model(model)
-    ks = _check_ks(k)
+    ks = check_cutoffs(k)
     names = _check_metrics(metrics)
-    threshold = _check_threshold(positive_threshold)
-    batch_size = _check_batch_size(batch_size)
-    if not isinstance(fit, (bool, np.bool_)):
-        raise TypeError(f"fit must be a bool, got {fit!r}")
+    threshold = check_finite_float(positive_threshold, "positive_threshold", allow_none=True)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    fit = check_bool(fit, "fit")
+    use_user_features = check_bool(use_user_features, "use_user_features")
     # Score the candidates in a seeded random order: top-n selection breaks ties by column,
     # and item positions often follow popularity (order of first appearance in the data).
-    items = check_random_state(tie_seed).permutation(_resolve_candidates(candidates, split))
+    items = check_random_state(random_state).permutation(_resolve_candidates(candidates, split))
 
     test = sp.csr_matrix(split.test.interactions[:, items], dtype=np.float64)
     users = np.flatnonzero(np.diff(test.indptr)).astype(np.int64)
@@ -493,8 +470,6 @@ def evaluate(
         users = users[known]
     _check_protocol(model, split, users, items)
     fit_seconds = _fit(model, split, bool(fit))
-
-    from featcf.similarity import topn_dense
 
     test = sp.csr_matrix(test[users])
     relevant = test.copy()
@@ -530,12 +505,16 @@ def evaluate(
             y_pred.append(scores[block.row, block.col])
 
     frames = []
+    per_user: dict[str, np.ndarray] = {"user_idx": users}
+    n_rel = np.diff(relevant.indptr)
+    for cut in ks:
+        per_user[f"ndcg@{cut}"] = ndcg_at_k(ranked, relevant, cut)
     ranking_names = [n for n in names if n in RANKING_METRICS]
     if ranking_names:
         frames.append(ranking_metrics(ranked, relevant, ks, ranking_names))
     if want_auc:
-        n_rel = np.diff(relevant.indptr)
         auc_values[n_rel == 0] = np.nan
+        per_user["auc"] = auc_values
         frames.append(summarize({"auc": auc_values}))
     if rating_pairs:
         truth = np.concatenate(y_true) if y_true else np.empty(0)
@@ -565,5 +544,6 @@ def evaluate(
         "model": _name(model),
         "split": split.describe(),
         "n_candidates": len(items),
+        "per_user": per_user,
     }
     return table

@@ -7,13 +7,12 @@ features and no interactions, so a model fitted on ``train`` can still encode an
 
 Each stored interaction of the input lands in exactly one part (``train``, ``test`` or, for
 the given-k protocol, ``revealed``), with its weight and timestamp. Randomness comes only
-from ``numpy.random.default_rng(seed)``: the same seed gives the same split.
+from ``numpy.random.default_rng(random_state)``: the same seed gives the same split.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,12 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from featcf._validation import check_random_state
+from featcf._validation import (
+    check_fraction,
+    check_nonnegative_int,
+    check_random_state,
+    renamed_keywords,
+)
 from featcf.data.dataset import Dataset
 
 __all__ = [
@@ -33,7 +37,7 @@ __all__ = [
     "split_temporal",
 ]
 
-#: Values of :attr:`Split.kind`.
+#: Values of ``Split.kind``.
 SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "cold_items", "cold_users")
 
 
@@ -127,25 +131,6 @@ def _check_dataset(ds: Any) -> Dataset:
     return ds
 
 
-def _check_fraction(value: Any, name: str, *, allow_one: bool) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
-    value = float(value)
-    upper_ok = value <= 1.0 if allow_one else value < 1.0
-    if not (value > 0.0 and upper_ok):
-        interval = "(0, 1]" if allow_one else "(0, 1)"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    return value
-
-
-def _check_reveal(reveal: Any) -> int:
-    if isinstance(reveal, (bool, np.bool_)) or not isinstance(reveal, numbers.Integral):
-        raise TypeError(f"reveal must be a non-negative integer, got {reveal!r}")
-    if reveal < 0:
-        raise ValueError(f"reveal must be a non-negative integer, got {reveal!r}")
-    return int(reveal)
-
-
 def _canonical(ds: Dataset) -> sp.csr_matrix:
     X = ds.interactions
     if not X.has_canonical_format:  # Datasets are built canonical; stay safe
@@ -202,7 +187,8 @@ def _draw(
 # --------------------------------------------------------------------------------------
 
 
-def split_random(ds: Dataset, test_frac: float = 0.2, seed: Any = 0) -> Split:
+@renamed_keywords(seed="random_state")
+def split_random(ds: Dataset, test_frac: float = 0.2, random_state: Any = 0) -> Split:
     """Warm split: per user, a random fraction of their interactions goes to test.
 
     User ``u`` with ``n`` interactions puts ``round(test_frac * n)`` of them (rounding
@@ -215,7 +201,7 @@ def split_random(ds: Dataset, test_frac: float = 0.2, seed: Any = 0) -> Split:
         The data to split.
     test_frac : float, default 0.2
         Fraction of each user's interactions held out, in (0, 1).
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of ``numpy.random.default_rng``; the same int gives the same split.
 
     Returns
@@ -233,14 +219,14 @@ def split_random(ds: Dataset, test_frac: float = 0.2, seed: Any = 0) -> Split:
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=100, seed=0)
-    >>> split = split_random(shop, test_frac=0.2, seed=1)
+    >>> shop = make_insurance_shop(n_customers=100, random_state=0)
+    >>> split = split_random(shop, test_frac=0.2, random_state=1)
     >>> split.train.n_interactions + split.test.n_interactions == shop.n_interactions
     True
     """
     ds = _check_dataset(ds)
-    test_frac = _check_fraction(test_frac, "test_frac", allow_one=False)
-    rng = check_random_state(seed)
+    test_frac = check_fraction(test_frac, "test_frac")
+    rng = check_random_state(random_state)
     X = _canonical(ds)
     rows = _row_of_entries(X)
     rank = _rank_within_rows(rows, rng.random(X.nnz), X.indptr.astype(np.int64))
@@ -274,7 +260,7 @@ def split_temporal(ds: Dataset, test_frac: float = 0.2) -> Split:
         If ``ds`` has no timestamps or ``test_frac`` is outside (0, 1).
     """
     ds = _check_dataset(ds)
-    test_frac = _check_fraction(test_frac, "test_frac", allow_one=False)
+    test_frac = check_fraction(test_frac, "test_frac")
     if ds.timestamps is None:
         raise ValueError(
             "split_temporal needs timestamps: build the Dataset with timestamp_col=..., or use "
@@ -290,8 +276,13 @@ def split_temporal(ds: Dataset, test_frac: float = 0.2) -> Split:
     return Split(train=_subset(ds, ~test_mask), test=_subset(ds, test_mask), kind="temporal")
 
 
+@renamed_keywords(seed="random_state")
 def split_cold_items(
-    ds: Dataset, item_frac: float = 0.2, seed: Any = 0, *, items: ArrayLike | None = None
+    ds: Dataset,
+    item_frac: float = 0.2,
+    random_state: Any = 0,
+    *,
+    items: ArrayLike | None = None,
 ) -> Split:
     """Cold-item split: a fraction of items lose all their interactions to test.
 
@@ -305,11 +296,11 @@ def split_cold_items(
         The data to split.
     item_frac : float, default 0.2
         Fraction of the items with interactions made cold, in (0, 1].
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of ``numpy.random.default_rng``.
     items : array-like of int, optional
         Make exactly these item positions cold instead of drawing (e.g. leave-one-product-out
-        loops); ``item_frac`` and ``seed`` are then ignored.
+        loops); ``item_frac`` and ``random_state`` are then ignored.
 
     Returns
     -------
@@ -331,8 +322,8 @@ def split_cold_items(
                 f"items must be a non-empty array of item positions in [0, {ds.n_items})"
             )
     else:
-        item_frac = _check_fraction(item_frac, "item_frac", allow_one=True)
-        rng = check_random_state(seed)
+        item_frac = check_fraction(item_frac, "item_frac", allow_one=True)
+        rng = check_random_state(random_state)
         active = counts > 0
         n_cold = max(1, int(np.floor(item_frac * active.sum() + 0.5)))
         cold = _draw(active, n_cold, rng, ds.n_items)
@@ -347,10 +338,11 @@ def split_cold_items(
     )
 
 
+@renamed_keywords(seed="random_state")
 def split_cold_users(
     ds: Dataset,
     user_frac: float = 0.2,
-    seed: Any = 0,
+    random_state: Any = 0,
     reveal: int = 0,
     *,
     users: ArrayLike | None = None,
@@ -359,8 +351,9 @@ def split_cold_users(
 
     A fraction of users lose all their training interactions. With ``reveal=0`` all of them
     go to test: the users keep only their features in ``train`` (demographics-only cold
-    start). With ``reveal=k >= 1``, ``k`` of each cold user's interactions (drawn with the
-    seed) go to :attr:`Split.revealed`, the history known at query time, and the rest to test.
+    start). With ``reveal=k >= 1``, ``k`` of each cold user's interactions (drawn with
+    ``random_state``) go to ``Split.revealed``, the history known at query time, and the
+    rest to test.
 
     Who can be drawn: a cold user needs at least one interaction left to test, so only
     users with more than ``reveal`` interactions are eligible. The number of cold users is
@@ -370,7 +363,7 @@ def split_cold_users(
     values differ only where a user too short for the larger ``reveal`` is skipped, and the
     revealed interactions are nested (those of ``reveal=1`` are among those of ``reveal=3``). When fewer users are
     eligible than wanted, all eligible users are taken. The others with interactions but not
-    eligible are counted in :attr:`Split.n_ineligible` and stay warm in ``train``.
+    eligible are counted in ``Split.n_ineligible`` and stay warm in ``train``.
 
     Parameters
     ----------
@@ -378,7 +371,7 @@ def split_cold_users(
         The data to split (with user features for the demographics-only protocol).
     user_frac : float, default 0.2
         Fraction of the users with interactions made cold, in (0, 1].
-    seed : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.Generator or None, default 0
         Seed of ``numpy.random.default_rng``.
     reveal : int, default 0
         Interactions of each cold user given as query-time history (given-k protocol).
@@ -401,16 +394,16 @@ def split_cold_users(
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=100, seed=0)
-    >>> split = split_cold_users(shop, user_frac=0.2, seed=0, reveal=1)
+    >>> shop = make_insurance_shop(n_customers=100, random_state=0)
+    >>> split = split_cold_users(shop, user_frac=0.2, random_state=0, reveal=1)
     >>> split.revealed.user_counts()[split.cold_users].tolist() == [1] * len(split.cold_users)
     True
     >>> int(split.train.user_counts()[split.cold_users].sum())
     0
     """
     ds = _check_dataset(ds)
-    reveal = _check_reveal(reveal)
-    rng = check_random_state(seed)
+    reveal = check_nonnegative_int(reveal, "reveal")
+    rng = check_random_state(random_state)
     X = _canonical(ds)
     counts = ds.user_counts()
     eligible = counts > reveal
@@ -427,7 +420,7 @@ def split_cold_users(
                 f"with reveal={reveal} they would have nothing to test"
             )
     else:
-        user_frac = _check_fraction(user_frac, "user_frac", allow_one=True)
+        user_frac = check_fraction(user_frac, "user_frac", allow_one=True)
         if not eligible.any():
             raise ValueError(f"no user has more than reveal={reveal} interaction(s); lower reveal")
         n_cold = max(1, int(np.floor(user_frac * (counts > 0).sum() + 0.5)))

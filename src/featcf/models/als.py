@@ -15,16 +15,24 @@ interactions or with demographics only, and has no readable explanation: those r
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
-from featcf._validation import check_nonnegative_float, check_positive_int, check_random_state
+from featcf._progress import resolve_show_progress
+from featcf._validation import (
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+    check_random_state,
+)
 from featcf.data.dataset import Dataset
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.exceptions import UnsupportedProtocolError
+from featcf.models._reasons import PairQuery
+from featcf.models.base import BaseRecommender
 
 __all__ = ["ALS"]
 
@@ -47,8 +55,10 @@ class ALS(BaseRecommender):
     n_threads : int, optional
         Threads of implicit's solver (default: all cores). BLAS runs single-threaded during
         the fit, as implicit recommends.
-    show_progress : bool, default True
-        Show implicit's progress bar during the fit.
+    show_progress : bool or None, default None
+        implicit's progress bar over the fit's iterations: None (auto) draws it when the
+        output is a terminal or a Jupyter notebook and not in logs, pipes or CI; True always,
+        False never.
 
     Attributes
     ----------
@@ -63,7 +73,7 @@ class ALS(BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
     >>> model = ALS(factors=8, iterations=3, random_state=0, show_progress=False).fit(shop)
     >>> model.item_factors_.shape == (shop.n_items, 8)
     True
@@ -81,7 +91,7 @@ class ALS(BaseRecommender):
         alpha: float = 1.0,
         random_state: Any = None,
         n_threads: int | None = None,
-        show_progress: bool = True,
+        show_progress: bool | None = None,
     ) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -95,23 +105,14 @@ class ALS(BaseRecommender):
         check_positive_int(self.factors, "factors")
         check_nonnegative_float(self.regularization, "regularization")
         check_positive_int(self.iterations, "iterations")
-        alpha = check_nonnegative_float(self.alpha, "alpha")
-        if alpha == 0:
-            raise ValueError("alpha must be a positive number, got 0 (it scales the confidence)")
+        check_positive_float(self.alpha, "alpha")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        if not isinstance(self.show_progress, (bool, np.bool_)):
-            raise TypeError(f"show_progress must be True or False, got {self.show_progress!r}")
-        if not (
-            self.random_state is None
-            or isinstance(self.random_state, (numbers.Integral, np.random.Generator))
-        ) or isinstance(self.random_state, bool):
-            raise TypeError(
-                f"random_state must be None, an int or a numpy.random.Generator, got "
-                f"{self.random_state!r}"
-            )
+        resolve_show_progress(self.show_progress)
+        check_random_state(self.random_state)
 
     def _new_implicit(self, random_state: Any) -> Any:
         """An unfitted implicit CPU ALS with this model's hyper-parameters."""
+        # implicit: heavy, imported only when an ALS is fitted or loaded
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(
@@ -124,12 +125,13 @@ class ALS(BaseRecommender):
         )
 
     def _fit(self, dataset: Dataset) -> None:
-        from threadpoolctl import threadpool_limits
-
         rng = check_random_state(self.random_state)
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._new_implicit(rng)
-            model.fit(sp.csr_matrix(dataset.interactions), show_progress=bool(self.show_progress))
+            model.fit(
+                sp.csr_matrix(dataset.interactions),
+                show_progress=resolve_show_progress(self.show_progress),
+            )
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._implicit = model
@@ -139,8 +141,6 @@ class ALS(BaseRecommender):
         return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        from threadpoolctl import threadpool_limits
-
         self.user_factors_ = np.ascontiguousarray(state["user_factors_"], dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(state["item_factors_"], dtype=np.float32)
         with threadpool_limits(limits=1, user_api="blas"):
@@ -168,9 +168,10 @@ class ALS(BaseRecommender):
             "use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
         raise UnsupportedProtocolError(
-            "ALS scores are dot products of latent factors, which have no readable parts; "
+            "ALS scores are dot products of latent factors, which have no readable parts or "
+            "reasons; "
             "for explained recommendations use FeatureCF or ContentKNN (per feature value) or "
             "ItemKNN (per history item)"
         )

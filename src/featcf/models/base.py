@@ -13,8 +13,10 @@
     and/or their encoded features (fold-in, no refit).
 ``_extend_items(n_new)``
     Make room for ``n_new`` items appended to the catalogue by ``add_items``.
-``_explain(user, item)``
-    The parts of one score.
+``_explain_parts(query)``
+    The parts of the scores of (user, item) pairs, with plain-language labels (they give
+    ``explain``, ``explain_new_user`` and the ``reason`` column, see
+    :mod:`featcf.models._reasons`).
 
 Everything that is the same for every model (ids, validation, batching, top-n selection with
 exclusion of seen items, frames in and out, unknown-id policy) lives here once.
@@ -23,7 +25,6 @@ exclusion of seen items, frames in and out, unknown-id policy) lives here once.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,36 +32,36 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
+from featcf._format import write_model
 from featcf._validation import check_option, check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
-from featcf.exceptions import ColdStartWarning, NotFittedError, UnknownIdError
+from featcf.exceptions import (
+    ColdStartWarning,
+    NotFittedError,
+    UnknownIdError,
+    UnsupportedProtocolError,
+)
+from featcf.models._explaining import ExplanationMixin
+from featcf.models._new_users import NewUserMixin
+from featcf.models._queries import batches as _batches
+from featcf.models._queries import merge_top, result_frame
+from featcf.models._reasons import POPULAR
+from featcf.similarity import topn_dense
 
 __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
 
 ON_UNKNOWN = ("raise", "popular", "drop")
 
 
-class UnsupportedProtocolError(NotImplementedError):
-    """Raised when a model cannot serve a kind of query (e.g. new items for ItemKNN).
-
-    The message says which model can.
-    """
-
-
-def _batches(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-class BaseRecommender(BaseEstimator):
+class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
     """Common base of featcf recommenders (scikit-learn estimator conventions).
 
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,
     sets attributes ending in ``_`` and returns ``self``. Refitting discards the previous fit.
 
-    Attributes set by ``fit``
-    -------------------------
+    Attributes
+    ----------
     dataset_ : Dataset
         The training Dataset (its catalogue grows with :meth:`add_items`).
     user_ids_, item_ids_ : numpy.ndarray
@@ -143,12 +144,6 @@ class BaseRecommender(BaseEstimator):
             f"use FeatureCF or ContentKNN for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        raise UnsupportedProtocolError(
-            f"{type(self).__name__} has no per-field explanation; use FeatureCF, ContentKNN, "
-            f"ItemKNN or UserKNN"
-        )
-
     # ------------------------------------------------------------------ low-level API
     def score_users(self, user_idx: Any, item_idx: Any = None) -> np.ndarray:
         """Dense scores of fitted users (internal positions) for items (all by default).
@@ -171,62 +166,6 @@ class BaseRecommender(BaseEstimator):
         self._refuse_users_without_history(users)
         items = self._item_positions(item_idx)
         return np.asarray(self._score(users, items), dtype=np.float32)
-
-    def score_new_users(
-        self,
-        history: sp.spmatrix | None = None,
-        user_features: sp.spmatrix | None = None,
-        item_idx: Any = None,
-    ) -> np.ndarray:
-        """Dense scores of users unknown at fit time (fold-in, no refit).
-
-        Parameters
-        ----------
-        history : sparse matrix of shape (n_new, n_items), optional
-            Interactions of the new users over the fitted catalogue.
-        user_features : sparse matrix of shape (n_new, n_user_columns), optional
-            Encoded features (``dataset.encode_users(frame).matrix``).
-        item_idx : array-like of int, optional
-            Items to score; all by default.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_new, len(item_idx)), float32
-        """
-        dataset = self._fitted_dataset()
-        if history is None and user_features is None:
-            raise ValueError("give history and/or user_features for the new users")
-        n_new = (history if history is not None else user_features).shape[0]
-        if history is None:
-            history = sp.csr_matrix((n_new, dataset.n_items), dtype=np.float32)
-        history = sp.csr_matrix(history, dtype=np.float32)
-        if history.shape[1] != dataset.n_items:
-            raise ValueError(
-                f"history must have {dataset.n_items} columns (the catalogue), got "
-                f"{history.shape[1]}"
-            )
-        if user_features is not None:
-            user_features = sp.csr_matrix(user_features, dtype=np.float32)
-            expected = 0 if dataset.user_features is None else dataset.user_features.n_columns
-            if user_features.shape != (n_new, expected):
-                raise ValueError(
-                    f"user_features must have shape ({n_new}, {expected}), got "
-                    f"{user_features.shape}"
-                )
-        empty = np.flatnonzero(np.diff(history.indptr) == 0)
-        if empty.size and not self.handles_new_users_with_features:
-            raise UnsupportedProtocolError(
-                f"{type(self).__name__} needs at least one interaction per new user and cannot "
-                f"use user features; {empty.size} new user(s) have none (rows "
-                f"{empty[:5].tolist()}): use FeatureCF for customers with demographics only"
-            )
-        if empty.size and user_features is None:
-            raise ValueError(
-                f"{empty.size} new user(s) have neither interactions nor features (rows "
-                f"{empty[:5].tolist()})"
-            )
-        items = self._item_positions(item_idx)
-        return np.asarray(self._score_new(history, user_features, items), dtype=np.float32)
 
     def _refuse_users_without_history(self, user_idx: np.ndarray) -> None:
         """Refuse fitted users with no interactions unless the model can use their features.
@@ -276,8 +215,6 @@ class BaseRecommender(BaseEstimator):
         catalogue space and are mapped to candidate space here. Selection runs on the
         model's ``n_threads`` (if it has that parameter), on one thread for small blocks.
         """
-        from featcf.similarity import topn_dense
-
         if exclude is not None and len(items) != self._fitted_dataset().n_items:
             exclude = sp.csr_matrix(exclude[:, items])
         out_idx = np.full((n_rows, min(n, len(items))), -1, dtype=np.int64)
@@ -301,26 +238,6 @@ class BaseRecommender(BaseEstimator):
             return 1
         return getattr(self, "n_threads", None)
 
-    @staticmethod
-    def _frame(
-        row_ids: np.ndarray,
-        col_ids: np.ndarray,
-        top_idx: np.ndarray,
-        top_score: np.ndarray,
-        columns: tuple[str, ...],
-    ) -> pd.DataFrame:
-        valid = top_idx >= 0
-        counts = valid.sum(axis=1)
-        ranks = np.cumsum(valid, axis=1)[valid]
-        return pd.DataFrame(
-            {
-                columns[0]: np.repeat(row_ids, counts),
-                columns[1]: col_ids[top_idx[valid]],
-                columns[2]: top_score[valid].astype(np.float64),
-                columns[3]: ranks.astype(np.int64),
-            }
-        )
-
     def _candidate_items(self, items: Any) -> np.ndarray:
         dataset = self._fitted_dataset()
         if items is None:
@@ -336,6 +253,7 @@ class BaseRecommender(BaseEstimator):
         exclude_seen: bool = True,
         items: Any = None,
         on_unknown: str = "raise",
+        reasons: bool = False,
     ) -> pd.DataFrame:
         """Top-``n`` items for known users.
 
@@ -354,12 +272,43 @@ class BaseRecommender(BaseEstimator):
         on_unknown : {"raise", "popular", "drop"}, default "raise"
             Users not in the fitted Dataset: raise :class:`~featcf.UnknownIdError`, serve the
             most popular items (with a :class:`~featcf.ColdStartWarning`), or leave them out.
+            The popular items have no model score: their ``score`` is NaN (so the column
+            holds the model's scores only) and a ``source`` column says ``"popular"``.
+        reasons : bool, default False
+            Add a ``reason`` column: one line in plain language naming the largest positive
+            parts of each score (the parts of :meth:`explain`; internal constants and parts
+            equal for all of a customer's products are left out). Fallback rows (unknown
+            users served the popular items) read "popular with customers".
 
         Returns
         -------
         pandas.DataFrame
             Columns ``user_id, item_id, score, rank`` (rank starts at 1), sorted by user in
             the order given, then by score descending; ties are broken by internal item order.
+            With ``reasons=True`` also ``reason``. With ``on_unknown="popular"`` a column ``source`` says where each row comes
+            from: ``"model"`` (scored by the model) or ``"popular"`` (an unknown user's
+            fallback, ranked by number of interactions, ``score`` NaN); the column is there
+            even when every id is known, so code reading the frame need not check.
+
+        Raises
+        ------
+        UnsupportedProtocolError
+            With ``reasons=True``, for a model without explanations (ALS).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from featcf.datasets import make_insurance_shop
+        >>> from featcf.models import ItemKNN
+        >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+        >>> model = ItemKNN(n_neighbors=20).fit(shop)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # the ColdStartWarning for "web-visitor"
+        ...     recs = model.recommend([shop.user_ids[0], "web-visitor"], n=2, on_unknown="popular")
+        >>> recs[["rank", "source"]].values.tolist()
+        [[1, 'model'], [2, 'model'], [1, 'popular'], [2, 'popular']]
+        >>> recs["score"].isna().tolist()
+        [False, False, True, True]
         """
         dataset = self._fitted_dataset()
         n = check_positive_int(n, "n")
@@ -378,40 +327,90 @@ class BaseRecommender(BaseEstimator):
         known = ~unknown
         users = positions[known]
         self._refuse_users_without_history(users)
-        exclude = dataset.interactions[users] if exclude_seen else None
-        top_idx, top_score = self._top_n(
-            lambda rows: self._score(users[rows], candidates),
-            len(users),
-            n,
-            candidates,
-            exclude,
-        )
-        frame = self._frame(
+        top_idx, top_score = self._recommend_known(users, n, candidates, bool(exclude_seen))
+        frame = result_frame(
             query[known], dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS
         )
-        if unknown.any() and on_unknown == "popular":
-            warnings.warn(
-                f"{int(unknown.sum())} unknown user(s) get the most popular items "
-                f"(e.g. {query[unknown][:3].tolist()})",
-                ColdStartWarning,
-                stacklevel=2,
-            )
-            popular = self._popularity_scores()[candidates]
-            block = np.broadcast_to(popular, (int(unknown.sum()), len(candidates)))
-            p_idx, p_score = self._top_n(
-                lambda rows: block[rows], int(unknown.sum()), n, candidates, None
-            )
-            fallback = self._frame(
-                query[unknown], dataset.item_ids, p_idx, p_score, Columns.RECOMMENDATIONS
-            )
-            order = {uid: k for k, uid in enumerate(pd.unique(query))}
-            frame = pd.concat([frame, fallback], ignore_index=True)
-            frame = frame.sort_values(
-                [Columns.USER, Columns.RANK],
-                key=lambda s: s.map(order) if s.name == Columns.USER else s,
-                kind="stable",
-            ).reset_index(drop=True)
+        if reasons:
+            counts = (top_idx >= 0).sum(axis=1)
+            rows = np.repeat(np.arange(len(users)), counts)
+            pairs = self._fitted_pairs(users, rows, top_idx[top_idx >= 0])
+            frame[Columns.REASON] = self._reasons(pairs, skip="user")
+        if on_unknown == "popular":
+            frame = self._with_popular_fallback(frame, query, unknown, n, candidates, reasons)
         return frame
+
+    def _with_popular_fallback(
+        self,
+        frame: pd.DataFrame,
+        query: np.ndarray,
+        unknown: np.ndarray,
+        n: int,
+        candidates: np.ndarray,
+        reasons: bool = False,
+    ) -> pd.DataFrame:
+        """``recommend(on_unknown="popular")``: the model's rows plus the most popular items
+        for the ``unknown`` users of ``query``, in the order of ``query`` (with ``reasons``,
+        the fallback rows read "popular with customers").
+
+        The fallback rows have no model score (``score`` is NaN, so the column holds one
+        scale: the model's); a ``source`` column says which rows are which (``"model"`` or
+        ``"popular"``) whether or not some ids were unknown in this call.
+        """
+        frame = frame.assign(**{Columns.SOURCE: "model"})
+        if not unknown.any():
+            return frame
+        warnings.warn(
+            f"{int(unknown.sum())} unknown user(s) get the most popular items, with score NaN "
+            f"and source 'popular' (e.g. {query[unknown][:3].tolist()})",
+            ColdStartWarning,
+            stacklevel=3,
+        )
+        popular = self._popularity_scores()[candidates]
+        block = np.broadcast_to(popular, (int(unknown.sum()), len(candidates)))
+        p_idx, _ = self._top_n(lambda rows: block[rows], int(unknown.sum()), n, candidates, None)
+        no_score = np.full(p_idx.shape, np.nan, dtype=np.float32)
+        item_ids = self._fitted_dataset().item_ids
+        fallback = result_frame(query[unknown], item_ids, p_idx, no_score, Columns.RECOMMENDATIONS)
+        if reasons:
+            fallback[Columns.REASON] = POPULAR
+        fallback[Columns.SOURCE] = "popular"
+        order = {uid: k for k, uid in enumerate(pd.unique(query))}
+        frame = pd.concat([frame, fallback], ignore_index=True)
+        return frame.sort_values(
+            [Columns.USER, Columns.RANK],
+            key=lambda s: s.map(order) if s.name == Columns.USER else s,
+            kind="stable",
+        ).reset_index(drop=True)
+
+    def _recommend_known(
+        self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ranking step of :meth:`recommend`, on internal positions (ids already parsed).
+
+        Parameters
+        ----------
+        users : numpy.ndarray of int64
+            Fitted users (with interactions, or features for models that use them).
+        n : int
+            Items per user.
+        candidates : numpy.ndarray of int64
+            Sorted distinct item positions to rank (all items when ``items`` was not given).
+        exclude_seen : bool
+            Leave out each user's training interactions.
+
+        Returns
+        -------
+        top_idx, top_score : numpy.ndarray of shape (len(users), min(n, len(candidates)))
+            Item positions (int64, -1 padded) and their float32 scores (NaN where padded).
+
+        Scores ``_batch_size`` users at a time with :meth:`_score` and selects the top ``n``;
+        a model with a faster way to rank (ItemKNN's serving kernel) overrides this step.
+        """
+        exclude = self._fitted_dataset().interactions[users] if exclude_seen else None
+        return self._top_n(
+            lambda rows: self._score(users[rows], candidates), len(users), n, candidates, exclude
+        )
 
     def _popularity_scores(self) -> np.ndarray:
         """Number of interactions of each item (the fallback ranking)."""
@@ -447,125 +446,6 @@ class BaseRecommender(BaseEstimator):
             out[mask] = block[inverse[mask] - rows.start, item_pos[mask]]
         return out
 
-    def recommend_new_users(
-        self,
-        interactions: pd.DataFrame | None = None,
-        user_features: pd.DataFrame | None = None,
-        n: int = 10,
-        *,
-        items: Any = None,
-        exclude_seen: bool = True,
-    ) -> pd.DataFrame:
-        """Recommend for customers unknown at fit time, without refitting.
-
-        Parameters
-        ----------
-        interactions : pandas.DataFrame, optional
-            Their few interactions, with the Dataset's user and item columns (and weight
-            column if the Dataset had one). Items must be in the catalogue.
-        user_features : pandas.DataFrame, optional
-            Their features (the user id column and every user field), for customers with
-            demographics only or to complement a short history.
-        n : int, default 10
-        items : array-like, optional
-            Restrict candidates to these external item ids.
-        exclude_seen : bool, default True
-            Leave out the items in ``interactions``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``user_id, item_id, score, rank`` keyed by the caller's own user ids.
-        """
-        dataset = self._fitted_dataset()
-        n = check_positive_int(n, "n")
-        new_ids, history, features = self._encode_new_users(interactions, user_features)
-        candidates = self._candidate_items(items)
-        scores = self.score_new_users(history, features, candidates)
-        top_idx, top_score = self._top_n(
-            lambda rows: scores[rows],
-            len(new_ids),
-            n,
-            candidates,
-            history if exclude_seen else None,
-        )
-        return self._frame(new_ids, dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS)
-
-    def _encode_new_users(
-        self, interactions: pd.DataFrame | None, user_features: pd.DataFrame | None
-    ) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix | None]:
-        """New users' ids (interactions first, then feature-only), history CSR and features."""
-        dataset = self._fitted_dataset()
-        user_col = dataset.columns.get("user") or Columns.USER
-        item_col = dataset.columns.get("item") or Columns.ITEM
-        weight_col = dataset.columns.get("weight")
-        if interactions is None and user_features is None:
-            raise ValueError("give interactions and/or user_features for the new users")
-        ids: list[Any] = []
-        codes = None
-        if interactions is not None:
-            if not isinstance(interactions, pd.DataFrame):
-                raise TypeError(
-                    f"interactions must be a pandas DataFrame, got {type(interactions).__name__}"
-                )
-            missing = [c for c in (user_col, item_col) if c not in interactions.columns]
-            if missing:
-                raise ValueError(
-                    f"interactions is missing column(s) {missing} (the Dataset's id columns)"
-                )
-            # first-appearance order, one pass: the row of each interaction and the ids
-            codes, uniques = pd.factorize(interactions[user_col].to_numpy())
-            if (codes < 0).any():
-                raise ValueError(f"interactions[{user_col!r}] holds missing user ids")
-            ids.extend(uniques.tolist())
-        if user_features is not None:
-            if not isinstance(user_features, pd.DataFrame):
-                raise TypeError(
-                    f"user_features must be a pandas DataFrame, got {type(user_features).__name__}"
-                )
-            if user_col not in user_features.columns:
-                raise ValueError(f"user_features has no id column {user_col!r}")
-            known = set(ids)
-            ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
-        new_ids = np.asarray(ids, dtype=object)
-        n_new = len(new_ids)
-        history = None
-        if codes is not None and len(codes):
-            cols = np.asarray(dataset.item_index(interactions[item_col].to_numpy()), dtype=np.int64)
-            if weight_col is not None and weight_col in interactions.columns:
-                weights = interactions[weight_col].to_numpy(dtype=np.float64)
-                if not np.isfinite(weights).all() or (weights <= 0).any():
-                    raise ValueError(
-                        f"interactions[{weight_col!r}] must hold finite positive weights"
-                    )
-            else:
-                weights = np.ones(len(codes))
-            history = _csr_summing_duplicates(
-                codes.astype(np.int64), cols, weights.astype(np.float32), (n_new, dataset.n_items)
-            )
-        if history is None:
-            history = sp.csr_matrix((n_new, dataset.n_items), dtype=np.float32)
-        features = None
-        if user_features is not None:
-            if dataset.user_features is None:
-                raise ValueError(
-                    "user_features were given but the model was fitted without user features"
-                )
-            encoded = dataset.encode_users(user_features)
-            placement = pd.Index(new_ids).get_indexer(encoded.ids)
-            features = (
-                sp.csr_matrix(
-                    (
-                        np.ones(len(placement), dtype=np.float32),
-                        (placement, np.arange(len(placement))),
-                    ),
-                    shape=(len(new_ids), len(placement)),
-                )
-                @ encoded.matrix
-            )
-            features = sp.csr_matrix(features, dtype=np.float32)
-        return new_ids, history, features
-
     def add_items(self, item_features: pd.DataFrame) -> BaseRecommender:
         """Register new products (features only) so they are scored without a refit.
 
@@ -592,7 +472,12 @@ class BaseRecommender(BaseEstimator):
         return self
 
     def recommend_users(
-        self, item_ids: Any, n: int | None = 100, *, exclude_seen: bool = True
+        self,
+        item_ids: Any,
+        n: int | None = 100,
+        *,
+        exclude_seen: bool = True,
+        reasons: bool = False,
     ) -> pd.DataFrame:
         """The audience of products: the users most likely to want each, best first.
 
@@ -604,11 +489,14 @@ class BaseRecommender(BaseEstimator):
             Users per product; None ranks every user (e.g. for a lift curve).
         exclude_seen : bool, default True
             Leave out users who already have the product.
+        reasons : bool, default False
+            Add a ``reason`` column: why each customer is in the audience (parts that are
+            the same for every customer of a product, such as its popularity, are left out).
 
         Returns
         -------
         pandas.DataFrame
-            ``item_id, user_id, score, rank``.
+            ``item_id, user_id, score, rank`` (and ``reason``).
         """
         dataset = self._fitted_dataset()
         n_users = dataset.n_users
@@ -623,8 +511,6 @@ class BaseRecommender(BaseEstimator):
             users = np.arange(rows.start, rows.stop)
             block = np.asarray(self._score(users, items), dtype=np.float32).T
             excl = None if seen_t is None else sp.csr_matrix(seen_t[:, rows])
-            from featcf.similarity import topn_dense
-
             idx, vals = topn_dense(
                 np.ascontiguousarray(block),
                 min(n, len(users)),
@@ -632,35 +518,34 @@ class BaseRecommender(BaseEstimator):
                 n_threads=self._selection_threads(len(items)),
             )
             idx = np.where(idx >= 0, idx + rows.start, -1)
-            best_idx, best_score = _merge_top(best_idx, best_score, idx, vals, n)
-        return self._frame(query, dataset.user_ids, best_idx, best_score, Columns.AUDIENCE)
-
-    def explain(self, user_id: Any, item_id: Any) -> pd.DataFrame:
-        """The parts of one recommendation score.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``part, field, value, contribution``; the contributions sum to the score
-            that :meth:`predict` gives for the pair.
-        """
-        dataset = self._fitted_dataset()
-        user = dataset.user_index(user_id)
-        item = dataset.item_index(item_id)
-        if not np.isscalar(user) or not np.isscalar(item):
-            raise TypeError("explain takes one user id and one item id")
-        self._refuse_users_without_history(np.array([user]))
-        return self._explain(int(user), int(item))
+            best_idx, best_score = merge_top(best_idx, best_score, idx, vals, n)
+        frame = result_frame(query, dataset.user_ids, best_idx, best_score, Columns.AUDIENCE)
+        if reasons:
+            valid = best_idx >= 0
+            users, rows = np.unique(best_idx[valid], return_inverse=True)
+            pairs = self._fitted_pairs(users, rows.ravel(), np.repeat(items, valid.sum(axis=1)))
+            frame[Columns.REASON] = self._reasons(pairs, skip="item")
+        return frame
 
     def save(self, path: Any) -> None:
         """Save the fitted model to ``path``; read it back with :func:`featcf.load`.
 
         The file is an ``.npz`` archive of arrays plus JSON metadata (no pickle), so loading
-        never runs code; see :mod:`featcf.persistence` for the format.
-        """
-        from featcf.persistence import save_model
+        never runs code; see :mod:`featcf.persistence` for the format. The same as
+        :func:`featcf.save`.
 
-        save_model(self, path)
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted.
+        TypeError
+            If the ids are of mixed types, or a fitted attribute has a type that cannot be
+            saved.
+        """
+        dataset = self._fitted_dataset()
+        write_model(
+            path, type(self).__name__, self.get_params(deep=False), self._get_state(), dataset
+        )
 
     def _get_state(self) -> dict[str, Any]:
         """Fitted attributes to save: every public attribute ending in ``_`` but ``dataset_``.
@@ -678,30 +563,3 @@ class BaseRecommender(BaseEstimator):
         """Restore what :meth:`_get_state` returned (after ``dataset_`` is set)."""
         for name, value in state.items():
             setattr(self, name, value)
-
-
-def _csr_summing_duplicates(
-    rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]
-) -> sp.csr_matrix:
-    """CSR from COO triplets, duplicates summed, indices sorted (cheap for a few entries)."""
-    order = np.lexsort((cols, rows))
-    rows, cols, data = rows[order], cols[order], data[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    starts = np.flatnonzero(first)
-    data = np.add.reduceat(data, starts) if len(starts) else data
-    rows, cols = rows[starts], cols[starts]
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    return sp.csr_matrix((data.astype(np.float32), cols, indptr), shape=shape)
-
-
-def _merge_top(
-    idx_a: np.ndarray, score_a: np.ndarray, idx_b: np.ndarray, score_b: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merge two per-row top lists (-1 padded) into the top ``n`` by score, ties by index."""
-    idx = np.concatenate([idx_a, idx_b], axis=1)
-    score = np.concatenate([score_a, score_b], axis=1)
-    key = np.where(idx >= 0, score, -np.inf)
-    order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -key), axis=-1)[:, :n]
-    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(score, order, axis=1)

@@ -22,26 +22,26 @@ field weights and ``[i has f]`` = 1 when item ``i`` has a value of field ``f``:
 Scores
 ------
 ``score(u, i) = sum_{j != i} r_uj * S[j, i]`` where ``S[j, i] = sim(j, i)`` when ``i`` is among
-the ``k`` items most similar to ``j`` (all items when ``k is None``) and 0 otherwise; ``r_uj`` is
-the interaction weight. With ``k=None`` and cosine the scores are computed as
-``(history @ E) @ E.T`` from the item vectors ``E`` (no items x items matrix).
+the ``n_neighbors`` items most similar to ``j`` (all items when ``n_neighbors is None``) and 0
+otherwise; ``r_uj`` is the interaction weight. With ``n_neighbors=None`` and cosine the scores
+are computed as ``(history @ E) @ E.T`` from the item vectors ``E`` (no items x items matrix).
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._validation import check_nonnegative_float, check_option, check_positive_int
-from featcf.columns import Columns
+from featcf._validation import check_nonnegative_weights, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
+from featcf.models._reasons import PairQuery, field_label
+from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
 from featcf.models.base import BaseRecommender
-from featcf.models.knn import _columns
+from featcf.similarity import topk_similarity
 
 __all__ = ["ContentKNN"]
 
@@ -70,17 +70,18 @@ class ContentKNN(BaseRecommender):
 
     Parameters
     ----------
-    k : int or None, default None
+    n_neighbors : int or None, default None
         Neighbours kept per item; ``None`` keeps every item (a full content similarity,
-        computed without an items x items matrix for cosine; Jaccard with ``k=None`` stores
-        every similar pair, up to n_items^2 entries: give ``k`` for large catalogues).
+        computed without an items x items matrix for cosine; Jaccard with ``n_neighbors=None``
+        stores every similar pair, up to n_items^2 entries: give ``n_neighbors`` for large
+        catalogues).
     field_weights : dict of str to float, optional
         Weight of each item field (``{"category": 2.0, "premium": 0.5}``). Fields not listed
         keep weight 1.0 (``None``: every field 1.0, uniform); give 0.0 to ignore a field.
     metric : {"cosine", "jaccard"}, default "cosine"
         Item-item feature similarity (see the module docstring).
     n_threads : int, optional
-        numba threads of the similarity kernel when ``k`` is set or for Jaccard
+        numba threads of the similarity kernel when ``n_neighbors`` is set or for Jaccard
         (default: all numba threads).
 
     Attributes
@@ -91,7 +92,8 @@ class ContentKNN(BaseRecommender):
         Per-field unit-normalised features scaled by ``sqrt(w_f)``, each row of unit norm
         (the cosine geometry; all-zero rows for items without features).
     similarity_ : scipy.sparse.csr_matrix of shape (n_items, n_items) or None
-        Top-``k`` neighbour lists ``S[j, i]``; ``None`` for ``k=None`` with cosine.
+        Top-``n_neighbors`` neighbour lists ``S[j, i]``; ``None`` for ``n_neighbors=None`` with
+        cosine.
 
     Notes
     -----
@@ -105,7 +107,7 @@ class ContentKNN(BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
     >>> model = ContentKNN().fit(shop)
     >>> sorted(model.field_weights_) == sorted(shop.item_fields)
     True
@@ -117,33 +119,22 @@ class ContentKNN(BaseRecommender):
 
     def __init__(
         self,
-        k: int | None = None,
+        n_neighbors: int | None = None,
         field_weights: Mapping[str, float] | None = None,
         metric: str = "cosine",
         n_threads: int | None = None,
     ) -> None:
-        self.k = k
+        self.n_neighbors = n_neighbors
         self.field_weights = field_weights
         self.metric = metric
         self.n_threads = n_threads
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        check_positive_int(self.k, "k", allow_none=True)
+        check_positive_int(self.n_neighbors, "n_neighbors", allow_none=True)
         check_option(self.metric, "metric", CONTENT_METRICS)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        if self.field_weights is not None:
-            if not isinstance(self.field_weights, Mapping):
-                raise TypeError(
-                    f"field_weights must be a dict {{field: weight}} or None, got "
-                    f"{type(self.field_weights).__name__}"
-                )
-            for name, weight in self.field_weights.items():
-                if not isinstance(weight, numbers.Real) or isinstance(weight, bool):
-                    raise TypeError(
-                        f"field_weights[{name!r}] must be a non-negative number, got {weight!r}"
-                    )
-                check_nonnegative_float(weight, f"field_weights[{name!r}]")
+        check_nonnegative_weights(self.field_weights, "field_weights")
 
     def _resolve_weights(self, dataset: Dataset) -> dict[str, float]:
         fields = list(dataset.item_fields)
@@ -177,8 +168,6 @@ class ContentKNN(BaseRecommender):
 
     def _build(self) -> None:
         """(Re)compute the item vectors and neighbour lists from the current catalogue."""
-        from featcf.similarity import topk_similarity
-
         features = self._fitted_dataset().item_features
         G = _field_normalised(features)
         E = sp.csr_matrix(G @ sp.diags(np.sqrt(self._column_weights())))
@@ -188,11 +177,11 @@ class ContentKNN(BaseRecommender):
         E.eliminate_zeros()
         E.sort_indices()
         self.item_vectors_ = E
-        if self.k is None and self.metric == "cosine":
+        if self.n_neighbors is None and self.metric == "cosine":
             self.similarity_ = None
             return
         n_items = E.shape[0]
-        k = n_items if self.k is None else min(self.k, n_items)
+        k = n_items if self.n_neighbors is None else min(self.n_neighbors, n_items)
         if self.metric == "cosine":
             source, weights = E, None
         else:
@@ -218,7 +207,7 @@ class ContentKNN(BaseRecommender):
     def _scores_from_history(self, history: sp.csr_matrix, item_idx: np.ndarray) -> np.ndarray:
         n_items = self.item_vectors_.shape[0]
         if self.similarity_ is not None:
-            return _columns(history @ self.similarity_, item_idx, n_items)
+            return dense_columns(history @ self.similarity_, item_idx, n_items)
         E = self.item_vectors_
         full = len(item_idx) == n_items and np.array_equal(item_idx, np.arange(n_items))
         profile = np.asarray((history.astype(np.float64) @ E).todense())  # (n_users, n_columns)
@@ -245,10 +234,45 @@ class ContentKNN(BaseRecommender):
         return self._scores_from_history(history, item_idx)
 
     # ------------------------------------------------------------------ explanation
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        """Per matched feature value: ``field``, ``value = "field = value"``, contribution."""
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """Per matched feature value: ``field``, ``value = "field = value"``, contribution;
+        label "<field> = <value> matches your purchases"."""
+        features = self._fitted_dataset().item_features
+        if self.similarity_ is None:  # cosine over all items: every pair at once
+            pair, columns, contributions = self._cosine_parts(query)
+        else:
+            pieces = [self._pair_parts(query, p) for p in range(len(query.items))]
+            pair = np.concatenate([np.full(len(c), p) for p, (c, _) in enumerate(pieces)] or [[]])
+            columns = np.concatenate([c for c, _ in pieces] or [[]]).astype(np.int64)
+            contributions = np.concatenate([v for _, v in pieces] or [[]])
+        fields = list(features.fields.values())
+        field_of = features.field_of_column[columns]
+        names = np.asarray([fields[f].name for f in field_of], dtype=object)
+        pairs = list(zip(field_of, columns, strict=True))
+        values = np.asarray([fields[f].label(int(c)) for f, c in pairs], dtype=object)
+        labels = [
+            field_label(fields[f].name, fields[f].values[c - fields[f].start]) for f, c in pairs
+        ]
+        return explanation_frame(
+            "content", values, contributions, fields=names, labels=labels, pair=pair
+        )
+
+    def _cosine_parts(self, query: PairQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pair, column, contribution) of every pair for cosine over all items: the history
+        profile times the item's vector, without the item's own entry."""
+        E = self.item_vectors_
+        profile = np.asarray((query.history.astype(np.float64) @ E).todense())
+        pair, columns, target = pair_entries(E, query.items)
+        own = gather(query.history, query.rows, query.items)  # r_ui (0: not in the history)
+        target = target.astype(np.float64)
+        contributions = profile[query.rows[pair], columns] * target - own[pair] * target * target
+        return pair, columns, contributions
+
+    def _pair_parts(self, query: PairQuery, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, contributions) of pair ``p`` (top-k neighbour lists, or Jaccard)."""
         dataset = self._fitted_dataset()
-        history = dataset.interactions[user]
+        item = int(query.items[p])
+        history = query.history[int(query.rows[p])]
         js, r = history.indices, history.data.astype(np.float64)
         keep = js != item
         if self.similarity_ is not None:
@@ -275,22 +299,4 @@ class ContentKNN(BaseRecommender):
             per_col = np.asarray((sp.diags(factor) @ common).sum(axis=0)).ravel() * w
             columns = np.flatnonzero(per_col)
             contributions = per_col[columns]
-        features = dataset.item_features
-        field_of = features.field_of_column
-        fields = list(features.fields.values())
-        nonzero = contributions != 0
-        columns, contributions = columns[nonzero], contributions[nonzero]
-        order = np.argsort(-np.abs(contributions), kind="stable")
-        columns, contributions = columns[order], contributions[order]
-        return pd.DataFrame(
-            {
-                Columns.PART: np.full(len(columns), "content", dtype=object),
-                Columns.FIELD: np.asarray(
-                    [fields[field_of[c]].name for c in columns], dtype=object
-                ),
-                Columns.VALUE: np.asarray(
-                    [fields[field_of[c]].label(int(c)) for c in columns], dtype=object
-                ),
-                Columns.CONTRIBUTION: contributions.astype(np.float64),
-            }
-        )
+        return np.asarray(columns, dtype=np.int64), np.asarray(contributions, np.float64)

@@ -4,11 +4,12 @@ Both models score with the top-k similarity kernels of :mod:`featcf.similarity` 
 sparse products (no Python loop over users or items):
 
 ``ItemKNN``
-    ``score(u, i) = sum_j r_uj * S[j, i]`` where row ``j`` of ``S`` holds the ``k`` items most
-    similar to item ``j`` (``history @ S``, the convention of implicit's item-item models).
+    ``score(u, i) = sum_j r_uj * S[j, i]`` where row ``j`` of ``S`` holds the ``n_neighbors``
+    items most similar to item ``j`` (``history @ S``, the convention of implicit's item-item
+    models).
 ``UserKNN``
-    ``score(u, i) = sum_v S[u, v] * r_vi`` where row ``u`` of ``S`` holds the ``k`` users most
-    similar to user ``u`` (``S @ interactions``).
+    ``score(u, i) = sum_v S[u, v] * r_vi`` where row ``u`` of ``S`` holds the ``n_neighbors``
+    users most similar to user ``u`` (``S @ interactions``).
 
 ``r`` is the interaction weight of the Dataset (a rating, a count, 1.0 for implicit data).
 
@@ -34,16 +35,17 @@ score them with, and a constant list would pass silently for a recommendation).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
-from featcf.columns import Columns
 from featcf.data.dataset import Dataset
-from featcf.models.base import BaseRecommender, UnsupportedProtocolError
+from featcf.exceptions import UnsupportedProtocolError
+from featcf.models._reasons import HISTORY, SIMILAR_CUSTOMERS, PairQuery, item_display_names
+from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
+from featcf.models.base import BaseRecommender
+from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
 
 __all__ = ["ItemKNN", "UserKNN"]
 
@@ -51,14 +53,6 @@ __all__ = ["ItemKNN", "UserKNN"]
 KNN_METRICS = ("cosine", "adjusted_cosine", "pearson", "jaccard")
 
 # ---------------------------------------------------------------------------- shared helpers
-
-
-def _columns(product: sp.spmatrix, item_idx: np.ndarray, n_items: int) -> np.ndarray:
-    """Dense float32 ``product[:, item_idx]`` without a column copy when all items are asked."""
-    product = sp.csr_matrix(product)
-    if len(item_idx) == n_items and np.array_equal(item_idx, np.arange(n_items)):
-        return product.toarray().astype(np.float32, copy=False)
-    return product[:, item_idx].toarray().astype(np.float32, copy=False)
 
 
 def _user_centred(X: sp.csr_matrix) -> sp.csr_matrix:
@@ -89,28 +83,42 @@ def _check_varied(X: sp.csr_matrix, metric: str, axis_name: str) -> None:
         )
 
 
-def _neighbour_frame(ids: np.ndarray, contributions: np.ndarray) -> pd.DataFrame:
-    keep = contributions != 0
-    order = np.argsort(-np.abs(contributions[keep]), kind="stable")
-    return pd.DataFrame(
-        {
-            Columns.PART: np.full(int(keep.sum()), "neighbour", dtype=object),
-            Columns.FIELD: np.full(int(keep.sum()), None, dtype=object),
-            Columns.VALUE: np.asarray(ids, dtype=object)[keep][order],
-            Columns.CONTRIBUTION: contributions[keep][order].astype(np.float64),
-        }
-    )
-
-
 class _KNNParams:
-    """Hyper-parameter checks shared by ItemKNN and UserKNN."""
+    """What ItemKNN and UserKNN share: the constructor, the checks and the neighbour search."""
+
+    def __init__(
+        self,
+        n_neighbors: int = 50,
+        metric: str = "cosine",
+        shrink: float = 0.0,
+        min_support: int = 1,
+        n_threads: int | None = None,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.shrink = shrink
+        self.min_support = min_support
+        self.n_threads = n_threads
 
     def _check_params(self) -> None:
-        check_positive_int(self.k, "k")
+        check_positive_int(self.n_neighbors, "n_neighbors")
         check_option(self.metric, "metric", KNN_METRICS)
         check_nonnegative_float(self.shrink, "shrink")
         check_positive_int(self.min_support, "min_support")
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
+
+    def _top_neighbours(
+        self, rows: sp.csr_matrix, metric: str, among: sp.csr_matrix | None = None
+    ) -> sp.csr_matrix:
+        """Each row's ``n_neighbors`` most similar rows of ``among`` (default: ``rows`` itself)."""
+        options = {
+            "shrink": self.shrink,
+            "min_support": self.min_support,
+            "n_threads": self.n_threads,
+        }
+        if among is None:
+            return topk_similarity(rows, self.n_neighbors, metric, **options)
+        return topk_similarity_between(rows, among, self.n_neighbors, metric, **options)
 
 
 # ---------------------------------------------------------------------------- ItemKNN
@@ -120,12 +128,13 @@ class ItemKNN(_KNNParams, BaseRecommender):
     """Item-based collaborative filtering on top-k item-item similarities.
 
     ``score(u, i) = sum_j r_uj * S[j, i]``: every item ``j`` of the user's history votes for
-    its ``k`` nearest items with its similarity, weighted by the interaction weight ``r_uj``.
+    its ``n_neighbors`` nearest items with its similarity, weighted by the interaction weight
+    ``r_uj``.
     New users are folded in the same way from their history (no refit).
 
     Parameters
     ----------
-    k : int, default 50
+    n_neighbors : int, default 50
         Neighbours kept per item.
     metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
         Item-item similarity over the users' interaction weights (see
@@ -156,8 +165,8 @@ class ItemKNN(_KNNParams, BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
-    >>> model = ItemKNN(k=20).fit(shop)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+    >>> model = ItemKNN(n_neighbors=20).fit(shop)
     >>> model.similarity_.shape == (shop.n_items, shop.n_items)
     True
     """
@@ -166,23 +175,7 @@ class ItemKNN(_KNNParams, BaseRecommender):
     handles_new_users_with_features = False
     handles_new_items = False
 
-    def __init__(
-        self,
-        k: int = 50,
-        metric: str = "cosine",
-        shrink: float = 0.0,
-        min_support: int = 1,
-        n_threads: int | None = None,
-    ) -> None:
-        self.k = k
-        self.metric = metric
-        self.shrink = shrink
-        self.min_support = min_support
-        self.n_threads = n_threads
-
     def _fit(self, dataset: Dataset) -> None:
-        from featcf.similarity import topk_similarity
-
         X = dataset.interactions
         if self.metric == "adjusted_cosine":
             _check_varied(X, self.metric, "user")
@@ -190,46 +183,19 @@ class ItemKNN(_KNNParams, BaseRecommender):
         else:
             items_users, metric = X.T.tocsr(), self.metric
             _check_varied(items_users, metric, "item")
-        self.similarity_ = topk_similarity(
-            items_users,
-            self.k,
-            metric,
-            shrink=self.shrink,
-            min_support=self.min_support,
-            n_threads=self.n_threads,
-        )
+        self.similarity_ = self._top_neighbours(items_users, metric)
 
-    def recommend(
-        self,
-        user_ids: Any,
-        n: int = 10,
-        *,
-        exclude_seen: bool = True,
-        items: Any = None,
-        on_unknown: str = "raise",
-    ) -> pd.DataFrame:
-        # Fast path for the common query (whole catalogue, known users): the serving kernel
-        # scores users straight from their history and the neighbour lists and keeps the top
-        # n, without a dense user x item block. It gives the same lists as the general path:
-        # with non-negative similarities every item it leaves out scores 0, and rows it cannot
-        # fill (fewer than n items reached) are recomputed by the general path.
+    def _recommend_known(
+        self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Fast path for the common query (the whole catalogue): the serving kernel scores users
+        # straight from their history and the neighbour lists and keeps the top n, without a
+        # dense user x item block. It gives the same lists as the general path: with
+        # non-negative similarities every item it leaves out scores 0, and rows it cannot fill
+        # (fewer than n items reached) are recomputed by the general path.
         dataset = self._fitted_dataset()
-        fast = items is None and on_unknown != "popular" and self.metric in ("cosine", "jaccard")
-        if not fast:
-            return super().recommend(
-                user_ids, n, exclude_seen=exclude_seen, items=items, on_unknown=on_unknown
-            )
-        from featcf.similarity import topn_scores
-
-        n = check_positive_int(n, "n")
-        check_option(on_unknown, "on_unknown", ("raise", "popular", "drop"))
-        query = np.asarray([user_ids] if np.ndim(user_ids) == 0 else list(user_ids), dtype=object)
-        positions = np.asarray(dataset.user_index(query, strict=False), dtype=np.int64)
-        known = positions >= 0
-        if not known.all() and on_unknown == "raise":  # the base raises the UnknownIdError
-            return super().recommend(user_ids, n, exclude_seen=exclude_seen, on_unknown="raise")
-        users = positions[known]
-        self._refuse_users_without_history(users)
+        if len(candidates) != dataset.n_items or self.metric not in ("cosine", "jaccard"):
+            return super()._recommend_known(users, n, candidates, exclude_seen)
         history = dataset.interactions[users]
         n_eff = min(n, dataset.n_items)
         top_idx, top_score = topn_scores(
@@ -239,29 +205,19 @@ class ItemKNN(_KNNParams, BaseRecommender):
         n_seen = np.diff(history.indptr) if exclude_seen else np.zeros(len(users), np.int64)
         short = np.flatnonzero((top_idx[:, -1] < 0) & (dataset.n_items - n_seen > 0))
         if short.size:
-            fill_idx, fill_score = self._top_n(
-                lambda rows: self._score(users[short[rows]], np.arange(dataset.n_items)),
-                short.size,
-                n_eff,
-                np.arange(dataset.n_items, dtype=np.int64),
-                history[short] if exclude_seen else None,
+            top_idx[short], top_score[short] = super()._recommend_known(
+                users[short], n_eff, candidates, exclude_seen
             )
-            top_idx[short], top_score[short] = fill_idx, fill_score
-        top_score = np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
-        return self._frame(
-            query[known], dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS
-        )
-
-    recommend.__doc__ = BaseRecommender.recommend.__doc__
+        return top_idx, np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         history = self._fitted_dataset().interactions[user_idx]
-        return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+        return dense_columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        return _columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+        return dense_columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(
@@ -269,13 +225,16 @@ class ItemKNN(_KNNParams, BaseRecommender):
             "the interaction data); use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        """History items that voted for ``item``: part "neighbour", value = the history item."""
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """History items that voted for each item: part "neighbour", value = the history
+        item, label "goes with your <it>"."""
         dataset = self._fitted_dataset()
-        history = dataset.interactions[user]
-        sims = self.similarity_[history.indices, :][:, [item]].toarray().ravel()
-        contributions = history.data.astype(np.float32) * sims.astype(np.float32)
-        return _neighbour_frame(dataset.item_ids[history.indices], contributions)
+        owner, history, weight = pair_entries(query.history, query.rows)
+        sims = gather(self.similarity_, history, query.items[owner])
+        contributions = weight.astype(np.float32) * sims.astype(np.float32)
+        labels = HISTORY + item_display_names(dataset)[history].astype(object)
+        values = dataset.item_ids[history]
+        return explanation_frame("neighbour", values, contributions, labels=labels, pair=owner)
 
 
 # ---------------------------------------------------------------------------- UserKNN
@@ -284,13 +243,14 @@ class ItemKNN(_KNNParams, BaseRecommender):
 class UserKNN(_KNNParams, BaseRecommender):
     """User-based collaborative filtering on top-k user-user similarities.
 
-    ``score(u, i) = sum_v S[u, v] * r_vi`` over the ``k`` users ``v`` most similar to ``u``.
+    ``score(u, i) = sum_v S[u, v] * r_vi`` over the ``n_neighbors`` users ``v`` most similar to
+    ``u``.
     New users get their neighbours among the fitted users at query time
     (:func:`featcf.similarity.topk_similarity_between`, no refit).
 
     Parameters
     ----------
-    k : int, default 50
+    n_neighbors : int, default 50
         Neighbours kept per user.
     metric : {"cosine", "adjusted_cosine", "pearson", "jaccard"}, default "cosine"
         User-user similarity over their interaction weights. ``"adjusted_cosine"`` is the
@@ -317,8 +277,8 @@ class UserKNN(_KNNParams, BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
-    >>> model = UserKNN(k=20).fit(shop)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
+    >>> model = UserKNN(n_neighbors=20).fit(shop)
     >>> model.similarity_.shape == (shop.n_users, shop.n_users)
     True
     """
@@ -327,56 +287,23 @@ class UserKNN(_KNNParams, BaseRecommender):
     handles_new_users_with_features = False
     handles_new_items = False
 
-    def __init__(
-        self,
-        k: int = 50,
-        metric: str = "cosine",
-        shrink: float = 0.0,
-        min_support: int = 1,
-        n_threads: int | None = None,
-    ) -> None:
-        self.k = k
-        self.metric = metric
-        self.shrink = shrink
-        self.min_support = min_support
-        self.n_threads = n_threads
-
     def _fit(self, dataset: Dataset) -> None:
-        from featcf.similarity import topk_similarity
-
         X = dataset.interactions
         _check_varied(X, self.metric, "user")
-        self.similarity_ = topk_similarity(
-            X,
-            self.k,
-            self.metric,
-            shrink=self.shrink,
-            min_support=self.min_support,
-            n_threads=self.n_threads,
-        )
+        self.similarity_ = self._top_neighbours(X, self.metric)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         X = self._fitted_dataset().interactions
-        return _columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
+        return dense_columns(self.similarity_[user_idx] @ X, item_idx, X.shape[1])
 
     def _neighbours_of_new(self, history: sp.csr_matrix) -> sp.csr_matrix:
-        from featcf.similarity import topk_similarity_between
-
-        return topk_similarity_between(
-            history,
-            self._fitted_dataset().interactions,
-            self.k,
-            self.metric,
-            shrink=self.shrink,
-            min_support=self.min_support,
-            n_threads=self.n_threads,
-        )
+        return self._top_neighbours(history, self.metric, among=self._fitted_dataset().interactions)
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
         X = self._fitted_dataset().interactions
-        return _columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
+        return dense_columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(
@@ -384,10 +311,17 @@ class UserKNN(_KNNParams, BaseRecommender):
             "use ContentKNN or FeatureCF for new products"
         )
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
-        """Neighbour users who have ``item``: part "neighbour", value = the neighbour's id."""
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """Neighbour users who have each item: part "neighbour", value = the neighbour's id."""
         dataset = self._fitted_dataset()
-        row = self.similarity_[user]
-        ratings = dataset.interactions[row.indices, :][:, [item]].toarray().ravel()
-        contributions = row.data.astype(np.float32) * ratings.astype(np.float32)
-        return _neighbour_frame(dataset.user_ids[row.indices], contributions)
+        if query.users is not None:
+            neighbours = self.similarity_[query.users]
+        else:
+            neighbours = self._neighbours_of_new(query.history)
+        owner, users, sims = pair_entries(neighbours, query.rows)
+        ratings = gather(dataset.interactions, users, query.items[owner])
+        contributions = sims.astype(np.float32) * ratings.astype(np.float32)
+        values = dataset.user_ids[users]
+        return explanation_frame(
+            "neighbour", values, contributions, labels=SIMILAR_CUSTOMERS, pair=owner
+        )

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from featcf._validation import check_option
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
+from featcf.models._reasons import POPULAR, PairQuery
 from featcf.models.base import BaseRecommender
 
 __all__ = ["Popularity"]
@@ -31,7 +32,7 @@ class Popularity(BaseRecommender):
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
-    >>> shop = make_insurance_shop(n_customers=200, seed=0)
+    >>> shop = make_insurance_shop(n_customers=200, random_state=0)
     >>> model = Popularity().fit(shop)
     >>> model.recommend(shop.user_ids[:1], n=3)["rank"].tolist()
     [1, 2, 3]
@@ -68,12 +69,17 @@ class Popularity(BaseRecommender):
     def _extend_items(self, n_new: int) -> None:
         self.popularity_ = np.concatenate([self.popularity_, np.zeros(n_new, np.float32)])
 
-    def _explain(self, user: int, item: int) -> pd.DataFrame:
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        """One ``"popularity"`` row per pair (the same for every customer of an item)."""
+        pair = np.arange(len(query.items))
         return pd.DataFrame(
             {
-                Columns.PART: ["popularity"],
-                Columns.FIELD: [None],
-                Columns.VALUE: [None],
-                Columns.CONTRIBUTION: [float(self.popularity_[item])],
+                "pair": pair,
+                Columns.PART: "popularity",
+                Columns.FIELD: None,
+                Columns.VALUE: None,
+                Columns.CONTRIBUTION: self.popularity_[query.items].astype(np.float64),
+                Columns.LABEL: POPULAR,
+                "constant": "item",
             }
         )

@@ -25,7 +25,7 @@ def shop_dataset():
     from featcf.datasets import make_insurance_shop
 
     return make_insurance_shop(
-        n_customers=600, n_products=24, n_new_products=2, n_new_customers=8, seed=5
+        n_customers=600, n_products=24, n_new_products=2, n_new_customers=8, random_state=5
     )
 
 
@@ -104,7 +104,9 @@ def golden_outputs(dataset) -> dict[str, np.ndarray]:
     for k, (u, i) in enumerate(
         [(users[0], ds.item_ids[1]), (users[1], ds.item_ids[-1]), (users[2], "golden-launch")]
     ):
-        out.update(_frame_arrays(f"explain{k}", model.explain(u, i)))
+        # the four columns pinned before explanations gained a ``label`` column (issue 12)
+        parts = model.explain(u, i)[["part", "field", "value", "contribution"]]
+        out.update(_frame_arrays(f"explain{k}", parts))
     return out
 
 

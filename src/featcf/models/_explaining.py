@@ -1,0 +1,120 @@
+"""Explanations shared by every model: :meth:`explain`, :meth:`explain_new_user` and the
+``reason`` column.
+
+:class:`ExplanationMixin` is one of the parts :class:`~featcf.models.base.BaseRecommender`
+is made of. A model explains itself through one hook, ``_explain_parts(query)``: the parts
+of the scores of a batch of (user, item) pairs, each with a plain-language label (see
+:mod:`featcf.models._reasons`); everything else here is the same for every model. The mixin
+relies on the base class for ``_fitted_dataset``, ``_refuse_users_without_history``,
+``_checked_new_users`` and ``_batch_size``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf.columns import Columns
+from featcf.exceptions import UnsupportedProtocolError
+from featcf.models._queries import encode_new_users
+from featcf.models._reasons import PairQuery, reason_column
+
+__all__ = ["ExplanationMixin"]
+
+
+class ExplanationMixin:
+    """``explain``, ``explain_new_user`` and reasons, on top of the ``_explain_parts`` hook."""
+
+    _batch_size: ClassVar[int]
+
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        raise UnsupportedProtocolError(
+            f"{type(self).__name__} has no per-field explanation; use FeatureCF, ContentKNN, "
+            f"ItemKNN or UserKNN"
+        )
+
+    def _fitted_pairs(self, users: np.ndarray, rows: np.ndarray, items: np.ndarray) -> PairQuery:
+        """The pairs (fitted user ``users[rows[p]]``, item ``items[p]``) as a query."""
+        dataset = self._fitted_dataset()
+        features = dataset.user_features
+        return PairQuery(
+            history=dataset.interactions[users],
+            features=None if features is None else sp.csr_matrix(features.matrix[users]),
+            users=users,
+            rows=rows,
+            items=items,
+        )
+
+    def _reasons(self, query: PairQuery, skip: str) -> np.ndarray:
+        """The ``reason`` of every pair of ``query`` (see :func:`reason_column`)."""
+        return reason_column(self._explain_parts, query, skip, max(1, self._batch_size // 8))
+
+    def explain(self, user_id: Any, item_id: Any) -> pd.DataFrame:
+        """The parts of one recommendation score, each with a plain-language label.
+
+        Parameters
+        ----------
+        user_id, item_id : scalar
+            A user of the fitted Dataset and an item of the catalogue.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``part, field, value, contribution, label``; the contributions sum to
+            the score that :meth:`predict` gives for the pair. ``label`` says the part in
+            words ("goes with your car", "category = travel matches your purchases",
+            "popular with customers"; internal constants read "baseline"); the ``reason``
+            column of :meth:`recommend` joins the largest positive ones.
+
+        See Also
+        --------
+        explain_new_user : the same for a customer unknown at fit time.
+        """
+        dataset = self._fitted_dataset()
+        user = dataset.user_index(user_id)
+        item = dataset.item_index(item_id)
+        if not np.isscalar(user) or not np.isscalar(item):
+            raise TypeError("explain takes one user id and one item id")
+        users = np.array([user], dtype=np.int64)
+        self._refuse_users_without_history(users)
+        pairs = self._fitted_pairs(users, np.zeros(1, np.int64), np.array([item], np.int64))
+        return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)
+
+    def explain_new_user(
+        self,
+        item_id: Any,
+        interactions: pd.DataFrame | None = None,
+        user_features: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`explain` for one customer unknown at fit time (folded in, no refit).
+
+        Parameters
+        ----------
+        item_id : scalar
+            An item of the catalogue.
+        interactions, user_features : pandas.DataFrame, optional
+            The customer's interactions and/or features, as for :meth:`recommend_new_users`
+            (one customer id only).
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`explain`; the contributions sum to the score that
+            :meth:`recommend_new_users` gives the pair.
+        """
+        dataset = self._fitted_dataset()
+        item = dataset.item_index(item_id)
+        if not np.isscalar(item):
+            raise TypeError("explain_new_user takes one item id")
+        ids, history, features = encode_new_users(dataset, interactions, user_features)
+        if len(ids) != 1:
+            raise ValueError(
+                f"explain_new_user explains one customer, the frames hold {len(ids)} "
+                f"({ids[:5].tolist()})"
+            )
+        history, features = self._checked_new_users(history, features)
+        pairs = PairQuery(history, features, None, np.zeros(1, np.int64), np.array([item]))
+        return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)

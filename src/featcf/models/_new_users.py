@@ -1,0 +1,137 @@
+"""Customers unknown at fit time, served without a refit: :meth:`recommend_new_users` and
+its low-level counterpart :meth:`score_new_users`.
+
+:class:`NewUserMixin` is one of the parts :class:`~featcf.models.base.BaseRecommender` is
+made of. A model folds new customers in through one hook, ``_score_new(history,
+user_features, item_idx)``; the frames are parsed by :func:`featcf.models._queries.\
+encode_new_users`. The mixin relies on the base class for ``_fitted_dataset``,
+``_item_positions``, ``_candidate_items``, ``_top_n``, ``_reasons`` and
+``handles_new_users_with_features``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf._validation import check_positive_int
+from featcf.columns import Columns
+from featcf.exceptions import UnsupportedProtocolError
+from featcf.models._queries import encode_new_users, new_user_matrices, result_frame
+from featcf.models._reasons import PairQuery
+
+__all__ = ["NewUserMixin"]
+
+
+class NewUserMixin:
+    """``recommend_new_users`` and ``score_new_users`` on top of the ``_score_new`` hook."""
+
+    handles_new_users_with_features: ClassVar[bool]
+
+    def recommend_new_users(
+        self,
+        interactions: pd.DataFrame | None = None,
+        user_features: pd.DataFrame | None = None,
+        n: int = 10,
+        *,
+        items: Any = None,
+        exclude_seen: bool = True,
+        reasons: bool = False,
+    ) -> pd.DataFrame:
+        """Recommend for customers unknown at fit time, without refitting.
+
+        Parameters
+        ----------
+        interactions : pandas.DataFrame, optional
+            Their few interactions, with the Dataset's user and item columns (and weight
+            column if the Dataset had one). Items must be in the catalogue.
+        user_features : pandas.DataFrame, optional
+            Their features (the user id column and every user field), for customers with
+            demographics only or to complement a short history.
+        n : int, default 10
+        items : array-like, optional
+            Restrict candidates to these external item ids.
+        exclude_seen : bool, default True
+            Leave out the items in ``interactions``.
+        reasons : bool, default False
+            Add a ``reason`` column, as :meth:`recommend` does.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``user_id, item_id, score, rank`` (and ``reason``) keyed by the caller's own
+            user ids.
+
+        Raises
+        ------
+        ValueError
+            If an id is one of the fitted users: they are served by :meth:`recommend`, which
+            uses their fitted history (this method would ignore it).
+        """
+        dataset = self._fitted_dataset()
+        n = check_positive_int(n, "n")
+        new_ids, history, features = encode_new_users(dataset, interactions, user_features)
+        candidates = self._candidate_items(items)
+        scores = self.score_new_users(history, features, candidates)
+        top_idx, top_score = self._top_n(
+            lambda rows: scores[rows],
+            len(new_ids),
+            n,
+            candidates,
+            history if exclude_seen else None,
+        )
+        frame = result_frame(new_ids, dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS)
+        if reasons:
+            history, features = self._checked_new_users(history, features)
+            valid = top_idx >= 0
+            rows = np.repeat(np.arange(len(new_ids)), valid.sum(axis=1))
+            pairs = PairQuery(history, features, None, rows, top_idx[valid])
+            frame[Columns.REASON] = self._reasons(pairs, skip="user")
+        return frame
+
+    def score_new_users(
+        self,
+        history: sp.spmatrix | None = None,
+        user_features: sp.spmatrix | None = None,
+        item_idx: Any = None,
+    ) -> np.ndarray:
+        """Dense scores of users unknown at fit time (fold-in, no refit).
+
+        Parameters
+        ----------
+        history : sparse matrix of shape (n_new, n_items), optional
+            Interactions of the new users over the fitted catalogue.
+        user_features : sparse matrix of shape (n_new, n_user_columns), optional
+            Encoded features (``dataset.encode_users(frame).matrix``).
+        item_idx : array-like of int, optional
+            Items to score; all by default.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_new, len(item_idx)), float32
+        """
+        history, user_features = self._checked_new_users(history, user_features)
+        items = self._item_positions(item_idx)
+        return np.asarray(self._score_new(history, user_features, items), dtype=np.float32)
+
+    def _checked_new_users(
+        self, history: sp.spmatrix | None, user_features: sp.spmatrix | None
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+        """``score_new_users``' inputs checked, as float32 CSR (an empty history if None)."""
+        history, user_features = new_user_matrices(self._fitted_dataset(), history, user_features)
+        empty = np.flatnonzero(np.diff(history.indptr) == 0)
+        if empty.size and not self.handles_new_users_with_features:
+            raise UnsupportedProtocolError(
+                f"{type(self).__name__} needs at least one interaction per new user and cannot "
+                f"use user features; {empty.size} new user(s) have none (rows "
+                f"{empty[:5].tolist()}): use FeatureCF for customers with demographics only"
+            )
+        if empty.size and user_features is None:
+            raise ValueError(
+                f"{empty.size} new user(s) have neither interactions nor features (rows "
+                f"{empty[:5].tolist()})"
+            )
+        return history, user_features

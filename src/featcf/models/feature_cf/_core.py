@@ -1,0 +1,225 @@
+"""Building a :class:`~featcf.models.feature_cf._state.Core` from a positives matrix.
+
+The same build serves the final fit and the validation splits (whose cores may search
+neighbours only for the users they are asked about); :func:`with_ease` adds the ``"ease"``
+regression and :func:`extend_core` makes room for items added after the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from featcf.models.feature_cf._inputs import Inputs, Settings
+from featcf.models.feature_cf._linalg import (
+    content_map,
+    ease_from_gram,
+    ease_gram,
+    fit_pop_model,
+    predict_pop,
+)
+from featcf.models.feature_cf._neighbours import (
+    demo_neighbours,
+    history_neighbours,
+    profile_neighbours,
+    self_columns,
+)
+from featcf.models.feature_cf._profiles import (
+    global_profile,
+    lift_over,
+    profile_prior,
+    profiles_from,
+)
+from featcf.models.feature_cf._sparse import spread_rows
+from featcf.models.feature_cf._state import Core
+from featcf.similarity import topk_similarity
+
+__all__ = ["build_core", "extend_core", "with_ease"]
+
+
+def build_core(
+    inputs: Inputs,
+    settings: Settings,
+    values: sp.csr_matrix,
+    query_users: np.ndarray | None = None,
+) -> Core:
+    """Everything learned from the positives ``values`` (the final fit, or a validation split).
+
+    ``query_users`` (sorted positions), when given, limits the user-kNN and per-field
+    neighbour searches to the users a validation core is asked about; the other users'
+    rows stay empty. The rows that are computed equal those of a full build (a row's
+    top-k does not depend on the other queries), and the searches are the quadratic
+    part of a fit.
+    """
+    n_users, n_items = values.shape
+    active = np.flatnonzero(np.diff(values.indptr) > 0).astype(np.int64)
+    item_counts = np.bincount(values.indices, minlength=n_items).astype(np.float64)
+    warm_items = item_counts > 0
+    x, uf = inputs.x, inputs.user_features
+    g = global_profile(values, x, inputs.field_slices)
+    pop_coef = fit_pop_model(x[warm_items], np.log1p(item_counts)[warm_items])
+    pop = np.where(warm_items, np.log1p(item_counts), predict_pop(pop_coef, x))
+    demo = None if uf is None else demo_neighbours(uf, active, n_users, settings)
+    demo_lift, demo_field_lift = (None, None)
+    if uf is not None:
+        demo_lift, demo_field_lift = _demographic_lifts(uf, values, active, x, g, settings)
+    shrinkage, threads = settings.profile_shrinkage, settings.n_threads
+    base = profiles_from(values[active], g[None, :], x, shrinkage, threads).astype(np.float32)
+    prior = profile_prior(g, base, demo, n_users)
+    lift = lift_over(profiles_from(values, prior, x, shrinkage, threads), g)
+    user_nbrs, field_nbrs = _user_neighbourhoods(
+        values, lift, g, active, inputs.field_slices, settings, query_users
+    )
+    s = topk_similarity(
+        sp.csr_matrix(values.T), settings.n_neighbors, "cosine", n_threads=threads
+    ).astype(np.float32)
+    return Core(
+        values=values,
+        active=active,
+        global_profile=g,
+        base_profiles=base,
+        lift=lift.astype(np.float32),
+        popularity=pop.astype(np.float32),
+        popularity_coef=pop_coef,
+        item_counts=item_counts,
+        item_similarity=s,
+        kappa=_kappa(s, inputs.xu, warm_items),
+        content_map=content_map(inputs.x_bin, warm_items, values),
+        user_neighbors=user_nbrs,
+        field_neighbors=tuple(field_nbrs),
+        demo_neighbors=demo,
+        demo_lift=demo_lift,
+        demo_field_lift=demo_field_lift,
+        item_quality=_item_quality(inputs.interactions, values) if inputs.rating_data else None,
+    )
+
+
+def _user_neighbourhoods(
+    values: sp.csr_matrix,
+    lift: np.ndarray,
+    g: np.ndarray,
+    active: np.ndarray,
+    slices: tuple[slice, ...],
+    settings: Settings,
+    query_users: np.ndarray | None,
+) -> tuple[sp.csr_matrix, list[sp.csr_matrix]]:
+    """User-kNN on the positives and per-field profile neighbourhoods (of ``query_users``)."""
+    n_users = values.shape[0]
+    self_col = self_columns(active, n_users)
+    rows = slice(None) if query_users is None else np.asarray(query_users, dtype=np.int64)
+
+    def all_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+        return m if query_users is None else spread_rows(m, rows, n_users)
+
+    user_nbrs = all_rows(history_neighbours(values, active, rows, self_col, settings))
+    lift_q, lift_ref = lift[rows], lift[active]
+    field_nbrs = [
+        all_rows(
+            profile_neighbours(lift_q[:, sl], lift_ref[:, sl], g[sl], self_col[rows], settings)
+        )
+        for sl in slices
+    ]
+    return user_nbrs, field_nbrs
+
+
+def _kappa(s: sp.csr_matrix, xu: sp.csr_matrix, warm_items: np.ndarray) -> float:
+    """Scale of feature cosine to CF similarity: equal mean over pairs of warm items."""
+    n_warm = int(warm_items.sum())
+    if n_warm < 2 or s.nnz == 0:
+        return 1.0
+    total = np.asarray(xu[warm_items].sum(axis=0), dtype=np.float64).ravel()
+    cos_mean = (total @ total - n_warm) / (n_warm * (n_warm - 1))
+    cf_mean = float(s.sum()) / (n_warm * (n_warm - 1))
+    return float(cf_mean / cos_mean) if cos_mean > 0 else 1.0
+
+
+def _item_quality(interactions: sp.csr_matrix, values: sp.csr_matrix) -> np.ndarray:
+    """Rating data: each item's mean deviation from its raters' mean rating, shrunk by 10."""
+    n_users, n_items = values.shape
+    item_counts = np.bincount(values.indices, minlength=n_items).astype(np.float64)
+    raw = sp.csr_matrix(interactions, dtype=np.float64)
+    raw = sp.csr_matrix(raw.multiply(values > 0))
+    raw.eliminate_zeros()
+    n_r = np.diff(raw.indptr)
+    user_mean = np.divide(
+        np.asarray(raw.sum(axis=1)).ravel(), n_r, out=np.zeros(n_users), where=n_r > 0
+    )
+    dev = raw.copy()
+    dev.data = dev.data - np.repeat(user_mean, n_r)
+    dev_sum = np.bincount(dev.indices, weights=dev.data, minlength=n_items)
+    return (dev_sum / (item_counts + 10.0)).astype(np.float32)
+
+
+def _demographic_lifts(
+    user_features: sp.csr_matrix,
+    values: sp.csr_matrix,
+    active: np.ndarray,
+    x: sp.csr_matrix,
+    g: np.ndarray,
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Naive-Bayes lifts ``log P(i | a) / P(i)`` of user feature values ``a`` for items, and
+    ``log P(v | a) / P(v)`` for item field values ``v``, shrunk towards ``P(i)`` / ``g``."""
+    item_counts = np.bincount(values.indices, minlength=values.shape[1]).astype(np.float64)
+    counts_u = np.diff(values.indptr)
+    uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
+    uf_a.data[:] = 1.0
+    co = np.asarray((uf_a.T @ values[active]).todense(), dtype=np.float64)
+    n_a = np.asarray(uf_a.sum(axis=0), dtype=np.float64).ravel()
+    p_i = item_counts / max(len(active), 1)
+    lam = settings.demo_shrinkage
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
+    lift[:, p_i <= 0] = 0.0
+    co_v = np.asarray((uf_a.T @ (values[active] @ x)).todense(), dtype=np.float64)
+    n_av = np.asarray(uf_a.T @ counts_u[active].astype(np.float64)).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift_v = np.log((co_v + lam * g[None, :]) / (n_av[:, None] + lam) / g[None, :])
+    lift_v[:, g <= 0] = 0.0
+    return lift.astype(np.float32), lift_v.astype(np.float32)
+
+
+def with_ease(core: Core, user_features: sp.csr_matrix | None, l2: float) -> Core:
+    """``core`` with the ``"ease"`` regression of its positives (and user features)."""
+    gram, n_features = ease_gram(core.values, user_features)
+    ease, ease_features = ease_from_gram(gram, l2, n_features)
+    return replace(core, ease=ease, ease_features=ease_features, ease_l2=float(l2))
+
+
+def extend_core(core: Core, inputs: Inputs, n_new: int) -> Core:
+    """``core`` for a catalogue with ``n_new`` items appended (features, no interactions).
+
+    ``inputs`` are those of the grown catalogue. The new items get their predicted
+    popularity and no similarity, regression weights, quality or lift of their own.
+    """
+    x = inputs.x
+    n_items = x.shape[0]
+    new = np.arange(n_items - n_new, n_items)
+    pop_new = predict_pop(core.popularity_coef, x[new]).astype(np.float32)
+    s = sp.csr_matrix(core.item_similarity, dtype=np.float32, copy=True)
+    s.resize((n_items, n_items))
+    quality, demo_lift, ease, ease_f = (
+        core.item_quality, core.demo_lift, core.ease, core.ease_features
+    )  # fmt: skip
+    if quality is not None:
+        quality = np.concatenate([quality, np.zeros(n_new, np.float32)])
+    if demo_lift is not None:
+        demo_lift = np.hstack([demo_lift, np.zeros((demo_lift.shape[0], n_new), np.float32)])
+    if ease is not None:
+        ease = np.pad(ease, ((0, n_new), (0, n_new)))
+    if ease_f is not None:
+        ease_f = np.pad(ease_f, ((0, 0), (0, n_new)))
+    return replace(
+        core,
+        values=inputs.values,
+        popularity=np.concatenate([core.popularity, pop_new]),
+        item_counts=np.concatenate([core.item_counts, np.zeros(n_new)]),
+        item_similarity=s,
+        content_map=np.pad(core.content_map, ((0, 0), (0, n_new))),
+        item_quality=quality,
+        demo_lift=demo_lift,
+        ease=ease,
+        ease_features=ease_f,
+    )

@@ -1,0 +1,484 @@
+"""The FeatureCF estimator: parameters, their checks, and the orchestration of the steps.
+
+Fitting reads the Dataset once (``_inputs``), builds the core (``_core``), weighs the
+terms (``_weights``) and keeps the typed result (``_state.Fitted``); queries
+score through ``_users`` and ``_terms``, explanations through ``_explain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf._progress import resolve_show_progress
+from featcf._validation import (
+    check_bool,
+    check_nonnegative_float,
+    check_nonnegative_int,
+    check_option,
+    check_option_or_bool,
+    check_option_or_mapping,
+    check_option_or_real,
+    check_positive_int,
+    check_random_state,
+    check_real,
+)
+from featcf.data.dataset import Dataset
+from featcf.models._reasons import PairQuery, item_display_names
+from featcf.models.base import BaseRecommender
+from featcf.models.feature_cf._core import build_core, extend_core
+from featcf.models.feature_cf._explain import Vocabulary, explain_pairs
+from featcf.models.feature_cf._inputs import (
+    Learning,
+    Settings,
+    positives,
+    read_inputs,
+    resolve_ratings,
+)
+from featcf.models.feature_cf._state import (
+    Fitted,
+    FittedAttribute,
+    fitted_from_state,
+    fitted_or_raise,
+    make_scorer,
+    state_dict,
+)
+from featcf.models.feature_cf._terms import score, term_names
+from featcf.models.feature_cf._users import fitted_users, folded_users
+from featcf.models.feature_cf._weights import fit_given, fit_learned, given_weights
+
+__all__ = ["FeatureCF"]
+
+#: progress-bar stages of a fit that learns the weights (see ``fit_learned``), and of one
+#: with given weights (``fit_given``)
+_LEARNED_STAGES = (
+    "final model",
+    "validation split",
+    "validation model",
+    "term scales",
+    "new-item rounds",
+    "learn weights",
+)
+_GIVEN_STAGES = ("final model", "term scales")
+
+
+class FeatureCF(BaseRecommender):
+    """Feature-based collaborative filtering (FBCF) with learned non-negative field weights.
+
+    For user ``u`` and item ``i``::
+
+        score(u, i) = sum_t w_t(band(n_u)) * T_t(u, i) / scale_t
+
+    over the terms ``t`` described in :mod:`featcf.models.feature_cf`: item-kNN, item-item
+    regression (EASE) and user-kNN CF (``"cf"``, ``"ease"``, ``"user_cf"``), co-occurrence,
+    a popularity prior, user activity, rating quality (rating data), demographic lifts
+    (with user features), and for every item field ``f`` a field neighbourhood score
+    ``"<f>"`` (user-kNN under the similarity of the users' attribute profiles ``P_u^f``) and
+    a content affinity ``"content:<f>"``. The profile ``P_u^f`` is
+    the distribution of the user's positives over the values of ``f``, shrunk towards a prior
+    with ``profile_shrinkage`` pseudo-interactions; the prior is the global profile or, with
+    user features, the mean profile of the user's feature-space neighbours -- so a customer
+    with demographics only gets a borrowed profile and follows the same path. Customers
+    unknown at fit time are folded in at query time (``recommend_new_users``): their
+    profiles come from their few interactions and their neighbours are found among the
+    fitted users.
+
+    **Weights** (``weights="learn"``) are fitted on an internal validation split of the
+    training data, separately for five history-length bands (0, 1-2, 3-5, 6-20 and 21+
+    positives): ``validation_fraction`` of each user's positives are hidden (warm users),
+    the same share of users lose all positives and are queried with 0, 1-2 and 3-5 of them
+    revealed (fold-in, as for new customers), and a share of items lose all interactions (in
+    small catalogues several such rounds, up to 40 items). The objective is a *ranking*
+    objective for every kind of data (implicit feedback, counts and ratings: recommendation
+    is ranking; no NNLS rating fit): a listwise softmax loss ranking each validation user's
+    hidden positives among the items (cross-entropy over each positive for users with up to
+    5 positives; for users with 6 or more, the likelihood of the set of positives, which,
+    like top-n metrics, is satisfied once some of them lead), plus the cross-entropy ranking
+    each item's hidden buyers among the users (which makes scores comparable across users,
+    for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
+    tied by a small penalty; a band whose validation users are ranked better by uniform
+    weights (nDCG@10) keeps those.
+    With rating data, the positives to rank are the *liked* interactions (rating at least
+    ``positive_threshold``, by default the mean rating).
+
+    **Items without interactions** (cold catalogue items, products added with
+    :meth:`add_items`) are scored with their own learned weight vector
+    (``cold_item_weights_``: content, feature-similarity CF, predicted popularity,
+    demographic field lifts) and put on the warm items' scale by an affine map
+    (``cold_item_affine_``) that places their mean ``new_item_shift`` standard deviations
+    below the warm items' mean: an item without interactions may be new or unpopular, so by
+    default it surfaces only when it fits the user well (lower ``new_item_shift`` to promote
+    new products).
+
+    **Explanations** (:meth:`explain`) list one row per term: ``part="cf"`` (``value`` =
+    the history item most similar to the recommended one), ``"ease"`` (its history part;
+    ``value`` = the history item with the largest regression weight towards it; the part of
+    the user's features is a ``"demographics"`` row with ``field="ease"``), ``"user_cf"``,
+    ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
+    ``"demographics"``, ``"content_level"`` (the constant of the ``"content_ridge"``
+    regression), and per item field one ``part="field"`` row per value the item has (e.g.
+    ``field="genre", value="Comedy"``) holding that value's share of the field's
+    neighbourhood, content and content-regression terms; items without interactions add
+    ``"new_item_level"``
+    (the affine level). The contributions sum to :meth:`predict`. Every row has a
+    plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
+    largest positive labels into one line (see the explanations guide).
+
+    The fitted attributes are read-only views of the typed fitted state (see
+    ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
+    hyper-parameters changed after a fit take effect at the next fit.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 50
+        Neighbours of each user per field and in user-feature space, and of each item in
+        item-kNN CF.
+    metric : {"cosine", "pearson"}, default "cosine"
+        Similarity of attribute profiles (log-lift vectors weighted by the global profile).
+    profile_shrinkage : float, default 5.0
+        Pseudo-interactions pulling a profile towards its prior (0: no shrinkage).
+    weights : "learn", "uniform" or dict, default "learn"
+        ``"learn"`` fits them (see above). ``"uniform"`` weighs every scaled term 1 (the
+        baseline the learned weights are measured against). A dict ``{term: weight}`` takes
+        keys among ``term_names_`` (``"cf"``, ``"ease"``, ``"user_cf"``,
+        ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
+        ``"demographics"``, ``"demographic_fields"``, ``"content_ridge"``, the item field
+        names and ``"content:<field>"``); a field name also sets its ``"content:<field>"``
+        weight unless that key is given. Terms not listed weigh 0.
+        Weights apply to the scaled terms and are used for every band and for new items.
+    implicit : bool or "auto", default "auto"
+        ``True``: every stored interaction is a positive, values are ignored. ``False``: the
+        values are ratings (adds the ``"rating"`` term; liked ratings are the validation
+        targets). ``"auto"``: ratings when the Dataset has a weight column holding 3 to 11
+        integer levels in [0, 10] with the lowest level under half of the data (ratings,
+        not counts), else implicit.
+    positive_threshold : float, optional
+        Interactions with a value below it are not positives (they still count as seen).
+        With rating data it is also the "liked" threshold (default: the mean rating).
+    include_cf : bool, default True
+        Include the ordinary CF terms ``"cf"``, ``"ease"`` and ``"user_cf"`` (``w_0`` of
+        ALGORITHM.md).
+    ease_l2 : "auto" or float, default "auto"
+        L2 penalty of the item-item regression term ``"ease"``. ``"auto"`` picks it on the
+        validation split (nDCG@10 of the hidden interactions of warm validation users) among
+        2, 6, 20 and 60 times the mean number of positives per item; with given ``weights``
+        (no validation split) ``"auto"`` is 20 times that mean.
+    ease_max_items : int, default 5000
+        The ``"ease"`` term needs a dense items x items matrix (a solve in ``O(items^3)``):
+        it is left out of catalogues with more items than this (0 leaves it out always).
+    new_item_shift : float, default 2.0
+        Level of items without interactions, in warm-score standard deviations below the
+        warm items' mean (see above).
+    exclude_terms : sequence of str, default ()
+        Terms (names of ``term_names_``) held at weight 0 for every band and for new
+        items, with learned, uniform and given weights alike: the model without them (for
+        ablations). They stay in ``term_names_`` with weight 0. An unknown name raises
+        ``ValueError`` at fit.
+    validation_fraction : float, default 0.2
+        Share of positives (and of users) hidden to learn the weights.
+    random_state : None, int or numpy.random.Generator
+        Seeds the validation split.
+    show_progress : bool or None, default None
+        A progress bar over the fit stages. None (auto) draws it when the output is a
+        terminal or a Jupyter notebook and not in logs, pipes or CI output, where a bar
+        becomes one long line of carriage-return updates; True always draws it, False never does.
+    n_threads : int, optional
+        numba threads for the similarity kernels (default: all).
+
+    Attributes
+    ----------
+    feature_weights_ : pandas.Series
+        Weights of the terms for warm users (history of 21+), indexed by term name.
+    band_weights_ : numpy.ndarray of shape (5, n_terms)
+        Weights per history-length band (rows follow :data:`~featcf.models.feature_cf.BAND_EDGES`).
+    cold_item_weights_ : numpy.ndarray of shape (n_terms,)
+        Weights used for items without interactions; ``cold_item_affine_`` their level.
+    ease_l2_ : float or None
+        L2 penalty of the ``"ease"`` term (None when the term is left out).
+    ease_matrix_ : numpy.ndarray of shape (n_items, n_items) or None
+        Its item-item weights ``B`` (float32).
+    ease_feature_matrix_ : numpy.ndarray of shape (n_user_columns, n_items) or None
+        Its weights of the user feature columns (None without user features).
+    content_map_ : numpy.ndarray of shape (n_item_columns + 1, n_items)
+        The ``"content_ridge"`` map from a history to feature coefficients (last row: the
+        constant).
+    term_names_ : list of str
+    term_scale_ : numpy.ndarray of shape (n_terms,)
+    rating_data_ : bool
+        Whether the interaction values were read as ratings.
+
+    Examples
+    --------
+    >>> from featcf.datasets import make_insurance_shop
+    >>> shop = make_insurance_shop(n_customers=300, random_state=0)
+    >>> model = FeatureCF(n_neighbors=20, random_state=0, show_progress=False).fit(shop)
+    >>> bool((model.feature_weights_ >= 0).all())
+    True
+    >>> model.recommend(shop.user_ids[:1], n=3)["rank"].tolist()
+    [1, 2, 3]
+    """
+
+    handles_new_users_with_history = True
+    handles_new_users_with_features = True
+    handles_new_items = True
+
+    # ------------------------------------------------------------------ fitted attributes
+    # read-only views of the typed fitted state (``self._fitted``), in the order of the
+    # model file (``_get_state``)
+    rating_data_ = FittedAttribute("scorer.inputs.rating_data")
+    term_names_ = FittedAttribute("term_names")
+    term_scale_ = FittedAttribute("weights.scale")
+    band_weights_ = FittedAttribute("weights.band")
+    cold_item_weights_ = FittedAttribute("weights.cold")
+    cold_item_affine_ = FittedAttribute("weights.cold_affine")
+    feature_weights_ = FittedAttribute("feature_weights")
+    active_users_ = FittedAttribute("scorer.core.active")
+    global_profile_ = FittedAttribute("scorer.core.global_profile")
+    base_profiles_ = FittedAttribute("scorer.core.base_profiles")
+    user_profiles_ = FittedAttribute("scorer.core.lift")
+    popularity_ = FittedAttribute("scorer.core.popularity")
+    popularity_coef_ = FittedAttribute("scorer.core.popularity_coef")
+    item_counts_ = FittedAttribute("scorer.core.item_counts")
+    item_similarity_ = FittedAttribute("scorer.core.item_similarity")
+    ease_matrix_ = FittedAttribute("scorer.core.ease")
+    ease_feature_matrix_ = FittedAttribute("scorer.core.ease_features")
+    kappa_ = FittedAttribute("scorer.core.kappa")
+    content_map_ = FittedAttribute("scorer.core.content_map")
+    user_neighbors_ = FittedAttribute("scorer.core.user_neighbors")
+    field_neighbors_ = FittedAttribute("field_neighbors")
+    demo_neighbors_ = FittedAttribute("scorer.core.demo_neighbors")
+    demo_lift_ = FittedAttribute("scorer.core.demo_lift")
+    demo_field_lift_ = FittedAttribute("scorer.core.demo_field_lift")
+    item_quality_ = FittedAttribute("scorer.core.item_quality")
+    n_users_fit_ = FittedAttribute("n_users")
+    ease_l2_ = FittedAttribute("scorer.core.ease_l2")
+
+    def __init__(
+        self,
+        n_neighbors: int = 50,
+        metric: str = "cosine",
+        profile_shrinkage: float = 5.0,
+        weights: str | Mapping[str, float] = "learn",
+        implicit: bool | str = "auto",
+        positive_threshold: float | None = None,
+        include_cf: bool = True,
+        ease_l2: float | str = "auto",
+        ease_max_items: int = 5000,
+        new_item_shift: float = 2.0,
+        validation_fraction: float = 0.2,
+        random_state: Any = None,
+        show_progress: bool | None = None,
+        n_threads: int | None = None,
+        exclude_terms: Sequence[str] = (),
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.profile_shrinkage = profile_shrinkage
+        self.weights = weights
+        self.implicit = implicit
+        self.positive_threshold = positive_threshold
+        self.include_cf = include_cf
+        self.ease_l2 = ease_l2
+        self.ease_max_items = ease_max_items
+        self.new_item_shift = new_item_shift
+        self.exclude_terms = exclude_terms
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.show_progress = show_progress
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        check_positive_int(self.n_neighbors, "n_neighbors")
+        check_option(self.metric, "metric", ("cosine", "pearson"))
+        check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
+        check_real(self.new_item_shift, "new_item_shift")
+        if isinstance(self.exclude_terms, str) or not all(
+            isinstance(t, str) for t in self.exclude_terms
+        ):
+            raise TypeError(
+                f"exclude_terms must be a sequence of term names, got {self.exclude_terms!r}"
+            )
+        check_option_or_mapping(
+            self.weights, "weights", ("learn", "uniform"), "a dict {term: weight}"
+        )
+        check_option_or_bool(self.implicit, "implicit", ("auto",))
+        check_real(self.positive_threshold, "positive_threshold", allow_none=True)
+        check_bool(self.include_cf, "include_cf")
+        check_option_or_real(self.ease_l2, "ease_l2", ("auto",), low=0, low_open=True)
+        check_nonnegative_int(self.ease_max_items, "ease_max_items")
+        check_real(
+            self.validation_fraction, "validation_fraction", low=0, high=1,
+            low_open=True, high_open=True,
+        )  # fmt: skip
+        check_random_state(self.random_state)
+        check_positive_int(self.n_threads, "n_threads", allow_none=True)
+        resolve_show_progress(self.show_progress)
+
+    def _settings(self) -> Settings:
+        return Settings(
+            n_neighbors=self.n_neighbors,
+            metric=self.metric,
+            profile_shrinkage=float(self.profile_shrinkage),
+            n_threads=self.n_threads,
+        )
+
+    def _learning(self) -> Learning:
+        return Learning(
+            validation_fraction=float(self.validation_fraction),
+            new_item_shift=float(self.new_item_shift),
+            include_cf=bool(self.include_cf),
+            ease_l2=self.ease_l2,
+            exclude=tuple(self.exclude_terms),
+        )
+
+    def _given_weights(self, names: list[str]) -> np.ndarray | None:
+        """The given weights as a vector over ``names`` (None for ``weights="learn"``)."""
+        if isinstance(self.weights, Mapping):
+            return given_weights(
+                names, self.weights, bool(self.include_cf), tuple(self.exclude_terms)
+            )
+        if self.weights == "uniform":
+            return given_weights(
+                names, dict.fromkeys(names, 1.0), bool(self.include_cf), tuple(self.exclude_terms)
+            )
+        return None
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, dataset: Dataset) -> None:
+        # tqdm.auto picks a notebook widget in Jupyter (and warns when ipywidgets is
+        # missing); with the bar turned off the plain class is enough and stays silent.
+        show_progress = resolve_show_progress(self.show_progress)
+        if show_progress:
+            from tqdm.auto import tqdm  # heavy: kept out of ``import featcf``
+        else:
+            from tqdm import tqdm  # heavy: kept out of ``import featcf``
+
+        if dataset.item_features is None or not dataset.item_fields:
+            raise ValueError(
+                "FeatureCF needs item features (fields); build the Dataset with item_features, "
+                "or use ItemKNN for interactions only"
+            )
+        self.__dict__.pop("_fitted", None)  # refitting discards the previous fit
+        rng = check_random_state(self.random_state)
+        rating_data = resolve_ratings(dataset, self.implicit)
+        names = term_names(
+            list(dataset.item_fields),
+            ease=bool(self.include_cf) and 0 < dataset.n_items <= int(self.ease_max_items),
+            rating=rating_data,
+            demographics=dataset.user_features is not None,
+        )
+        unknown = [t for t in self.exclude_terms if t not in names]
+        if unknown:
+            raise ValueError(
+                f"exclude_terms names unknown term(s) {unknown}; the terms of this model are "
+                f"{names}"
+            )
+        given = self._given_weights(names)
+        inputs = read_inputs(
+            dataset, rating_data=rating_data, positive_threshold=self.positive_threshold
+        )
+        if inputs.values.nnz == 0:
+            raise ValueError(
+                "no positive interactions (check positive_threshold against the weights)"
+            )
+        settings, plan = self._settings(), self._learning()
+        stages = _LEARNED_STAGES if given is None else _GIVEN_STAGES
+        bar = tqdm(total=len(stages), desc="FeatureCF", disable=not show_progress)
+        stage = _Stages(bar)
+        try:
+            stage("final model")
+            core = build_core(inputs, settings, inputs.values)
+            if given is None:
+                scorer, weights = fit_learned(core, inputs, settings, plan, names, rng, stage)
+            else:
+                scorer, weights = fit_given(core, inputs, settings, plan, names, given, rng, stage)
+            stage.done()
+        finally:
+            bar.close()
+        self._fitted = Fitted(scorer, weights)
+
+    # ------------------------------------------------------------------ scoring hooks
+    def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        fitted = fitted_or_raise(self)
+        scorer = fitted.scorer
+        users = np.asarray(user_idx, dtype=np.int64)
+        user = fitted_users(scorer, users, scorer.inputs.values[users])
+        return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+
+    def _score_new(
+        self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
+    ) -> np.ndarray:
+        fitted = fitted_or_raise(self)
+        scorer = fitted.scorer
+        hist = positives(history, scorer.inputs.positive_threshold)
+        user = folded_users(scorer, hist, user_features)
+        return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+
+    def _extend_items(self, n_new: int) -> None:
+        if n_new == 0:
+            return
+        fitted = fitted_or_raise(self)
+        old = fitted.scorer
+        inputs = read_inputs(
+            self.dataset_,
+            rating_data=old.inputs.rating_data,
+            positive_threshold=old.inputs.positive_threshold,
+        )
+        core = extend_core(old.core, inputs, n_new)
+        scorer = make_scorer(inputs, old.settings, old.names, core)
+        self._fitted = Fitted(scorer, fitted.weights)
+
+    def _explain_parts(self, query: PairQuery) -> pd.DataFrame:
+        fitted = fitted_or_raise(self)
+        scorer = fitted.scorer
+        if query.users is not None:
+            user = fitted_users(scorer, query.users, scorer.inputs.values[query.users])
+        else:
+            hist = positives(query.history, scorer.inputs.positive_threshold)
+            user = folded_users(scorer, hist, query.features)
+        dataset = self.dataset_
+        vocabulary = Vocabulary(
+            item_names=item_display_names(dataset),
+            user_columns=None
+            if dataset.user_features is None
+            else np.asarray(dataset.user_features.column_names, dtype=object),
+        )
+        items = np.asarray(query.items, dtype=np.int64)
+        return explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
+
+    # ------------------------------------------------------------------ model files
+    def _get_state(self) -> dict[str, Any]:
+        """The public fitted attributes, as the model file holds them."""
+        fitted_or_raise(self)
+        return state_dict(self)
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Rebuild the typed fitted state (derived arrays included) from a model file."""
+        inputs = read_inputs(
+            self.dataset_,
+            rating_data=bool(state["rating_data_"]),
+            positive_threshold=self.positive_threshold,
+        )
+        self._fitted = fitted_from_state(state, inputs, self._settings())
+
+
+class _Stages:
+    """Names the stage a progress bar is in; each new stage completes the one before."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.started = False
+
+    def __call__(self, label: str) -> None:
+        if self.started:
+            self.bar.update()
+        self.started = True
+        self.bar.set_postfix_str(label)
+
+    def done(self) -> None:
+        self.bar.update()

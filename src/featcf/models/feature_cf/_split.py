@@ -1,0 +1,326 @@
+"""The validation data of the weight learning: a split of the training positives, and the
+terms of validation users over candidate items (:class:`Sample`).
+
+The split hides a share of every user's positives (warm users), all positives of a share of
+users (revealed 0, 1-2 or 3-5 at a time and folded in, as new customers are) and all
+interactions of a share of items (items without interactions; small catalogues add rounds
+that hide further items).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from featcf.models.feature_cf._core import build_core, with_ease
+from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
+from featcf.models.feature_cf._state import Scorer, band_of, make_scorer
+from featcf.models.feature_cf._terms import compute_terms
+from featcf.models.feature_cf._users import UserState, fitted_users, folded_users
+
+__all__ = [
+    "Sample",
+    "Split",
+    "cold_item_rounds",
+    "liked_mask",
+    "reveal",
+    "sample",
+    "validation_samples",
+    "validation_split",
+]
+
+#: items hidden over all rounds at most, rounds at most, users and candidates per round
+_ROUND_ITEMS = 40
+_ROUNDS = 6
+_ROUND_USERS = 1500
+_ROUND_CANDIDATES = 400
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A validation split of the positives (all matrices users x items)."""
+
+    #: the positives that stay (float32)
+    train: sp.csr_matrix
+    #: all positives
+    full: sp.csr_matrix
+    #: every positive marked 1 + liked (2: a validation target when hidden)
+    marked: sp.csr_matrix
+    #: the hidden liked positives of warm users
+    targets: sp.csr_matrix
+    #: users whose positives are all hidden, and items whose interactions are (sorted)
+    cold_users: np.ndarray
+    cold_items: np.ndarray
+    #: the liked positives of the hidden items
+    cold_item_targets: sp.csr_matrix
+
+
+class Sample(NamedTuple):
+    """One group of validation users: their raw terms over candidate items and the truth."""
+
+    #: history band of each user
+    tag: np.ndarray
+    #: raw terms (n_terms, n_users, n_candidates), float32
+    terms: np.ndarray
+    #: hidden liked positives and what the users have (users x candidates, float32)
+    targets: sp.csr_matrix
+    seen: sp.csr_matrix
+    #: the candidates whose interactions were hidden (scored as items without interactions)
+    cold_cols: np.ndarray
+
+
+def liked_mask(inputs: Inputs) -> np.ndarray | None:
+    """Per positive (in canonical order), whether it is liked (rating data), else None."""
+    if inputs.liked_threshold is None:
+        return None
+    raw = sp.csr_matrix(inputs.interactions)
+    return np.asarray(raw[inputs.values.nonzero()]).ravel() >= inputs.liked_threshold
+
+
+def validation_split(
+    values: sp.csr_matrix, fraction: float, rng: np.random.Generator, liked: np.ndarray | None
+) -> Split:
+    """Hide interactions, users and items; targets are the hidden *liked* interactions."""
+    n_users, n_items = values.shape
+    coo = values.tocoo()
+    # align with coo order (nonzero() follows the same canonical order)
+    liked = np.ones(coo.nnz, dtype=bool) if liked is None else np.asarray(liked, dtype=bool)
+    counts_u = np.diff(values.indptr)
+    item_counts = np.bincount(coo.col, minlength=n_items)
+    # cold validation items: a share of the items with interactions
+    warm_items = np.flatnonzero(item_counts > 0)
+    n_cold_items = (
+        max(1, int(round(0.5 * fraction * len(warm_items)))) if len(warm_items) >= 5 else 0
+    )
+    cold_items = rng.choice(warm_items, size=n_cold_items, replace=False)
+    is_cold_item = np.zeros(n_items, dtype=bool)
+    is_cold_item[cold_items] = True
+    # cold validation users: a share of all users with interactions, so the zero-history
+    # band sees customers like the real new ones (in a shop, most hold one product);
+    # the bands that reveal 1-5 interactions use those who have more than that
+    eligible = np.flatnonzero(counts_u >= 1)
+    cold_users = rng.choice(eligible, size=int(round(fraction * len(eligible))), replace=False)
+    is_cold_user = np.zeros(n_users, dtype=bool)
+    is_cold_user[cold_users] = True
+    held = _hold_out(values, coo, fraction, rng)
+    drop = held | is_cold_user[coo.row] | is_cold_item[coo.col]
+    train = sp.csr_matrix((coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape)
+    warm_target = held & ~is_cold_user[coo.row] & ~is_cold_item[coo.col] & liked
+    cold_hit = is_cold_item[coo.col] & liked
+    return Split(
+        train=sp.csr_matrix(train, dtype=np.float32),
+        full=values,
+        marked=sp.csr_matrix(
+            (1.0 + liked.astype(np.float32), (coo.row, coo.col)), shape=values.shape
+        ),
+        targets=_ones_at(coo, warm_target, values.shape),
+        cold_users=np.sort(cold_users),
+        cold_items=np.sort(cold_items),
+        cold_item_targets=_ones_at(coo, cold_hit, values.shape),
+    )
+
+
+def _hold_out(
+    values: sp.csr_matrix, coo: sp.coo_matrix, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Per positive, whether it is held out: ``fraction`` of each user's (keep at least one)."""
+    n_users = values.shape[0]
+    counts_u = np.diff(values.indptr)
+    order = rng.permutation(coo.nnz)
+    row_sorted = np.lexsort((order, coo.row))
+    r = coo.row[row_sorted]
+    rank = np.arange(coo.nnz) - values.indptr[:-1][r]
+    n_hold = np.floor(fraction * counts_u + rng.random(n_users)).astype(np.int64)
+    n_hold = np.minimum(n_hold, counts_u - 1)
+    held = np.zeros(coo.nnz, dtype=bool)
+    held[row_sorted[rank < n_hold[r]]] = True
+    return held
+
+
+def _ones_at(coo: sp.coo_matrix, mask: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (np.ones(int(mask.sum()), np.float32), (coo.row[mask], coo.col[mask])), shape=shape
+    )
+
+
+def reveal(
+    matrix: sp.csr_matrix, ks: np.ndarray, rng: np.random.Generator
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Split each row's entries at random into ``ks[row]`` revealed ones and the rest."""
+    coo = matrix.tocoo()
+    order = np.lexsort((rng.random(coo.nnz), coo.row))
+    rank = np.arange(coo.nnz) - matrix.indptr[:-1][coo.row[order]]
+    shown = np.zeros(coo.nnz, dtype=bool)
+    shown[order] = rank < ks[coo.row[order]]
+
+    def part(mask: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (coo.data[mask], (coo.row[mask], coo.col[mask])),
+            shape=matrix.shape,
+            dtype=np.float32,
+        )
+
+    return part(shown), part(~shown)
+
+
+def sample(
+    scorer: Scorer,
+    user: UserState,
+    users: np.ndarray,
+    targets: sp.csr_matrix,
+    full: sp.csr_matrix,
+    candidates: np.ndarray,
+    n_cold: int = 0,
+) -> list[Sample]:
+    """One group of validation users: their terms over the candidates, targets, seen.
+
+    The last ``n_cold`` candidates are validation items whose interactions were hidden.
+    A group without targets gives nothing.
+    """
+    tgt = sp.csr_matrix(sp.csr_matrix(targets)[:, candidates], dtype=np.float32)
+    if tgt.nnz == 0:
+        return []
+    terms = compute_terms(scorer, user, candidates).astype(np.float32)  # (T, U, C)
+    seen = sp.csr_matrix(sp.csr_matrix(full[users])[:, candidates], dtype=np.float32)
+    cold_cols = np.zeros(len(candidates), dtype=bool)
+    if n_cold:
+        cold_cols[-n_cold:] = True
+    return [Sample(band_of(user.n), terms, tgt, seen, cold_cols)]
+
+
+def validation_samples(
+    scorer: Scorer, split: Split, rng: np.random.Generator, plan: Learning
+) -> list[Sample]:
+    """Validation groups of a core built on ``split.train``: warm users, then cold users
+    with 0, 1-2 and 3-5 positives revealed (folded in), over warm and hidden items."""
+    is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
+    is_cold_item[split.cold_items] = True
+    warm_candidates = np.flatnonzero(~is_cold_item & (scorer.core.item_counts > 0))
+    cold_items = split.cold_items
+    if len(warm_candidates) > plan.max_candidates:
+        warm_candidates = np.sort(rng.choice(warm_candidates, plan.max_candidates, replace=False))
+    if len(cold_items) > plan.max_candidates // 2:
+        cold_items = np.sort(rng.choice(cold_items, plan.max_candidates // 2, replace=False))
+    samples = []
+    warm_users = np.flatnonzero(np.diff(split.targets.indptr) > 0)
+    if len(warm_users) > plan.max_users:
+        warm_users = np.sort(rng.choice(warm_users, plan.max_users, replace=False))
+    if len(warm_users):
+        user = fitted_users(scorer, warm_users, split.train[warm_users])
+        candidates = np.concatenate([warm_candidates, cold_items])
+        targets = split.targets[warm_users] + split.cold_item_targets[warm_users]
+        samples += sample(
+            scorer, user, warm_users, targets, split.full, candidates, n_cold=len(cold_items)
+        )
+    cold_users = split.cold_users
+    if len(cold_users) > plan.max_users // 2:
+        cold_users = np.sort(rng.choice(cold_users, plan.max_users // 2, replace=False))
+    if len(cold_users):
+        samples += _cold_user_samples(scorer, split, cold_users, warm_candidates, rng)
+    return samples
+
+
+def _cold_user_samples(
+    scorer: Scorer,
+    split: Split,
+    cold_users: np.ndarray,
+    candidates: np.ndarray,
+    rng: np.random.Generator,
+) -> list[Sample]:
+    """Cold validation users with 0, 1-2 and 3-5 positives revealed, folded in."""
+    uf = scorer.inputs.user_features
+    is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
+    is_cold_item[split.cold_items] = True
+    full_c = split.marked[cold_users]
+    full_c = sp.csr_matrix(full_c.multiply(~is_cold_item[None, :]), dtype=np.float32)
+    full_c.eliminate_zeros()
+    samples = []
+    for k_choices in ((0,), (1, 2), (3, 4, 5)):
+        ks = rng.choice(k_choices, size=len(cold_users))
+        revealed, rest = reveal(full_c, ks, rng)
+        revealed.data[:] = 1.0
+        rest.data = (rest.data > 1.5).astype(np.float32)
+        rest.eliminate_zeros()
+        ok = np.diff(rest.indptr) > 0
+        if not ok.any():
+            continue
+        users = cold_users[ok]
+        feats = None if uf is None else sp.csr_matrix(uf[users], dtype=np.float32)
+        user = folded_users(scorer, revealed[ok], feats)
+        samples += sample(scorer, user, users, rest[ok], split.full, candidates)
+    return samples
+
+
+def cold_item_rounds(
+    inputs: Inputs,
+    settings: Settings,
+    names: list[str],
+    split: Split,
+    liked: np.ndarray | None,
+    rng: np.random.Generator,
+    ease_l2: float | None = None,
+) -> list[Sample]:
+    """Extra validation rounds for items without interactions in small catalogues.
+
+    Each round hides all interactions of another group of items (disjoint from the
+    groups before), rebuilds the model without them and records every user's terms, so
+    the weights for new items are learned on enough items (e.g. 22 insurance products).
+    """
+    values = inputs.values
+    item_counts = np.bincount(values.indices, minlength=values.shape[1])
+    warm = np.flatnonzero(item_counts > 0)
+    used = set(split.cold_items.tolist())
+    per_round = max(1, len(split.cold_items))
+    target = min(len(warm), _ROUND_ITEMS)
+    out: list[Sample] = []
+    coo = values.tocoo()
+    liked_mask = np.ones(coo.nnz, dtype=bool) if liked is None else np.asarray(liked)
+    for _ in range(_ROUNDS):
+        if len(used) >= target:
+            break
+        pool = np.array([i for i in warm if i not in used], dtype=np.int64)
+        if len(pool) == 0:
+            break
+        group = np.sort(rng.choice(pool, min(per_round, len(pool)), replace=False))
+        used.update(group.tolist())
+        out += _cold_round(inputs, settings, names, coo, liked_mask, group, rng, ease_l2)
+    return out
+
+
+def _cold_round(
+    inputs: Inputs,
+    settings: Settings,
+    names: list[str],
+    coo: sp.coo_matrix,
+    liked: np.ndarray,
+    group: np.ndarray,
+    rng: np.random.Generator,
+    ease_l2: float | None,
+) -> list[Sample]:
+    """One round of :func:`cold_item_rounds`: the items of ``group`` hidden."""
+    values = inputs.values
+    n_users, n_items = values.shape
+    item_counts = np.bincount(values.indices, minlength=n_items)
+    hidden = np.zeros(n_items, dtype=bool)
+    hidden[group] = True
+    drop = hidden[coo.col]
+    train = sp.csr_matrix(
+        (coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape, dtype=np.float32
+    )
+    targets = _ones_at(coo, drop & liked, values.shape)
+    users = np.arange(n_users)
+    if n_users > _ROUND_USERS:
+        users = np.sort(rng.choice(n_users, _ROUND_USERS, replace=False))
+    core = build_core(inputs, settings, train, query_users=users if len(users) < n_users else None)
+    if ease_l2 is not None:
+        core = with_ease(core, inputs.user_features, ease_l2)
+    warm_c = np.flatnonzero(~hidden & (item_counts > 0))
+    if len(warm_c) > _ROUND_CANDIDATES:
+        warm_c = np.sort(rng.choice(warm_c, _ROUND_CANDIDATES, replace=False))
+    candidates = np.concatenate([warm_c, group])
+    scorer = make_scorer(inputs, settings, names, core)
+    user = fitted_users(scorer, users, train[users])
+    return sample(scorer, user, users, targets[users], values, candidates, n_cold=len(group))

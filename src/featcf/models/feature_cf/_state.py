@@ -1,0 +1,330 @@
+"""FeatureCF's fitted state as typed, frozen parts.
+
+:class:`Core`
+    What is learned from one positives matrix (the final fit, or a validation split).
+:class:`CoreArrays`
+    Arrays derived from a core for scoring, built with it (:func:`make_scorer`): nothing is
+    filled in at query time, so concurrent first queries cannot see a half-built cache.
+:class:`Scorer`
+    A core ready to score: the inputs, settings and term names it is scored with.
+:class:`TermWeights`
+    How the scaled terms are combined (per history band; for items without interactions).
+:class:`Fitted`
+    The fitted model: a scorer and its weights.
+
+The flat persistence form (``_get_state`` / ``_set_state``: name -> array / CSR / Series /
+JSON value) is :func:`state_dict` and :func:`fitted_from_state`; the public attributes
+(``band_weights_``, ...) are read-only views (:class:`FittedAttribute`) of these parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf.exceptions import NotFittedError
+from featcf.models.feature_cf._inputs import Inputs, Settings
+from featcf.models.feature_cf._neighbours import prepare_field_refs
+from featcf.models.feature_cf._sparse import row_sums
+from featcf.similarity import PreparedRows
+
+__all__ = [
+    "BAND_EDGES",
+    "Core",
+    "CoreArrays",
+    "Fitted",
+    "FittedAttribute",
+    "Scorer",
+    "TermWeights",
+    "band_of",
+    "fitted_attributes",
+    "fitted_from_state",
+    "fitted_or_raise",
+    "make_scorer",
+    "state_dict",
+]
+
+#: history-length bands with their own learned weights: [0], [1, 2], [3, 5], [6, 20], [21, inf)
+BAND_EDGES = (0, 1, 3, 6, 21)
+#: largest item x item co-occurrence matrix (bound on its entries) kept for scoring
+COOCCURRENCE_MAX_NNZ = 2e7
+
+
+def band_of(counts: np.ndarray) -> np.ndarray:
+    """The history band (row of the band weights) of each history length."""
+    return np.searchsorted(np.asarray(BAND_EDGES[1:]), counts, side="right").astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Core:
+    """What FeatureCF learns from one positives matrix ``values`` (n_users x n_items).
+
+    Users with positives are the *active* users; neighbour matrices have one column per
+    active user. Arrays are float32 unless said otherwise.
+    """
+
+    #: the positives it was built from (binary, float32 CSR)
+    values: sp.csr_matrix
+    #: positions of the active users (int64)
+    active: np.ndarray
+    #: ``g``: every field's value distribution over all positives (float64, n_columns)
+    global_profile: np.ndarray
+    #: the active users' profiles under the global prior (n_active x n_columns)
+    base_profiles: np.ndarray
+    #: every user's profile as log-lift over ``g`` (n_users x n_columns): ``user_profiles_``
+    lift: np.ndarray
+    #: log1p of each item's positives, predicted from features for items without any
+    popularity: np.ndarray
+    #: ``[intercept, coef...]`` of log-popularity on item features (float64)
+    popularity_coef: np.ndarray
+    #: positives per item (float64)
+    item_counts: np.ndarray
+    #: ``S``: item-kNN cosine similarities (n_items x n_items CSR)
+    item_similarity: sp.csr_matrix
+    #: scale of item feature cosine to ``S`` (links of items without interactions)
+    kappa: float
+    #: the ``"content_ridge"`` map from a history to feature coefficients (n_columns + 1, n_items)
+    content_map: np.ndarray
+    #: user-kNN on the positives (n_users x n_active CSR)
+    user_neighbors: sp.csr_matrix
+    #: per item field, neighbours under the field's profiles (n_users x n_active CSR each)
+    field_neighbors: tuple[sp.csr_matrix, ...]
+    #: neighbours in user-feature space (n_users x n_active CSR), None without user features
+    demo_neighbors: sp.csr_matrix | None
+    #: naive-Bayes lift of user feature values for items / item field values, or None
+    demo_lift: np.ndarray | None
+    demo_field_lift: np.ndarray | None
+    #: rating data: each item's shrunk mean deviation from its raters' mean, else None
+    item_quality: np.ndarray | None
+    #: the ``"ease"`` regression (items x items; user feature columns x items) and its L2
+    ease: np.ndarray | None = None
+    ease_features: np.ndarray | None = None
+    ease_l2: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CoreArrays:
+    """Arrays derived from a :class:`Core` that scoring reads (built by :func:`make_scorer`)."""
+
+    #: positives of the active users (float32 CSR) and their transpose
+    v_active: sp.csr_matrix
+    v_active_t: sp.csr_matrix
+    #: L2 norms of the active users' positives (fold-in user-kNN)
+    v_norms: np.ndarray
+    #: share of the active users who have each item (float64)
+    item_share: np.ndarray
+    #: 1 / positives per item, 0 for items without (float32)
+    inv_counts: np.ndarray
+    #: item x item co-occurrence counts ``V^T V`` when small enough, else None (two hops)
+    co_counts: sp.csr_matrix | None
+    #: items without interactions: mask, positions, and their unit feature rows
+    cold_item: np.ndarray
+    cold_idx: np.ndarray
+    xu_cold: sp.csr_matrix
+    #: ``content_map`` transposed (C-contiguous)
+    content_map_t: np.ndarray
+    #: the active users' profiles per field, prepared for fold-in searches
+    field_refs: tuple[PreparedRows, ...]
+    #: the active users' user features (fold-in feature neighbours), None without
+    features_active: sp.csr_matrix | None
+
+
+@dataclass(frozen=True, eq=False)
+class Scorer:
+    """A core ready to score, with the inputs, settings and term names it is scored with."""
+
+    inputs: Inputs
+    settings: Settings
+    names: tuple[str, ...]
+    core: Core
+    arrays: CoreArrays
+
+
+@dataclass(frozen=True, eq=False)
+class TermWeights:
+    """How the scaled terms combine: ``score = sum_t w_t(band) * T_t / scale_t``.
+
+    Items without interactions use ``cold`` and the affine map ``cold_affine`` (level,
+    slope) that puts their scores on the warm items' scale. All float64.
+    """
+
+    scale: np.ndarray
+    band: np.ndarray
+    cold: np.ndarray
+    cold_affine: np.ndarray
+
+    @classmethod
+    def of(cls, scale: Any, band: Any, cold: Any, cold_affine: Any = (0.0, 1.0)) -> TermWeights:
+        """Weights from array-likes, as float64 arrays."""
+        return cls(
+            np.asarray(scale, dtype=np.float64),
+            np.asarray(band, dtype=np.float64),
+            np.asarray(cold, dtype=np.float64),
+            np.asarray(cold_affine, dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """The fitted model: the scorer of the final core and the learned weights."""
+
+    scorer: Scorer
+    weights: TermWeights
+
+    @property
+    def term_names(self) -> list[str]:
+        return list(self.scorer.names)
+
+    @property
+    def feature_weights(self) -> pd.Series:
+        """The weights of warm users (history of 21+), indexed by term name."""
+        return pd.Series(self.weights.band[-1], index=pd.Index(self.term_names), name="weight")
+
+    @property
+    def field_neighbors(self) -> sp.csr_matrix:
+        """The per-field neighbour matrices stacked (fields one after another)."""
+        return sp.csr_matrix(sp.vstack(self.scorer.core.field_neighbors), dtype=np.float32)
+
+    @property
+    def n_users(self) -> int:
+        return int(self.scorer.core.values.shape[0])
+
+
+def make_scorer(inputs: Inputs, settings: Settings, names: Any, core: Core) -> Scorer:
+    """A :class:`Scorer` with every derived array of ``core`` built now."""
+    v_active = sp.csr_matrix(core.values[core.active], dtype=np.float32)
+    v_active_t = sp.csr_matrix(v_active.T)
+    counts = core.item_counts
+    cold_item = counts == 0
+    cold_idx = np.flatnonzero(cold_item)
+    ref_lift = np.asarray(core.lift[core.active], dtype=np.float64)
+    uf = inputs.user_features
+    arrays = CoreArrays(
+        v_active=v_active,
+        v_active_t=v_active_t,
+        v_norms=np.sqrt(row_sums(v_active, power=2)),
+        item_share=np.asarray(v_active.mean(axis=0), dtype=np.float64).ravel(),
+        inv_counts=np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0).astype(
+            np.float32
+        ),
+        co_counts=_cooccurrence_counts(v_active, v_active_t),
+        cold_item=cold_item,
+        cold_idx=cold_idx,
+        xu_cold=sp.csr_matrix(inputs.xu[cold_idx]),
+        content_map_t=np.ascontiguousarray(core.content_map.T),
+        field_refs=prepare_field_refs(
+            ref_lift, core.global_profile, inputs.field_slices, settings.metric
+        ),
+        features_active=None if uf is None else uf[core.active],
+    )
+    return Scorer(inputs, settings, tuple(names), core, arrays)
+
+
+def _cooccurrence_counts(v: sp.csr_matrix, v_t: sp.csr_matrix) -> sp.csr_matrix | None:
+    """Item x item co-occurrence counts ``V^T V`` when they are small.
+
+    Kept when its size bound ``sum_u n_u^2`` is at most :data:`COOCCURRENCE_MAX_NNZ`
+    (MovieLens 100k: 1.3e7); larger data go through the two-hop product instead.
+    """
+    bound = float(np.sum(np.diff(v.indptr).astype(np.float64) ** 2))
+    if bound > COOCCURRENCE_MAX_NNZ:
+        return None
+    counts = sp.csr_matrix(v_t @ v, dtype=np.float32)
+    counts.sort_indices()
+    return counts
+
+
+# ---------------------------------------------------------------------- public views and files
+class FittedAttribute:
+    """A public fitted attribute (``name_``) of FeatureCF: a read-only view of :class:`Fitted`.
+
+    ``path`` is the dotted attribute path inside :class:`Fitted`, e.g. ``"weights.band"``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._read = attrgetter(path)
+        self.name = path
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, model: Any, owner: type | None = None) -> Any:
+        if model is None:
+            return self
+        fitted = model.__dict__.get("_fitted")
+        if fitted is None:
+            raise AttributeError(
+                f"{type(model).__name__} has no {self.name} before fit (call fit(dataset) first)"
+            )
+        return self._read(fitted)
+
+    def __set__(self, model: Any, value: Any) -> None:
+        raise AttributeError(f"{self.name} is learned by fit and read-only (refit to change it)")
+
+
+def fitted_attributes(cls: type) -> list[str]:
+    """Names of the :class:`FittedAttribute` views of ``cls``, in declaration order."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, FittedAttribute):
+                names[name] = None
+    return list(names)
+
+
+def fitted_or_raise(model: Any) -> Fitted:
+    """The model's :class:`Fitted` state; :class:`~featcf.NotFittedError` if it has none."""
+    fitted = model.__dict__.get("_fitted")
+    if fitted is None:
+        raise NotFittedError(
+            f"This {type(model).__name__} is not fitted yet: call fit(dataset) first."
+        )
+    return fitted
+
+
+def state_dict(model: Any) -> dict[str, Any]:
+    """The persisted form: every public fitted attribute, by name (``_get_state``)."""
+    return {name: getattr(model, name) for name in fitted_attributes(type(model))}
+
+
+def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings) -> Fitted:
+    """Rebuild :class:`Fitted` (derived arrays included) from :func:`state_dict`'s form."""
+    n_users = int(state["n_users_fit_"])
+    stacked = state["field_neighbors_"]
+    core = Core(
+        values=inputs.values,
+        active=np.asarray(state["active_users_"], dtype=np.int64),
+        global_profile=state["global_profile_"],
+        base_profiles=state["base_profiles_"],
+        lift=state["user_profiles_"],
+        popularity=state["popularity_"],
+        popularity_coef=state["popularity_coef_"],
+        item_counts=state["item_counts_"],
+        item_similarity=state["item_similarity_"],
+        kappa=state["kappa_"],
+        content_map=state["content_map_"],
+        user_neighbors=state["user_neighbors_"],
+        field_neighbors=tuple(
+            stacked[f * n_users : (f + 1) * n_users] for f in range(len(inputs.field_names))
+        ),
+        demo_neighbors=state["demo_neighbors_"],
+        demo_lift=state["demo_lift_"],
+        demo_field_lift=state["demo_field_lift_"],
+        item_quality=state["item_quality_"],
+        ease=state.get("ease_matrix_"),
+        ease_features=state.get("ease_feature_matrix_"),
+        ease_l2=state.get("ease_l2_"),
+    )
+    weights = TermWeights.of(
+        state["term_scale_"],
+        state["band_weights_"],
+        state["cold_item_weights_"],
+        state["cold_item_affine_"],
+    )
+    return Fitted(make_scorer(inputs, settings, state["term_names_"], core), weights)

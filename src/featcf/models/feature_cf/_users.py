@@ -1,0 +1,95 @@
+"""Per-user quantities for scoring: fitted users, or users folded in at query time.
+
+A fitted user's profile and neighbours were computed with the core; a user unknown at fit
+time (or a validation user whose history is hidden) is *folded in*: their profile comes from
+their few positives (with the prior of their feature-space neighbours, when they have user
+features) and their neighbours are searched among the core's active users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from featcf.models.feature_cf._neighbours import (
+    fold_in_field_neighbours,
+    fold_in_user_neighbours,
+)
+from featcf.models.feature_cf._profiles import lift_over, profile_prior, profiles_from
+from featcf.models.feature_cf._sparse import row_sums
+from featcf.models.feature_cf._state import Scorer
+from featcf.similarity import topk_similarity_between
+
+__all__ = ["UserState", "fitted_users", "folded_users"]
+
+
+@dataclass(frozen=True, eq=False)
+class UserState:
+    """What the terms read about the users of one query (one row per user)."""
+
+    #: their positives (users x items CSR)
+    history: sp.csr_matrix
+    #: history lengths (float64)
+    n: np.ndarray
+    #: neighbours in user-feature space among the active users, or None
+    demo: sp.csr_matrix | None
+    #: profiles as log-lift over the global profile (float64)
+    lift: np.ndarray
+    #: per item field, profile neighbours among the active users
+    field_neighbors: tuple[sp.csr_matrix, ...]
+    #: user-kNN neighbours among the active users
+    user_neighbors: sp.csr_matrix
+    #: their user features (CSR), or None
+    features: sp.csr_matrix | None
+
+
+def fitted_users(scorer: Scorer, user_idx: np.ndarray, history: sp.csr_matrix) -> UserState:
+    """Users of the core's own matrix (positions ``user_idx``) with their ``history``."""
+    core, uf = scorer.core, scorer.inputs.user_features
+    return UserState(
+        history=history,
+        n=row_sums(history),
+        demo=None if core.demo_neighbors is None else core.demo_neighbors[user_idx],
+        lift=np.asarray(core.lift[user_idx], dtype=np.float64),
+        field_neighbors=tuple(m[user_idx] for m in core.field_neighbors),
+        user_neighbors=core.user_neighbors[user_idx],
+        features=None if uf is None else uf[user_idx],
+    )
+
+
+def folded_users(
+    scorer: Scorer, history: sp.csr_matrix, user_features: sp.csr_matrix | None
+) -> UserState:
+    """Users unknown to the core: profiles and neighbours from their positives ``history``
+    (and their ``user_features``, if any), without refitting."""
+    core, arrays, settings = scorer.core, scorer.arrays, scorer.settings
+    g, slices = core.global_profile, scorer.inputs.field_slices
+    demo = None
+    if user_features is not None and arrays.features_active is not None:
+        demo = topk_similarity_between(
+            user_features,
+            arrays.features_active,
+            settings.n_neighbors,
+            "cosine",
+            n_threads=settings.n_threads,
+        )
+    prior = profile_prior(g, core.base_profiles, demo, history.shape[0])
+    profiles = profiles_from(
+        history, prior, scorer.inputs.x, settings.profile_shrinkage, settings.n_threads
+    )
+    lift = lift_over(profiles, g)
+    return UserState(
+        history=history,
+        n=row_sums(history),
+        demo=demo,
+        lift=lift,
+        field_neighbors=tuple(
+            fold_in_field_neighbours(lift, arrays.field_refs, g, slices, settings)
+        ),
+        user_neighbors=fold_in_user_neighbours(
+            history, arrays.v_active_t, arrays.v_norms, settings
+        ),
+        features=user_features,
+    )

@@ -1,0 +1,55 @@
+"""featcf.models.feature_cf._core: building a core, for all users or for some."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from featcf.models.feature_cf._core import build_core
+from featcf.models.feature_cf._linalg import predict_pop
+
+
+def test_core_built_for_some_users_has_their_full_neighbour_rows(shop, make_model):
+    """Validation cores search neighbours only for the users asked about; those rows are exact."""
+
+    model = make_model(n_neighbors=10).fit(shop)
+    scorer = model._fitted.scorer
+    inputs, settings = scorer.inputs, scorer.settings
+    asked = np.sort(np.random.default_rng(0).choice(shop.n_users, 60, replace=False))
+    full = build_core(inputs, settings, inputs.values)
+    part = build_core(inputs, settings, inputs.values, query_users=asked)
+    others = np.setdiff1d(np.arange(shop.n_users), asked)
+    for name in ("user_neighbors", "field_neighbors"):
+        full_m = getattr(full, name)
+        part_m = getattr(part, name)
+        if name == "field_neighbors":
+            full_m, part_m = sp.vstack(full_m).tocsr(), sp.vstack(part_m).tocsr()
+        n_blocks = full_m.shape[0] // shop.n_users
+        rows = np.concatenate([asked + b * shop.n_users for b in range(n_blocks)])
+        empty = np.concatenate([others + b * shop.n_users for b in range(n_blocks)])
+        assert part_m.shape == full_m.shape
+        assert (part_m[rows] != full_m[rows]).nnz == 0
+        assert full_m[rows].nnz > 0 and part_m[empty].nnz == 0
+    np.testing.assert_array_equal(part.lift, full.lift)
+
+
+def test_extend_core_makes_room_for_new_items(tiny, make_model):
+    model = make_model(weights={"ease": 1.0, "popularity": 1.0}, ease_l2=1.0).fit(tiny)
+    before = model._fitted.scorer.core
+    new = pd.DataFrame({"item": ["sku-70", "sku-80"], "category": ["car", "home"],
+                        "coverage": ["basic", "basic"]})  # fmt: skip
+    model.add_items(new)
+    core = model._fitted.scorer.core
+    n = tiny.n_items + 2
+    assert core.values.shape == (tiny.n_users, n)
+    assert core.item_similarity.shape == (n, n) and core.ease.shape == (n, n)
+    assert core.content_map.shape[1] == n and core.demo_lift.shape[1] == n
+    np.testing.assert_array_equal(core.item_counts[-2:], 0.0)
+    assert not core.ease[-2:].any() and not core.ease[:, -2:].any()
+    assert not core.content_map[:, -2:].any()
+    x_new = model._fitted.scorer.inputs.x[-2:]
+    np.testing.assert_allclose(
+        core.popularity[-2:], predict_pop(before.popularity_coef, x_new), rtol=1e-6
+    )
+    np.testing.assert_array_equal(core.popularity[:-2], before.popularity)

@@ -1,0 +1,64 @@
+"""featcf.models.feature_cf._split: the validation split hides what it says and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from featcf.models.feature_cf._split import reveal, validation_split
+
+
+def _positives(rng, n_users=40, n_items=12, density=0.3):
+    dense = (rng.random((n_users, n_items)) < density).astype(np.float32)
+    dense[::7] = 0.0  # users without positives
+    return sp.csr_matrix(dense)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), fraction=st.sampled_from([0.1, 0.2, 0.5]))
+def test_validation_split_partitions_the_positives(seed, fraction):
+    values = _positives(np.random.default_rng(seed))
+    liked = np.random.default_rng(seed + 1).random(values.nnz) < 0.7
+    split = validation_split(values, fraction, np.random.default_rng(seed), liked)
+    full, train = values.toarray() > 0, split.train.toarray() > 0
+    assert split.train.dtype == np.float32
+    assert not (train & ~full).any()
+    assert not train[split.cold_users].any() and not train[:, split.cold_items].any()
+    targets = split.targets.toarray() > 0
+    assert not (targets & ~full).any() and not (targets & train).any()
+    assert not targets[split.cold_users].any() and not targets[:, split.cold_items].any()
+    # warm users keep at least one positive (in train, or on a hidden item)
+    warm = np.setdiff1d(np.flatnonzero(full.any(axis=1)), split.cold_users)
+    on_cold = np.zeros_like(full)
+    on_cold[:, split.cold_items] = full[:, split.cold_items]
+    assert (train | on_cold)[warm].any(axis=1).all()
+    # targets are liked; every liked positive of a hidden item is a cold-item target
+    marked = split.marked.toarray()
+    assert set(np.unique(marked[full])) <= {1.0, 2.0}
+    assert (marked[targets] == 2.0).all()
+    cold_t = split.cold_item_targets.toarray() > 0
+    expected = np.zeros_like(full)
+    expected[:, split.cold_items] = marked[:, split.cold_items] == 2.0
+    np.testing.assert_array_equal(cold_t, expected)
+
+
+def test_validation_split_is_determined_by_the_generator():
+    values = _positives(np.random.default_rng(0))
+    a = validation_split(values, 0.2, np.random.default_rng(5), None)
+    b = validation_split(values, 0.2, np.random.default_rng(5), None)
+    assert (a.train != b.train).nnz == 0 and (a.targets != b.targets).nnz == 0
+    np.testing.assert_array_equal(a.cold_users, b.cold_users)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), k_max=st.integers(0, 5))
+def test_reveal_shows_k_entries_per_row_and_keeps_the_rest(seed, k_max):
+    rng = np.random.default_rng(seed)
+    matrix = _positives(rng, n_users=10, n_items=8, density=0.5)
+    ks = rng.integers(0, k_max + 1, size=10)
+    shown, rest = reveal(matrix, ks, rng)
+    np.testing.assert_array_equal(np.diff(shown.indptr), np.minimum(ks, np.diff(matrix.indptr)))
+    np.testing.assert_array_equal((shown + rest).toarray(), matrix.toarray())
+    assert (shown.multiply(rest)).nnz == 0

@@ -1,0 +1,175 @@
+"""featcf.models.feature_cf._state: the typed fitted state, its public views, model files and
+concurrent first queries."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import featcf
+from featcf import NotFittedError
+from featcf.models.feature_cf import FeatureCF
+from featcf.models.feature_cf._state import CoreArrays, Fitted
+
+DATA = Path(__file__).resolve().parent / "data"
+
+#: the model file's keys as FeatureCF wrote them before the typed state (603d5ce), in order
+STATE_KEYS = [
+    "rating_data_", "term_names_", "term_scale_", "band_weights_", "cold_item_weights_",
+    "cold_item_affine_", "feature_weights_", "active_users_", "global_profile_",
+    "base_profiles_", "user_profiles_", "popularity_", "popularity_coef_", "item_counts_",
+    "item_similarity_", "ease_matrix_", "ease_feature_matrix_", "kappa_", "content_map_",
+    "user_neighbors_", "field_neighbors_", "demo_neighbors_", "demo_lift_", "demo_field_lift_",
+    "item_quality_", "n_users_fit_", "ease_l2_",
+]  # fmt: skip
+
+
+def _fit(shop) -> FeatureCF:
+    return FeatureCF(n_neighbors=15, random_state=0, show_progress=False).fit(shop)
+
+
+def test_model_file_keys_are_those_written_before(shop):
+    state = _fit(shop)._get_state()
+    assert list(state) == STATE_KEYS
+
+
+def test_fitted_attributes_are_read_only_views(tiny, make_model):
+    model = make_model()
+    with pytest.raises(AttributeError, match="band_weights_"):
+        _ = model.band_weights_
+    with pytest.raises(NotFittedError, match="fit"):
+        model._get_state()
+    model.fit(tiny)
+    assert isinstance(model._fitted, Fitted)
+    assert model.band_weights_ is model._fitted.weights.band
+    with pytest.raises(AttributeError, match="read-only"):
+        model.band_weights_ = np.zeros(3)
+
+
+def test_queries_add_no_state(tiny, make_model):
+    """Every derived array is built at fit: queries neither add nor replace anything."""
+    model = make_model().fit(tiny)
+    before = dict(model.__dict__)
+    arrays = model._fitted.scorer.arrays
+    assert isinstance(arrays, CoreArrays)
+    model.recommend(tiny.user_ids, n=3)
+    model.recommend_new_users(pd.DataFrame({"user": ["z"], "item": ["sku-20"]}), n=3)
+    model.recommend_users(["sku-10"], n=3)
+    model.explain("u1", "sku-40")
+    assert model.__dict__.keys() == before.keys()
+    assert all(model.__dict__[k] is v for k, v in before.items())
+    assert model._fitted.scorer.arrays is arrays
+
+
+def test_load_rebuilds_the_typed_state(tmp_path, tiny, make_model):
+    model = make_model().fit(tiny)
+    path = tmp_path / "fcf.npz"
+    model.save(path)
+    loaded = featcf.load(path)
+    assert isinstance(loaded._fitted, Fitted)
+    for name in STATE_KEYS:
+        want, got = getattr(model, name), getattr(loaded, name)
+        if hasattr(want, "toarray"):
+            assert (want != got).nnz == 0, name
+        elif isinstance(want, pd.Series):
+            pd.testing.assert_series_equal(got, want)
+        elif isinstance(want, np.ndarray):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        else:
+            assert got == want, name
+
+
+def test_a_model_file_written_before_the_typed_state_loads_and_scores_the_same():
+    """``fcf_603d5ce.npz`` was written by featcf at 603d5ce (``data/make_old_model.py``):
+    the file format and the scores did not change."""
+    model = featcf.load(DATA / "fcf_603d5ce.npz")
+    expected = np.load(DATA / "fcf_603d5ce_expected.npz", allow_pickle=False)
+    ds = model.dataset_
+    np.testing.assert_array_equal(model.score_users(np.arange(ds.n_users)), expected["scores"])
+    recs = model.recommend(expected["users"], n=5)
+    np.testing.assert_array_equal(recs["item_id"].to_numpy().astype(str), expected["rec_items"])
+    np.testing.assert_array_equal(recs["score"].to_numpy(), expected["rec_scores"])
+    folded = model.score_new_users(
+        ds.interactions[: len(expected["new_scores"])], ds.user_features.matrix[:3]
+    )
+    np.testing.assert_array_equal(folded, expected["new_scores"])
+    parts = model.explain(expected["users"][0], "launch-1")
+    np.testing.assert_array_equal(parts["contribution"].to_numpy(), expected["explain"])
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _queries(model: FeatureCF, shop, audience: list | None = None) -> list:
+    """The calls each thread makes (recommend is above the serial-selection size)."""
+    users = shop.user_ids[:100]
+    user_col, item_col = shop.columns["user"], shop.columns["item"]
+    inter = pd.DataFrame(
+        {user_col: ["new-1", "new-1", "new-2"], item_col: list(shop.item_ids[[0, 3, 5]])}
+    )
+    feats = shop.user_frame.reset_index().iloc[:3].copy()
+    feats[user_col] = ["demo-1", "demo-2", "demo-3"]
+    items = list(shop.item_ids[:4]) if audience is None else audience
+    return [
+        lambda: model.recommend(users, n=10),
+        lambda: model.recommend_new_users(interactions=inter, n=10),
+        lambda: model.recommend_new_users(user_features=feats, n=10),
+        lambda: model.recommend_users(items, n=25),
+    ]
+
+
+def _concurrently(model: FeatureCF, calls: list, n_threads: int = 4) -> list[list[pd.DataFrame]]:
+    """Every thread runs every query (in a different order), all starting at once."""
+    results: list[list[pd.DataFrame | None]] = [[None] * len(calls) for _ in range(n_threads)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(n_threads)
+
+    def work(t: int) -> None:
+        try:
+            start.wait()
+            for j in np.roll(np.arange(len(calls)), t):
+                results[t][j] = calls[j]()
+        except BaseException as exc:  # re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _assert_same(serial: list[pd.DataFrame], concurrent: list[list[pd.DataFrame]]) -> None:
+    for per_thread in concurrent:
+        for want, got in zip(serial, per_thread, strict=True):
+            pd.testing.assert_frame_equal(got, want)
+
+
+def test_concurrent_first_queries_equal_serial_ones(shop, tmp_path):
+    """4 threads query a model that has never been queried: after fit, after load, and
+    right after add_items; their results equal serial calls on an identical model."""
+    reference, fresh = _fit(shop), _fit(shop)
+    serial = [call() for call in _queries(reference, shop)]
+    _assert_same(serial, _concurrently(fresh, _queries(fresh, shop)))
+
+    path = tmp_path / "fcf.npz"
+    reference.save(path)
+    loaded_reference, loaded = featcf.load(path), featcf.load(path)
+    serial = [call() for call in _queries(loaded_reference, shop)]
+    _assert_same(serial, _concurrently(loaded, _queries(loaded, shop)))
+
+    launch = shop.item_frame.reset_index().iloc[[0]].copy()
+    launch[launch.columns[0]] = "launch-x"
+    audience = [*shop.item_ids[:3], "launch-x"]
+    reference.add_items(launch)
+    fresh.add_items(launch)
+    serial = [call() for call in _queries(reference, shop, audience)]
+    assert "launch-x" in set(serial[-1]["item_id"])
+    _assert_same(serial, _concurrently(fresh, _queries(fresh, shop, audience)))

@@ -1,0 +1,156 @@
+"""featcf.models.feature_cf._weights: the ranking losses, the band nDCG and the "ease" penalty
+picked on the validation split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from featcf.models.feature_cf import FeatureCF
+from featcf.models.feature_cf._inputs import Learning
+from featcf.models.feature_cf._linalg import EASE_L2_GRID, mean_item_count
+from featcf.models.feature_cf._split import Sample
+from featcf.models.feature_cf._weights import band_ndcg, given_weights, learn_weights, softmax_loss
+
+
+@pytest.mark.parametrize("set_lines", [None, "all", "some"])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_softmax_loss_gradient_matches_finite_differences(set_lines, axis):
+    """Both ranking losses of the weight learning: value by brute force, gradient by differences."""
+
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(5, 7))
+    pos = rng.random((5, 7)) < 0.3
+    pos[0] = False  # a row without positives adds nothing
+    pos[:, 1] = False  # and a column
+    blocked = (rng.random((5, 7)) < 0.2) & ~pos
+    n_lines = z.shape[1 - axis]
+    flags = {
+        None: None,
+        "all": np.ones(n_lines, dtype=bool),
+        "some": np.arange(n_lines) % 2 == 0,
+    }[set_lines]
+    set_weight = 2.5
+    loss, grad = softmax_loss(z, pos, blocked, axis, flags, set_weight)
+
+    def brute(zz):
+        total = 0.0
+        lines = zz if axis == 1 else zz.T
+        p_lines = pos if axis == 1 else pos.T
+        b_lines = blocked if axis == 1 else blocked.T
+        for i, (line, p, b) in enumerate(zip(lines, p_lines, b_lines, strict=True)):
+            if not p.any():
+                continue
+            log_soft = line - np.log(np.exp(line[~b]).sum())
+            if flags is None or not flags[i]:
+                total -= log_soft[p].sum()
+            else:
+                total -= set_weight * np.log(np.exp(log_soft[p]).sum())
+        return total
+
+    assert loss == pytest.approx(brute(z), rel=1e-10)
+    numeric = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        step = np.zeros_like(z)
+        step[idx] = 1e-6
+        numeric[idx] = (brute(z + step) - brute(z - step)) / 2e-6
+    np.testing.assert_allclose(
+        np.where(blocked, 0.0, grad), np.where(blocked, 0.0, numeric), atol=1e-6
+    )
+
+
+def test_band_ndcg_matches_a_brute_force_ndcg():
+    """The validation nDCG@10 that picks learned or uniform weights per history band."""
+
+    rng = np.random.default_rng(4)
+    n_users, n_terms, n_cand = 9, 3, 25
+    scaled = rng.normal(size=(n_users, n_terms, n_cand)).astype(np.float32)
+    pos = rng.random((n_users, n_cand)) < 0.2
+    pos[0] = False  # a user without targets is not counted
+    blocked = (rng.random((n_users, n_cand)) < 0.2) & ~pos
+    cold_cols = np.zeros(n_cand, dtype=bool)
+    cold_cols[-4:] = True  # hidden items are left out of the band's ranking
+    tag = np.array([0, 1, 1, 2, 1, 0, 1, 2, 1])
+    w = np.array([0.5, 1.0, 0.2])
+    blocks = [(tag[:5], scaled[:5], pos[:5], blocked[:5], cold_cols),
+              (tag[5:], scaled[5:], pos[5:], blocked[5:], cold_cols)]  # fmt: skip
+
+    def brute(band):
+        values = []
+        for u in np.flatnonzero(tag == band):
+            z = (w[:, None] * scaled[u]).sum(axis=0)[~cold_cols]
+            p, b = pos[u][~cold_cols], blocked[u][~cold_cols]
+            if not p.any():
+                continue
+            order = [c for c in np.argsort(-z, kind="stable") if not b[c]][:10]
+            dcg = sum(1.0 / np.log2(r + 2) for r, c in enumerate(order) if p[c])
+            idcg = sum(1.0 / np.log2(r + 2) for r in range(min(p.sum(), 10)))
+            values.append(dcg / idcg)
+        return float(np.mean(values))
+
+    for band in (0, 1, 2):
+        assert band_ndcg(blocks, band, w) == pytest.approx(brute(band), rel=1e-6)
+    assert band_ndcg(blocks, 4, w) == 0.0  # a band without users
+
+
+def test_ease_term_is_learned_on_the_validation_grid(shop):
+
+    model = FeatureCF(n_neighbors=15, random_state=0, show_progress=False).fit(shop)
+    assert "ease" in model.term_names_ and "content_ridge" in model.term_names_
+    assert model.ease_matrix_.shape == (shop.n_items, shop.n_items)
+    assert np.all(np.diag(model.ease_matrix_) == 0)
+    # the penalty is one of the grid's multiples of the validation split's mean item count,
+    # which is below the full data's
+    full = mean_item_count(shop.interactions)
+    assert any(0.6 * m * full <= model.ease_l2_ <= m * full for m in EASE_L2_GRID), model.ease_l2_
+
+
+def test_learn_weights_falls_back_to_uniform_without_enough_validation_positives():
+    names = ["cf", "user_cf", "popularity", "genre"]
+    scale = np.array([1.0, 2.0, 3.0, 4.0])
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    none = learn_weights([], names, scale, plan)
+    np.testing.assert_array_equal(none.band, np.ones((5, 4)))
+    np.testing.assert_array_equal(none.cold_affine, [0.0, 1.0])
+    rng = np.random.default_rng(0)
+    few = Sample(
+        tag=np.zeros(3, dtype=np.int64),
+        terms=rng.random((4, 3, 5)).astype(np.float32),
+        targets=sp.csr_matrix(np.eye(3, 5, dtype=np.float32)),
+        seen=sp.csr_matrix((3, 5), dtype=np.float32),
+        cold_cols=np.zeros(5, dtype=bool),
+    )
+    weights = learn_weights([few], names, scale, plan)  # 3 positives: too few to learn
+    np.testing.assert_array_equal(weights.band, np.tile([0.0, 0.0, 1.0, 1.0], (5, 1)))
+    np.testing.assert_array_equal(weights.cold, [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(weights.scale, scale)
+
+
+def test_given_weights_name_the_bad_entry():
+    names = ["cf", "user_cf", "genre", "content:genre"]
+    np.testing.assert_array_equal(given_weights(names, {"genre": 2.0}, True), [0, 0, 2, 2])
+    with pytest.raises(ValueError, match=r"weights\['genre'\] must be a finite number >= 0"):
+        given_weights(names, {"genre": -1.0}, True)
+    with pytest.raises(TypeError, match=r"weights\['genre'\]"):
+        given_weights(names, {"genre": "high"}, True)
+    with pytest.raises(ValueError, match="at least one term"):
+        given_weights(names, {"cf": 1.0}, False)
+
+
+# issue 12: exclude_terms holds terms at weight 0 (ablations)
+def test_exclude_terms_hold_weight_zero_and_unknown_names_raise():
+    from featcf.datasets import make_insurance_shop
+
+    shop = make_insurance_shop(n_customers=200, random_state=0)
+    model = FeatureCF(
+        n_neighbors=10, weights="uniform", exclude_terms=("popularity",), show_progress=False
+    ).fit(shop)
+    col = model.term_names_.index("popularity")
+    assert (model.band_weights_[:, col] == 0).all()
+    assert model.cold_item_weights_[col] == 0
+    assert (np.delete(model.band_weights_, col, axis=1) > 0).any()
+    with pytest.raises(ValueError, match="exclude_terms"):
+        FeatureCF(exclude_terms=("nope",), show_progress=False).fit(shop)
+    with pytest.raises(TypeError, match="exclude_terms"):
+        FeatureCF(exclude_terms="popularity", show_progress=False).fit(shop)

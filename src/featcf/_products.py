@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from featcf._jit import notice_if_cold
 from featcf._threads import SMALL_WORK, n_chunks, numba_threads
 
 __all__ = ["csr_dense_product", "two_hop_dense_product"]
@@ -30,10 +31,12 @@ def _run(
     # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import products as kp
 
+    parallel, serial = getattr(kp, kernel_name), getattr(kp, f"{kernel_name}_serial")
+    notice_if_cold(serial, parallel)
     if n_threads == 1 or work < SMALL_WORK:
-        return getattr(kp, f"{kernel_name}_serial")(*args)
+        return serial(*args)
     with numba_threads(n_threads, work) as threads:
-        return getattr(kp, kernel_name)(*args, n_chunks(n_rows, threads))
+        return parallel(*args, n_chunks(n_rows, threads))
 
 
 def _column_map(n_cols: int, columns: NDArray[np.int64] | None) -> tuple[np.ndarray, int]:

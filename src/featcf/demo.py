@@ -84,6 +84,9 @@ def run_demo(n_customers: int = 2000, random_state: int = 0, as_json: bool = Fal
     int
         The process exit code (0).
     """
+    # tqdm: kept out of import featcf (the progress bars import it only when shown)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     start = time.perf_counter()
     shop = make_insurance_shop(
         n_customers=n_customers, random_state=random_state, n_new_customers=5
@@ -94,7 +97,9 @@ def run_demo(n_customers: int = 2000, random_state: int = 0, as_json: bool = Fal
         print("\nFitting FeatureCF (field weights learned on a validation split)...")
     # the bar in a terminal only (auto): not in CI logs, never with --json
     progress = False if as_json else None
-    model = FeatureCF(random_state=random_state, show_progress=progress).fit(shop)
+    # log lines (the first run's compile notice) print above the progress bar, not inside it
+    with logging_redirect_tqdm():
+        model = FeatureCF(random_state=random_state, show_progress=progress).fit(shop)
 
     weights = model.feature_weights_
     customers = _pick_customers(shop)

@@ -47,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from featcf._jit import notice_if_cold
 from featcf._threads import parallel_launch
 from featcf._validation import (
     check_bool,
@@ -177,6 +178,7 @@ def _run_ranking_kernel(
     # numba: compiled on first use, kept out of import featcf (and of the models' imports)
     from featcf._kernels import ranking as kernels
 
+    notice_if_cold(kernels.ranking_stats_csr_serial, kernels.ranking_stats_csr)
     if top.size < _PARALLEL_MIN_WORK:
         stats = kernels.ranking_stats_csr_serial(
             top, k, rel.indptr, rel.indices, rel.data, bool(graded)
@@ -487,6 +489,7 @@ def auc(
     # numba: compiled on first use, kept out of import featcf (and of the models' imports)
     from featcf._kernels import ranking as kernels
 
+    notice_if_cold(kernels.auc_dense_serial, kernels.auc_dense)
     if arr.size < _PARALLEL_MIN_WORK:
         return kernels.auc_dense_serial(arr, rel.indptr, rel.indices, ex_indptr, ex_indices)
     with parallel_launch():

@@ -78,6 +78,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from featcf._jit import notice_if_cold
 from featcf._threads import SMALL_WORK, check_n_threads, n_chunks, numba_threads
 from featcf._validation import (
     check_csr,
@@ -291,12 +292,13 @@ def _sparse_topk(
     n_threads: int | None,
     fast: bool = True,
     n_pop: int | None = None,
-    symmetric: bool = True,
+    symmetric: bool | None = None,
 ) -> sp.csr_matrix:
     """Dispatch: the binary count path when it applies (``fast``), else the generic kernels.
 
     ``n_pop`` forces the size of the bitset core of the binary path (None: cost model);
-    ``symmetric=False`` keeps the float self-similarity on the row-by-row kernel (tests).
+    ``symmetric`` picks the self-similarity kernel (see :func:`_use_symmetric`; True and
+    False force one, for tests).
     """
     # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import similarity as ks
@@ -311,6 +313,7 @@ def _sparse_topk(
     k_eff = min(k, n_b)
     if n_a == 0 or k_eff == 0:
         return _empty((n_a, n_b))
+    notice_if_cold(ks.relabelled_transpose, ks.row_weighted_sums)
 
     positive = None if weights is None else weights[weights > 0]
     if (
@@ -325,7 +328,7 @@ def _sparse_topk(
             value_sq = w0 if metric == "jaccard" else v * v * w0
             return _binary_topk(
                 A, None if self_mode else B, k_eff, metric, value_sq, shrink, min_support,
-                exclude_self and self_mode, n_threads, n_pop,
+                exclude_self and self_mode, n_threads, n_pop, symmetric,
             )  # fmt: skip
 
     idf, mean_len = (None, 0.0)
@@ -333,16 +336,16 @@ def _sparse_topk(
         idf, mean_len = _idf_and_length(B)
 
     with numba_threads(n_threads, A.nnz + B.nnz) as threads:
-        chunks = n_chunks(n_a, threads)
         if metric == "pearson":
             col_w = np.ones(A.shape[1]) if weights is None else weights
             a_data = _shift_rows(A, col_w)
             b_data = a_data if self_mode else _shift_rows(B, col_w)
             bt = _transpose(B.indptr, B.indices, b_data, B.shape)
-            out = ks.pearson_topk(
+            args = (
                 A.indptr, A.indices, a_data, *bt, col_w, n_b, k_eff,
-                shrink, min_support, exclude_self and self_mode, chunks,
+                shrink, min_support, exclude_self and self_mode,
             )  # fmt: skip
+            out = _run_topk(ks.pearson_topk, ks.pearson_topk_chunk, args, n_a, k_eff, threads)
         else:
             a_data, norm_a = _metric_data(A, metric, weights, idf, mean_len)
             if self_mode:
@@ -350,7 +353,7 @@ def _sparse_topk(
             else:
                 b_data, norm_b = _metric_data(B, metric, weights, idf, mean_len)
             mode = {"dot": ks.MODE_DOT, "jaccard": ks.MODE_JACCARD}.get(metric, ks.MODE_COSINE)
-            if self_mode and symmetric and threads * n_b * k_eff * 8 <= _SYMMETRIC_MAX_BYTES:
+            if self_mode and _use_symmetric(symmetric, A.nnz + B.nnz, threads * n_b * k_eff):
                 # upper triangle only, rows relabelled by decreasing length
                 order = np.argsort(-np.diff(A.indptr), kind="stable").astype(np.int32)
                 bt = ks.relabelled_transpose_values(A.indptr, A.indices, a_data, A.shape[1], order)
@@ -360,10 +363,11 @@ def _sparse_topk(
                 )  # fmt: skip
             else:
                 bt = _transpose(B.indptr, B.indices, b_data, B.shape)
-                out = ks.sparse_topk(
+                args = (
                     A.indptr, A.indices, a_data, *bt, n_b, norm_a, norm_b, k_eff, mode,
-                    shrink, min_support, exclude_self and self_mode, chunks,
+                    shrink, min_support, exclude_self and self_mode,
                 )  # fmt: skip
+                out = _run_topk(ks.sparse_topk, ks.sparse_topk_chunk, args, n_a, k_eff, threads)
     return _to_csr(*out, (n_a, n_b))
 
 
@@ -373,6 +377,59 @@ _BITSET_WORD_RATE = 7.0e9
 _BITSET_MAX_BYTES = 256 * 2**20
 #: the symmetric (upper-triangle) kernels keep a k-heap per row and thread: at most this much
 _SYMMETRIC_MAX_BYTES = 512 * 2**20
+
+
+def _use_symmetric(symmetric: bool | None, work: int, heap_slots: int) -> bool:
+    """Whether self similarity takes the symmetric (upper-triangle) kernel.
+
+    It halves the pair work but needs ``heap_slots`` (threads x rows x k) heap entries of 8
+    bytes. ``symmetric=None`` (the default) also leaves small inputs (fewer than
+    :data:`~featcf._threads.SMALL_WORK` stored entries, which run on one thread) to the
+    row-by-row kernel: their pairs take milliseconds either way, and that kernel serves the
+    ``*_between`` queries too, so a first run compiles one kernel instead of two.
+    """
+    if heap_slots * 8 > _SYMMETRIC_MAX_BYTES:
+        return False
+    return work >= SMALL_WORK if symmetric is None else symmetric
+
+
+def _run_chunked(
+    kernel: Any, chunk_kernel: Any, args: tuple, outputs: Any, n_units: int, threads: int
+) -> tuple[NDArray, ...]:
+    """Run a parallel kernel over ``n_units`` (rows, row blocks, users) in strided chunks.
+
+    On one thread the kernel's chunk body runs alone on the calling thread, filling the
+    arrays that ``outputs()`` makes: no parallel region to launch, and none to compile
+    (compiling a ``parallel=True`` kernel costs seconds). Both give the same result.
+    """
+    if threads == 1:
+        out = outputs()
+        chunk_kernel(*args, *out, 0, 1)
+        return out
+    return kernel(*args, n_chunks(n_units, threads))
+
+
+def _run_topk(
+    kernel: Any,
+    chunk_kernel: Any,
+    args: tuple,
+    n_rows: int,
+    k: int,
+    threads: int,
+    n_units: int | None = None,
+) -> tuple[NDArray, ...]:
+    """:func:`_run_chunked` for the top-k kernels (outputs of ``n_rows`` rows of ``k``)."""
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels.topk import topk_outputs
+
+    def outputs() -> tuple[NDArray, ...]:
+        return topk_outputs(n_rows, k)
+
+    return _run_chunked(
+        kernel, chunk_kernel, args, outputs, n_rows if n_units is None else n_units, threads
+    )
+
+
 _BITSET_CANDIDATES = (256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 
 
@@ -407,6 +464,7 @@ def _binary_topk(
     exclude_self: bool,
     n_threads: int | None,
     n_pop: int | None,
+    symmetric: bool | None = None,
 ) -> sp.csr_matrix:
     """Top-k when every stored value (and weight) is the same: int32 common-column counts.
 
@@ -453,18 +511,19 @@ def _binary_topk(
         # largest count the scatter can produce: pairs with a row outside the bitset core
         sorted_len = len_b[order]
         scattered_max = sorted_len[min(max(n_pop, 1), n_b - 1)] if n_b > 1 else 0
-        if self_mode and threads * n_b * k * 8 <= _SYMMETRIC_MAX_BYTES:
+        if self_mode and _use_symmetric(symmetric, A.nnz + B.nnz, threads * n_b * k):
             out = ks.count_topk_symmetric(
                 A.indptr, A.indices, bt_indptr, bt_indices, skip, order, norm_b, value_sq, k,
                 mode, shrink, min_support, not exclude_self, pop_counts, n_pop,
                 np.zeros(0, np.uint16 if scattered_max < 2**16 else np.int32), min(threads, n_b),
             )  # fmt: skip
         else:
-            out = ks.count_topk(
+            args = (
                 A.indptr, A.indices, a_label, bt_indptr, bt_indices, skip, order, n_b,
                 norm_a, norm_b, value_sq, k, mode, shrink, min_support, exclude_self,
-                pop_counts, n_pop, n_chunks(n_a, threads),
+                pop_counts, n_pop,
             )  # fmt: skip
+            out = _run_topk(ks.count_topk, ks.count_topk_chunk, args, n_a, k, threads)
     return _to_csr(*out, (n_a, n_b))
 
 
@@ -685,15 +744,15 @@ def topk_prepared(
     k_eff = min(k, n_b)
     if n_a == 0 or k_eff == 0:
         return _empty((n_a, n_b))
+    notice_if_cold(ks.dense_topk_rows, ks.dense_topk, ks.dense_topk_chunk)
     mode = ks.MODE_DOT if query.metric == "dot" else ks.MODE_COSINE
     if n_a < ks.DENSE_ROW_BLOCK:  # a few query rows (fold-in): no blocks, no thread pool
         out = ks.dense_topk_rows(a, b, norm_a, norm_b, k_eff, mode, exclude_self)
         return _to_csr(*out, (n_a, n_b))
     with numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
         n_blocks = -(-n_a // ks.DENSE_ROW_BLOCK)
-        out = ks.dense_topk(
-            a, b, norm_a, norm_b, k_eff, mode, exclude_self, n_chunks(n_blocks, threads)
-        )
+        args = (a, b, norm_a, norm_b, k_eff, mode, exclude_self)
+        out = _run_topk(ks.dense_topk, ks.dense_topk_chunk, args, n_a, k_eff, threads, n_blocks)
     return _to_csr(*out, (n_a, n_b))
 
 
@@ -721,6 +780,7 @@ def expand_repeated_topk(
     members = np.argsort(inverse, kind="stable").astype(np.int64)
     member_ptr = np.zeros(n_distinct + 1, dtype=np.int64)
     np.cumsum(np.bincount(inverse, minlength=n_distinct), out=member_ptr[1:])
+    notice_if_cold(expand)
     out = expand(sims.indptr.astype(np.int64), sims.indices, sims.data, member_ptr, members, k)
     return _to_csr(*out, (sims.shape[0], len(inverse)))
 
@@ -907,6 +967,7 @@ class NeighbourScorer:
         # numba: compiled on first use, kept out of import featcf
         from featcf._kernels.serving import topn_scores_one
 
+        notice_if_cold(topn_scores_one)
         self._kernel = topn_scores_one  # looked up once: an import per call costs ~1 us
         self._indptr = indptr
         self._indices = indices
@@ -1062,7 +1123,7 @@ def topn_scores(
         Scores, padded with ``-inf``.
     """
     # numba: compiled on first use, kept out of import featcf
-    from featcf._kernels.serving import topn_scores_batch
+    from featcf._kernels.serving import topn_scores_batch, topn_scores_chunk
 
     N = _check_neighbours(neighbours)
     H = _check_sparse(histories, "histories")
@@ -1084,11 +1145,18 @@ def topn_scores(
     else:
         allowed[_item_mask(exclude, n_items, "exclude")] = 0
         ex = sp.csr_matrix((H.shape[0], n_items), dtype=np.float32)
+    notice_if_cold(topn_scores_batch, topn_scores_chunk)
+    args = (
+        N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
+        bool(exclude_seen), allowed, n,
+    )  # fmt: skip
+    n_users = H.shape[0]
+
+    def outputs() -> tuple[NDArray, ...]:
+        return np.empty((n_users, n), np.int32), np.empty((n_users, n), np.float32)
+
     with numba_threads(n_threads, H.nnz + N.nnz) as threads:
-        return topn_scores_batch(
-            N.indptr, N.indices, N.data, H.indptr, H.indices, H.data, ex.indptr, ex.indices,
-            bool(exclude_seen), allowed, n, n_chunks(H.shape[0], threads),
-        )  # fmt: skip
+        return _run_chunked(topn_scores_batch, topn_scores_chunk, args, outputs, n_users, threads)
 
 
 def topn_scores_user(
@@ -1202,6 +1270,7 @@ def topn_dense(
         if ex.shape != S.shape:
             raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
         ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
+    notice_if_cold(topn_dense_serial, topn_dense_kernel)
     if S.size < SMALL_WORK or n_threads == 1:  # no parallel launch for a few rows
         return topn_dense_serial(S, n, ex_indptr, ex_indices, use_ex)
     with numba_threads(n_threads, S.size) as threads:

@@ -310,6 +310,48 @@ def test_symmetric_float_kernel_equals_row_by_row_kernel(metric, data):
     assert np.array_equal(a.data, b.data)
 
 
+@pytest.mark.parametrize("metric", ("cosine", "jaccard", "dot"))
+@settings(max_examples=25, deadline=None)
+@given(
+    X=sparse_matrices(max_rows=12, binary=True),
+    k=st.integers(1, 6),
+    n_pop=st.integers(0, 8),
+    options=st.tuples(st.sampled_from((0.0, 1.5)), st.integers(1, 3), st.booleans()),
+)
+def test_symmetric_count_kernel_equals_row_by_row_kernel(metric, X, k, n_pop, options):
+    # issue 17: small self-similarity inputs take the row-by-row kernel by default (one kernel
+    # to compile on a first run); the symmetric count kernel, forced here, must agree bit for bit
+    from featcf.similarity import _check_sparse, _sparse_topk
+
+    shrink, min_support, exclude_self = options
+    args = (_check_sparse(X, "X"), None, k, metric, shrink, min_support, None, exclude_self, None)
+    a = _sparse_topk(*args, n_pop=n_pop, symmetric=True)
+    b = _sparse_topk(*args, n_pop=n_pop, symmetric=False)
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(a, part), getattr(b, part)), part
+
+
+def test_row_by_row_kernels_same_on_one_and_two_threads(rng):
+    # issue 17: on one thread the row-by-row kernels run their chunk body alone (no parallel
+    # region); on two, the parallel kernel: same result, self and between, binary and float
+    from featcf.similarity import _check_sparse, _sparse_topk
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least two numba threads")
+    X = sp.random(2000, 300, density=0.05, format="csr", random_state=2, dtype=np.float64)
+    X.data = np.round(X.data * 4) / 2 + 0.5
+    binary = X.copy()
+    binary.data[:] = 1.0
+    for M in (X, binary):
+        M = _check_sparse(M, "X")
+        for B in (None, M[:1800]):  # A.nnz + B.nnz > 50,000: really two threads
+            args = (M, B, 6, "cosine", 1.0, 1, None, B is None)
+            one = _sparse_topk(*args, 1, symmetric=False)
+            two = _sparse_topk(*args, 2, symmetric=False)
+            for part in ("indptr", "indices", "data"):
+                assert np.array_equal(getattr(one, part), getattr(two, part)), part
+
+
 @pytest.mark.parametrize("binary", (True, False))
 def test_row_by_row_fallback_when_heap_banks_do_not_fit(binary, monkeypatch, rng):
     # self similarity falls back to the row-by-row kernels when a heap per row and thread would

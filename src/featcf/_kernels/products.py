@@ -13,7 +13,9 @@ entries, so results do not depend on the thread count.
 
 Each comes as a parallel kernel (``n_chunks`` strided chunks of rows under ``prange``) and a
 ``*_serial`` one for a few rows: launching a parallel region costs tens of microseconds,
-more than a one-user fold-in's whole product.
+more than a one-user fold-in's whole product. Both call the same row body with int64
+``start, step`` (``np.int64`` casts: numba would otherwise compile the body again for the
+literal ``0, 1`` and for the unsigned ``prange`` index).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def csr_dense_product(
     out = np.zeros((a_indptr.shape[0] - 1, n_out), np.float64)
     for chunk in prange(n_chunks):
         _csr_dense_rows(
-            a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, col_pos, out, chunk,
-            n_chunks,
+            a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, col_pos, out,
+            np.int64(chunk), n_chunks,
         )  # fmt: skip
     return out
 
@@ -59,7 +61,10 @@ def csr_dense_product_serial(
 ):
     """:func:`csr_dense_product` on the calling thread."""
     out = np.zeros((a_indptr.shape[0] - 1, n_out), np.float64)
-    _csr_dense_rows(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, col_pos, out, 0, 1)
+    _csr_dense_rows(
+        a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, col_pos, out, np.int64(0),
+        np.int64(1),
+    )  # fmt: skip
     return out
 
 
@@ -108,7 +113,7 @@ def two_hop_dense_product(
     for chunk in prange(n_chunks):
         _two_hop_rows(
             a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, c_indptr, c_indices,
-            c_data, col_pos, out, chunk, n_chunks,
+            c_data, col_pos, out, np.int64(chunk), n_chunks,
         )  # fmt: skip
     return out
 
@@ -122,6 +127,6 @@ def two_hop_dense_product_serial(
     out = np.zeros((a_indptr.shape[0] - 1, n_out), np.float64)
     _two_hop_rows(
         a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, c_indptr, c_indices, c_data,
-        col_pos, out, 0, 1,
+        col_pos, out, np.int64(0), np.int64(1),
     )  # fmt: skip
     return out

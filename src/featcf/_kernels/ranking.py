@@ -8,13 +8,16 @@ Each metric has a per-user body (``_*_user``) and two drivers over users with id
 results: ``parallel=True`` with ``prange`` for large inputs and a serial one for small
 inputs, where launching the thread pool costs more than the work (several milliseconds per
 parallel region with the OpenMP layer). Drivers allocate with ``np.empty`` so that the
-parallel driver has exactly one parallel region.
+parallel driver has exactly one parallel region, and pass the user as an int64 (the
+``prange`` index is unsigned: the body would compile twice).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from featcf._kernels.topk import heap_push, heap_sorted
 
 __all__ = [
     "AP_SUM",
@@ -56,9 +59,17 @@ def _ranking_stats_user(ranked, u, k, indptr, indices, gains, graded, out):  # p
                 ap_sum += hits / (i + 1.0)
         n_ideal = min(k, n_rel)
         if graded:
-            ordered = np.sort(gains[start:end])
+            # the n_ideal largest gains, largest first, through a heap of that size (np.sort
+            # would cost every first run a second of compiling)
+            heap_g = np.empty(n_ideal, np.float64)
+            heap_p = np.empty(n_ideal, np.int32)
+            size = 0
+            for p in range(start, end):
+                size = heap_push(heap_g, heap_p, size, n_ideal, gains[p], p - start)
+            ordered = np.empty(n_ideal, np.float64)
+            heap_sorted(heap_g, heap_p, size, ordered, heap_p.copy())
             for j in range(n_ideal):
-                idcg += ordered[n_rel - 1 - j] / np.log2(j + 2.0)
+                idcg += ordered[j] / np.log2(j + 2.0)
         else:
             for j in range(n_ideal):
                 idcg += 1.0 / np.log2(j + 2.0)
@@ -100,7 +111,7 @@ def ranking_stats_csr(ranked, k, indptr, indices, gains, graded):  # pragma: no 
     n_users = ranked.shape[0]
     out = np.empty((n_users, 4), dtype=np.float64)
     for u in numba.prange(n_users):
-        _ranking_stats_user(ranked, u, k, indptr, indices, gains, graded, out)
+        _ranking_stats_user(ranked, np.int64(u), k, indptr, indices, gains, graded, out)
     return out
 
 
@@ -179,7 +190,7 @@ def auc_dense(scores, pos_indptr, pos_indices, ex_indptr, ex_indices):  # pragma
     n_users = scores.shape[0]
     out = np.empty(n_users, dtype=np.float64)
     for u in numba.prange(n_users):
-        out[u] = _auc_user(scores, u, pos_indptr, pos_indices, ex_indptr, ex_indices)
+        out[u] = _auc_user(scores, np.int64(u), pos_indptr, pos_indices, ex_indptr, ex_indices)
     return out
 
 

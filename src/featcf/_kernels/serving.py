@@ -166,25 +166,43 @@ def topn_scores_batch(
 ):
     """Top-``n`` items for every user of the history CSR ``h_*`` (see module doc).
 
-    ``ex_*`` is a per-user exclusion CSR with as many rows as the history. Users are processed
-    in ``n_chunks`` strided chunks in parallel. Returns ``(idx int32 (u, n), score f32 (u, n))``.
+    ``ex_*`` is a per-user exclusion CSR with as many rows as the history. Users go in
+    ``n_chunks`` strided chunks to :func:`topn_scores_chunk`, in parallel. Returns
+    ``(idx int32 (u, n), score f32 (u, n))``.
     """
-    n_items = n_indptr.shape[0] - 1
     n_users = h_indptr.shape[0] - 1
     out_i = np.empty((n_users, n), np.int32)
     out_s = np.empty((n_users, n), np.float32)
     for chunk in prange(n_chunks):
-        acc = np.zeros(n_items, np.float64)
-        flag = np.zeros(n_items, np.uint8)
-        touched = np.empty(n_items + 1, np.int32)
-        heap_s = np.empty(n, np.float32)
-        heap_i = np.empty(n, np.int32)
-        for u in range(chunk, n_users, n_chunks):
-            lo = h_indptr[u]
-            hi = h_indptr[u + 1]
-            _score_one_user(
-                n_indptr, n_indices, n_data, h_indices[lo:hi], h_data[lo:hi],
-                ex_indices[ex_indptr[u]:ex_indptr[u + 1]], exclude_seen, allowed, n,
-                acc, flag, touched, heap_s, heap_i, out_i[u], out_s[u],
-            )  # fmt: skip
+        topn_scores_chunk(
+            n_indptr, n_indices, n_data, h_indptr, h_indices, h_data, ex_indptr, ex_indices,
+            exclude_seen, allowed, n, out_i, out_s, np.int64(chunk), n_chunks,
+        )  # fmt: skip
     return out_i, out_s
+
+
+@njit(cache=True)
+def topn_scores_chunk(
+    n_indptr, n_indices, n_data, h_indptr, h_indices, h_data, ex_indptr, ex_indices,
+    exclude_seen, allowed, n, out_i, out_s, chunk, n_chunks,
+):  # fmt: skip
+    """Users ``chunk, chunk + n_chunks, ...`` of :func:`topn_scores_batch` into ``out_*``.
+
+    With ``chunk=0, n_chunks=1``, the whole batch on the calling thread (no parallel region
+    to launch or compile).
+    """
+    n_items = n_indptr.shape[0] - 1
+    n_users = h_indptr.shape[0] - 1
+    acc = np.zeros(n_items, np.float64)
+    flag = np.zeros(n_items, np.uint8)
+    touched = np.empty(n_items + 1, np.int32)
+    heap_s = np.empty(n, np.float32)
+    heap_i = np.empty(n, np.int32)
+    for u in range(chunk, n_users, n_chunks):
+        lo = h_indptr[u]
+        hi = h_indptr[u + 1]
+        _score_one_user(
+            n_indptr, n_indices, n_data, h_indices[lo:hi], h_data[lo:hi],
+            ex_indices[ex_indptr[u]:ex_indptr[u + 1]], exclude_seen, allowed, n,
+            acc, flag, touched, heap_s, heap_i, out_i[u], out_s[u],
+        )  # fmt: skip

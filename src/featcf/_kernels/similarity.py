@@ -45,7 +45,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from featcf._kernels.topk import heap_push, heap_sorted, worse
+from featcf._kernels.topk import heap_push, heap_sorted, topk_outputs, worse
 
 MODE_DOT = 0
 MODE_COSINE = 1
@@ -99,54 +99,72 @@ def sparse_topk(
     exclude_self,
     n_chunks,
 ):
-    """Exact top-k of ``MODE_*`` scores between rows of ``A`` and rows of ``B`` (see module doc)."""
-    n_a = a_indptr.shape[0] - 1
-    out_i = np.full((n_a, k), -1, np.int32)
-    out_s = np.zeros((n_a, k), np.float32)
-    out_n = np.zeros(n_a, np.int32)
+    """Exact top-k of ``MODE_*`` scores between rows of ``A`` and rows of ``B`` (see module doc).
+
+    Rows go in ``n_chunks`` strided chunks to :func:`sparse_topk_chunk`, in parallel.
+    """
+    out_i, out_s, out_n = topk_outputs(a_indptr.shape[0] - 1, k)
     for chunk in prange(n_chunks):
-        acc = np.zeros(n_b, np.float64)
-        cnt = np.zeros(n_b, np.int32)
-        touched = np.empty(n_b, np.int32)
-        heap_s = np.empty(k, np.float32)
-        heap_i = np.empty(k, np.int32)
-        for i in range(chunk, n_a, n_chunks):
-            n_touched = 0
-            p_end = a_indptr[i + 1]
-            for p in range(a_indptr[i], p_end):
-                if p + PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indices, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
-                    prefetch(bt_data, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
-                if p + 2 * PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indptr, a_indices[p + 2 * PREFETCH_DISTANCE])
-                c = a_indices[p]
-                x = np.float64(a_data[p])
-                for q in range(bt_indptr[c], bt_indptr[c + 1]):
-                    j = bt_indices[q]
-                    if cnt[j] == 0:
-                        touched[n_touched] = j
-                        n_touched += 1
-                    cnt[j] += 1
-                    acc[j] += x * bt_data[q]
-            size = 0
-            na = norm_a[i]
-            for t in range(n_touched):
-                j = touched[t]
-                n_common = cnt[j]
-                dot = acc[j]
-                acc[j] = 0.0
-                cnt[j] = 0
-                if n_common < min_support or (exclude_self and j == i):
-                    continue
-                s = np.float32(_finish(dot, n_common, na, norm_b[j], mode, shrink))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                if size == k and not worse(heap_s[0], heap_i[0], s, j):
-                    continue
-                size = heap_push(heap_s, heap_i, size, k, s, j)
-            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
-            out_n[i] = size
+        sparse_topk_chunk(
+            a_indptr, a_indices, a_data, bt_indptr, bt_indices, bt_data, n_b, norm_a, norm_b,
+            k, mode, shrink, min_support, exclude_self, out_i, out_s, out_n, np.int64(chunk),
+            n_chunks,
+        )  # fmt: skip
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def sparse_topk_chunk(
+    a_indptr, a_indices, a_data, bt_indptr, bt_indices, bt_data, n_b, norm_a, norm_b, k, mode,
+    shrink, min_support, exclude_self, out_i, out_s, out_n, chunk, n_chunks,
+):  # fmt: skip
+    """Rows ``chunk, chunk + n_chunks, ...`` of :func:`sparse_topk` into ``out_*``.
+
+    With ``chunk=0, n_chunks=1`` and outputs from :func:`topk_outputs`, the whole kernel on
+    the calling thread (no parallel region to launch or compile).
+    """
+    n_a = a_indptr.shape[0] - 1
+    acc = np.zeros(n_b, np.float64)
+    cnt = np.zeros(n_b, np.int32)
+    touched = np.empty(n_b, np.int32)
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
+    for i in range(chunk, n_a, n_chunks):
+        n_touched = 0
+        p_end = a_indptr[i + 1]
+        for p in range(a_indptr[i], p_end):
+            if p + PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indices, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
+                prefetch(bt_data, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
+            if p + 2 * PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indptr, a_indices[p + 2 * PREFETCH_DISTANCE])
+            c = a_indices[p]
+            x = np.float64(a_data[p])
+            for q in range(bt_indptr[c], bt_indptr[c + 1]):
+                j = bt_indices[q]
+                if cnt[j] == 0:
+                    touched[n_touched] = j
+                    n_touched += 1
+                cnt[j] += 1
+                acc[j] += x * bt_data[q]
+        size = 0
+        na = norm_a[i]
+        for t in range(n_touched):
+            j = touched[t]
+            n_common = cnt[j]
+            dot = acc[j]
+            acc[j] = 0.0
+            cnt[j] = 0
+            if n_common < min_support or (exclude_self and j == i):
+                continue
+            s = np.float32(_finish(dot, n_common, na, norm_b[j], mode, shrink))
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            if size == k and not worse(heap_s[0], heap_i[0], s, j):
+                continue
+            size = heap_push(heap_s, heap_i, size, k, s, j)
+        heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+        out_n[i] = size
 
 
 @njit(cache=True, parallel=True)
@@ -178,82 +196,94 @@ def pearson_topk(
     zero (below ``PEARSON_VAR_RTOL`` times the side's sum of squares) gives no score. Shrinkage,
     ``min_support``, ``exclude_self`` and the output are as in :func:`sparse_topk`; the caller
     may shift each row by a constant first (Pearson is invariant to it) to reduce cancellation.
+    Rows go in ``n_chunks`` strided chunks to :func:`pearson_topk_chunk`, in parallel.
     """
-    n_a = a_indptr.shape[0] - 1
-    out_i = np.full((n_a, k), -1, np.int32)
-    out_s = np.zeros((n_a, k), np.float32)
-    out_n = np.zeros(n_a, np.int32)
+    out_i, out_s, out_n = topk_outputs(a_indptr.shape[0] - 1, k)
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n_b, np.int32)
-        sw = np.zeros(n_b, np.float64)
-        sa = np.zeros(n_b, np.float64)
-        sb = np.zeros(n_b, np.float64)
-        qa = np.zeros(n_b, np.float64)
-        qb = np.zeros(n_b, np.float64)
-        pab = np.zeros(n_b, np.float64)
-        touched = np.empty(n_b, np.int32)
-        heap_s = np.empty(k, np.float32)
-        heap_i = np.empty(k, np.int32)
-        for i in range(chunk, n_a, n_chunks):
-            n_touched = 0
-            for p in range(a_indptr[i], a_indptr[i + 1]):
-                c = a_indices[p]
-                w = col_w[c]
-                x = np.float64(a_data[p])
-                wx = w * x
-                wxx = wx * x
-                for q in range(bt_indptr[c], bt_indptr[c + 1]):
-                    j = bt_indices[q]
-                    y = np.float64(bt_data[q])
-                    if cnt[j] == 0:
-                        touched[n_touched] = j
-                        n_touched += 1
-                    cnt[j] += 1
-                    sw[j] += w
-                    sa[j] += wx
-                    sb[j] += w * y
-                    qa[j] += wxx
-                    qb[j] += w * y * y
-                    pab[j] += wx * y
-            size = 0
-            for t in range(n_touched):
-                j = touched[t]
-                n_common = cnt[j]
-                wsum = sw[j]
-                s_a = sa[j]
-                s_b = sb[j]
-                q_a = qa[j]
-                q_b = qb[j]
-                p_ab = pab[j]
-                cnt[j] = 0
-                sw[j] = 0.0
-                sa[j] = 0.0
-                sb[j] = 0.0
-                qa[j] = 0.0
-                qb[j] = 0.0
-                pab[j] = 0.0
-                if n_common < min_support or (exclude_self and j == i) or wsum <= 0.0:
-                    continue
-                var_a = q_a - s_a * s_a / wsum
-                var_b = q_b - s_b * s_b / wsum
-                if var_a <= PEARSON_VAR_RTOL * q_a or var_b <= PEARSON_VAR_RTOL * q_b:
-                    continue
-                r = (p_ab - s_a * s_b / wsum) / np.sqrt(var_a * var_b)
-                if r > 1.0:
-                    r = 1.0
-                elif r < -1.0:
-                    r = -1.0
-                if shrink > 0.0:
-                    r *= n_common / (n_common + shrink)
-                s = np.float32(r)
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                if size == k and not worse(heap_s[0], heap_i[0], s, j):
-                    continue
-                size = heap_push(heap_s, heap_i, size, k, s, j)
-            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
-            out_n[i] = size
+        pearson_topk_chunk(
+            a_indptr, a_indices, a_data, bt_indptr, bt_indices, bt_data, col_w, n_b, k, shrink,
+            min_support, exclude_self, out_i, out_s, out_n, np.int64(chunk), n_chunks,
+        )  # fmt: skip
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def pearson_topk_chunk(
+    a_indptr, a_indices, a_data, bt_indptr, bt_indices, bt_data, col_w, n_b, k, shrink,
+    min_support, exclude_self, out_i, out_s, out_n, chunk, n_chunks,
+):  # fmt: skip
+    """Rows ``chunk, chunk + n_chunks, ...`` of :func:`pearson_topk` into ``out_*`` (as
+    :func:`sparse_topk_chunk`)."""
+    n_a = a_indptr.shape[0] - 1
+    cnt = np.zeros(n_b, np.int32)
+    sw = np.zeros(n_b, np.float64)
+    sa = np.zeros(n_b, np.float64)
+    sb = np.zeros(n_b, np.float64)
+    qa = np.zeros(n_b, np.float64)
+    qb = np.zeros(n_b, np.float64)
+    pab = np.zeros(n_b, np.float64)
+    touched = np.empty(n_b, np.int32)
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
+    for i in range(chunk, n_a, n_chunks):
+        n_touched = 0
+        for p in range(a_indptr[i], a_indptr[i + 1]):
+            c = a_indices[p]
+            w = col_w[c]
+            x = np.float64(a_data[p])
+            wx = w * x
+            wxx = wx * x
+            for q in range(bt_indptr[c], bt_indptr[c + 1]):
+                j = bt_indices[q]
+                y = np.float64(bt_data[q])
+                if cnt[j] == 0:
+                    touched[n_touched] = j
+                    n_touched += 1
+                cnt[j] += 1
+                sw[j] += w
+                sa[j] += wx
+                sb[j] += w * y
+                qa[j] += wxx
+                qb[j] += w * y * y
+                pab[j] += wx * y
+        size = 0
+        for t in range(n_touched):
+            j = touched[t]
+            n_common = cnt[j]
+            wsum = sw[j]
+            s_a = sa[j]
+            s_b = sb[j]
+            q_a = qa[j]
+            q_b = qb[j]
+            p_ab = pab[j]
+            cnt[j] = 0
+            sw[j] = 0.0
+            sa[j] = 0.0
+            sb[j] = 0.0
+            qa[j] = 0.0
+            qb[j] = 0.0
+            pab[j] = 0.0
+            if n_common < min_support or (exclude_self and j == i) or wsum <= 0.0:
+                continue
+            var_a = q_a - s_a * s_a / wsum
+            var_b = q_b - s_b * s_b / wsum
+            if var_a <= PEARSON_VAR_RTOL * q_a or var_b <= PEARSON_VAR_RTOL * q_b:
+                continue
+            r = (p_ab - s_a * s_b / wsum) / np.sqrt(var_a * var_b)
+            if r > 1.0:
+                r = 1.0
+            elif r < -1.0:
+                r = -1.0
+            if shrink > 0.0:
+                r *= n_common / (n_common + shrink)
+            s = np.float32(r)
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            if size == k and not worse(heap_s[0], heap_i[0], s, j):
+                continue
+            size = heap_push(heap_s, heap_i, size, k, s, j)
+        heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+        out_n[i] = size
 
 
 #: rows of ``a`` scored together by :func:`dense_topk` (one SIMD register of float64)
@@ -327,48 +357,60 @@ def dense_topk(a, b, norm_a, norm_b, k, mode, exclude_self, n_chunks):
     Blocks of ``DENSE_ROW_BLOCK`` rows of ``a`` are scored against each row of ``b`` at once
     (vectorised across the block); every dot product is still summed over c = 0..d-1 in
     order, so a pair's score does not depend on the blocking or the thread count.
+
+    Blocks go in ``n_chunks`` strided chunks to :func:`dense_topk_chunk`, in parallel.
     """
+    out_i, out_s, out_n = topk_outputs(a.shape[0], k)
+    for chunk in prange(n_chunks):
+        dense_topk_chunk(
+            a, b, norm_a, norm_b, k, mode, exclude_self, out_i, out_s, out_n, np.int64(chunk),
+            n_chunks,
+        )  # fmt: skip
+    return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def dense_topk_chunk(
+    a, b, norm_a, norm_b, k, mode, exclude_self, out_i, out_s, out_n, chunk, n_chunks
+):
+    """Row blocks ``chunk, chunk + n_chunks, ...`` of :func:`dense_topk` into ``out_*`` (as
+    :func:`sparse_topk_chunk`)."""
     n_a, d = a.shape
     n_b = b.shape[0]
     R = DENSE_ROW_BLOCK
-    out_i = np.full((n_a, k), -1, np.int32)
-    out_s = np.zeros((n_a, k), np.float32)
-    out_n = np.zeros(n_a, np.int32)
     n_blocks = (n_a + R - 1) // R
-    for chunk in prange(n_chunks):
-        heap_s = np.empty((R, k), np.float32)
-        heap_i = np.empty((R, k), np.int32)
-        sizes = np.zeros(R, np.int64)
-        block = np.zeros((d, R), np.float64)
-        acc = np.zeros(R, np.float64)
-        thr = np.full(R, -np.inf)  # per row, see _offer_dense
-        for blk in range(chunk, n_blocks, n_chunks):
-            i0 = blk * R
-            rows = min(R, n_a - i0)
-            block[:, :] = 0.0
+    heap_s = np.empty((R, k), np.float32)
+    heap_i = np.empty((R, k), np.int32)
+    sizes = np.zeros(R, np.int64)
+    block = np.zeros((d, R), np.float64)
+    acc = np.zeros(R, np.float64)
+    thr = np.full(R, -np.inf)  # per row, see _offer_dense
+    for blk in range(chunk, n_blocks, n_chunks):
+        i0 = blk * R
+        rows = min(R, n_a - i0)
+        block[:, :] = 0.0
+        for r in range(rows):
+            sizes[r] = 0
+            thr[r] = -np.inf
+            for c in range(d):
+                block[c, r] = a[i0 + r, c]
+        for j in range(n_b):
+            acc[:] = 0.0
+            for c in range(d):
+                bjc = b[j, c]
+                for r in range(R):
+                    acc[r] += block[c, r] * bjc
+            nb = norm_b[j]
             for r in range(rows):
-                sizes[r] = 0
-                thr[r] = -np.inf
-                for c in range(d):
-                    block[c, r] = a[i0 + r, c]
-            for j in range(n_b):
-                acc[:] = 0.0
-                for c in range(d):
-                    bjc = b[j, c]
-                    for r in range(R):
-                        acc[r] += block[c, r] * bjc
-                nb = norm_b[j]
-                for r in range(rows):
-                    i = i0 + r
-                    if exclude_self and j == i:
-                        continue
-                    sizes[r], thr[r] = _offer_dense(
-                        acc[r], norm_a[i], nb, mode, j, k, heap_s[r], heap_i[r], sizes[r], thr[r]
-                    )
-            for r in range(rows):
-                heap_sorted(heap_s[r], heap_i[r], sizes[r], out_s[i0 + r], out_i[i0 + r])
-                out_n[i0 + r] = sizes[r]
-    return out_i, out_s, out_n
+                i = i0 + r
+                if exclude_self and j == i:
+                    continue
+                sizes[r], thr[r] = _offer_dense(
+                    acc[r], norm_a[i], nb, mode, j, k, heap_s[r], heap_i[r], sizes[r], thr[r]
+                )
+        for r in range(rows):
+            heap_sorted(heap_s[r], heap_i[r], sizes[r], out_s[i0 + r], out_i[i0 + r])
+            out_n[i0 + r] = sizes[r]
 
 
 @njit(cache=True)
@@ -548,50 +590,65 @@ def count_topk(
     else -1. Self mode with a dense core: the ``n_pop`` most popular rows (labels < n_pop) take
     their counts among themselves from ``pop_counts`` (bitsets) and skip the first
     ``bt_skip[c]`` (popular) entries of every column.
+
+    Rows go in ``n_chunks`` strided chunks to :func:`count_topk_chunk`, in parallel.
     """
-    n_a = a_indptr.shape[0] - 1
-    out_i = np.full((n_a, k), -1, np.int32)
-    out_s = np.zeros((n_a, k), np.float32)
-    out_n = np.zeros(n_a, np.int32)
+    out_i, out_s, out_n = topk_outputs(a_indptr.shape[0] - 1, k)
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n_b, np.int32)
-        heap_s = np.empty(k, np.float32)
-        heap_i = np.empty(k, np.int32)
-        for i in range(chunk, n_a, n_chunks):
-            li = a_label[i]
-            popular = 0 <= li < n_pop
-            p_end = a_indptr[i + 1]
-            for p in range(a_indptr[i], p_end):
-                if p + PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indices, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
-                if p + 2 * PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indptr, a_indices[p + 2 * PREFETCH_DISTANCE])
-                c = a_indices[p]
-                start = bt_indptr[c] + bt_skip[c] if popular else bt_indptr[c]
-                for q in range(start, bt_indptr[c + 1]):
-                    cnt[np.uint32(bt_indices[q])] += 1
-            if popular:
-                for j in range(n_pop):
-                    cnt[j] = pop_counts[li, j]
-            size = 0
-            na = norm_a[i]
-            for j in range(n_b):
-                n_common = cnt[j]
-                if n_common == 0:
-                    continue
-                cnt[j] = 0
-                if n_common < min_support or (exclude_self and j == li):
-                    continue
-                s = np.float32(_finish(n_common * value_sq, n_common, na, norm_b[j], mode, shrink))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                jo = b_orig[j]
-                if size == k and not worse(heap_s[0], heap_i[0], s, jo):
-                    continue
-                size = heap_push(heap_s, heap_i, size, k, s, jo)
-            heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
-            out_n[i] = size
+        count_topk_chunk(
+            a_indptr, a_indices, a_label, bt_indptr, bt_indices, bt_skip, b_orig, n_b, norm_a,
+            norm_b, value_sq, k, mode, shrink, min_support, exclude_self, pop_counts, n_pop,
+            out_i, out_s, out_n, np.int64(chunk), n_chunks,
+        )  # fmt: skip
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def count_topk_chunk(
+    a_indptr, a_indices, a_label, bt_indptr, bt_indices, bt_skip, b_orig, n_b, norm_a, norm_b,
+    value_sq, k, mode, shrink, min_support, exclude_self, pop_counts, n_pop, out_i, out_s,
+    out_n, chunk, n_chunks,
+):  # fmt: skip
+    """Rows ``chunk, chunk + n_chunks, ...`` of :func:`count_topk` into ``out_*`` (as
+    :func:`sparse_topk_chunk`)."""
+    n_a = a_indptr.shape[0] - 1
+    cnt = np.zeros(n_b, np.int32)
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
+    for i in range(chunk, n_a, n_chunks):
+        li = a_label[i]
+        popular = 0 <= li < n_pop
+        p_end = a_indptr[i + 1]
+        for p in range(a_indptr[i], p_end):
+            if p + PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indices, bt_indptr[a_indices[p + PREFETCH_DISTANCE]])
+            if p + 2 * PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indptr, a_indices[p + 2 * PREFETCH_DISTANCE])
+            c = a_indices[p]
+            start = bt_indptr[c] + bt_skip[c] if popular else bt_indptr[c]
+            for q in range(start, bt_indptr[c + 1]):
+                cnt[np.uint32(bt_indices[q])] += 1
+        if popular:
+            for j in range(n_pop):
+                cnt[j] = pop_counts[li, j]
+        size = 0
+        na = norm_a[i]
+        for j in range(n_b):
+            n_common = cnt[j]
+            if n_common == 0:
+                continue
+            cnt[j] = 0
+            if n_common < min_support or (exclude_self and j == li):
+                continue
+            s = np.float32(_finish(n_common * value_sq, n_common, na, norm_b[j], mode, shrink))
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            jo = b_orig[j]
+            if size == k and not worse(heap_s[0], heap_i[0], s, jo):
+                continue
+            size = heap_push(heap_s, heap_i, size, k, s, jo)
+        heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+        out_n[i] = size
 
 
 @njit(cache=True, inline="always")
@@ -644,56 +701,69 @@ def count_topk_symmetric(
     bank_i = np.empty((n_chunks, n, k), np.int32)
     bank_n = np.zeros((n_chunks, n), np.int32)
     for chunk in prange(n_chunks):
-        cnt = np.zeros(n, count_proto.dtype)
-        cursor = bt_indptr[:-1].copy()
-        heap_s = bank_s[chunk]
-        heap_i = bank_i[chunk]
-        sizes = bank_n[chunk]
-        root_s = np.empty(n, np.float32)
-        root_i = np.empty(n, np.int32)
-        for li in range(chunk, n, n_chunks):
-            r = b_orig[li]
-            popular = li < n_pop
-            p_end = indptr[r + 1]
-            for p in range(indptr[r], p_end):
-                if p + PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
-                if p + 2 * PREFETCH_DISTANCE < p_end:
-                    prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
-                c = indices[p]
-                q = cursor[c]
-                end = bt_indptr[c + 1]
-                while q < end and bt_indices[q] <= li:
-                    q += 1
-                cursor[c] = q
-                if popular:
-                    q = max(q, bt_indptr[c] + bt_skip[c])
-                for qq in range(q, end):
-                    cnt[np.uint32(bt_indices[qq])] += 1
-            na = norm[li]
-            deg = indptr[r + 1] - indptr[r]
-            if include_self and deg >= min_support and deg > 0:
-                s = np.float32(_finish(deg * value_sq, deg, na, na, mode, shrink))
-                if s != 0.0 and np.isfinite(s):
-                    _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
-            for j in range(li + 1, n):
-                if popular and j < n_pop:
-                    n_common = np.int64(pop_counts[li, j])
-                else:
-                    n_common = np.int64(cnt[j])
-                    if n_common == 0:
-                        continue
-                    cnt[j] = 0
+        count_topk_symmetric_chunk(
+            indptr, indices, bt_indptr, bt_indices, bt_skip, b_orig, norm, value_sq, k, mode,
+            shrink, min_support, include_self, pop_counts, n_pop, count_proto, bank_s[chunk],
+            bank_i[chunk], bank_n[chunk], np.int64(chunk), n_chunks,
+        )  # fmt: skip
+    return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+
+
+@njit(cache=True)
+def count_topk_symmetric_chunk(
+    indptr, indices, bt_indptr, bt_indices, bt_skip, b_orig, norm, value_sq, k, mode, shrink,
+    min_support, include_self, pop_counts, n_pop, count_proto, heap_s, heap_i, sizes, chunk,
+    n_chunks,
+):  # fmt: skip
+    """Labels ``chunk, chunk + n_chunks, ...`` of :func:`count_topk_symmetric` into one bank
+    of heaps (``heap_s``/``heap_i`` of shape (n_rows, k), ``sizes``)."""
+    n = indptr.shape[0] - 1
+    cnt = np.zeros(n, count_proto.dtype)
+    cursor = bt_indptr[:-1].copy()
+    root_s = np.empty(n, np.float32)
+    root_i = np.empty(n, np.int32)
+    for li in range(chunk, n, n_chunks):
+        r = b_orig[li]
+        popular = li < n_pop
+        p_end = indptr[r + 1]
+        for p in range(indptr[r], p_end):
+            if p + PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
+            if p + 2 * PREFETCH_DISTANCE < p_end:
+                prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
+            c = indices[p]
+            q = cursor[c]
+            end = bt_indptr[c + 1]
+            while q < end and bt_indices[q] <= li:
+                q += 1
+            cursor[c] = q
+            if popular:
+                q = max(q, bt_indptr[c] + bt_skip[c])
+            for qq in range(q, end):
+                cnt[np.uint32(bt_indices[qq])] += 1
+        na = norm[li]
+        deg = indptr[r + 1] - indptr[r]
+        if include_self and deg >= min_support and deg > 0:
+            s = np.float32(_finish(deg * value_sq, deg, na, na, mode, shrink))
+            if s != 0.0 and np.isfinite(s):
+                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
+        for j in range(li + 1, n):
+            if popular and j < n_pop:
+                n_common = np.int64(pop_counts[li, j])
+            else:
+                n_common = np.int64(cnt[j])
                 if n_common == 0:
                     continue
-                if n_common < min_support:
-                    continue
-                s = np.float32(_finish(n_common * value_sq, n_common, na, norm[j], mode, shrink))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
-                _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
-    return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+                cnt[j] = 0
+            if n_common == 0:
+                continue
+            if n_common < min_support:
+                continue
+            s = np.float32(_finish(n_common * value_sq, n_common, na, norm[j], mode, shrink))
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
+            _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
 
 
 @njit(cache=True)
@@ -751,94 +821,112 @@ def sparse_topk_symmetric(
     bank_i = np.empty((n_chunks, n, k), np.int32)
     bank_n = np.zeros((n_chunks, n), np.int32)
     for chunk in prange(n_chunks):
-        acc = np.zeros(n, np.float64)
-        # common-column counts are needed only for shrinkage and min_support > 1; otherwise a
-        # pair is found through its nonzero dot product (a zero dot is never returned)
-        need_count = shrink > 0.0 or min_support > 1
-        cnt = np.zeros(n if need_count else 1, np.int32)
-        cursor = bt_indptr[:-1].copy()
-        heap_s = bank_s[chunk]
-        heap_i = bank_i[chunk]
-        sizes = bank_n[chunk]
-        root_s = np.empty(n, np.float32)
-        root_i = np.empty(n, np.int32)
-        for li in range(chunk, n, n_chunks):
-            r = b_orig[li]
-            self_dot = 0.0
-            p_end = indptr[r + 1]
-            for p in range(indptr[r], p_end):
-                if p + PREFETCH_DISTANCE < p_end:
-                    prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
-                    prefetch(bt_data, cursor[indices[p + PREFETCH_DISTANCE]])
-                if p + 2 * PREFETCH_DISTANCE < p_end:
-                    prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
-                c = indices[p]
-                x = np.float64(data[p])
-                self_dot += x * x
-                q = cursor[c]
-                end = bt_indptr[c + 1]
-                while q < end and bt_indices[q] <= li:
-                    q += 1
-                cursor[c] = q
-                if need_count:
-                    for qq in range(q, end):
-                        j = np.uint32(bt_indices[qq])
-                        cnt[j] += 1
-                        acc[j] += x * bt_data[qq]
-                else:
-                    for qq in range(q, end):
-                        acc[np.uint32(bt_indices[qq])] += x * bt_data[qq]
-            na = norm[li]
-            deg = indptr[r + 1] - indptr[r]
-            if include_self and deg >= min_support and deg > 0:
-                s = np.float32(_finish(self_dot, deg, na, na, mode, shrink))
-                if s != 0.0 and np.isfinite(s):
-                    _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
-            for j in range(li + 1, n):
-                dot = acc[j]
-                if need_count:
-                    n_common = cnt[j]
-                    if n_common == 0:
-                        continue
-                    cnt[j] = 0
-                else:
-                    if dot == 0.0:
-                        continue
-                    n_common = 1
-                acc[j] = 0.0
-                if n_common < min_support:
-                    continue
-                s = np.float32(_finish(dot, n_common, na, norm[j], mode, shrink))
-                if s == 0.0 or not np.isfinite(s):
-                    continue
-                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
-                _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
+        sparse_topk_symmetric_chunk(
+            indptr, indices, data, bt_indptr, bt_indices, bt_data, b_orig, norm, k, mode, shrink,
+            min_support, include_self, bank_s[chunk], bank_i[chunk], bank_n[chunk],
+            np.int64(chunk), n_chunks,
+        )  # fmt: skip
     return _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks)
+
+
+@njit(cache=True)
+def sparse_topk_symmetric_chunk(
+    indptr, indices, data, bt_indptr, bt_indices, bt_data, b_orig, norm, k, mode, shrink,
+    min_support, include_self, heap_s, heap_i, sizes, chunk, n_chunks,
+):  # fmt: skip
+    """Labels ``chunk, chunk + n_chunks, ...`` of :func:`sparse_topk_symmetric` into one bank
+    of heaps (as :func:`count_topk_symmetric_chunk`)."""
+    n = indptr.shape[0] - 1
+    acc = np.zeros(n, np.float64)
+    # common-column counts are needed only for shrinkage and min_support > 1; otherwise a
+    # pair is found through its nonzero dot product (a zero dot is never returned)
+    need_count = shrink > 0.0 or min_support > 1
+    cnt = np.zeros(n if need_count else 1, np.int32)
+    cursor = bt_indptr[:-1].copy()
+    root_s = np.empty(n, np.float32)
+    root_i = np.empty(n, np.int32)
+    for li in range(chunk, n, n_chunks):
+        r = b_orig[li]
+        self_dot = 0.0
+        p_end = indptr[r + 1]
+        for p in range(indptr[r], p_end):
+            if p + PREFETCH_DISTANCE < p_end:
+                prefetch(bt_indices, cursor[indices[p + PREFETCH_DISTANCE]])
+                prefetch(bt_data, cursor[indices[p + PREFETCH_DISTANCE]])
+            if p + 2 * PREFETCH_DISTANCE < p_end:
+                prefetch(cursor, indices[p + 2 * PREFETCH_DISTANCE])
+            c = indices[p]
+            x = np.float64(data[p])
+            self_dot += x * x
+            q = cursor[c]
+            end = bt_indptr[c + 1]
+            while q < end and bt_indices[q] <= li:
+                q += 1
+            cursor[c] = q
+            if need_count:
+                for qq in range(q, end):
+                    j = np.uint32(bt_indices[qq])
+                    cnt[j] += 1
+                    acc[j] += x * bt_data[qq]
+            else:
+                for qq in range(q, end):
+                    acc[np.uint32(bt_indices[qq])] += x * bt_data[qq]
+        na = norm[li]
+        deg = indptr[r + 1] - indptr[r]
+        if include_self and deg >= min_support and deg > 0:
+            s = np.float32(_finish(self_dot, deg, na, na, mode, shrink))
+            if s != 0.0 and np.isfinite(s):
+                _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, r)
+        for j in range(li + 1, n):
+            dot = acc[j]
+            if need_count:
+                n_common = cnt[j]
+                if n_common == 0:
+                    continue
+                cnt[j] = 0
+            else:
+                if dot == 0.0:
+                    continue
+                n_common = 1
+            acc[j] = 0.0
+            if n_common < min_support:
+                continue
+            s = np.float32(_finish(dot, n_common, na, norm[j], mode, shrink))
+            if s == 0.0 or not np.isfinite(s):
+                continue
+            _offer(heap_s, heap_i, sizes, root_s, root_i, li, k, s, b_orig[j])
+            _offer(heap_s, heap_i, sizes, root_s, root_i, j, k, s, r)
 
 
 @njit(cache=True, parallel=True)
 def _merge_banks(bank_s, bank_i, bank_n, b_orig, k, n_chunks):
     """Exact top-k per row from the union of every chunk's heap for it (rows by label)."""
-    n = bank_n.shape[1]
-    out_i = np.full((n, k), -1, np.int32)
-    out_s = np.zeros((n, k), np.float32)
-    out_n = np.zeros(n, np.int32)
+    out_i, out_s, out_n = topk_outputs(bank_n.shape[1], k)
     for chunk in prange(n_chunks):
-        heap_s = np.empty(k, np.float32)
-        heap_i = np.empty(k, np.int32)
-        for li in range(chunk, n, n_chunks):
-            size = 0
-            for b in range(bank_n.shape[0]):
-                for t in range(bank_n[b, li]):
-                    s = bank_s[b, li, t]
-                    j = bank_i[b, li, t]
-                    if size == k and not worse(heap_s[0], heap_i[0], s, j):
-                        continue
-                    size = heap_push(heap_s, heap_i, size, k, s, j)
-            r = b_orig[li]
-            heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
-            out_n[r] = size
+        _merge_banks_chunk(
+            bank_s, bank_i, bank_n, b_orig, k, out_i, out_s, out_n, np.int64(chunk), n_chunks
+        )
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def _merge_banks_chunk(bank_s, bank_i, bank_n, b_orig, k, out_i, out_s, out_n, chunk, n_chunks):
+    """Labels ``chunk, chunk + n_chunks, ...`` of :func:`_merge_banks` into ``out_*``."""
+    n = bank_n.shape[1]
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
+    for li in range(chunk, n, n_chunks):
+        size = 0
+        for b in range(bank_n.shape[0]):
+            for t in range(bank_n[b, li]):
+                s = bank_s[b, li, t]
+                j = bank_i[b, li, t]
+                if size == k and not worse(heap_s[0], heap_i[0], s, j):
+                    continue
+                size = heap_push(heap_s, heap_i, size, k, s, j)
+        r = b_orig[li]
+        heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
+        out_n[r] = size
 
 
 @njit(cache=True)

@@ -17,6 +17,7 @@ __all__ = [
     "expand_repeated_topk",
     "heap_push",
     "heap_sorted",
+    "topk_outputs",
     "topn_dense_kernel",
     "topn_dense_serial",
     "worse",
@@ -29,13 +30,22 @@ def worse(s1, i1, s2, i2):
     return s1 < s2 or (s1 == s2 and i1 > i2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_push(heap_s, heap_i, size, k, score, index):
     """Offer ``(score, index)`` to a min-heap of capacity ``k``; return the new size.
 
-    The heap lives in ``heap_s[:size]`` / ``heap_i[:size]``; its root is the worst kept
-    candidate. A full heap replaces its root only when the new candidate ranks above it.
+    The heap lives in ``heap_s[:size]`` / ``heap_i[:size]`` (int32); its root is the worst
+    kept candidate. A full heap replaces its root only when the new candidate ranks above it.
+    ``score`` has the dtype of ``heap_s`` (float32 for the top-k kernels). This inline wrapper
+    gives the heap code one signature per score dtype (int64 size and capacity, int32 index)
+    whatever integer types the caller holds, so it compiles once.
     """
+    return _heap_push(heap_s, heap_i, np.int64(size), np.int64(k), score, np.int32(index))
+
+
+@njit(cache=True)
+def _heap_push(heap_s, heap_i, size, k, score, index):
+    """:func:`heap_push` with canonical argument types."""
     if size < k:
         pos = size
         while pos > 0:
@@ -76,12 +86,19 @@ def _sift_down(heap_s, heap_i, size, score, index):
     heap_i[pos] = index
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_sorted(heap_s, heap_i, size, out_s, out_i):
     """Write the heap's candidates best-first into ``out_s[:size]`` / ``out_i[:size]``.
 
-    Destroys the heap (repeatedly moves the worst candidate to the back).
+    Destroys the heap (repeatedly moves the worst candidate to the back). Inline wrapper with
+    an int64 ``size``, as :func:`heap_push`.
     """
+    _heap_sorted(heap_s, heap_i, np.int64(size), out_s, out_i)
+
+
+@njit(cache=True)
+def _heap_sorted(heap_s, heap_i, size, out_s, out_i):
+    """:func:`heap_sorted` with an int64 ``size``."""
     for last in range(size - 1, -1, -1):
         out_s[last] = heap_s[0]
         out_i[last] = heap_i[0]
@@ -128,7 +145,7 @@ def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, n_chunks):
     out_s = np.full((n_rows, n), -np.inf, np.float32)
     for chunk in prange(n_chunks):
         _topn_dense_rows(
-            scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, chunk, n_chunks
+            scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, np.int64(chunk), n_chunks
         )
     return out_i, out_s
 
@@ -139,8 +156,20 @@ def topn_dense_serial(scores, n, ex_indptr, ex_indices, use_exclude):
     n_rows = scores.shape[0]
     out_i = np.full((n_rows, n), -1, np.int32)
     out_s = np.full((n_rows, n), -np.inf, np.float32)
-    _topn_dense_rows(scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, 0, 1)
+    _topn_dense_rows(
+        scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, np.int64(0), np.int64(1)
+    )
     return out_i, out_s
+
+
+@njit(cache=True)
+def topk_outputs(n_rows, k):
+    """Empty top-k outputs ``(idx int32 (n_rows, k) of -1, score float32 zeros, count int32)``."""
+    return (
+        np.full((n_rows, k), -1, np.int32),
+        np.zeros((n_rows, k), np.float32),
+        np.zeros(n_rows, np.int32),
+    )
 
 
 @njit(cache=True)
@@ -153,17 +182,17 @@ def expand_repeated_topk(indptr, distinct_idx, distinct_s, member_ptr, members, 
     positions of the reference rows equal to distinct row ``u``, ascending. Equal rows score
     equally, so the top-k of the reference rows themselves is the first ``k`` members in
     (score descending, position ascending) order. Within a run of equal scores only the
-    ``k - filled`` smallest positions of each distinct row can be needed; a distinct row cut
-    from the list at the run's end has a first member after the first member of every
-    distinct row in the run, so it is never needed either.
+    ``k - filled`` smallest positions of each distinct row can be needed (they go through a
+    heap of that capacity, which keeps the smallest positions of the run in order); a
+    distinct row cut from the list at the run's end has a first member after the first
+    member of every distinct row in the run, so it is never needed either.
 
     Returns ``(out_i, out_s, out_n)`` as the top-k kernels: best first, ``out_n[r]`` filled.
     """
     n = indptr.shape[0] - 1
-    out_i = np.full((n, k), -1, np.int32)
-    out_s = np.zeros((n, k), np.float32)
-    out_n = np.zeros(n, np.int32)
-    buf = np.empty(max(k * k, 1), np.int64)
+    out_i, out_s, out_n = topk_outputs(n, k)
+    heap_s = np.empty(k, np.float32)
+    heap_i = np.empty(k, np.int32)
     for r in range(n):
         p = indptr[r]
         end = indptr[r + 1]
@@ -171,22 +200,16 @@ def expand_repeated_topk(indptr, distinct_idx, distinct_s, member_ptr, members, 
         while p < end and filled < k:
             s = distinct_s[p]
             need = k - filled
-            m = 0
+            size = 0
             q = p
             while q < end and distinct_s[q] == s:
                 u = distinct_idx[q]
                 a = member_ptr[u]
-                b = min(member_ptr[u + 1], a + need)
-                for t in range(a, b):
-                    buf[m] = members[t]
-                    m += 1
+                for t in range(a, min(member_ptr[u + 1], a + need)):
+                    size = heap_push(heap_s, heap_i, size, need, s, members[t])
                 q += 1
-            run = np.sort(buf[:m])
-            take = min(m, need)
-            for t in range(take):
-                out_i[r, filled + t] = run[t]
-                out_s[r, filled + t] = s
-            filled += take
+            heap_sorted(heap_s, heap_i, size, out_s[r, filled:], out_i[r, filled:])
+            filled += size
             p = q
         out_n[r] = filled
     return out_i, out_s, out_n

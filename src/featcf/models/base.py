@@ -143,9 +143,6 @@ class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
             )
         return dataset
 
-    def _is_fitted(self) -> bool:
-        return "dataset_" in self.__dict__
-
     # ------------------------------------------------------------------ scoring hooks
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -119,7 +119,7 @@ def test_only_the_declared_state_is_saved(shop, tmp_path):
     model.ranking_ = pd.Series([1.0, 2.0])
     model.save(tmp_path / "m.npz")
     meta, _ = _archive_content(tmp_path / "m.npz")
-    assert list(meta["state"]) == ["popularity_"]
+    assert list(meta["state"]) == ["popularity_", "withdrawn_idx_"]
     assert "ranking_" not in featcf.load(tmp_path / "m.npz").__dict__
 
 

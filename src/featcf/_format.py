@@ -15,7 +15,7 @@ import math
 import os
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -768,15 +768,22 @@ class ModelFile:
             raise self.error(where, f"is not a valid frame ({exc})") from None
 
     # ------------------------------------------------------------------ model state
-    def state(self, schema: Mapping[str, Spec], class_name: str | None = None) -> dict[str, Any]:
+    def state(
+        self,
+        schema: Mapping[str, Spec],
+        class_name: str | None = None,
+        may_lack: Collection[str] = (),
+    ) -> dict[str, Any]:
         """The model's fitted state, exactly the names of ``schema``, each checked by its spec.
 
-        Call after :meth:`dataset`. Members of the archive left unread are refused.
+        Call after :meth:`dataset`. Members of the archive left unread are refused. Names in
+        ``may_lack`` (entries added to the format after files were first written) may be
+        absent: they are then None.
         """
         state = self.meta["state"]
         owner = class_name or self.class_name
         unknown = [name for name in state if name not in schema]
-        missing = [name for name in schema if name not in state]
+        missing = [name for name in schema if name not in state and name not in may_lack]
         if unknown or missing:
             raise self.error(
                 "metadata['state']",
@@ -785,6 +792,8 @@ class ModelFile:
             )
         out = {
             name: self.value(state[name], spec, f"model/{name}", f"metadata['state'][{name!r}]")
+            if name in state
+            else None
             for name, spec in schema.items()
         }
         unread = sorted(set(self._members) - self._read - {META_KEY})

@@ -31,7 +31,9 @@ Loading checks everything before any of it reaches a model (``featcf._format.Mod
 the format name and version; the class, among featcf's own; the hyper-parameters, through
 the class's own checks; every member's dtype and shape against the metadata and against the
 state schema the class declares (``_state_schema``: exactly the names it saves, with dtype,
-shape and value constraints), read with a size limit derived from those shapes; the
+shape and value constraints, plus ``withdrawn_idx_``, the sorted positions of the items
+taken off the shelf by ``withdraw``, which every model saves and files written before it
+existed lack), read with a size limit derived from those shapes; the
 structure of every sparse matrix (``indptr`` starts at 0, never decreases and ends at nnz;
 column indices in range); finiteness and signs where the model needs them; and the Dataset's
 ids, interactions, field encoders and frames. Any violation raises
@@ -47,7 +49,7 @@ from typing import Any
 from featcf import models
 from featcf._format import FORMAT_VERSION, ModelFile
 from featcf.exceptions import ModelFormatError
-from featcf.models.base import BaseRecommender
+from featcf.models.base import ADDED_ENTRIES, BaseRecommender
 
 __all__ = ["FORMAT_VERSION", "RENAMED_PARAMS", "load", "save"]
 
@@ -125,17 +127,17 @@ def load(path: str | os.PathLike[str]) -> BaseRecommender:
         model = _model_with_params(stored)
         dataset = stored.dataset()
         try:
-            schema = model._state_schema(dataset)
+            schema = model._file_schema(dataset)
         except (TypeError, ValueError) as exc:
             raise stored.error("metadata['dataset']", f"cannot serve this model ({exc})") from None
-        state = stored.state(schema, type(model).__name__)
+        state = stored.state(schema, type(model).__name__, may_lack=ADDED_ENTRIES)
     model.dataset_ = dataset
     try:
         model._check_state(state)
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(f"{path}: metadata['state'] is inconsistent: {exc}") from None
     try:
-        model._set_state(state)
+        model._restore_state(state)
     except Exception as exc:  # the last net: checked state that still fails to restore
         raise ModelFormatError(
             f"{path}: the model state could not be restored ({type(exc).__name__}: {exc})"

@@ -1216,6 +1216,7 @@ def topn_dense(
     n: int,
     exclude: sp.csr_matrix | None = None,
     *,
+    allowed: ArrayLike | None = None,
     n_threads: int | None = None,
 ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
     """Top-n columns of every row of a dense score block (parallel over rows).
@@ -1229,6 +1230,9 @@ def topn_dense(
         Columns per row.
     exclude : csr_matrix of shape (n_rows, n_cols), optional
         Stored entries (the pattern) are never returned.
+    allowed : array-like of bool, shape (n_cols,), optional
+        Only columns where it is True are returned, in every row (e.g. the items a business
+        rule lets through); default all. Disallowed columns are skipped, not scored.
     n_threads : int, optional
         numba threads for the call (default all; restored afterwards).
 
@@ -1238,6 +1242,15 @@ def topn_dense(
         Column indices best-first, ties by index ascending, padded with -1.
     values : ndarray of float32, shape (n_rows, n)
         Scores rounded to float32, padded with ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[0.9, 0.5, 0.7, 0.1]])
+    >>> topn_dense(scores, 2)[0].tolist()
+    [[0, 2]]
+    >>> topn_dense(scores, 2, allowed=[False, True, False, True])[0].tolist()
+    [[1, 3]]
     """
     # numba: compiled on first use, kept out of import featcf
     from featcf._kernels.topk import topn_dense_kernel, topn_dense_serial
@@ -1270,8 +1283,30 @@ def topn_dense(
         if ex.shape != S.shape:
             raise ValueError(f"exclude must have the shape of scores {S.shape}, got {ex.shape}")
         ex_indptr, ex_indices, use_ex = ex.indptr, ex.indices, True
+    columns = _allowed_columns(allowed, S.shape[1])
+    if columns is None:  # no column allowed: every row is padding
+        return np.full((S.shape[0], n), -1, np.int32), np.full((S.shape[0], n), -np.inf, np.float32)
     notice_if_cold(topn_dense_serial, topn_dense_kernel)
     if S.size < SMALL_WORK or n_threads == 1:  # no parallel launch for a few rows
-        return topn_dense_serial(S, n, ex_indptr, ex_indices, use_ex)
+        return topn_dense_serial(S, n, ex_indptr, ex_indices, use_ex, columns)
     with numba_threads(n_threads, S.size) as threads:
-        return topn_dense_kernel(S, n, ex_indptr, ex_indices, use_ex, n_chunks(S.shape[0], threads))
+        return topn_dense_kernel(
+            S, n, ex_indptr, ex_indices, use_ex, columns, n_chunks(S.shape[0], threads)
+        )
+
+
+def _allowed_columns(allowed: ArrayLike | None, n_cols: int) -> NDArray[np.int32] | None:
+    """The positions of an ``allowed`` column mask (int32, ascending) for the kernel.
+
+    An empty array (no mask) lets every column through; None means the mask allows none.
+    """
+    if allowed is None:
+        return np.empty(0, np.int32)
+    mask = np.asarray(allowed)
+    if mask.dtype != np.bool_ or mask.shape != (n_cols,):
+        raise ValueError(
+            f"allowed must be a boolean mask with one value per column of scores ({n_cols}), "
+            f"got shape {mask.shape} ({mask.dtype})"
+        )
+    columns = np.flatnonzero(mask).astype(np.int32)
+    return columns if columns.size else None

@@ -17,6 +17,7 @@ from sklearn.base import clone
 
 from featcf import ColdStartWarning, Dataset
 from featcf.models import BaseRecommender, ItemKNN, Popularity, UnsupportedProtocolError, UserKNN
+from featcf.models._rules import RuleSet
 
 # 5 users with ratings, u6 with demographics only; string ids that can never be positions.
 RATINGS = [
@@ -137,7 +138,7 @@ def test_itemknn_fast_recommend_equals_general_path(tiny, n_neighbors, exclude_s
     # by the general path, so both paths must give identical lists.
     model = ItemKNN(n_neighbors=n_neighbors).fit(tiny)
     users = ["u1", "u2", "u3", "u4", "u5"]
-    positions, everything = tiny.user_index(users), np.arange(tiny.n_items)
+    positions, everything = tiny.user_index(users), RuleSet(np.arange(tiny.n_items))
     fast_idx, fast_score = model._recommend_known(positions, 4, everything, exclude_seen)
     general = BaseRecommender._recommend_known(model, positions, 4, everything, exclude_seen)
     np.testing.assert_array_equal(fast_idx, general[0])

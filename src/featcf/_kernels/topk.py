@@ -106,38 +106,54 @@ def _heap_sorted(heap_s, heap_i, size, out_s, out_i):
             _sift_down(heap_s, heap_i, last, heap_s[last], heap_i[last])
 
 
+@njit(cache=True, inline="always")
+def _offer_column(scores, r, c, use_exclude, stamp, heap_s, heap_i, size, n):
+    """Offer column ``c`` of row ``r`` to the row's heap (unless ``-inf`` or excluded)."""
+    s = np.float32(scores[r, c])
+    if s == -np.inf:
+        return size
+    if use_exclude and stamp[c] == r + 1:
+        return size
+    if size == n and not worse(heap_s[0], heap_i[0], s, c):
+        return size
+    return heap_push(heap_s, heap_i, size, n, s, c)
+
+
 @njit(cache=True)
-def _topn_dense_rows(scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, start, step):
+def _topn_dense_rows(
+    scores, n, ex_indptr, ex_indices, use_exclude, columns, out_i, out_s, start, step
+):
     """Rows ``start, start + step, ...`` of :func:`topn_dense_kernel` into ``out_i/out_s``."""
     n_rows, n_cols = scores.shape
     heap_s = np.empty(n, np.float32)
     heap_i = np.empty(n, np.int32)
     stamp = np.zeros(n_cols if use_exclude else 1, np.int32)
+    use_columns = columns.shape[0] > 0
     for r in range(start, n_rows, step):
         if use_exclude:
             for p in range(ex_indptr[r], ex_indptr[r + 1]):
                 stamp[ex_indices[p]] = r + 1
         size = 0
-        for c in range(n_cols):
-            s = np.float32(scores[r, c])
-            if s == -np.inf:
-                continue
-            if use_exclude and stamp[c] == r + 1:
-                continue
-            if size == n and not worse(heap_s[0], heap_i[0], s, c):
-                continue
-            size = heap_push(heap_s, heap_i, size, n, s, c)
+        if use_columns:
+            for t in range(columns.shape[0]):
+                size = _offer_column(
+                    scores, r, columns[t], use_exclude, stamp, heap_s, heap_i, size, n
+                )
+        else:
+            for c in range(n_cols):
+                size = _offer_column(scores, r, c, use_exclude, stamp, heap_s, heap_i, size, n)
         heap_sorted(heap_s, heap_i, size, out_s[r], out_i[r])
 
 
 @njit(cache=True, parallel=True)
-def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, n_chunks):
+def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, columns, n_chunks):
     """Top-``n`` columns of every row of a dense score block.
 
     For row ``r`` the candidates are the columns ``c`` with ``scores[r, c] > -inf`` that are not
     listed in row ``r`` of the exclusion CSR (``ex_indptr``/``ex_indices``, used when
-    ``use_exclude``). Returns ``(idx int32 (rows, n), val float32 (rows, n))`` best-first,
-    ties by column ascending, padded with ``-1`` / ``-inf``. Rows are processed in
+    ``use_exclude``), among ``columns`` (int32, the allowed columns in ascending order; an
+    empty array allows every column). Returns ``(idx int32 (rows, n), val float32 (rows, n))``
+    best-first, ties by column ascending, padded with ``-1`` / ``-inf``. Rows are processed in
     ``n_chunks`` strided chunks in parallel; each row's result does not depend on the chunking.
     """
     n_rows = scores.shape[0]
@@ -145,20 +161,22 @@ def topn_dense_kernel(scores, n, ex_indptr, ex_indices, use_exclude, n_chunks):
     out_s = np.full((n_rows, n), -np.inf, np.float32)
     for chunk in prange(n_chunks):
         _topn_dense_rows(
-            scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, np.int64(chunk), n_chunks
-        )
+            scores, n, ex_indptr, ex_indices, use_exclude, columns, out_i, out_s,
+            np.int64(chunk), n_chunks,
+        )  # fmt: skip
     return out_i, out_s
 
 
 @njit(cache=True)
-def topn_dense_serial(scores, n, ex_indptr, ex_indices, use_exclude):
+def topn_dense_serial(scores, n, ex_indptr, ex_indices, use_exclude, columns):
     """:func:`topn_dense_kernel` on the calling thread (a few rows: no parallel launch)."""
     n_rows = scores.shape[0]
     out_i = np.full((n_rows, n), -1, np.int32)
     out_s = np.full((n_rows, n), -np.inf, np.float32)
     _topn_dense_rows(
-        scores, n, ex_indptr, ex_indices, use_exclude, out_i, out_s, np.int64(0), np.int64(1)
-    )
+        scores, n, ex_indptr, ex_indices, use_exclude, columns, out_i, out_s, np.int64(0),
+        np.int64(1),
+    )  # fmt: skip
     return out_i, out_s
 
 

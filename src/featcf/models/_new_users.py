@@ -5,7 +5,7 @@ its low-level counterpart :meth:`score_new_users`.
 made of. A model folds new customers in through one hook, ``_score_new(history,
 user_features, item_idx)``; the frames are parsed by :func:`featcf.models._queries.\
 encode_new_users`. The mixin relies on the base class for ``_fitted_dataset``,
-``_item_positions``, ``_candidate_items``, ``_top_n``, ``_reasons`` and
+``_item_positions``, ``_rules``, ``_top_n``, ``_reasons`` and
 ``handles_new_users_with_features``.
 """
 
@@ -22,6 +22,7 @@ from featcf.columns import Columns
 from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._queries import encode_new_users, new_user_matrices, result_frame
 from featcf.models._reasons import PairQuery
+from featcf.models._rules import Where
 
 __all__ = ["NewUserMixin"]
 
@@ -39,6 +40,9 @@ class NewUserMixin:
         *,
         items: Any = None,
         exclude_seen: bool = True,
+        exclude_items: Any = None,
+        where: Where | None = None,
+        exclude_owned_fields: str | list[str] | None = None,
         reasons: bool = False,
     ) -> pd.DataFrame:
         """Recommend for customers unknown at fit time, without refitting.
@@ -56,6 +60,9 @@ class NewUserMixin:
             Restrict candidates to these external item ids.
         exclude_seen : bool, default True
             Leave out the items in ``interactions``.
+        exclude_items, where, exclude_owned_fields
+            The business rules of :meth:`recommend`; ``exclude_owned_fields`` reads what the
+            new customers hold from ``interactions``. Withdrawn items are never offered.
         reasons : bool, default False
             Add a ``reason`` column, as :meth:`recommend` does.
 
@@ -74,14 +81,10 @@ class NewUserMixin:
         dataset = self._fitted_dataset()
         n = check_positive_int(n, "n")
         new_ids, history, features = encode_new_users(dataset, interactions, user_features)
-        candidates = self._candidate_items(items)
-        scores = self.score_new_users(history, features, candidates)
+        rules = self._rules(items, exclude_items, where, exclude_owned_fields)
+        scores = self.score_new_users(history, features, rules.candidates)
         top_idx, top_score = self._top_n(
-            lambda rows: scores[rows],
-            len(new_ids),
-            n,
-            candidates,
-            history if exclude_seen else None,
+            lambda rows: scores[rows], len(new_ids), n, rules, history, bool(exclude_seen)
         )
         frame = result_frame(new_ids, dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS)
         if reasons:

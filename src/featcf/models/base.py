@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from featcf._format import write_model
-from featcf._schema import Spec
+from featcf._schema import Array, Spec
 from featcf.data.dataset import Dataset
 from featcf.exceptions import NotFittedError, UnsupportedProtocolError
 from featcf.models._explaining import ExplanationMixin
@@ -42,7 +42,13 @@ from featcf.models._new_users import NewUserMixin
 from featcf.models._queries import batches as _batches
 from featcf.models._ranking import RankingMixin
 
-__all__ = ["BaseRecommender", "UnsupportedProtocolError"]
+__all__ = ["ADDED_ENTRIES", "BaseRecommender", "UnsupportedProtocolError"]
+
+#: the state entry every model saves: positions of the withdrawn items
+WITHDRAWN = "withdrawn_idx_"
+#: state entries added to the file format after its first files were written: a file may
+#: lack them (it was saved before they existed) and loads with their default
+ADDED_ENTRIES = (WITHDRAWN,)
 
 
 class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, BaseEstimator):
@@ -57,6 +63,9 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, BaseEstimato
         The training Dataset (its catalogue grows with :meth:`add_items`).
     user_ids_, item_ids_ : numpy.ndarray
         External ids in internal order.
+    withdrawn_items_ : numpy.ndarray
+        External ids of the items taken off the shelf by :meth:`withdraw` (empty after
+        ``fit``); ``withdrawn_idx_`` holds their positions.
 
     Notes
     -----
@@ -66,7 +75,9 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, BaseEstimato
     loaded model and give the results of serial calls. A query only reads the model: every
     array it reads is built by ``fit``, :func:`featcf.load` and :meth:`add_items`, never
     filled in lazily by a first query. ``fit`` and :meth:`add_items` change the model; do
-    not run them while other threads query it.
+    not run them while other threads query it. :meth:`withdraw` and :meth:`reinstate` change
+    the model too, by replacing the withdrawn set in one assignment: a query running at the
+    same time sees the set before or after the change.
     """
 
     #: what the model can serve; subclasses override
@@ -109,6 +120,7 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, BaseEstimato
             # new Dataset beside the previous fit's arrays (their shapes would not match)
             del self.__dict__["dataset_"]
             raise
+        self.withdrawn_idx_ = np.empty(0, dtype=np.int64)  # a refit restocks the shelf
         return self
 
     def _check_params(self) -> None:
@@ -283,11 +295,24 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, BaseEstimato
             saved.
         """
         dataset = self._fitted_dataset()
-        write_model(
-            path, type(self).__name__, self.get_params(deep=False), self._get_state(), dataset
-        )
+        state = {**self._get_state(), WITHDRAWN: self.withdrawn_idx_}
+        write_model(path, type(self).__name__, self.get_params(deep=False), state, dataset)
 
     # ------------------------------------------------------------------ model files
+    def _file_schema(self, dataset: Dataset) -> dict[str, Spec]:
+        """Everything a model file's state holds: the model's :meth:`_state_schema` and the
+        state every model has (the withdrawn items, an entry files older than
+        :meth:`withdraw` lack: :data:`ADDED_ENTRIES`)."""
+        withdrawn = Array("int64", (None,), index_of=dataset.n_items, increasing=True)
+        return {**self._state_schema(dataset), WITHDRAWN: withdrawn}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        """Restore a loaded state checked against :meth:`_file_schema` (an entry of
+        :data:`ADDED_ENTRIES` absent from an older file is None)."""
+        withdrawn = state.get(WITHDRAWN)
+        self._set_state({name: value for name, value in state.items() if name != WITHDRAWN})
+        self.withdrawn_idx_ = np.empty(0, np.int64) if withdrawn is None else withdrawn
+
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
         """The fitted state this model saves: name -> spec (:mod:`featcf._schema`).
 

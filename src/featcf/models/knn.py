@@ -44,6 +44,7 @@ from featcf._validation import check_nonnegative_float, check_option, check_posi
 from featcf.data.dataset import Dataset
 from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._reasons import HISTORY, SIMILAR_CUSTOMERS, PairQuery, item_display_names
+from featcf.models._rules import RuleSet
 from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
 from featcf.models.base import BaseRecommender
 from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
@@ -82,6 +83,16 @@ def _check_varied(X: sp.csr_matrix, metric: str, axis_name: str) -> None:
             f"{axis_name} has constant weights here (implicit 0/1 data), so every centred value "
             f"is 0 and no pair would be similar; use metric='cosine' or 'jaccard'"
         )
+
+
+def _n_available(history: sp.csr_matrix, rules: RuleSet, exclude_seen: bool) -> np.ndarray:
+    """Per user, how many items the rules allow and the user is not excluded from."""
+    excluded = rules.exclusion(history, exclude_seen)
+    if excluded is None:
+        return np.full(history.shape[0], rules.n_allowed(), dtype=np.int64)
+    if rules.allowed is not None:
+        excluded = excluded[:, np.flatnonzero(rules.allowed)]
+    return rules.n_allowed() - np.diff(sp.csr_matrix(excluded).indptr)
 
 
 class _KNNParams:
@@ -195,27 +206,40 @@ class ItemKNN(_KNNParams, BaseRecommender):
         return {"similarity_": self._similarity_spec(dataset.n_items)}
 
     def _recommend_known(
-        self, users: np.ndarray, n: int, candidates: np.ndarray, exclude_seen: bool
+        self, users: np.ndarray, n: int, rules: RuleSet, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        # Fast path for the common query (the whole catalogue): the serving kernel scores users
-        # straight from their history and the neighbour lists and keeps the top n, without a
-        # dense user x item block. It gives the same lists as the general path: with
+        # Fast path for the common query (the whole catalogue as candidates): the serving kernel
+        # scores users straight from their history and the neighbour lists and keeps the top n,
+        # without a dense user x item block. It gives the same lists as the general path: with
         # non-negative similarities every item it leaves out scores 0, and rows it cannot fill
-        # (fewer than n items reached) are recomputed by the general path.
+        # (fewer than n items reached) are recomputed by the general path. The rules go into
+        # the kernel: the allowed items as its candidates, the owned fields as its exclusion.
         dataset = self._fitted_dataset()
-        if len(candidates) != dataset.n_items or self.metric not in ("cosine", "jaccard"):
-            return super()._recommend_known(users, n, candidates, exclude_seen)
-        history = dataset.interactions[users]
         n_eff = min(n, dataset.n_items)
+        if (
+            len(rules.candidates) != dataset.n_items
+            or self.metric not in ("cosine", "jaccard")
+            or rules.n_allowed() < n_eff  # every row would be short: go straight there
+        ):
+            return super()._recommend_known(users, n, rules, exclude_seen)
+        history = dataset.interactions[users]
+        allowed = None if rules.allowed is None else np.flatnonzero(rules.allowed)
         top_idx, top_score = topn_scores(
-            self.similarity_, history, n_eff, exclude_seen=exclude_seen, n_threads=self.n_threads
+            self.similarity_,
+            history,
+            n_eff,
+            exclude_seen=exclude_seen,
+            items=allowed,
+            exclude=rules.exclusion(history, exclude_seen=False),
+            n_threads=self.n_threads,
         )
         top_idx = top_idx.astype(np.int64)
-        n_seen = np.diff(history.indptr) if exclude_seen else np.zeros(len(users), np.int64)
-        short = np.flatnonzero((top_idx[:, -1] < 0) & (dataset.n_items - n_seen > 0))
+        short = np.flatnonzero(
+            (top_idx[:, -1] < 0) & (_n_available(history, rules, exclude_seen) > 0)
+        )
         if short.size:
             top_idx[short], top_score[short] = super()._recommend_known(
-                users[short], n_eff, candidates, exclude_seen
+                users[short], n_eff, rules, exclude_seen
             )
         return top_idx, np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
 

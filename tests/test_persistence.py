@@ -181,6 +181,20 @@ def test_files_of_format_version_1_still_load(name):
     np.testing.assert_allclose(rec["score"], want["score"], atol=1e-6)
 
 
+def test_files_older_than_withdraw_load_with_nothing_withdrawn(tmp_path):
+    # issue 16: format-1 files written before withdraw() lack the withdrawn_idx_ entry
+    loaded = featcf.load(FORMAT_V1 / "item_knn.npz")
+    assert loaded.withdrawn_items_.size == 0
+    users = loaded.user_ids_[:3]
+    before = loaded.recommend(users, n=3)
+    withdrawn = before["item_id"].iloc[0]
+    loaded.withdraw(withdrawn).save(tmp_path / "m.npz")
+    again = featcf.load(tmp_path / "m.npz")
+    assert again.withdrawn_items_.tolist() == [withdrawn]
+    pd.testing.assert_frame_equal(again.recommend(users, n=3), loaded.recommend(users, n=3))
+    assert withdrawn not in again.recommend(users, n=3)["item_id"].tolist()
+
+
 @pytest.mark.parametrize(
     ("name", "n_neighbors"), [("item_knn", 3), ("user_knn", 4), ("content_knn", 3)]
 )

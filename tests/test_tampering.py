@@ -51,7 +51,7 @@ def tiny_shop():
 def _constrained_members(model: BaseRecommender) -> tuple[set[str], set[str]]:
     """Members whose values must be >= 0, and members holding positions (index arrays)."""
     nonnegative, positions = set(DATASET_NONNEGATIVE), set()
-    for name, spec in model._state_schema(model.dataset_).items():
+    for name, spec in model._file_schema(model.dataset_).items():
         key = f"model/{name}"
         if isinstance(spec, Sparse) and spec.low is not None:
             nonnegative.add(f"{key}/data")
@@ -85,6 +85,7 @@ def _problem(case: Case, record: dict | None) -> str | None:
 @pytest.mark.parametrize("name", CLASSES)
 def test_tampered_files_are_refused(name, tiny_shop, tmp_path):
     model = quick(name, **PARAMS.get(name, {})).fit(tiny_shop)
+    model.withdraw(tiny_shop.item_ids[[1, 4]])  # issue 16: the withdrawn set is saved too
     clean = tmp_path / "clean.npz"
     model.save(clean)
     nonnegative, positions = _constrained_members(model)

@@ -62,3 +62,8 @@ def test_serving_tiny():
     np.testing.assert_array_equal(one[0], idx[0])
     top, _ = topn_dense(np.array([[1.0, 3.0, 3.0, 0.0]]), 2, sp.csr_matrix([[0, 1, 0, 0]]))
     assert top.tolist() == [[2, 0]]
+    allowed = np.array([False, True, True, True])
+    top, _ = topn_dense(
+        np.array([[1.0, 3.0, 3.0, 0.0]]), 2, sp.csr_matrix([[0, 1, 0, 0]]), allowed=allowed
+    )
+    assert top.tolist() == [[2, 3]]

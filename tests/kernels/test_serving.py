@@ -149,16 +149,22 @@ def test_topn_scores_threads_and_validation(rng):
     data=st.data(),
 )
 def test_topn_dense_matches_sort(scores, n, data):
-    exclude = None
+    exclude = allowed = None
     if data.draw(st.booleans()):
         mask = data.draw(st.lists(st.booleans(), min_size=scores.size, max_size=scores.size))
         exclude = sp.csr_matrix(np.array(mask, dtype=float).reshape(scores.shape))
-    idx, val = topn_dense(scores, n, exclude)
+    if data.draw(st.booleans()):  # issue 16: an allowed column mask (business rules)
+        n_cols = scores.shape[1]
+        allowed = np.array(data.draw(st.lists(st.booleans(), min_size=n_cols, max_size=n_cols)))
+    threads = data.draw(st.sampled_from([1, None]))
+    idx, val = topn_dense(scores, n, exclude, allowed=allowed, n_threads=threads)
     assert idx.shape == (scores.shape[0], n)
     for r in range(scores.shape[0]):
         ok = np.isfinite(scores[r]) | (scores[r] > 0)
         if exclude is not None:
             ok &= exclude.toarray()[r] == 0
+        if allowed is not None:
+            ok &= allowed
         ref_i, ref_s = ranked(scores[r], np.flatnonzero(ok), n)
         np.testing.assert_array_equal(idx[r], ref_i)
         np.testing.assert_array_equal(val[r], ref_s)
@@ -171,6 +177,22 @@ def test_topn_dense_validation():
         topn_dense(np.ones((2, 2)), 0)
     with pytest.raises(ValueError, match="exclude"):
         topn_dense(np.ones((2, 2)), 1, sp.csr_matrix(np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"allowed must be a boolean mask.*\(2\)"):
+        topn_dense(np.ones((2, 2)), 1, allowed=[True, False, True])
+    with pytest.raises(ValueError, match="allowed must be a boolean mask"):
+        topn_dense(np.ones((2, 2)), 1, allowed=[1, 0])
+
+
+def test_topn_dense_allowed_nothing_or_everything():
+    scores = np.array([[0.5, 2.0, 1.0], [3.0, 0.0, 1.0]])
+    idx, val = topn_dense(scores, 2, allowed=np.zeros(3, dtype=bool))
+    assert idx.tolist() == [[-1, -1], [-1, -1]] and np.isneginf(val).all()
+    every = topn_dense(scores, 2, allowed=np.ones(3, dtype=bool))
+    np.testing.assert_array_equal(every[0], topn_dense(scores, 2)[0])
+    allowed = np.array([False, True, True])
+    idx, val = topn_dense(scores, 3, sp.csr_matrix([[0, 1, 0], [0, 0, 0]]), allowed=allowed)
+    assert idx.tolist() == [[2, -1, -1], [2, 1, -1]]
+    assert val[:, 0].tolist() == [1.0, 1.0]
 
 
 def test_topn_dense_threads(rng):
@@ -182,6 +204,14 @@ def test_topn_dense_threads(rng):
     b = topn_dense(scores, 9, exclude, n_threads=2)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+    # an allowed mask: the same lists, on one thread or two, as scoring the others -inf
+    allowed = rng.random(300) < 0.3
+    a = topn_dense(scores, 9, exclude, allowed=allowed, n_threads=1)
+    b = topn_dense(scores, 9, exclude, allowed=allowed, n_threads=2)
+    c = topn_dense(np.where(allowed, scores, -np.inf), 9, exclude, n_threads=2)
+    for got in (b, c):
+        np.testing.assert_array_equal(a[0], got[0])
+        np.testing.assert_array_equal(a[1], got[1])
 
 
 # --------------------------------------------------------------------------- NeighbourScorer

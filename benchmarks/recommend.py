@@ -18,11 +18,18 @@ matrix for every tool, with numba, implicit and BLAS limited to one thread:
    ``featcf.FeatureCF`` exists) against implicit ``ALS.recommend(0, row, N=10,
    recalculate_user=True)`` and implicit ``CosineRecommender.recommend(0, row, N=10)``.
    featcf's calls take and return DataFrames of external ids; implicit's take a CSR row.
-3. **FeatureCF fit time** with learned field weights (``weights="learn"``, the default) on
+3. **Business rules** (issue 16): the same calls with and without a ``where`` filter on the
+   item fields, for featcf ItemKNN and FeatureCF: ``recommend`` for one known user
+   (``--calls`` calls), ``recommend_new_users`` for the new user of part 2, and ``recommend``
+   for all 943 users (``--repeats`` calls). The two variants are called alternately (each
+   unfiltered call followed by its filtered twin), so both see the same load; the table gives
+   the medians and their ratio. Filters: ``{"genre": ["Comedy", "Drama"]}`` (1,141 of 1,682
+   films) and ``{"genre": "Film-Noir"}`` (24 films), built from the mapping on every call.
+4. **FeatureCF fit time** with learned field weights (``weights="learn"``, the default) on
    all of MovieLens 100k, after one warm-up fit that compiles the kernels; numba threads as
    given by ``--fit-threads`` (default: all).
 
-Run ``python benchmarks/recommend.py`` (about a minute on 2 cores) or ``--quick`` (fewer
+Run ``python benchmarks/recommend.py`` (a few minutes on 2 cores) or ``--quick`` (fewer
 latency calls, a shorter ALS fit, one FeatureCF fit). The table goes to stdout and to
 ``benchmarks/results/recommend.md`` (``--output``) with the machine, versions and command.
 """
@@ -92,6 +99,53 @@ def latency(fn: Callable[[], Any], calls: int, warmup: int = 5) -> tuple[float, 
     return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
+#: the where filters of part 3: name -> filter
+RULES = {
+    "where genre in (Comedy, Drama)": {"genre": ["Comedy", "Drama"]},
+    "where genre = Film-Noir": {"genre": "Film-Noir"},
+}
+
+
+def paired_medians(
+    plain: Callable[[], Any], ruled: Callable[[], Any], calls: int, warmup: int = 3
+) -> tuple[float, float]:
+    """Median ms of ``plain`` and of ``ruled``, called alternately ``calls`` times each."""
+    for _ in range(warmup):
+        plain()
+        ruled()
+    times = np.empty((calls, 2))
+    for c in range(calls):
+        for k, fn in enumerate((plain, ruled)):
+            t0 = time.perf_counter()
+            fn()
+            times[c, k] = time.perf_counter() - t0
+    med = np.median(times, axis=0) * 1e3
+    return float(med[0]), float(med[1])
+
+
+def rules_rows(models: list[tuple[str, Any]], users: Any, frame: Any, args: Any) -> list[list[str]]:
+    """Part 3: each model's calls with and without each where filter (paired medians)."""
+    rows = []
+    for name, model in models:
+        calls = {
+            "recommend, 1 known user": (lambda m=model, **kw: m.recommend(users[:1], n=N, **kw),
+                                        args.calls),
+            "recommend_new_users, 1 user": (
+                lambda m=model, **kw: m.recommend_new_users(frame, n=N, **kw), args.calls),
+            f"recommend, all {len(users)} users": (
+                lambda m=model, **kw: m.recommend(users, n=N, **kw), max(args.repeats, 5)),
+        }  # fmt: skip
+        for call, (fn, repeats) in calls.items():
+            for rule, where in RULES.items():
+                plain, ruled = paired_medians(fn, lambda fn=fn, w=where: fn(where=w), repeats)
+                rows.append(
+                    [f"featcf {name}", call, rule, f"{plain:.3f}", f"{ruled:.3f}",
+                     f"{ruled / plain:.2f}"]
+                )  # fmt: skip
+                print("rules", rows[-1])
+    return rows
+
+
 def feature_cf_class() -> Any:
     import featcf
 
@@ -128,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     numba.set_num_threads(1)
     rows: list[list[str]] = []
     lat_rows: list[list[str]] = []
+    rule_rows: list[list[str]] = []
     fit_rows: list[list[str]] = []
     try:
         with threadpool_limits(limits=1), warnings.catch_warnings():
@@ -221,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             lat_rows.append(["implicit CosineRecommender(K=50).recommend", f"{cosine_med:.3f}",
                              f"{cosine_p99:.3f}", "(arrays)", f"{cosine_med / implicit_med:.1f}"])  # fmt: skip
 
+            # ---------------------------------------------------------------- rules
+            ruled_models = [(n, m) for n, m in featcf_models if n.startswith(("ItemKNN", "Feat"))]
+            rule_rows = rules_rows(ruled_models, users, frame, args)
+
         # -------------------------------------------------------------------- FeatureCF fit
         numba.set_num_threads(previous_numba if args.fit_threads is None else args.fit_threads)
         fit_note = ""
@@ -247,11 +306,18 @@ def main(argv: list[str] | None = None) -> int:
          "score_new_users median ms", "median / implicit ALS"],
         lat_rows,
     )  # fmt: skip
+    rules_table = markdown_table(
+        ["model", "call", "filter", "median ms, no filter", "median ms, filter",
+         "filter / no filter"],
+        rule_rows,
+    )  # fmt: skip
     fit_table = markdown_table(["fit", "featcf", "implicit", "implicit / featcf", "note"], fit_rows)
     print()
     print(throughput_table)
     print()
     print(latency_table)
+    print()
+    print(rules_table)
     print()
     print(fit_table)
     if fit_note:
@@ -298,7 +364,18 @@ def main(argv: list[str] | None = None) -> int:
             "",
             latency_table,
             "",
-            "## 3. Fit times",
+            "## 3. Business rules: the same calls with and without a `where` filter",
+            "",
+            f"Each unfiltered call is followed by the same call with the filter (alternately, "
+            f"so both see the same load); medians over {args.calls} calls for one user and "
+            f"{max(args.repeats, 5)} for all users, single thread. The filter is the mapping "
+            "`where={...}`, parsed and turned into an item mask on every call; the top-n "
+            "kernels skip the items it does not let through (issue 16 targets a ratio of at "
+            "most 1.2).",
+            "",
+            rules_table,
+            "",
+            "## 4. Fit times",
             "",
             fit_table,
             "",

@@ -277,8 +277,11 @@ def _value_mask(dataset: Dataset, field: Field, value: Any) -> np.ndarray:
             f"{field.name!r} are {list(field.values)}"
         )
     columns = field.start + np.asarray([field.values.index(label) for label in labels])
-    block = dataset.item_features.matrix[:, np.unique(columns)]
-    return np.asarray((block != 0).sum(axis=1)).ravel() > 0
+    matrix = dataset.item_features.matrix
+    wanted = np.zeros(matrix.shape[1], dtype=bool)
+    wanted[columns] = True
+    hits = np.cumsum(wanted[matrix.indices] & (matrix.data != 0))
+    return np.diff(np.concatenate([[0], hits])[matrix.indptr]) > 0
 
 
 def _range_mask(dataset: Dataset, field: Field, value: Any) -> np.ndarray:
@@ -327,11 +330,25 @@ def _owned_fields(dataset: Dataset, fields: Any) -> tuple[str, ...]:
 
 def _field_values(dataset: Dataset, fields: tuple[str, ...]) -> sp.csr_matrix:
     """0/1 matrix (n_items, values of ``fields``): which values each item has."""
-    matrix = dataset.item_features.matrix
-    blocks = [matrix[:, dataset.item_fields[name].columns] for name in fields]
-    values = sp.csr_matrix(sp.hstack(blocks, format="csr"))
-    values.eliminate_zeros()
-    return _pattern(values)
+    fields_ = dataset.item_fields
+    columns = np.concatenate([np.arange(fields_[f].start, fields_[f].stop) for f in fields])
+    return _select_columns(dataset.item_features.matrix, columns)
+
+
+def _select_columns(matrix: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
+    """0/1 CSR (n_rows, len(columns)): the stored non-zeros of ``matrix`` in ``columns``
+    (distinct), in one O(nnz) pass (CSR column indexing builds far more per query)."""
+    lookup = np.full(matrix.shape[1], -1, dtype=np.int64)
+    lookup[columns] = np.arange(len(columns))
+    new = lookup[matrix.indices]
+    keep = (new >= 0) & (matrix.data != 0)
+    counts = np.concatenate([[0], np.cumsum(keep)])
+    out = sp.csr_matrix(
+        (np.ones(int(counts[-1]), dtype=np.float32), new[keep], counts[matrix.indptr]),
+        shape=(matrix.shape[0], len(columns)),
+    )
+    out.sort_indices()
+    return out
 
 
 def owned_values(held: sp.csr_matrix, values: sp.csr_matrix) -> sp.csr_matrix:

@@ -312,6 +312,15 @@ def test_bad_rules_are_refused_clearly(rules, error, message, shop):
             model.recommend_users("sku-60", **audience_rules)
 
 
+@pytest.mark.parametrize("name", CLASSES)
+def test_rules_that_allow_nothing_give_no_rows(name, shop):
+    model = fitted(name, shop)
+    assert model.recommend(["u1", "u2"], n=3, where=np.zeros(len(ITEMS), bool)).empty
+    assert model.recommend(["u1"], n=3, items=[]).empty
+    assert model.recommend(["u1"], n=3, items=["sku-30"], exclude_items=["sku-30"]).empty
+    assert model.recommend_users(["sku-60"], where=np.zeros(len(ITEMS), bool)).empty
+
+
 def test_field_rules_need_item_features():
     inter = pd.DataFrame({"user": ["u1", "u2", "u2"], "item": ["sku-1", "sku-1", "sku-2"]})
     model = featcf.Popularity().fit(Dataset.from_frames(inter, user_col="user", item_col="item"))

@@ -67,6 +67,8 @@ class RankingMixin:
         every_item = len(items) == self._fitted_dataset().n_items
         out_idx = np.full((n_rows, min(n, len(items))), -1, dtype=np.int64)
         out_score = np.full(out_idx.shape, np.nan, dtype=np.float32)
+        if not len(items):  # nothing to rank (e.g. a filter no item passes)
+            return out_idx, out_score
         for rows in _batches(n_rows, self._batch_size):
             scores = np.ascontiguousarray(score_block(rows), dtype=np.float32)
             block = held

@@ -324,3 +324,23 @@ def test_itemknn_serves_known_users_fast_and_unknown_ones_popular(tiny):
     popular = Popularity().fit(tiny).recommend(["u1"], n=3, exclude_seen=False)
     fallback = recs.loc[recs["user_id"] == "nobody", "item_id"]
     assert fallback.tolist() == popular["item_id"].tolist()
+
+
+def test_itemknn_scores_of_a_few_items_equal_the_columns_of_all():
+    # issue 16: a narrow filter scores only its items (neighbour lists cut first); the scores
+    # must be exactly the columns of the full block, or a filtered ranking could reorder
+    from featcf.datasets import make_insurance_shop
+
+    shop = make_insurance_shop(n_customers=300, random_state=1)
+    model = ItemKNN(n_neighbors=5).fit(shop)
+    users = np.arange(shop.n_users)
+    full = model.score_users(users)
+    rng = np.random.default_rng(0)
+    for size in (1, 3, shop.n_items // 4 - 1, shop.n_items // 4 + 1):
+        items = rng.choice(shop.n_items, size=size, replace=False)
+        np.testing.assert_array_equal(model.score_users(users, items), full[:, items])
+    history = shop.interactions[:7]
+    new_full = model.score_new_users(history)
+    np.testing.assert_array_equal(
+        model.score_new_users(history, item_idx=[4, 2]), new_full[:, [4, 2]]
+    )

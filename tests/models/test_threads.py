@@ -35,6 +35,13 @@ def _queries(model: BaseRecommender, shop) -> dict:
         history[cols["weight"]] = 1.0
     calls = {
         "recommend": lambda: model.recommend(users, n=5),
+        # issue 16: business rules are parsed per query and read the model only
+        "recommend_rules": lambda: model.recommend(
+            users,
+            n=5,
+            where=np.arange(shop.n_items) % 2 == 0,
+            exclude_owned_fields=list(shop.item_fields)[:1] or None,
+        ),
         "recommend_new_users": lambda: model.recommend_new_users(history, n=5),
         "recommend_users": lambda: model.recommend_users(items, n=10),
         "predict": lambda: model.predict(users[:4], items),

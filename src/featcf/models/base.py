@@ -2,7 +2,8 @@
 
 :class:`BaseRecommender` holds the whole public contract (and its documentation): ``fit``,
 ``recommend``, ``predict``, ``recommend_new_users``, ``add_items``, ``recommend_users``,
-``explain``, ``save``. Subclasses implement a few scoring hooks on internal positions:
+``explain``, ``withdraw``, ``save``. Subclasses implement a few scoring hooks on internal
+positions:
 
 ``_fit(dataset)``
     Learn from ``dataset.interactions`` (and features).

@@ -246,13 +246,22 @@ class ItemKNN(_KNNParams, BaseRecommender):
         return top_idx, np.where(top_idx >= 0, top_score, np.nan).astype(np.float32)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        history = self._fitted_dataset().interactions[user_idx]
-        return dense_columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+        return self._history_scores(self._fitted_dataset().interactions[user_idx], item_idx)
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        return dense_columns(history @ self.similarity_, item_idx, self.similarity_.shape[0])
+        return self._history_scores(history, item_idx)
+
+    def _history_scores(self, history: sp.csr_matrix, item_idx: np.ndarray) -> np.ndarray:
+        """``(history @ similarity_)[:, item_idx]``, dense float32. For a few items (a narrow
+        filter or ``items=``) the neighbour lists are cut to those columns first: the same
+        sums in the same order, so the same scores, for a fraction of the work."""
+        n_items = self.similarity_.shape[0]
+        if len(item_idx) * 4 < n_items:
+            product = history @ self.similarity_[:, item_idx]
+            return product.toarray().astype(np.float32, copy=False)
+        return dense_columns(history @ self.similarity_, item_idx, n_items)
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(

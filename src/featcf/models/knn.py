@@ -90,9 +90,11 @@ def _n_available(history: sp.csr_matrix, rules: RuleSet, exclude_seen: bool) -> 
     excluded = rules.exclusion(history, exclude_seen)
     if excluded is None:
         return np.full(history.shape[0], rules.n_allowed(), dtype=np.int64)
-    if rules.allowed is not None:
-        excluded = excluded[:, np.flatnonzero(rules.allowed)]
-    return rules.n_allowed() - np.diff(sp.csr_matrix(excluded).indptr)
+    if rules.allowed is None:
+        return rules.n_allowed() - np.diff(excluded.indptr)
+    # excluded entries in allowed columns, per row, in one pass over the CSR arrays
+    hits = np.concatenate([[0], np.cumsum(rules.allowed[excluded.indices])])
+    return rules.n_allowed() - np.diff(hits[excluded.indptr])
 
 
 class _KNNParams:

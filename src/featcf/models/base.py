@@ -48,6 +48,7 @@ from featcf.models._new_users import NewUserMixin
 from featcf.models._queries import batches as _batches
 from featcf.models._queries import merge_top, result_frame
 from featcf.models._reasons import POPULAR
+from featcf.models._similar import SimilarityMixin
 from featcf.similarity import topn_dense
 
 __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
@@ -55,7 +56,7 @@ __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
 ON_UNKNOWN = ("raise", "popular", "drop")
 
 
-class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
+class BaseRecommender(NewUserMixin, ExplanationMixin, SimilarityMixin, BaseEstimator):
     """Common base of featcf recommenders (scikit-learn estimator conventions).
 
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,

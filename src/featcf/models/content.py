@@ -41,30 +41,19 @@ from featcf._validation import check_nonnegative_weights, check_option, check_po
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
 from featcf.models._reasons import PairQuery, field_label
-from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
+from featcf.models._scoring import (
+    dense_columns,
+    explanation_frame,
+    field_normalised,
+    gather,
+    pair_entries,
+)
 from featcf.models.base import BaseRecommender
 from featcf.similarity import topk_similarity
 
 __all__ = ["ContentKNN"]
 
 CONTENT_METRICS = ("cosine", "jaccard")
-
-
-def _field_normalised(features: FeatureMatrix) -> sp.csr_matrix:
-    """Each row's values of each field scaled to unit L2 norm (absent fields stay empty)."""
-    F = sp.csr_matrix(features.matrix, dtype=np.float64)
-    field_of = features.field_of_column
-    n_fields = len(features.fields)
-    membership = sp.csr_matrix(
-        (np.ones(F.shape[1]), (np.arange(F.shape[1]), field_of)), shape=(F.shape[1], n_fields)
-    )
-    sq = np.asarray((F.multiply(F) @ membership).todense())  # (n_rows, n_fields)
-    rows = np.repeat(np.arange(F.shape[0]), np.diff(F.indptr))
-    norms = np.sqrt(sq[rows, field_of[F.indices]])
-    data = np.divide(F.data, norms, out=np.zeros_like(F.data), where=norms > 0)
-    out = sp.csr_matrix((data, F.indices.copy(), F.indptr.copy()), shape=F.shape)
-    out.eliminate_zeros()
-    return out
 
 
 class ContentKNN(BaseRecommender):
@@ -191,7 +180,7 @@ class ContentKNN(BaseRecommender):
     def _build(self) -> None:
         """(Re)compute the item vectors and neighbour lists from the current catalogue."""
         features = self._fitted_dataset().item_features
-        G = _field_normalised(features)
+        G = field_normalised(features)
         E = sp.csr_matrix(G @ sp.diags(np.sqrt(self._column_weights())))
         norms = np.sqrt(np.asarray(E.multiply(E).sum(axis=1)).ravel())
         scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)

@@ -79,8 +79,8 @@ class ItemQuery:
     features: FeatureMatrix | None
     names: np.ndarray
 
-    def subset(self, rows: slice) -> ItemQuery:
-        """The query rows ``rows``."""
+    def subset(self, rows: slice | np.ndarray) -> ItemQuery:
+        """The query rows ``rows`` (a slice or positions)."""
         features = self.features
         if features is not None:
             features = FeatureMatrix(

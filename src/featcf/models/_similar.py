@@ -62,6 +62,8 @@ __all__ = [
 #: the models that answer each question (for the refusals)
 ITEM_MODELS = "FeatureCF, ContentKNN, ItemKNN, UserKNN or ALS"
 USER_MODELS = "FeatureCF, UserKNN, ItemKNN, ContentKNN or ALS"
+#: cells of a dense similarity block (query rows x products or customers) at most: 32 MB
+BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -422,14 +424,22 @@ class SimilarityMixin:
         allowed: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` of ``similarities(rows) -> CSR`` per query row, a block of rows at a
-        time, without each row's own position ``own[r]``."""
-        parts = []
-        for rows in batches(n_rows, self._similar_batch):
-            parts.append(_top_entries(similarities(rows), n, own[rows], allowed))
+        time, without each row's own position ``own[r]``.
+
+        A block holds at most ``_similar_batch`` rows and about :data:`BLOCK_CELLS` cells of
+        a dense block against every product or customer (a hook may score densely).
+        """
+        dataset = self._fitted_dataset()
+        width = max(dataset.n_items, dataset.n_users, 1)
+        size = max(1, min(self._similar_batch, BLOCK_CELLS // width))
+        parts = [
+            _top_entries(similarities(rows), n, own[rows], allowed)
+            for rows in batches(n_rows, size)
+        ]
         width = max((idx.shape[1] for idx, _ in parts), default=0)
         top_idx = np.full((n_rows, width), -1, dtype=np.int64)
         top_score = np.full((n_rows, width), np.nan, dtype=np.float32)
-        for rows, (idx, score) in zip(batches(n_rows, self._similar_batch), parts, strict=True):
+        for rows, (idx, score) in zip(batches(n_rows, size), parts, strict=True):
             top_idx[rows, : idx.shape[1]] = idx
             top_score[rows, : idx.shape[1]] = score
         return top_idx, top_score
@@ -478,12 +488,13 @@ class SimilarityMixin:
         features = None
         if dataset.item_features is not None:
             catalogue = dataset.item_features
-            rows = [catalogue.matrix]
-            if encoded is not None:
-                rows.append(sp.csr_matrix(encoded.matrix, dtype=np.float32))
-            every = sp.csr_matrix(sp.vstack(rows), dtype=np.float32)
-            take = np.where(known, positions, dataset.n_items + new_row)
-            features = FeatureMatrix(every[take], catalogue.fields, ids)
+            rows = sp.csr_matrix(catalogue.matrix[positions[known]], dtype=np.float32)
+            if encoded is not None:  # the products given by features, then back in order
+                new = sp.csr_matrix(encoded.matrix[new_row[~known]], dtype=np.float32)
+                rows = sp.csr_matrix(sp.vstack([rows, new]))
+                order = np.concatenate([np.flatnonzero(known), np.flatnonzero(~known)])
+                rows = rows[np.argsort(order)]
+            features = FeatureMatrix(rows, catalogue.fields, ids)
         names = item_display_names(dataset)
         shown = np.where(known, names[np.maximum(positions, 0)], ids.astype(str))
         return ItemQuery(ids, positions, features, np.asarray(shown, dtype=object))

@@ -8,7 +8,8 @@ time are folded in with implicit's own ``recalculate_user`` (a least-squares sol
 fitted item factors, no refit).
 
 What it serves: fitted users with interactions, new users with a history, audiences
-(:meth:`recommend_users`). It cannot score new products (no latent factors), users without
+(:meth:`recommend_users`), similar products and customers (``similar_items`` /
+``similar_users``: the cosine of the factors, as implicit's ``similar_items``). It cannot score new products (no latent factors), users without
 interactions or with demographics only, and has no readable explanation: those raise
 :class:`~featcf.models.base.UnsupportedProtocolError` naming the model to use instead.
 """

@@ -95,6 +95,10 @@ class ContentKNN(BaseRecommender):
     (:class:`~featcf.models.base.UnsupportedProtocolError`: use FeatureCF).
     :meth:`explain` splits a score into the matched feature values, e.g.
     ``field="category", value="category = property"``.
+    :meth:`similar_items` ranks products by the same item similarity (computed exactly over
+    the whole catalogue, new products and products given by ``item_features`` included);
+    :meth:`similar_users` by the cosine of the customers' content profiles (their purchases
+    summed in ``item_vectors_`` space: who buys the same kinds of products).
 
     Examples
     --------

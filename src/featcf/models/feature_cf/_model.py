@@ -138,6 +138,12 @@ class FeatureCF(BaseRecommender):
     plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
     largest positive labels into one line (see the explanations guide).
 
+    **Similar products and customers** (:meth:`similar_items`, :meth:`similar_users`)
+    weigh similarities the model uses by the learned weights: per-field feature cosine plus
+    item-kNN co-purchases for products (a new product is compared by its features), and
+    attribute profiles, purchases and customer features for customers (see
+    ``featcf.models.feature_cf._similar``).
+
     The fitted attributes are read-only views of the typed fitted state (see
     ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
     hyper-parameters changed after a fit take effect at the next fit.

@@ -21,7 +21,7 @@ and reasons) is here once:
 A model declares what it answers with ``handles_similar_items`` / ``handles_similar_users``;
 the others are refused with :class:`~featcf.exceptions.UnsupportedProtocolError` naming the
 models that can. The mixin relies on the base class for ``_fitted_dataset``,
-``_refuse_users_without_history``, ``handles_new_items`` and ``n_threads`` (if the model has it).
+``handles_new_items`` and ``handles_new_users_with_features``.
 """
 
 from __future__ import annotations
@@ -236,6 +236,7 @@ class SimilarityMixin:
     handles_similar_items: ClassVar[bool] = False
     handles_similar_users: ClassVar[bool] = False
     handles_new_items: ClassVar[bool]
+    handles_new_users_with_features: ClassVar[bool]
     #: query rows per block (a block may be scored densely against the whole catalogue)
     _similar_batch: ClassVar[int] = 256
 
@@ -315,6 +316,11 @@ class SimilarityMixin:
             products without interactions or given by features only for ItemKNN, UserKNN
             and ALS; ``reasons=True`` on ALS.
 
+        Notes
+        -----
+        A query only reads the model: it may run from several threads at once, like
+        :meth:`recommend`.
+
         Examples
         --------
         >>> from featcf.datasets import make_insurance_shop
@@ -382,6 +388,11 @@ class SimilarityMixin:
             If the model cannot compare customers (Popularity) or these customers (without
             interactions, for models that do not use customer features); ``reasons=True`` on
             ALS.
+
+        Notes
+        -----
+        A query only reads the model: it may run from several threads at once, like
+        :meth:`recommend`.
         """
         dataset = self._fitted_dataset()
         self._refuse_similar("users")
@@ -390,7 +401,7 @@ class SimilarityMixin:
         users = np.asarray(
             dataset.user_map.to_index(ids, argument="user_ids"), dtype=np.int64
         ).reshape(-1)
-        self._refuse_users_without_history(users)
+        self._refuse_customers_without_purchases(users)
         top_idx, top_score = self._select(
             len(users), n, lambda rows: self._similar_users_of(users[rows], n + 1), users, None
         )
@@ -498,6 +509,21 @@ class SimilarityMixin:
         names = item_display_names(dataset)
         shown = np.where(known, names[np.maximum(positions, 0)], ids.astype(str))
         return ItemQuery(ids, positions, features, np.asarray(shown, dtype=object))
+
+    def _refuse_customers_without_purchases(self, users: np.ndarray) -> None:
+        """Models that do not use customer features cannot compare customers without
+        interactions (they would have no similar customer at all)."""
+        if self.handles_new_users_with_features:
+            return
+        dataset = self._fitted_dataset()
+        empty = np.unique(users[dataset.user_counts()[users] == 0])
+        if empty.size:
+            raise UnsupportedProtocolError(
+                f"{type(self).__name__} cannot find customers similar to customers without "
+                f"interactions ({empty.size} of them, e.g. "
+                f"{dataset.user_ids[empty[:5]].tolist()}): it compares customers by what they "
+                f"bought; use FeatureCF, which compares them by their features too"
+            )
 
     def _refuse_items_without_interactions(self, positions: np.ndarray) -> None:
         """Models that do not use item features cannot compare products nobody bought."""

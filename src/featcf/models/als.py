@@ -9,8 +9,9 @@ fitted item factors, no refit).
 
 What it serves: fitted users with interactions, new users with a history, audiences
 (:meth:`recommend_users`), similar products and customers (``similar_items`` /
-``similar_users``: the cosine of the factors, as implicit's ``similar_items``). It cannot score new products (no latent factors), users without
-interactions or with demographics only, and has no readable explanation: those raise
+``similar_users``: the cosine of the factors, as implicit's ``similar_items``). It cannot
+score new products (no latent factors), users without interactions or with demographics
+only, and has no readable explanation or reason: those raise
 :class:`~featcf.models.base.UnsupportedProtocolError` naming the model to use instead.
 """
 

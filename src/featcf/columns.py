@@ -12,7 +12,8 @@ class Columns:
     ``recommend_users`` returns ``ITEM, USER, SCORE, RANK``; ``explain`` returns
     ``PART, FIELD, VALUE, CONTRIBUTION, LABEL``; with ``reasons=True`` the recommendation
     frames add ``REASON``; ``recommend(..., on_unknown="popular")`` adds ``SOURCE``
-    (``"model"`` or ``"popular"``).
+    (``"model"`` or ``"popular"``); ``similar_items`` returns ``ITEM, SIMILAR_ITEM, SCORE,
+    RANK`` and ``similar_users`` ``USER, SIMILAR_USER, SCORE, RANK``.
     """
 
     USER = "user_id"
@@ -26,7 +27,11 @@ class Columns:
     LABEL = "label"
     REASON = "reason"
     SOURCE = "source"
+    SIMILAR_ITEM = "similar_item_id"
+    SIMILAR_USER = "similar_user_id"
 
     RECOMMENDATIONS = (USER, ITEM, SCORE, RANK)
     AUDIENCE = (ITEM, USER, SCORE, RANK)
     EXPLANATION = (PART, FIELD, VALUE, CONTRIBUTION, LABEL)
+    SIMILAR_ITEMS = (ITEM, SIMILAR_ITEM, SCORE, RANK)
+    SIMILAR_USERS = (USER, SIMILAR_USER, SCORE, RANK)

@@ -1,9 +1,9 @@
 """Query methods are safe from several threads at once (issue 13).
 
-Four threads call ``recommend``, ``recommend_new_users``, ``recommend_users``, ``predict``
-and ``explain`` at the same moment on a freshly loaded model of every class (no query has
-run on it yet, so nothing can have been filled in by an earlier call) and must get exactly
-what serial calls on another copy of the file give.
+Four threads call ``recommend``, ``recommend_new_users``, ``recommend_users``, ``predict``,
+``explain``, ``similar_items`` and ``similar_users`` at the same moment on a freshly loaded
+model of every class (no query has run on it yet, so nothing can have been filled in by an
+earlier call) and must get exactly what serial calls on another copy of the file give.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def _queries(model: BaseRecommender, shop) -> dict:
         "recommend_users": lambda: model.recommend_users(items, n=10),
         "predict": lambda: model.predict(users[:4], items),
         "explain": lambda: model.explain(users[0], items[1]),
+        "similar_items": lambda: model.similar_items(items, n=5),
+        "similar_users": lambda: model.similar_users(users[:5], n=5),
     }
     out = {}
     for name, call in calls.items():

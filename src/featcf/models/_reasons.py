@@ -33,6 +33,8 @@ __all__ = [
     "POPULAR",
     "RATED",
     "SIMILAR_CUSTOMERS",
+    "bought_together_label",
+    "same_label",
     "compose",
     "demographics_label",
     "field_label",
@@ -56,6 +58,13 @@ PART_COLUMNS = ("pair", "label", "contribution", "constant")
 
 #: what the history labels start with (:func:`compose` names several history items at once)
 HISTORY = "goes with your "
+#: the beginnings of the labels of similar products and customers (merged like HISTORY)
+SAME = "same "
+BOTH_BOUGHT = "both bought "
+BOTH_BUY = "both buy products with "
+BOTH_FAVOUR = "both favour "
+#: label beginnings whose labels :func:`compose` joins into one ("goes with your A and B")
+MERGED = (HISTORY, SAME, BOTH_BOUGHT, BOTH_BUY, BOTH_FAVOUR)
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +108,17 @@ def field_label(field: str, value: Any, *, own_history: bool = True) -> str:
     ``"... suits customers like you"``)."""
     tail = "matches your purchases" if own_history else "suits customers like you"
     return f"{field} = {value} {tail}"
+
+
+def same_label(field: str, values: Sequence[Any]) -> str:
+    """``"same category (travel)"``: a field two products (or customers) share."""
+    return f"{SAME}{field} ({', '.join(str(v) for v in values)})"
+
+
+def bought_together_label(count: int, name: Any) -> str:
+    """``"also bought by 12 customers who bought X"`` (co-purchases of two products)."""
+    customers = "customer" if count == 1 else "customers"
+    return f"also bought by {count} {customers} who bought {name}"
 
 
 def demographics_label(values: Sequence[str]) -> str:
@@ -174,21 +194,25 @@ def compose(parts: pd.DataFrame, n_pairs: int, skip: str, top: int = TOP) -> np.
 
 
 def _join(labels: Sequence[str | None]) -> str:
-    """The chosen labels of one pair, in order; history labels become one (``A and B``)."""
+    """The chosen labels of one pair, in order; labels sharing a :data:`MERGED` prefix
+    become one (``goes with your A and B``, ``same category (travel) and coverage (basic)``)
+    at the place of the first of them."""
     out: list[str] = []
-    history: list[str] = []
+    merged: dict[str, list[str]] = {}
     for label in labels:
         if label is None:
             break
-        if label.startswith(HISTORY):
-            if not history:
-                out.append(HISTORY)  # placeholder at the first history label's place
-            history.append(label.removeprefix(HISTORY))
-        else:
+        prefix = next((p for p in MERGED if label.startswith(p)), None)
+        if prefix is None:
             out.append(label)
+            continue
+        if prefix not in merged:
+            merged[prefix] = []
+            out.append(prefix)  # placeholder at the first such label's place
+        merged[prefix].append(label.removeprefix(prefix))
     if not out:
         return NO_REASON
-    return "; ".join(HISTORY + " and ".join(history) if lab == HISTORY else lab for lab in out)
+    return "; ".join(lab + " and ".join(merged[lab]) if lab in merged else lab for lab in out)
 
 
 def reason_column(

@@ -9,8 +9,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from featcf.columns import Columns
+from featcf.data.features import FeatureMatrix
 
-__all__ = ["dense_columns", "explanation_frame", "gather", "pair_entries"]
+__all__ = ["dense_columns", "explanation_frame", "field_normalised", "gather", "pair_entries"]
 
 
 def dense_columns(product: sp.spmatrix, item_idx: np.ndarray, n_items: int) -> np.ndarray:
@@ -100,3 +101,20 @@ def gather(matrix: sp.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarra
     if len(rows) == 0:
         return np.zeros(0)
     return np.asarray(sp.csr_matrix(matrix)[rows, cols], dtype=np.float64).ravel()
+
+
+def field_normalised(features: FeatureMatrix) -> sp.csr_matrix:
+    """Each row's values of each field scaled to unit L2 norm (absent fields stay empty)."""
+    F = sp.csr_matrix(features.matrix, dtype=np.float64)
+    field_of = features.field_of_column
+    n_fields = len(features.fields)
+    membership = sp.csr_matrix(
+        (np.ones(F.shape[1]), (np.arange(F.shape[1]), field_of)), shape=(F.shape[1], n_fields)
+    )
+    sq = np.asarray((F.multiply(F) @ membership).todense())  # (n_rows, n_fields)
+    rows = np.repeat(np.arange(F.shape[0]), np.diff(F.indptr))
+    norms = np.sqrt(sq[rows, field_of[F.indices]])
+    data = np.divide(F.data, norms, out=np.zeros_like(F.data), where=norms > 0)
+    out = sp.csr_matrix((data, F.indices.copy(), F.indptr.copy()), shape=F.shape)
+    out.eliminate_zeros()
+    return out

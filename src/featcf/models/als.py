@@ -8,8 +8,10 @@ time are folded in with implicit's own ``recalculate_user`` (a least-squares sol
 fitted item factors, no refit).
 
 What it serves: fitted users with interactions, new users with a history, audiences
-(:meth:`recommend_users`). It cannot score new products (no latent factors), users without
-interactions or with demographics only, and has no readable explanation: those raise
+(:meth:`recommend_users`), similar products and customers (``similar_items`` /
+``similar_users``: the cosine of the factors, as implicit's ``similar_items``). It cannot
+score new products (no latent factors), users without interactions or with demographics
+only, and has no readable explanation or reason: those raise
 :class:`~featcf.models.base.UnsupportedProtocolError` naming the model to use instead.
 """
 
@@ -33,9 +35,17 @@ from featcf._validation import (
 from featcf.data.dataset import Dataset
 from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._reasons import PairQuery
+from featcf.models._similar import ItemQuery, spread_columns
 from featcf.models.base import BaseRecommender
+from featcf.similarity import topk_similarity_dense_between
 
 __all__ = ["ALS"]
+
+#: the refusal of reasons for similar products or customers
+_NO_REASONS = (
+    "ALS finds similar {what} by the cosine of latent factors, which has no readable reason; "
+    "for similar {what} with reasons use {use}"
+)
 
 
 class ALS(BaseRecommender):
@@ -180,6 +190,47 @@ class ALS(BaseRecommender):
         )
         factors = np.asarray(factors, dtype=np.float32).reshape(history.shape[0], -1)
         return factors @ self.item_factors_[item_idx].T
+
+    # ------------------------------------------------------------------ similar
+    handles_similar_items = True
+    handles_similar_users = True
+
+    def _similar_items_of(self, query: ItemQuery, candidates: np.ndarray, k: int) -> sp.csr_matrix:
+        """Cosine of the item factors (what implicit's ``similar_items`` ranks by)."""
+        sims = topk_similarity_dense_between(
+            self.item_factors_[query.positions],
+            self.item_factors_[candidates],
+            k,
+            "cosine",
+            n_threads=self.n_threads,
+        )
+        return spread_columns(sims, candidates, len(self.item_factors_))
+
+    def _similar_users_of(self, users: np.ndarray, k: int) -> sp.csr_matrix:
+        """Cosine of the user factors."""
+        factors = self.user_factors_
+        return topk_similarity_dense_between(
+            factors[users], factors, k, "cosine", n_threads=self.n_threads
+        )
+
+    def _similar_item_parts(
+        self, query: ItemQuery, rows: np.ndarray, items: np.ndarray
+    ) -> pd.DataFrame:
+        raise UnsupportedProtocolError(
+            _NO_REASONS.format(
+                what="products",
+                use="FeatureCF, ContentKNN (shared features) or ItemKNN (co-purchases)",
+            )
+        )
+
+    def _similar_user_parts(
+        self, users: np.ndarray, rows: np.ndarray, others: np.ndarray
+    ) -> pd.DataFrame:
+        raise UnsupportedProtocolError(
+            _NO_REASONS.format(
+                what="customers", use="FeatureCF, UserKNN or ItemKNN (purchases in common)"
+            )
+        )
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(

@@ -42,6 +42,7 @@ from featcf.models._explaining import ExplanationMixin
 from featcf.models._new_users import NewUserMixin
 from featcf.models._queries import batches as _batches
 from featcf.models._ranking import RankingMixin
+from featcf.models._similar import SimilarityMixin
 
 __all__ = ["ADDED_ENTRIES", "BaseRecommender", "UnsupportedProtocolError"]
 
@@ -52,7 +53,7 @@ WITHDRAWN = "withdrawn_idx_"
 ADDED_ENTRIES = (WITHDRAWN,)
 
 
-class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, BaseEstimator):
+class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, SimilarityMixin, BaseEstimator):
     """Common base of featcf recommenders (scikit-learn estimator conventions).
 
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,

@@ -40,31 +40,21 @@ from featcf._schema import Json, Sparse, Spec, json_weights
 from featcf._validation import check_nonnegative_weights, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.data.features import FeatureMatrix
-from featcf.models._reasons import PairQuery, field_label
-from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
+from featcf.models._reasons import BOTH_BUY, PairQuery, field_label, parts_frame
+from featcf.models._scoring import (
+    dense_columns,
+    explanation_frame,
+    field_normalised,
+    gather,
+    pair_entries,
+)
+from featcf.models._similar import ItemQuery, shared_value_parts, spread_columns
 from featcf.models.base import BaseRecommender
-from featcf.similarity import topk_similarity
+from featcf.similarity import topk_similarity, topk_similarity_between
 
 __all__ = ["ContentKNN"]
 
 CONTENT_METRICS = ("cosine", "jaccard")
-
-
-def _field_normalised(features: FeatureMatrix) -> sp.csr_matrix:
-    """Each row's values of each field scaled to unit L2 norm (absent fields stay empty)."""
-    F = sp.csr_matrix(features.matrix, dtype=np.float64)
-    field_of = features.field_of_column
-    n_fields = len(features.fields)
-    membership = sp.csr_matrix(
-        (np.ones(F.shape[1]), (np.arange(F.shape[1]), field_of)), shape=(F.shape[1], n_fields)
-    )
-    sq = np.asarray((F.multiply(F) @ membership).todense())  # (n_rows, n_fields)
-    rows = np.repeat(np.arange(F.shape[0]), np.diff(F.indptr))
-    norms = np.sqrt(sq[rows, field_of[F.indices]])
-    data = np.divide(F.data, norms, out=np.zeros_like(F.data), where=norms > 0)
-    out = sp.csr_matrix((data, F.indices.copy(), F.indptr.copy()), shape=F.shape)
-    out.eliminate_zeros()
-    return out
 
 
 class ContentKNN(BaseRecommender):
@@ -105,6 +95,10 @@ class ContentKNN(BaseRecommender):
     (:class:`~featcf.models.base.UnsupportedProtocolError`: use FeatureCF).
     :meth:`explain` splits a score into the matched feature values, e.g.
     ``field="category", value="category = property"``.
+    :meth:`similar_items` ranks products by the same item similarity (computed exactly over
+    the whole catalogue, new products and products given by ``item_features`` included);
+    :meth:`similar_users` by the cosine of the customers' content profiles (their purchases
+    summed in ``item_vectors_`` space: who buys the same kinds of products).
 
     Examples
     --------
@@ -188,16 +182,22 @@ class ContentKNN(BaseRecommender):
         per_field = np.asarray([self.field_weights_[name] for name in features.fields])
         return per_field[features.field_of_column]
 
-    def _build(self) -> None:
-        """(Re)compute the item vectors and neighbour lists from the current catalogue."""
-        features = self._fitted_dataset().item_features
-        G = _field_normalised(features)
+    def _vectors(self, features: FeatureMatrix) -> sp.csr_matrix:
+        """The item vectors (cosine geometry) of encoded item rows: per-field unit values
+        scaled by ``sqrt(w_f)``, each row of unit norm (float64, sorted indices)."""
+        G = field_normalised(features)
         E = sp.csr_matrix(G @ sp.diags(np.sqrt(self._column_weights())))
         norms = np.sqrt(np.asarray(E.multiply(E).sum(axis=1)).ravel())
         scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         E = sp.csr_matrix(sp.diags(scale) @ E)
         E.eliminate_zeros()
         E.sort_indices()
+        return E
+
+    def _build(self) -> None:
+        """(Re)compute the item vectors and neighbour lists from the current catalogue."""
+        features = self._fitted_dataset().item_features
+        E = self._vectors(features)
         self.item_vectors_ = E
         if self.n_neighbors is None and self.metric == "cosine":
             self.similarity_ = None
@@ -254,6 +254,71 @@ class ContentKNN(BaseRecommender):
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
         return self._scores_from_history(history, item_idx)
+
+    # ------------------------------------------------------------------ similar
+    handles_similar_items = True
+    handles_similar_users = True
+
+    def _query_vectors(self, query: ItemQuery) -> sp.csr_matrix:
+        """The item vectors of the query rows: fitted ones for catalogue products, computed
+        from the features for products given by ``item_features``."""
+        known = query.positions >= 0
+        if known.all():
+            return sp.csr_matrix(self.item_vectors_[query.positions])
+        new = query.subset(np.flatnonzero(~known)).features
+        parts = [self._vectors(new), sp.csr_matrix(self.item_vectors_[query.positions[known]])]
+        order = np.concatenate([np.flatnonzero(~known), np.flatnonzero(known)])
+        return sp.csr_matrix(sp.vstack(parts))[np.argsort(order)]
+
+    def _similar_items_of(self, query: ItemQuery, candidates: np.ndarray, k: int) -> sp.csr_matrix:
+        """The model's item similarity (cosine of the item vectors, or the weighted Jaccard
+        of the feature values), computed exactly against the candidates."""
+        dataset = self._fitted_dataset()
+        if self.metric == "cosine":
+            queries, refs = self._query_vectors(query), self.item_vectors_[candidates]
+            weights = None
+        else:
+            queries, refs = query.features.matrix, dataset.item_features.matrix[candidates]
+            weights = self._column_weights()
+        sims = topk_similarity_between(
+            sp.csr_matrix(queries, dtype=np.float32),
+            sp.csr_matrix(refs, dtype=np.float32),
+            k,
+            self.metric,
+            weights=weights,
+            n_threads=self.n_threads,
+        )
+        return spread_columns(sims, candidates, dataset.n_items)
+
+    def _similar_item_parts(
+        self, query: ItemQuery, rows: np.ndarray, items: np.ndarray
+    ) -> pd.DataFrame:
+        """ "same category (travel) and coverage (premium)": the shared feature values."""
+        shared = sp.coo_matrix(self._query_vectors(query)[rows].multiply(self.item_vectors_[items]))
+        features = self._fitted_dataset().item_features
+        return shared_value_parts(features, shared.row, shared.col, shared.data)
+
+    def _content_profiles(self) -> sp.csr_matrix:
+        """Every customer's purchases summed in the item vectors' space (float32)."""
+        history = self._fitted_dataset().interactions.astype(np.float64)
+        return sp.csr_matrix(history @ self.item_vectors_, dtype=np.float32)
+
+    def _similar_users_of(self, users: np.ndarray, k: int) -> sp.csr_matrix:
+        """Cosine of the customers' content profiles: who buys the same kinds of products."""
+        profiles = self._content_profiles()
+        return topk_similarity_between(
+            sp.csr_matrix(profiles[users]), profiles, k, "cosine", n_threads=self.n_threads
+        )
+
+    def _similar_user_parts(
+        self, users: np.ndarray, rows: np.ndarray, others: np.ndarray
+    ) -> pd.DataFrame:
+        """ "both buy products with category = travel": the feature values both buy."""
+        profiles = self._content_profiles()
+        shared = sp.coo_matrix(profiles[users[rows]].multiply(profiles[others]))
+        features = self._fitted_dataset().item_features
+        labels = np.asarray(features.column_names, dtype=object)[shared.col]
+        return parts_frame(shared.row, BOTH_BUY + labels, shared.data)
 
     # ------------------------------------------------------------------ explanation
     def _explain_parts(self, query: PairQuery) -> pd.DataFrame:

@@ -25,7 +25,16 @@ with interactions)
 ``add_items`` (new products)               no       no
 ``recommend_users`` (audiences)            yes      yes
 ``explain``                                yes      yes
+``similar_items`` (products with           yes [1]  yes [2]
+interactions)
+``similar_users`` (customers with          yes [2]  yes [1]
+interactions)
 =========================================  =======  =======
+
+[1] the fitted neighbour lists (``similarity_`` rows); [2] the model's metric, shrinkage and
+support over the interactions (buyers of two products, purchases of two customers),
+computed exactly at query time with :func:`featcf.similarity.topk_similarity_between`. So
+both models answer both questions with one notion of similarity: the interactions in common.
 
 Where they cannot serve a query they raise
 :class:`~featcf.models.base.UnsupportedProtocolError` naming the model that can; users of
@@ -43,9 +52,21 @@ from featcf._schema import Sparse, Spec
 from featcf._validation import check_nonnegative_float, check_option, check_positive_int
 from featcf.data.dataset import Dataset
 from featcf.exceptions import UnsupportedProtocolError
-from featcf.models._reasons import HISTORY, SIMILAR_CUSTOMERS, PairQuery, item_display_names
+from featcf.models._reasons import (
+    HISTORY,
+    SIMILAR_CUSTOMERS,
+    PairQuery,
+    item_display_names,
+    parts_frame,
+)
 from featcf.models._rules import RuleSet
 from featcf.models._scoring import dense_columns, explanation_frame, gather, pair_entries
+from featcf.models._similar import (
+    ItemQuery,
+    bought_together,
+    common_purchase_parts,
+    spread_columns,
+)
 from featcf.models.base import BaseRecommender
 from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
 
@@ -97,6 +118,14 @@ def _n_available(history: sp.csr_matrix, rules: RuleSet, exclude_seen: bool) -> 
     return rules.n_allowed() - np.diff(hits[excluded.indptr])
 
 
+def _item_rows(X: sp.csr_matrix, metric: str) -> tuple[sp.csr_matrix, str]:
+    """Items as rows over their users, and the kernel metric giving ``metric`` between items
+    (adjusted cosine: the cosine of the user-mean-centred weights)."""
+    if metric == "adjusted_cosine":
+        return _user_centred(X).T.tocsr(), "cosine"
+    return X.T.tocsr(), metric
+
+
 class _KNNParams:
     """What ItemKNN and UserKNN share: the constructor, the checks and the neighbour search."""
 
@@ -127,17 +156,54 @@ class _KNNParams:
         return Sparse((n, n), "float32", low=low)
 
     def _top_neighbours(
-        self, rows: sp.csr_matrix, metric: str, among: sp.csr_matrix | None = None
+        self,
+        rows: sp.csr_matrix,
+        metric: str,
+        among: sp.csr_matrix | None = None,
+        k: int | None = None,
     ) -> sp.csr_matrix:
-        """Each row's ``n_neighbors`` most similar rows of ``among`` (default: ``rows`` itself)."""
+        """Each row's ``k`` (default ``n_neighbors``) most similar rows of ``among`` (default:
+        ``rows`` itself)."""
         options = {
             "shrink": self.shrink,
             "min_support": self.min_support,
             "n_threads": self.n_threads,
         }
+        k = self.n_neighbors if k is None else k
         if among is None:
-            return topk_similarity(rows, self.n_neighbors, metric, **options)
-        return topk_similarity_between(rows, among, self.n_neighbors, metric, **options)
+            return topk_similarity(rows, k, metric, **options)
+        return topk_similarity_between(rows, among, k, metric, **options)
+
+    # similar products and customers: the fitted neighbour lists answer one question, the
+    # same metric over the interactions (computed at query time, exact) the other
+    handles_similar_items = True
+    handles_similar_users = True
+
+    def _items_by_buyers(self, query: ItemQuery, candidates: np.ndarray, k: int) -> sp.csr_matrix:
+        """The model's metric between products over their buyers (query time, exact)."""
+        dataset = self._fitted_dataset()
+        rows, metric = _item_rows(dataset.interactions, self.metric)
+        among = sp.csr_matrix(rows[candidates])
+        sims = self._top_neighbours(sp.csr_matrix(rows[query.positions]), metric, among, k)
+        return spread_columns(sims, candidates, dataset.n_items)
+
+    def _users_by_purchases(self, users: np.ndarray, k: int) -> sp.csr_matrix:
+        """The model's metric between customers over their purchases (query time, exact)."""
+        X = self._fitted_dataset().interactions
+        return self._top_neighbours(sp.csr_matrix(X[users]), self.metric, X, k)
+
+    def _similar_item_parts(
+        self, query: ItemQuery, rows: np.ndarray, items: np.ndarray
+    ) -> pd.DataFrame:
+        """ "also bought by N customers who bought X" for every pair."""
+        counts, labels = bought_together(self._fitted_dataset(), query, rows, items)
+        return parts_frame(np.arange(len(rows)), labels, counts)
+
+    def _similar_user_parts(
+        self, users: np.ndarray, rows: np.ndarray, others: np.ndarray
+    ) -> pd.DataFrame:
+        """ "both bought X and Y": the products the two customers have in common."""
+        return common_purchase_parts(self._fitted_dataset(), users[rows], others)
 
 
 # ---------------------------------------------------------------------------- ItemKNN
@@ -180,6 +246,9 @@ class ItemKNN(_KNNParams, BaseRecommender):
     Serves fitted users with interactions and new users with a history. It cannot score
     users without interactions, demographics-only users or new products: those raise
     :class:`~featcf.models.base.UnsupportedProtocolError` (use FeatureCF or ContentKNN).
+    :meth:`similar_items` reads the neighbour lists ("customers who bought this also
+    bought"; at most ``n_neighbors`` per product); :meth:`similar_users` compares the
+    customers' purchases with the same metric at query time.
 
     Examples
     --------
@@ -196,11 +265,10 @@ class ItemKNN(_KNNParams, BaseRecommender):
 
     def _fit(self, dataset: Dataset) -> None:
         X = dataset.interactions
+        items_users, metric = _item_rows(X, self.metric)
         if self.metric == "adjusted_cosine":
             _check_varied(X, self.metric, "user")
-            items_users, metric = _user_centred(X).T.tocsr(), "cosine"
         else:
-            items_users, metric = X.T.tocsr(), self.metric
             _check_varied(items_users, metric, "item")
         self.similarity_ = self._top_neighbours(items_users, metric)
 
@@ -265,6 +333,14 @@ class ItemKNN(_KNNParams, BaseRecommender):
             return product.toarray().astype(np.float32, copy=False)
         return dense_columns(history @ self.similarity_, item_idx, n_items)
 
+    def _similar_items_of(self, query: ItemQuery, candidates: np.ndarray, k: int) -> sp.csr_matrix:
+        """The fitted neighbour lists (``similarity_`` rows): "customers who bought this also
+        bought"."""
+        return sp.csr_matrix(self.similarity_[query.positions])
+
+    def _similar_users_of(self, users: np.ndarray, k: int) -> sp.csr_matrix:
+        return self._users_by_purchases(users, k)
+
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(
             "ItemKNN cannot score products without interactions (they have no neighbours in "
@@ -318,7 +394,9 @@ class UserKNN(_KNNParams, BaseRecommender):
     -----
     Serves fitted users with interactions and new users with a history; refuses users
     without interactions, demographics-only users and new products with
-    :class:`~featcf.models.base.UnsupportedProtocolError`.
+    :class:`~featcf.models.base.UnsupportedProtocolError`. :meth:`similar_users` reads the
+    neighbour lists (at most ``n_neighbors`` per customer); :meth:`similar_items` compares the
+    products' buyers with the same metric at query time (co-purchases).
 
     Examples
     --------
@@ -353,6 +431,13 @@ class UserKNN(_KNNParams, BaseRecommender):
     ) -> np.ndarray:
         X = self._fitted_dataset().interactions
         return dense_columns(self._neighbours_of_new(history) @ X, item_idx, X.shape[1])
+
+    def _similar_items_of(self, query: ItemQuery, candidates: np.ndarray, k: int) -> sp.csr_matrix:
+        return self._items_by_buyers(query, candidates, k)
+
+    def _similar_users_of(self, users: np.ndarray, k: int) -> sp.csr_matrix:
+        """The fitted neighbour lists (``similarity_`` rows)."""
+        return sp.csr_matrix(self.similarity_[users])
 
     def _extend_items(self, n_new: int) -> None:
         raise UnsupportedProtocolError(

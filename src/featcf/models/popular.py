@@ -30,6 +30,11 @@ class Popularity(BaseRecommender):
     popularity_ : numpy.ndarray of shape (n_items,)
         Each item's score. Items added later with :meth:`add_items` score 0.
 
+    Notes
+    -----
+    It has no notion of similar products or customers: :meth:`similar_items` and
+    :meth:`similar_users` raise :class:`~featcf.models.base.UnsupportedProtocolError`.
+
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop

@@ -59,8 +59,9 @@ profile is the mean profile of those neighbours. Terms are divided by fixed scal
 The model is a package of private modules, one per concern: ``_inputs`` (what the steps read
 from the Dataset), ``_profiles``, ``_neighbours``, ``_linalg`` (EASE and ridge algebra),
 ``_core`` and ``_state`` (the typed fitted state), ``_users``, ``_terms`` (the term registry),
-``_split`` and ``_weights`` (the validation split and the weight learning), ``_explain`` and
-``_model`` (the estimator, which only orchestrates).
+``_split`` and ``_weights`` (the validation split and the weight learning), ``_explain``,
+``_similar`` (similar products and customers) and ``_model`` (the estimator, which only
+orchestrates).
 """
 
 from featcf.models.feature_cf._linalg import CONTENT_RIDGE_ALPHAS, EASE_L2_GRID, POP_RIDGE_ALPHAS

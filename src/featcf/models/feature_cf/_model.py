@@ -30,6 +30,7 @@ from featcf._validation import (
 )
 from featcf.data.dataset import Dataset
 from featcf.models._reasons import PairQuery, item_display_names
+from featcf.models._similar import ItemQuery, top_k_rows
 from featcf.models.base import BaseRecommender
 from featcf.models.feature_cf._core import build_core, extend_core
 from featcf.models.feature_cf._explain import Vocabulary, explain_pairs
@@ -39,6 +40,12 @@ from featcf.models.feature_cf._inputs import (
     positives,
     read_inputs,
     resolve_ratings,
+)
+from featcf.models.feature_cf._similar import (
+    item_parts,
+    item_similarities,
+    user_parts,
+    user_similarities,
 )
 from featcf.models.feature_cf._state import (
     Fitted,
@@ -130,6 +137,12 @@ class FeatureCF(BaseRecommender):
     (the affine level). The contributions sum to :meth:`predict`. Every row has a
     plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
     largest positive labels into one line (see the explanations guide).
+
+    **Similar products and customers** (:meth:`similar_items`, :meth:`similar_users`)
+    weigh similarities the model uses by the learned weights: per-field feature cosine plus
+    item-kNN co-purchases for products (a new product is compared by its features), and
+    attribute profiles, purchases and customer features for customers (see
+    ``featcf.models.feature_cf._similar``).
 
     The fitted attributes are read-only views of the typed fitted state (see
     ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;
@@ -453,6 +466,32 @@ class FeatureCF(BaseRecommender):
         )
         items = np.asarray(query.items, dtype=np.int64)
         return explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
+
+    # ------------------------------------------------------------------ similar
+    handles_similar_items = True
+    handles_similar_users = True
+
+    def _similar_items_of(self, query: ItemQuery, candidates: np.ndarray, k: int) -> sp.csr_matrix:
+        """Feature-weighted item similarity plus co-purchases (see ``_similar``)."""
+        block = item_similarities(fitted_or_raise(self), self.dataset_, query, candidates)
+        return top_k_rows(block, k, candidates, self.dataset_.n_items, self.n_threads)
+
+    def _similar_item_parts(
+        self, query: ItemQuery, rows: np.ndarray, items: np.ndarray
+    ) -> pd.DataFrame:
+        return item_parts(fitted_or_raise(self), self.dataset_, query, rows, items)
+
+    def _similar_users_of(self, users: np.ndarray, k: int) -> sp.csr_matrix:
+        """Profiles, purchases and customer features, weighted (see ``_similar``)."""
+        fitted = fitted_or_raise(self)
+        block = user_similarities(fitted, users)
+        active = fitted.scorer.core.active
+        return top_k_rows(block, k, active, self.dataset_.n_users, self.n_threads)
+
+    def _similar_user_parts(
+        self, users: np.ndarray, rows: np.ndarray, others: np.ndarray
+    ) -> pd.DataFrame:
+        return user_parts(fitted_or_raise(self), self.dataset_, users[rows], others)
 
     # ------------------------------------------------------------------ model files
     def _get_state(self) -> dict[str, Any]:

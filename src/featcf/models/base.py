@@ -48,6 +48,7 @@ from featcf.models._new_users import NewUserMixin
 from featcf.models._queries import batches as _batches
 from featcf.models._queries import merge_top, result_frame
 from featcf.models._reasons import POPULAR
+from featcf.models._updates import UpdateMixin
 from featcf.similarity import topn_dense
 
 __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
@@ -55,7 +56,7 @@ __all__ = ["BaseRecommender", "UnsupportedProtocolError"]
 ON_UNKNOWN = ("raise", "popular", "drop")
 
 
-class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
+class BaseRecommender(NewUserMixin, ExplanationMixin, UpdateMixin, BaseEstimator):
     """Common base of featcf recommenders (scikit-learn estimator conventions).
 
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,
@@ -111,6 +112,7 @@ class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
                 f"got {type(dataset).__name__}"
             )
         self._check_params()
+        self.__dict__.pop("_update_stats", None)  # counts of partial_fit since the fit
         self.dataset_ = dataset
         try:
             self._fit(dataset)
@@ -560,9 +562,8 @@ class BaseRecommender(NewUserMixin, ExplanationMixin, BaseEstimator):
             saved.
         """
         dataset = self._fitted_dataset()
-        write_model(
-            path, type(self).__name__, self.get_params(deep=False), self._get_state(), dataset
-        )
+        state = {**self._get_state(), **self._updates_state()}
+        write_model(path, type(self).__name__, self.get_params(deep=False), state, dataset)
 
     # ------------------------------------------------------------------ model files
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:

@@ -283,9 +283,7 @@ class UpdateMixin:
 
 
 # ---------------------------------------------------------------------- sparse helpers
-def replace_rows(
-    matrix: sp.csr_matrix, rows: np.ndarray, new_rows: sp.csr_matrix
-) -> sp.csr_matrix:
+def replace_rows(matrix: sp.csr_matrix, rows: np.ndarray, new_rows: sp.csr_matrix) -> sp.csr_matrix:
     """``matrix`` with its rows ``rows`` replaced by those of ``new_rows`` (order kept)."""
     n = matrix.shape[0]
     order = np.arange(n, dtype=np.int64)

@@ -42,9 +42,7 @@ from featcf.similarity import topk_similarity_between
 __all__ = ["remap_columns", "updated_fitted"]
 
 
-def updated_fitted(
-    fitted: Fitted, old: Dataset, new: Dataset, touched_users: np.ndarray
-) -> Fitted:
+def updated_fitted(fitted: Fitted, old: Dataset, new: Dataset, touched_users: np.ndarray) -> Fitted:
     """``fitted`` (fitted on ``old``) updated for ``new``, the Dataset ``old`` grew into."""
     scorer = fitted.scorer
     inputs = read_inputs(

@@ -120,9 +120,7 @@ def grow(
             )
         grown = dataset.with_new_items(item_features)
     items = _item_positions(grown, frame[item_col], item_col)
-    user_ids = _ids_of_kind(
-        dataset.user_ids, frame[user_col].to_numpy(), f"interactions[{user_col!r}]"
-    )
+    user_ids = _of_kind(dataset.user_ids, frame[user_col].to_numpy(), f"interactions[{user_col!r}]")
     grown, new_users = _with_new_users(grown, user_ids, user_features, user_col)
     users = np.asarray(grown.user_index(user_ids), dtype=np.int64)
     policy = columns.get("duplicates", "sum")
@@ -154,6 +152,18 @@ def grow(
     )
 
 
+def _of_kind(old_ids: np.ndarray, new_ids: np.ndarray, argument: str) -> np.ndarray:
+    """``_ids_of_kind`` (the catalogue's kind, whole floats to int) without scanning a large
+    catalogue in Python: a catalogue of one kind (pandas infers it in C) is represented by
+    its first id."""
+    if len(old_ids) > 1 and pd.api.types.infer_dtype(old_ids, skipna=False) in (
+        "string",
+        "integer",
+    ):
+        old_ids = old_ids[:1]
+    return _ids_of_kind(old_ids, new_ids, argument)
+
+
 def _interactions_frame(dataset: Dataset, interactions: Any) -> pd.DataFrame:
     """``interactions`` checked: a DataFrame with the Dataset's columns and ids present."""
     frame = _require_frame(interactions, "interactions")
@@ -178,7 +188,7 @@ def _interactions_frame(dataset: Dataset, interactions: Any) -> pd.DataFrame:
 def _item_positions(dataset: Dataset, ids: pd.Series, item_col: str) -> np.ndarray:
     """Catalogue positions of the items of new interactions; unknown products are refused."""
     argument = f"interactions[{item_col!r}]"
-    values = _ids_of_kind(dataset.item_ids, ids.to_numpy(), argument)
+    values = _of_kind(dataset.item_ids, ids.to_numpy(), argument)
     positions = np.asarray(dataset.item_index(values, strict=False), dtype=np.int64)
     if (positions < 0).any():
         unknown = pd.unique(values[positions < 0]).tolist()
@@ -198,6 +208,7 @@ def _with_new_users(
 ) -> tuple[Dataset, int]:
     """``dataset`` with the customers of ``interaction_ids`` / ``user_features`` it does not
     know appended (in order of first appearance, then those with features only)."""
+    old_ids = dataset.user_ids
     known = np.asarray(dataset.user_index(interaction_ids, strict=False), dtype=np.int64) >= 0
     new_ids = pd.unique(interaction_ids[~known])
     encoded = rows = None
@@ -209,7 +220,7 @@ def _with_new_users(
             )
         encoded = dataset.encode_users(user_features)
         argument = f"user_features[{user_col!r}]"
-        feature_ids = _ids_of_kind(dataset.user_ids, np.asarray(encoded.ids), argument)
+        feature_ids = _of_kind(old_ids, np.asarray(encoded.ids), argument)
         clash = feature_ids[np.asarray(dataset.user_index(feature_ids, strict=False)) >= 0]
         if len(clash):
             raise ValueError(
@@ -222,7 +233,6 @@ def _with_new_users(
     n_new = len(new_ids)
     if n_new == 0:
         return dataset, 0
-    old_ids = dataset.user_ids
     same_kind = old_ids.dtype.kind in "iu" and np.asarray(new_ids).dtype.kind in "iu"
     user_map = IdMap(
         np.concatenate([old_ids, new_ids])

@@ -192,13 +192,18 @@ class UpdateMixin:
 
         Examples
         --------
+        >>> import warnings
         >>> import pandas as pd
         >>> from featcf.datasets import make_insurance_shop
         >>> from featcf.models import ItemKNN
         >>> shop = make_insurance_shop(n_customers=200, random_state=0)
         >>> model = ItemKNN(n_neighbors=20).fit(shop)
-        >>> sales = pd.DataFrame({"user_id": ["web-1", "web-1"], "item_id": ["P-100", "P-101"]})
-        >>> model.partial_fit(sales).recommend("web-1", n=2)["rank"].tolist()
+        >>> sales = pd.DataFrame({"user_id": ["web-1", "web-1"], "item_id": ["P-104", "P-115"],
+        ...                       "n_policies": 1.0, "timestamp": pd.Timestamp("2024-06-01")})
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # web-1 has no user_features row
+        ...     recs = model.partial_fit(sales).recommend("web-1", n=2)
+        >>> recs["rank"].tolist()
         [1, 2]
         >>> model.update_stats_.users_added, model.needs_refit()
         (1, False)

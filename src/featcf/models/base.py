@@ -75,8 +75,8 @@ class BaseRecommender(NewUserMixin, ExplanationMixin, UpdateMixin, BaseEstimator
     :meth:`recommend_users`, :meth:`predict`, :meth:`explain`, :meth:`score_users`,
     :meth:`score_new_users`) may be called from several threads at once on one fitted or
     loaded model and give the results of serial calls. A query only reads the model: every
-    array it reads is built by ``fit``, :func:`featcf.load` and :meth:`add_items`, never
-    filled in lazily by a first query. ``fit`` and :meth:`add_items` change the model; do
+    array it reads is built by ``fit``, :func:`featcf.load`, :meth:`add_items` and
+    :meth:`partial_fit`, never filled in lazily by a first query; those change the model: do
     not run them while other threads query it.
     """
 

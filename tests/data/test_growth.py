@@ -146,6 +146,8 @@ def test_bad_batches_are_refused_naming_the_argument(tiny_frames, tiny):
     with pytest.raises(ValueError, match="already in the catalogue"):
         grow(tiny, inter.iloc[:0], item_features=items.iloc[[0]])
     plain = Dataset.from_frames(inter, **COLS)
+    with pytest.raises(UnknownIdError, match="no item features to register new products"):
+        grow(plain, pd.DataFrame({"user": ["u1"], "item": ["sku-99"]}))
     with pytest.raises(ValueError, match="user_features is given but this Dataset has no"):
         grow(plain, inter.iloc[:0], user_features=users.iloc[[4]])
     with pytest.raises(ValueError, match="item_features is given but this Dataset has no"):

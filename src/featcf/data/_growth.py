@@ -120,8 +120,9 @@ def grow(
             )
         grown = dataset.with_new_items(item_features)
     items = _item_positions(grown, frame[item_col], item_col)
-    user_ids = _of_kind(dataset.user_ids, frame[user_col].to_numpy(), f"interactions[{user_col!r}]")
-    grown, new_users = _with_new_users(grown, user_ids, user_features, user_col)
+    old_ids = dataset.user_ids
+    user_ids = _of_kind(old_ids, frame[user_col].to_numpy(), f"interactions[{user_col!r}]")
+    grown, new_users = _with_new_users(grown, old_ids, user_ids, user_features, user_col)
     users = np.asarray(grown.user_index(user_ids), dtype=np.int64)
     policy = columns.get("duplicates", "sum")
     check_option(policy, "the Dataset's duplicates policy", DUPLICATE_POLICIES)
@@ -193,10 +194,15 @@ def _item_positions(dataset: Dataset, ids: pd.Series, item_col: str) -> np.ndarr
     if (positions < 0).any():
         unknown = pd.unique(values[positions < 0]).tolist()
         error = UnknownIdError("item", unknown, argument)
+        fix = (
+            "pass a row for each in item_features (the product's fields) to register new products"
+            if dataset.item_encoder is not None
+            else "this Dataset has no item features to register new products with, so refit "
+            "on a Dataset that holds them"
+        )
         error.message = (
             f"{argument} holds {len(unknown)} product id(s) not in the catalogue, e.g. "
-            f"{unknown[:5]}: pass a row for each in item_features (the product's fields) to "
-            f"register new products, or check the ids (10 and '10' are different ids)"
+            f"{unknown[:5]}: {fix}, or check the ids (10 and '10' are different ids)"
         )
         error.args = (error.message,)
         raise error
@@ -204,11 +210,15 @@ def _item_positions(dataset: Dataset, ids: pd.Series, item_col: str) -> np.ndarr
 
 
 def _with_new_users(
-    dataset: Dataset, interaction_ids: np.ndarray, user_features: Any, user_col: str
+    dataset: Dataset,
+    old_ids: np.ndarray,
+    interaction_ids: np.ndarray,
+    user_features: Any,
+    user_col: str,
 ) -> tuple[Dataset, int]:
-    """``dataset`` with the customers of ``interaction_ids`` / ``user_features`` it does not
-    know appended (in order of first appearance, then those with features only)."""
-    old_ids = dataset.user_ids
+    """``dataset`` (whose user ids are ``old_ids``) with the customers of ``interaction_ids``
+    / ``user_features`` it does not know appended (in order of first appearance, then those
+    with features only)."""
     known = np.asarray(dataset.user_index(interaction_ids, strict=False), dtype=np.int64) >= 0
     new_ids = pd.unique(interaction_ids[~known])
     encoded = rows = None
@@ -263,7 +273,7 @@ def _with_new_users(
         matrix.sort_indices()
         features = FeatureMatrix(matrix=matrix, fields=features.fields, ids=user_map.ids)
     if frame is not None:
-        new_index = pd.Index(user_map.ids[len(old_ids) :], name=frame.index.name)
+        new_index = pd.Index(new_ids, name=frame.index.name)
         if user_features is not None:
             given = user_features.set_index(user_col)
             given.index = rows  # of the Dataset's kind
@@ -324,8 +334,8 @@ def _combined(
         np.concatenate([X.data[entries].astype(np.float64), weights]),
         both_t,
         policy,
-        grown.user_ids,
-        grown.item_ids,
+        _Ids(grown.user_map),
+        _Ids(grown.item_map),
     )
     if weight_col is not None and len(w) < len(old_u) + len(users):
         name = f"interactions[{weight_col!r}] (weight_col) combined with the stored weights"
@@ -355,6 +365,16 @@ def _combined(
     matrix = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=(n_users, n_items))
     n_combined = len(old_u) + len(users) - len(u)
     return matrix, stamps, (len(u) - len(old_u), n_combined)
+
+
+class _Ids:
+    """External ids by position, converted only when read (``_aggregate``'s messages)."""
+
+    def __init__(self, id_map: IdMap) -> None:
+        self.id_map = id_map
+
+    def __getitem__(self, position: Any) -> Any:
+        return self.id_map.to_ids([position])[0]
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

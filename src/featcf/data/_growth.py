@@ -113,11 +113,7 @@ def grow(
     times = _timestamps(frame, time_col)
     grown = dataset
     if item_features is not None:
-        if dataset.item_encoder is None:
-            raise ValueError(
-                "item_features is given but this Dataset has no item features: its products "
-                "have no fields to encode new ones with"
-            )
+        _require_fields(dataset, "item")
         grown = dataset.with_new_items(item_features)
     items = _item_positions(grown, frame[item_col], item_col)
     old_ids = dataset.user_ids
@@ -129,19 +125,7 @@ def grow(
     matrix, stamps, counts = _combined(
         dataset, grown, (users, items, weights, times), policy, weight_col
     )
-    grown = Dataset(
-        user_map=grown.user_map,
-        item_map=grown.item_map,
-        interactions=matrix,
-        timestamps=stamps,
-        item_features=grown.item_features,
-        user_features=grown.user_features,
-        item_encoder=grown.item_encoder,
-        user_encoder=grown.user_encoder,
-        item_frame=grown.item_frame,
-        user_frame=grown.user_frame,
-        columns=columns,
-    )
+    grown = _rebuilt(grown, interactions=matrix, timestamps=stamps)
     return Growth(
         dataset=grown,
         touched_users=np.unique(users),
@@ -223,11 +207,7 @@ def _with_new_users(
     new_ids = pd.unique(interaction_ids[~known])
     encoded = rows = None
     if user_features is not None:
-        if dataset.user_encoder is None:
-            raise ValueError(
-                "user_features is given but this Dataset has no user features: its customers "
-                "have no fields to encode new ones with"
-            )
+        _require_fields(dataset, "user")
         encoded = dataset.encode_users(user_features)
         argument = f"user_features[{user_col!r}]"
         feature_ids = _of_kind(old_ids, np.asarray(encoded.ids), argument)
@@ -281,23 +261,47 @@ def _with_new_users(
         else:
             added = pd.DataFrame(index=new_index, columns=frame.columns)
         frame = pd.concat([frame, added])
-    grown = Dataset(
+    interactions = sp.csr_matrix(
+        (dataset.interactions.data, dataset.interactions.indices, _padded(dataset, n_new)),
+        shape=(len(user_map), dataset.n_items),
+    )
+    grown = _rebuilt(
+        dataset,
         user_map=user_map,
-        item_map=dataset.item_map,
-        interactions=sp.csr_matrix(
-            (dataset.interactions.data, dataset.interactions.indices, _padded(dataset, n_new)),
-            shape=(len(user_map), dataset.n_items),
-        ),
-        timestamps=dataset.timestamps,
-        item_features=dataset.item_features,
+        interactions=interactions,
         user_features=features,
-        item_encoder=dataset.item_encoder,
-        user_encoder=dataset.user_encoder,
-        item_frame=dataset.item_frame,
         user_frame=frame,
-        columns=dataset.columns,
     )
     return grown, n_new
+
+
+def _require_fields(dataset: Dataset, side: str) -> None:
+    """Refuse ``<side>_features`` rows for a Dataset without such features."""
+    encoder = dataset.item_encoder if side == "item" else dataset.user_encoder
+    if encoder is None:
+        who = "products" if side == "item" else "customers"
+        raise ValueError(
+            f"{side}_features is given but this Dataset has no {side} features: its {who} "
+            f"have no fields to encode new ones with"
+        )
+
+
+def _rebuilt(dataset: Dataset, **parts: Any) -> Dataset:
+    """A Dataset of ``dataset``'s parts with ``parts`` (constructor arguments) replaced."""
+    own = {
+        "user_map": dataset.user_map,
+        "item_map": dataset.item_map,
+        "interactions": dataset.interactions,
+        "timestamps": dataset.timestamps,
+        "item_features": dataset.item_features,
+        "user_features": dataset.user_features,
+        "item_encoder": dataset.item_encoder,
+        "user_encoder": dataset.user_encoder,
+        "item_frame": dataset.item_frame,
+        "user_frame": dataset.user_frame,
+        "columns": dataset.columns,
+    }
+    return Dataset(**{**own, **parts})
 
 
 def _padded(dataset: Dataset, n_new: int) -> np.ndarray:

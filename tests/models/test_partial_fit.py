@@ -162,6 +162,26 @@ def test_feature_cf_refreshes_a_known_customer_as_a_fit_searches_neighbours(shop
     assert core.values[u].nnz == shop.user_counts()[shop.user_index(user)] + 1
 
 
+def test_feature_cf_renumbers_the_neighbours_when_a_registered_customer_buys(tmp_path):
+    shop = make_insurance_shop(n_customers=300, n_new_customers=6, random_state=2)
+    model = quick("FeatureCF", n_neighbors=10).fit(shop)
+    counts = shop.user_counts()
+    waiting = shop.user_ids[np.flatnonzero(counts == 0)[0]]  # features, no purchase yet
+    core = model._fitted.scorer.core
+    before = {u: _neighbours(core.user_neighbors, u, shop.user_ids[core.active]) for u in (0, 1)}
+    model.partial_fit(sales(shop, [(waiting, shop.item_ids[0])]))
+    core = model._fitted.scorer.core
+    ids = model.dataset_.user_ids[core.active]
+    assert waiting in ids  # active now, a column in the middle of the neighbour matrices
+    for u, neighbours in before.items():  # untouched rows name the same customers
+        assert _neighbours(core.user_neighbors, u, ids) == neighbours
+    model.save(tmp_path / "m.npz")  # the loader checks active_users_ and item_counts_
+    users = [waiting, *shop.user_ids[:3].tolist()]
+    pd.testing.assert_frame_equal(
+        featcf.load(tmp_path / "m.npz").recommend(users, n=5), model.recommend(users, n=5)
+    )
+
+
 # ---------------------------------------------------------------------- (b) kNN rows = a refit
 def _rows_equal(updated: sp.csr_matrix, refit: sp.csr_matrix, rows: np.ndarray) -> None:
     for r in rows:

@@ -16,6 +16,7 @@ from featcf.exceptions import (
     FeatureEncodingWarning,
     ModelFormatError,
     NotFittedError,
+    StaleModelWarning,
     UnknownIdError,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "FieldSpec",
     "ModelFormatError",
     "NotFittedError",
+    "StaleModelWarning",
     "UnknownIdError",
     "__version__",
     *_LAZY,

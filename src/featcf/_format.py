@@ -34,7 +34,7 @@ from featcf._schema import (
     dtype_accepted,
 )
 from featcf._version import __version__
-from featcf.data.dataset import Dataset
+from featcf.data.dataset import DUPLICATE_POLICIES, Dataset
 from featcf.data.features import (
     FeatureEncoder,
     FeatureMatrix,
@@ -739,6 +739,8 @@ class ModelFile:
             ok = (
                 isinstance(value, bool)
                 if name == "timestamp_is_datetime"
+                else value in DUPLICATE_POLICIES
+                if name == "duplicates"
                 else (value is None or isinstance(value, str))
             )
             if not ok:
@@ -815,7 +817,7 @@ _DATASET_KEYS = (
     "item_frame",
     "user_frame",
 )
-_COLUMN_KEYS = ("user", "item", "weight", "timestamp", "timestamp_is_datetime")
+_COLUMN_KEYS = ("user", "item", "weight", "timestamp", "timestamp_is_datetime", "duplicates")
 
 
 def _checked_encoder(

@@ -13,6 +13,7 @@ __all__ = [
     "UnsupportedProtocolError",
     "ColdStartWarning",
     "FeatureEncodingWarning",
+    "StaleModelWarning",
     "ModelFormatError",
     "NotFittedError",
     "UnknownIdError",
@@ -88,6 +89,10 @@ class FeatureEncodingWarning(UserWarning):
 
 class ColdStartWarning(UserWarning):
     """Warned when a query falls back to a weaker cold-start path (e.g. popularity)."""
+
+
+class StaleModelWarning(UserWarning):
+    """Warned when the updates since a fit (``partial_fit``) warrant a full ``fit`` again."""
 
 
 class UnsupportedProtocolError(NotImplementedError):

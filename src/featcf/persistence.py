@@ -127,7 +127,10 @@ def load(path: str | os.PathLike[str]) -> BaseRecommender:
         model = _model_with_params(stored)
         dataset = stored.dataset()
         try:
-            schema = model._file_schema(dataset)
+            schema = {
+                **model._file_schema(dataset),
+                **model._updates_schema(stored.meta["state"]),
+            }
         except (TypeError, ValueError) as exc:
             raise stored.error("metadata['dataset']", f"cannot serve this model ({exc})") from None
         state = stored.state(schema, type(model).__name__, may_lack=ADDED_ENTRIES)
@@ -138,6 +141,7 @@ def load(path: str | os.PathLike[str]) -> BaseRecommender:
         raise ModelFormatError(f"{path}: metadata['state'] is inconsistent: {exc}") from None
     try:
         model._restore_state(state)
+        model._set_updates_state(state)
     except Exception as exc:  # the last net: checked state that still fails to restore
         raise ModelFormatError(
             f"{path}: the model state could not be restored ({type(exc).__name__}: {exc})"

@@ -547,6 +547,7 @@ class Dataset:
                 "timestamp": timestamp_col,
                 "timestamp_is_datetime": timestamp_col is not None
                 and pd.api.types.is_datetime64_any_dtype(interactions[timestamp_col].dtype),
+                "duplicates": duplicates,  # how partial_fit combines repeated pairs
             },
         )
 

@@ -81,6 +81,18 @@ class ALS(BaseRecommender):
     The fitted state is the two factor arrays; the implicit model used for fold-in is rebuilt
     from them on :func:`featcf.load`, so a loaded model scores exactly like the saved one.
 
+    **partial_fit updates** the factors of the *touched* customers (those in the batch's
+    interactions, new ones included): implicit's ``recalculate_user`` (the least-squares
+    solve of ``partial_fit_users``) on their whole history against the item factors, the
+    same fold-in ``recommend_new_users`` uses. The item factors of the products already in
+    the catalogue stay as fitted; new products get theirs from implicit's
+    ``recalculate_item`` against the updated customer factors (zeros without
+    interactions), and the customers' interactions with them are left out of their own
+    fold-in. So when the update adds no product, every touched customer gets exactly what
+    ``recommend_new_users`` gave for that history on the model before the update.
+    Customers registered without interactions get zero factors and are refused like the
+    customers without interactions at a fit.
+
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
@@ -162,6 +174,37 @@ class ALS(BaseRecommender):
         self.item_factors_ = items
         self._implicit = _ready(model)
 
+    def _partial_fit(
+        self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
+        touched_items: np.ndarray,
+    ) -> None:  # fmt: skip
+        X = sp.csr_matrix(new_dataset.interactions, dtype=np.float32)
+        n_old_items = old_dataset.n_items
+        users = self.user_factors_
+        users = np.vstack([users, np.zeros((X.shape[0] - len(users), users.shape[1]), users.dtype)])
+        with threadpool_limits(limits=1, user_api="blas"):
+            if len(touched_users):
+                history = sp.csr_matrix(X[touched_users][:, :n_old_items])
+                users[touched_users] = self._implicit.recalculate_user(touched_users, history)
+            items = self.item_factors_
+            if X.shape[1] > n_old_items:
+                model = self._implicit_with(users, items)
+                new_items = np.arange(n_old_items, X.shape[1])
+                buyers = sp.csr_matrix(X.T.tocsr()[new_items], dtype=np.float32)
+                folded = np.asarray(model.recalculate_item(new_items, buyers), dtype=np.float32)
+                items = np.vstack([items, folded.reshape(len(new_items), -1)])
+            model = self._implicit_with(users, items)
+        self.user_factors_ = np.ascontiguousarray(users, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(items, dtype=np.float32)
+        self._implicit = _ready(model)
+
+    def _implicit_with(self, user_factors: np.ndarray, item_factors: np.ndarray) -> Any:
+        """implicit's model (unfitted, this model's hyper-parameters) holding these factors."""
+        model = self._new_implicit(None)
+        model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        return model
+
     # ------------------------------------------------------------------ persistence
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
         return {
@@ -173,9 +216,7 @@ class ALS(BaseRecommender):
         self.user_factors_ = np.ascontiguousarray(state["user_factors_"], dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(state["item_factors_"], dtype=np.float32)
         with threadpool_limits(limits=1, user_api="blas"):
-            model = self._new_implicit(None)
-        model.user_factors = self.user_factors_
-        model.item_factors = self.item_factors_
+            model = self._implicit_with(self.user_factors_, self.item_factors_)
         self._implicit = _ready(model)
 
     # ------------------------------------------------------------------ scoring

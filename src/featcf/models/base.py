@@ -43,6 +43,7 @@ from featcf.models._new_users import NewUserMixin
 from featcf.models._queries import batches as _batches
 from featcf.models._ranking import RankingMixin
 from featcf.models._similar import SimilarityMixin
+from featcf.models._updates import UpdateMixin
 
 __all__ = ["ADDED_ENTRIES", "BaseRecommender", "UnsupportedProtocolError"]
 
@@ -53,7 +54,9 @@ WITHDRAWN = "withdrawn_idx_"
 ADDED_ENTRIES = (WITHDRAWN,)
 
 
-class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, SimilarityMixin, BaseEstimator):
+class BaseRecommender(
+    RankingMixin, NewUserMixin, ExplanationMixin, SimilarityMixin, UpdateMixin, BaseEstimator
+):
     """Common base of featcf recommenders (scikit-learn estimator conventions).
 
     The constructor only stores hyper-parameters; ``fit(dataset)`` validates them, learns,
@@ -75,8 +78,8 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, SimilarityMi
     :meth:`recommend_users`, :meth:`predict`, :meth:`explain`, :meth:`score_users`,
     :meth:`score_new_users`) may be called from several threads at once on one fitted or
     loaded model and give the results of serial calls. A query only reads the model: every
-    array it reads is built by ``fit``, :func:`featcf.load` and :meth:`add_items`, never
-    filled in lazily by a first query. ``fit`` and :meth:`add_items` change the model; do
+    array it reads is built by ``fit``, :func:`featcf.load`, :meth:`add_items` and
+    :meth:`partial_fit`, never filled in lazily by a first query; those change the model: do
     not run them while other threads query it. :meth:`withdraw` and :meth:`reinstate` change
     the model too, by replacing the withdrawn set in one assignment: a query running at the
     same time sees the set before or after the change.
@@ -114,6 +117,7 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, SimilarityMi
                 f"got {type(dataset).__name__}"
             )
         self._check_params()
+        self.__dict__.pop("_update_stats", None)  # counts of partial_fit since the fit
         self.dataset_ = dataset
         try:
             self._fit(dataset)
@@ -297,7 +301,7 @@ class BaseRecommender(RankingMixin, NewUserMixin, ExplanationMixin, SimilarityMi
             saved.
         """
         dataset = self._fitted_dataset()
-        state = {**self._get_state(), WITHDRAWN: self.withdrawn_idx_}
+        state = {**self._get_state(), WITHDRAWN: self.withdrawn_idx_, **self._updates_state()}
         write_model(path, type(self).__name__, self.get_params(deep=False), state, dataset)
 
     # ------------------------------------------------------------------ model files

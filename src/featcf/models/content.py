@@ -100,6 +100,13 @@ class ContentKNN(BaseRecommender):
     :meth:`similar_users` by the cosine of the customers' content profiles (their purchases
     summed in ``item_vectors_`` space: who buys the same kinds of products).
 
+    **partial_fit updates** everything, as a refit would: the fitted state depends on the
+    item features only, so new interactions only change the histories the scores read;
+    new products in ``item_features`` rebuild the item vectors and neighbour lists as
+    :meth:`add_items` does. A customer registered by the update is recommended exactly
+    what ``recommend_new_users`` gave for that history on the model before the update,
+    when the update adds no product.
+
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
@@ -219,6 +226,13 @@ class ContentKNN(BaseRecommender):
             exclude_self=True,
             n_threads=self.n_threads,
         )
+
+    def _partial_fit(
+        self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
+        touched_items: np.ndarray,
+    ) -> None:  # fmt: skip
+        if new_dataset.n_items > old_dataset.n_items:
+            self._build()  # new products: as add_items (reads self.dataset_, the new one)
 
     def _extend_items(self, n_new: int) -> None:
         # New rows were appended to dataset_.item_features: rebuild the geometry (the new items

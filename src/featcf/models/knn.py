@@ -67,6 +67,7 @@ from featcf.models._similar import (
     common_purchase_parts,
     spread_columns,
 )
+from featcf.models._updates import replace_rows, without_self
 from featcf.models.base import BaseRecommender
 from featcf.similarity import topk_similarity, topk_similarity_between, topn_scores
 
@@ -161,9 +162,10 @@ class _KNNParams:
         metric: str,
         among: sp.csr_matrix | None = None,
         k: int | None = None,
+        extra: int = 0,
     ) -> sp.csr_matrix:
-        """Each row's ``k`` (default ``n_neighbors``) most similar rows of ``among`` (default:
-        ``rows`` itself)."""
+        """Each row's ``k`` (default ``n_neighbors``; ``+ extra`` when searching ``among``)
+        most similar rows of ``among`` (default: ``rows`` itself, without each row)."""
         options = {
             "shrink": self.shrink,
             "min_support": self.min_support,
@@ -172,7 +174,7 @@ class _KNNParams:
         k = self.n_neighbors if k is None else k
         if among is None:
             return topk_similarity(rows, k, metric, **options)
-        return topk_similarity_between(rows, among, k, metric, **options)
+        return topk_similarity_between(rows, among, k + extra, metric, **options)
 
     # similar products and customers: the fitted neighbour lists answer one question, the
     # same metric over the interactions (computed at query time, exact) the other
@@ -204,6 +206,20 @@ class _KNNParams:
     ) -> pd.DataFrame:
         """ "both bought X and Y": the products the two customers have in common."""
         return common_purchase_parts(self._fitted_dataset(), users[rows], others)
+
+    def _refreshed(
+        self, similarity: sp.csr_matrix, source: sp.csr_matrix, touched: np.ndarray, metric: str
+    ) -> sp.csr_matrix:
+        """``similarity`` grown to the rows of ``source`` (new rows empty) with the rows
+        ``touched`` recomputed: equal to the rows of a fit on ``source`` (the same exact
+        kernel; a top-(k+1) search among all rows without the row itself is its top k)."""
+        n = source.shape[0]
+        grown = sp.csr_matrix(similarity, copy=True)
+        grown.resize((n, n))
+        if len(touched) == 0:
+            return grown
+        fresh = self._top_neighbours(source[touched], metric, among=source, extra=1)
+        return replace_rows(grown, touched, without_self(fresh, touched, self.n_neighbors))
 
 
 # ---------------------------------------------------------------------------- ItemKNN
@@ -250,6 +266,17 @@ class ItemKNN(_KNNParams, BaseRecommender):
     bought"; at most ``n_neighbors`` per product); :meth:`similar_users` compares the
     customers' purchases with the same metric at query time.
 
+    **partial_fit updates** the customers' histories (scores read them at query time) and
+    recomputes, with the exact kernel, the neighbour lists (rows of ``similarity_``) of the
+    *touched* items, those in the batch's interactions, new products included: each equals
+    the row a full fit on the grown Dataset gives. The other rows are not recomputed: they
+    may still list a touched item with its score before the update, or miss it where it
+    now belongs (a new product enters other rows only when they are touched too).
+    Products registered without interactions get empty rows, as cold items at a fit do.
+    A customer registered by the update is scored ``history @ similarity_``, which is what
+    ``recommend_new_users`` gives for that history on the updated model (the rows it reads
+    are the refreshed ones, so the model before the update gave other scores).
+
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
@@ -264,16 +291,26 @@ class ItemKNN(_KNNParams, BaseRecommender):
     handles_new_items = False
 
     def _fit(self, dataset: Dataset) -> None:
-        X = dataset.interactions
-        items_users, metric = _item_rows(X, self.metric)
+        items_users, metric = self._items_users(dataset)
         if self.metric == "adjusted_cosine":
-            _check_varied(X, self.metric, "user")
+            _check_varied(dataset.interactions, self.metric, "user")
         else:
             _check_varied(items_users, metric, "item")
         self.similarity_ = self._top_neighbours(items_users, metric)
 
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
         return {"similarity_": self._similarity_spec(dataset.n_items)}
+
+    def _partial_fit(
+        self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
+        touched_items: np.ndarray,
+    ) -> None:  # fmt: skip
+        items_users, metric = self._items_users(new_dataset)
+        self.similarity_ = self._refreshed(self.similarity_, items_users, touched_items, metric)
+
+    def _items_users(self, dataset: Dataset) -> tuple[sp.csr_matrix, str]:
+        """The item x user matrix the similarities compare, and the kernel's metric."""
+        return _item_rows(dataset.interactions, self.metric)
 
     def _recommend_known(
         self, users: np.ndarray, n: int, rules: RuleSet, exclude_seen: bool
@@ -398,6 +435,16 @@ class UserKNN(_KNNParams, BaseRecommender):
     neighbour lists (at most ``n_neighbors`` per customer); :meth:`similar_items` compares the
     products' buyers with the same metric at query time (co-purchases).
 
+    **partial_fit updates** the histories (scores read the neighbours' histories at query
+    time, so every customer sees the neighbours' new purchases at once) and recomputes,
+    with the exact kernel, the neighbour lists (rows of ``similarity_``) of the *touched*
+    customers, those in the batch's interactions, new ones included: each equals the row a
+    full fit on the grown Dataset gives. The other rows are not recomputed: they may still
+    list a touched customer with the similarity before the update, or miss one who now
+    belongs. A new customer registered alone, in an update that changes no other history,
+    gets exactly what ``recommend_new_users`` gave for that history on the model before the
+    update (the same neighbours among the same histories).
+
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
@@ -418,6 +465,13 @@ class UserKNN(_KNNParams, BaseRecommender):
 
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
         return {"similarity_": self._similarity_spec(dataset.n_users)}
+
+    def _partial_fit(
+        self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
+        touched_items: np.ndarray,
+    ) -> None:  # fmt: skip
+        X = new_dataset.interactions
+        self.similarity_ = self._refreshed(self.similarity_, X, touched_users, self.metric)
 
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         X = self._fitted_dataset().interactions

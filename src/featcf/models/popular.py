@@ -35,6 +35,9 @@ class Popularity(BaseRecommender):
     It has no notion of similar products or customers: :meth:`similar_items` and
     :meth:`similar_users` raise :class:`~featcf.models.base.UnsupportedProtocolError`.
 
+    **partial_fit updates** everything: ``popularity_`` is recounted on the grown Dataset
+    (what a refit gives), and customers registered by :meth:`partial_fit` are known.
+
     Examples
     --------
     >>> from featcf.datasets import make_insurance_shop
@@ -74,6 +77,12 @@ class Popularity(BaseRecommender):
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
         return np.broadcast_to(self.popularity_[item_idx], (history.shape[0], len(item_idx)))
+
+    def _partial_fit(
+        self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
+        touched_items: np.ndarray,
+    ) -> None:  # fmt: skip
+        self._fit(new_dataset)  # one pass over the interactions: the refit itself
 
     def _extend_items(self, n_new: int) -> None:
         self.popularity_ = np.concatenate([self.popularity_, np.zeros(n_new, np.float32)])

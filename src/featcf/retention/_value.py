@@ -205,9 +205,7 @@ def pareto_curve(values: Any) -> pd.DataFrame:
     )
 
 
-def _monetary(
-    dataset: Dataset, purchases: pd.DataFrame, monetary: Any
-) -> pd.Series:
+def _monetary(dataset: Dataset, purchases: pd.DataFrame, monetary: Any) -> pd.Series:
     """Monetary value by customer (all of them, internal order)."""
     ids = pd.Index(dataset.user_ids, name=Columns.USER)
     if monetary is None:

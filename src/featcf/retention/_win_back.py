@@ -22,7 +22,7 @@ LAPSE_REASON = "lapse_reason"
 
 
 def _lapse_reasons(lapsed: pd.DataFrame, unit: str) -> pd.Series:
-    """"last purchase 120 days ago; usually buys every 35 days" per customer."""
+    """Per customer: "last purchase 120 days ago; usually buys every 35 days"."""
     recency = lapsed["recency"].round().astype(np.int64).astype(str)
     rhythm = lapsed["rhythm"].round().clip(lower=1).astype(np.int64).astype(str)
     usual = np.where(lapsed["own_rhythm"], "usually buys every ", "customers usually buy every ")
@@ -68,8 +68,9 @@ def win_back(
     Returns
     -------
     pandas.DataFrame
-        ``n`` rows per lapsed customer (fewer when fewer products are left), customers by
-        value, largest first: ``user_id``, ``value``, ``tier``, ``recency``, ``rhythm``,
+        ``n`` rows per lapsed customer (fewer when fewer products are left; one row with
+        no ``item_id`` (NaN) for a customer who holds every product), customers by value,
+        largest first: ``user_id``, ``value``, ``tier``, ``recency``, ``rhythm``,
         ``lapse_reason`` ("last purchase 120 days ago; usually buys every 35 days"), ``rank``,
         ``item_id``, ``score`` and ``reason`` (why this product).
 
@@ -111,5 +112,6 @@ def win_back(
         **{LAPSE_REASON: _lapse_reasons(lapsed, unit)}
     )
     offers = model.recommend(ids, n=n, reasons=reasons)
-    out = who.rename_axis(Columns.USER).reset_index().merge(offers, on=Columns.USER, how="inner")
-    return out.reset_index(drop=True)
+    out = who.rename_axis(Columns.USER).reset_index().merge(offers, on=Columns.USER, how="left")
+    out[Columns.RANK] = out[Columns.RANK].astype("Int64")  # missing for nothing to offer
+    return out

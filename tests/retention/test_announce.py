@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featcf import ContentKNN, UnknownIdError
+from featcf import ContentKNN, Dataset, UnknownIdError
 from featcf.retention import announce
 
 
@@ -115,3 +115,16 @@ def test_bad_input_names_the_argument(model, shop):
         announce("not a model", shop.item_ids[0])
     with pytest.raises(TypeError, match="item"):
         announce(model, [shop.item_ids[0]])
+
+
+def test_nobody_left_to_tell(purchases):
+    # A is held by u1, u2 and u4: the other three customers are told; a product everyone
+    # holds gives an empty frame with the usual columns
+    model = ContentKNN().fit(purchases)
+    assert len(announce(model, "A", budget=100)) == purchases.n_users - 3
+    everyone = pd.DataFrame({"u": ["a", "b"], "i": ["x", "x"]})
+    items = pd.DataFrame({"i": ["x", "y"], "c": ["p", "q"]})
+    small = ContentKNN().fit(Dataset.from_frames(everyone, items, user_col="u", item_col="i"))
+    empty = announce(small, "x", budget=3)
+    assert empty.empty
+    assert list(empty.columns) == ["rank", "user_id", "item_id", "score", "interest", "reason"]

@@ -147,9 +147,9 @@ def announce(
         audience[PRIORITY] = audience[INTEREST] * audience[VALUE]
         audience = audience.sort_values(PRIORITY, ascending=False, kind="stable")
     chosen = audience.head(budget) if budget is not None else audience
-    if reasons and len(chosen):
+    if reasons:
         # the reasons of the chosen customers only: the model's top list as deep as needed
-        depth = int(chosen[Columns.RANK].max())
+        depth = int(chosen[Columns.RANK].max()) if len(chosen) else 1
         why = launched.recommend_users(item_id, n=depth, exclude_seen=True, reasons=True)
         chosen = chosen.assign(
             **{Columns.REASON: chosen[Columns.USER].map(why.set_index(Columns.USER)["reason"])}

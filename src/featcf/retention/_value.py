@@ -354,7 +354,7 @@ def customer_value(
     >>> shop = make_insurance_shop(n_customers=300, random_state=0)
     >>> values = customer_value(shop, monetary="premium")
     >>> values["tier"].value_counts().sort_index().tolist()  # A holds 80 % of the value
-    [184, 64, 52]
+    [141, 89, 70]
     """
     dataset = check_dataset(dataset)
     if dataset.timestamps is None:

@@ -114,4 +114,5 @@ def win_back(
     offers = model.recommend(ids, n=n, reasons=reasons)
     out = who.rename_axis(Columns.USER).reset_index().merge(offers, on=Columns.USER, how="left")
     out[Columns.RANK] = out[Columns.RANK].astype("Int64")  # missing for nothing to offer
-    return out
+    first = [Columns.USER, VALUE, "tier", "recency", "rhythm", LAPSE_REASON, Columns.RANK]
+    return out[first + [c for c in out.columns if c not in first]]

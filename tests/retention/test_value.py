@@ -170,3 +170,12 @@ def test_pareto_curve(purchases):
     assert curve.iloc[0].tolist() == [0.0, 0.0]
     assert curve.iloc[-1].tolist() == [1.0, 1.0]
     assert curve["value_share"].tolist()[:3] == pytest.approx([0.0, 0.3, 0.6])
+
+
+def test_no_repeat_customer_warns_and_flags_nobody():
+    frame = pd.DataFrame({"u": ["a", "b"], "i": ["x", "y"], "t": [0.0, 5.0]})
+    ds = Dataset.from_frames(frame, user_col="u", item_col="i", timestamp_col="t")
+    with pytest.warns(UserWarning, match="no customer of dataset bought at two different times"):
+        values = customer_value(ds, now=100.0)
+    assert not values["lapsed"].any()
+    assert values["rhythm"].isna().all()

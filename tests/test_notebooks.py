@@ -22,12 +22,14 @@ EXPECTED = (
     "01_quickstart.ipynb",
     "02_movielens_cold_start.ipynb",
     "03_insurance_new_product.ipynb",
+    "04_retention_campaign.ipynb",
 )
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: notebooks that fall back to the synthetic shop when their data folder is absent
 FALLBACKS = {
     "02_movielens_cold_start.ipynb": "ml-100k",
     "03_insurance_new_product.ipynb": "coil2000",
+    "04_retention_campaign.ipynb": "coil2000",
 }
 KERNEL_NAME = "featcf-test-python"
 

@@ -19,7 +19,7 @@ def test_every_public_name_resolves(name):
     assert getattr(featcf, name) is not None
 
 
-@pytest.mark.parametrize("name", ["datasets", "evaluation", "models", "similarity"])
+@pytest.mark.parametrize("name", ["datasets", "evaluation", "models", "retention", "similarity"])
 def test_subpackages_are_reachable(name):
     assert getattr(featcf, name).__name__ == f"featcf.{name}"
 

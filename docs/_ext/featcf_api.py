@@ -29,6 +29,7 @@ PUBLIC_MODULES = (
     "featcf.data",
     "featcf.datasets",
     "featcf.evaluation",
+    "featcf.retention",
     "featcf.metrics",
     "featcf.similarity",
     "featcf.persistence",

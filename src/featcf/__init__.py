@@ -50,7 +50,7 @@ __all__ = [
 
 
 #: subpackages reachable as ``featcf.<name>`` without importing them first
-_SUBMODULES = ("datasets", "evaluation", "models", "similarity")
+_SUBMODULES = ("datasets", "evaluation", "models", "retention", "similarity")
 
 
 def __getattr__(name: str) -> Any:

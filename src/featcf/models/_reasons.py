@@ -33,6 +33,7 @@ __all__ = [
     "POPULAR",
     "RATED",
     "SIMILAR_CUSTOMERS",
+    "STATED",
     "compose",
     "demographics_label",
     "field_label",
@@ -56,6 +57,10 @@ PART_COLUMNS = ("pair", "label", "contribution", "constant")
 
 #: what the history labels start with (:func:`compose` names several history items at once)
 HISTORY = "goes with your "
+#: what the labels of stated interests start with (named together the same way)
+STATED = "you told us you like "
+#: label beginnings whose labels :func:`compose` joins into one (``A and B``)
+_JOINED = (HISTORY, STATED)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +70,8 @@ class PairQuery:
     ``history`` and ``features`` have one row per query user (the users' interactions over
     the catalogue, their encoded features or None); ``users`` are their fitted positions, or
     None for users unknown at fit time; pair ``p`` is query user ``rows[p]`` and item
-    ``items[p]``.
+    ``items[p]``. ``stated`` holds the stated interests of users unknown at fit time (one
+    row per query user over the item feature columns), or None.
     """
 
     history: sp.csr_matrix
@@ -73,6 +79,7 @@ class PairQuery:
     users: np.ndarray | None
     rows: np.ndarray
     items: np.ndarray
+    stated: sp.csr_matrix | None = None
 
     def subset(self, users: slice) -> PairQuery:
         """The pairs of query users ``users`` (rows renumbered from 0)."""
@@ -83,6 +90,7 @@ class PairQuery:
             users=None if self.users is None else self.users[users],
             rows=self.rows[keep] - users.start,
             items=self.items[keep],
+            stated=None if self.stated is None else self.stated[users],
         )
 
 
@@ -174,21 +182,24 @@ def compose(parts: pd.DataFrame, n_pairs: int, skip: str, top: int = TOP) -> np.
 
 
 def _join(labels: Sequence[str | None]) -> str:
-    """The chosen labels of one pair, in order; history labels become one (``A and B``)."""
+    """The chosen labels of one pair, in order; history labels become one (``A and B``), and
+    so do the labels of stated interests."""
     out: list[str] = []
-    history: list[str] = []
+    joined: dict[str, list[str]] = {}
     for label in labels:
         if label is None:
             break
-        if label.startswith(HISTORY):
-            if not history:
-                out.append(HISTORY)  # placeholder at the first history label's place
-            history.append(label.removeprefix(HISTORY))
-        else:
+        prefix = next((p for p in _JOINED if label.startswith(p)), None)
+        if prefix is None:
             out.append(label)
+            continue
+        if prefix not in joined:
+            out.append(prefix)  # placeholder at the first such label's place
+            joined[prefix] = []
+        joined[prefix].append(label.removeprefix(prefix))
     if not out:
         return NO_REASON
-    return "; ".join(HISTORY + " and ".join(history) if lab == HISTORY else lab for lab in out)
+    return "; ".join(lab + " and ".join(joined[lab]) if lab in joined else lab for lab in out)
 
 
 def reason_column(

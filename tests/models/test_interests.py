@@ -112,9 +112,7 @@ def test_history_interests_match_a_brute_force_reference(tiny_frames, pairs, top
                 ((v, s) for v, s in strength.items() if s > 1 + 1e-6), key=lambda t: -t[1]
             )
             expected += [(user, field, v, s, r + 1) for r, (v, s) in enumerate(ranked[:top])]
-    got = list(
-        found[["user_id", "field", "value", "strength", "rank"]].itertuples(index=False)
-    )
+    got = list(found[["user_id", "field", "value", "strength", "rank"]].itertuples(index=False))
     assert [g[:3] + (g[4],) for g in got] == [e[:3] + (e[4],) for e in expected]
     np.testing.assert_allclose([g[3] for g in got], [e[3] for e in expected])
 

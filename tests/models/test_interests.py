@@ -61,6 +61,23 @@ def test_feature_cf_interests_are_the_shrunk_profile_by_hand(plain):
     np.testing.assert_allclose(shares, [p["home"], p["car"]])
 
 
+def test_feature_cf_interests_read_the_fitted_profiles(tiny):
+    # with user features the prior is borrowed from feature-space neighbours: the profiles
+    # interests() reads are those the fit scored with (user_profiles_ is their log-lift)
+    model = FeatureCF(n_neighbors=3, weights="uniform", show_progress=False).fit(tiny)
+    found = model.interests(tiny.user_ids, top=10)
+    g = model.global_profile_
+    columns = {
+        (f.name, v): f.start + j for f in tiny.item_fields.values() for j, v in enumerate(f.values)
+    }
+    for row in found.itertuples(index=False):
+        col = columns[(row.field, row.value)]
+        lift = model.user_profiles_[tiny.user_index(row.user_id), col]
+        assert np.log((row.share + 1e-6) / (g[col] + 1e-6)) == pytest.approx(lift, abs=1e-5)
+        assert row.strength == pytest.approx(row.share / g[col])
+    assert {"u6", "u7"} <= set(found["user_id"])  # features only: their neighbours' interests
+
+
 def test_interests_top_and_order(tiny):
     model = FeatureCF(n_neighbors=3, weights="uniform", show_progress=False).fit(tiny)
     found = model.interests(["u3", "u1", "u6"], top=1)

@@ -110,11 +110,13 @@ def relabel_stated(
     candidates = np.flatnonzero((parts[Columns.PART] == "field").to_numpy() & pd.notna(values))
     column = {(f.name, v): f.start + j for f in fields.values() for j, v in enumerate(f.values)}
     owners = np.asarray(rows, dtype=np.int64)[parts["pair"].to_numpy()[candidates]]
+    keys = zip(field_names[candidates], values[candidates], strict=True)
+    cols = np.asarray([column.get(key, -1) for key in keys], dtype=np.int64)
+    known = np.flatnonzero(cols >= 0)
+    said = np.asarray(stated[owners[known], cols[known]]).ravel() != 0
     labels = parts[Columns.LABEL].to_numpy(dtype=object).copy()
-    for p, owner in zip(candidates, owners, strict=True):
-        col = column.get((field_names[p], values[p]))
-        if col is not None and stated[owner, col] != 0:
-            labels[p] = stated_label(fields[field_names[p]], values[p])
+    for p in candidates[known[said]]:
+        labels[p] = stated_label(fields[field_names[p]], values[p])
     out = parts.copy()
     out[Columns.LABEL] = labels
     return out

@@ -19,6 +19,8 @@ Data (``../shared/data`` beside the repository; the script exits 0 with a reason
 - **CoIL 2000** (``ticdata2000.txt``): 5,822 customers x 22 insurance products, "holds the
   product" as a positive (policy counts binarised), 43 socio-demographic user fields, the
   shipped product attribute table as item fields.
+- **Synthetic shop** (``make_insurance_shop()``: 2,000 customers, 40 products + 3 without
+  interactions, seed 0): the stated-interests protocol only.
 
 Protocols (each model fitted on the train part only)
 
@@ -45,7 +47,18 @@ Protocols (each model fitted on the train part only)
    every customer is scored for it; AUC of owners vs the other customers, mean over
    products. Customers left without any training product are ranked last by models that
    cannot use demographics.
-7. ML only, *RMSE/MAE* on explicit ratings (random 20%): only for models whose scores are
+7. *stated interests* (MovieLens, CoIL and the synthetic shop): the cold users of protocol
+   3 (20% of users, every interaction held out) state their top 2 values of one item field
+   (MovieLens: ``genre``; CoIL and the shop: ``category``), taken from their held-out
+   items (the values their held-out items have most often; ties to the value rarer among
+   the training positives), as an onboarding form would ask. FeatureCF folds them in
+   (``score_new_users(..., interests=...)``) with and without their demographics; the rows
+   ``FeatureCF`` (stated + demographics), ``FeatureCF stated only`` and ``FeatureCF
+   demographics only`` (the fold-in of protocol 3) are paired per user, so the interval of
+   the demographics-only row is the gain of stating interests. Cold users none of whose
+   held-out items has a value of the field are left out (``excl.``). Popularity for scale;
+   other models have no attribute profiles to fold interests into (n/a).
+8. ML only, *RMSE/MAE* on explicit ratings (random 20%): only for models whose scores are
    rating predictions (attribute ``predicts_ratings``); featcf's models rank, so they are
    n/a; a damped user/item bias baseline is shown for reference.
 
@@ -91,8 +104,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (0, 1, 2)
 GIVEN_K = (1, 3, 5)
 TOP_FRACTION = 0.2
-KS = {"MovieLens 100k": (10,), "CoIL 2000": (3, 10)}
-MAIN_K = {"MovieLens 100k": 10, "CoIL 2000": 3}
+KS = {"MovieLens 100k": (10,), "CoIL 2000": (3, 10), "Synthetic shop": (10,)}
+MAIN_K = {"MovieLens 100k": 10, "CoIL 2000": 3, "Synthetic shop": 10}
+#: the data sets by command-line key
+DATASETS = {"ml": "MovieLens 100k", "coil": "CoIL 2000", "shop": "Synthetic shop"}
 MODEL_ORDER = ("Popularity", "ItemKNN", "UserKNN", "ContentKNN", "ALS", "FeatureCF")
 PEERS = ("implicit ALS", "implicit BPR", "implicit item-kNN", "LightFM features")
 #: the model every other row is compared with
@@ -117,12 +132,13 @@ def binarised(ds: Any, threshold: float | None = None) -> Any:
 
 
 def load_data() -> dict[str, Any]:
-    from featcf.datasets import load_coil2000, load_movielens
+    from featcf.datasets import load_coil2000, load_movielens, make_insurance_shop
 
     ml = load_movielens(SHARED_DATA / "ml-100k")
     coil = load_coil2000(SHARED_DATA / "coil2000")
     return {
         "ml_explicit": ml,
+        "Synthetic shop": make_insurance_shop(random_state=0),
         "MovieLens 100k": binarised(ml, 4.0),
         "CoIL 2000": binarised(coil),
     }
@@ -582,6 +598,136 @@ def rating_errors(ds: Any, factories: dict[str, Callable[[], Any]], seed: int) -
 
 
 # --------------------------------------------------------------------------------------
+# stated interests
+# --------------------------------------------------------------------------------------
+
+STATED = "stated interests"
+#: the item field cold users state their top values of, and how many they state
+STATED_FIELDS = {"MovieLens 100k": "genre", "CoIL 2000": "category", "Synthetic shop": "category"}
+STATED_TOP = 2
+STATED_NOTE = (
+    "`FeatureCF` = stated interests + demographics; `FeatureCF - row` of the "
+    "`demographics only` row is the gain of stating interests (paired per user). Every "
+    "FeatureCF row is one fitted model per seed, its cold users folded in with "
+    "`score_new_users`."
+)
+
+
+def stated_values(ds: Any, split: Any, field: str, top: int) -> sp.csr_matrix:
+    """Per user, the ``top`` values of item field ``field`` their held-out items
+    (``split.test``) have most often (ties: the value rarer among the training positives),
+    as 1s over the item feature columns (users x columns)."""
+    f = ds.item_features.fields[field]
+    has = sp.csr_matrix(ds.item_features.matrix[:, f.columns], dtype=np.float64)
+    has.data[:] = 1.0
+    train = sp.csr_matrix(split.train.interactions, dtype=np.float64)
+    train.data[:] = 1.0
+    share = np.asarray((train @ has).sum(axis=0)).ravel()
+    share = share / max(share.sum(), 1.0)
+    counts = np.asarray(
+        (sp.csr_matrix(split.test.interactions > 0, dtype=np.float64) @ has).todense()
+    )
+    key = np.where(counts > 0, counts + 0.5 * (1.0 - share)[None, :], -np.inf)
+    order = np.argsort(-key, axis=1, kind="stable")[:, :top]
+    rows = np.repeat(np.arange(ds.n_users), order.shape[1])
+    cols = order.ravel()
+    keep = np.isfinite(key[rows, cols])
+    return sp.csr_matrix(
+        (np.ones(int(keep.sum())), (rows[keep], f.start + cols[keep])),
+        shape=(ds.n_users, ds.item_features.n_columns),
+    )
+
+
+class FoldedIn:
+    """A fitted featcf model's fold-in of the cold users as a scoring function: each user
+    scored by ``score_new_users`` from their ``features`` and/or ``stated`` rows (either may
+    be None), with no interactions."""
+
+    handles_new_users_with_features = True
+
+    def __init__(self, model: Any, features: Any, stated: Any) -> None:
+        self.model, self.features, self.stated = model, features, stated
+
+    def __call__(self, user_idx: np.ndarray, item_idx: np.ndarray, history: Any) -> np.ndarray:
+        def rows(m: Any) -> Any:
+            return None if m is None else sp.csr_matrix(m[user_idx], dtype=np.float32)
+
+        return self.model.score_new_users(
+            None, rows(self.features), item_idx, interests=rows(self.stated)
+        )
+
+
+def stated_interests(
+    dataset: str,
+    ds: Any,
+    factories: dict[str, Callable[[], Any]],
+    seed: int,
+    splits_info: dict[str, str],
+) -> list[Result]:
+    """The stated-interests protocol (see the module docstring) on one split seed."""
+    from featcf.evaluation import evaluate, split_cold_users
+
+    split = split_cold_users(ds, 0.2, random_state=seed)
+    stated = stated_values(ds, split, STATED_FIELDS[dataset], STATED_TOP)
+    said = np.diff(stated.indptr) > 0
+    test = split.test.interactions
+    owner = np.repeat(np.arange(test.shape[0]), np.diff(test.indptr))
+    left_out = int(((np.diff(test.indptr) > 0) & ~said).sum())  # nothing to state
+    split = split.replace(test=_subset(split.test, said[owner]))
+    info = split.describe()
+    splits_info[f"{dataset} {STATED}"] = (
+        f"{info['n_train']} train / {info['n_test']} test, "
+        f"{int(said.sum())} cold users stating {stated.nnz} values"
+    )
+    features = None if ds.user_features is None else split.train.user_features.matrix
+    out = []
+    for name in ("Popularity", "FeatureCF"):
+        if name not in factories:
+            continue
+        model = factories[name]()
+        start = time.perf_counter()
+        model.fit(split.train)
+        fit_s = time.perf_counter() - start
+        variants = {name: model}
+        if name == "FeatureCF":
+            variants = {
+                "FeatureCF": FoldedIn(model, features, stated),
+                "FeatureCF stated only": FoldedIn(model, None, stated),
+                "FeatureCF demographics only": FoldedIn(model, features, None),
+            }
+        for label, scorer in variants.items():
+            table = evaluate(scorer, split, k=list(KS[dataset]), fit=False)
+            table["fit_seconds"] = fit_s
+            table["n_excluded"] += left_out
+            out += _stated_result(dataset, label, table, seed)
+    return out
+
+
+def _stated_result(dataset: str, model: str, table: pd.DataFrame, seed: int) -> list[Result]:
+    per_user = table.attrs["per_user"]
+    values = {
+        (f"{m}@{k}" if not pd.isna(k) else m): float(v)
+        for m, k, v in zip(table["metric"], table["k"], table["value"], strict=True)
+    }
+    first = table.iloc[0]
+    log(f"  {dataset} | {STATED} | {model}: nDCG@10 {values['ndcg@10']:.4f}")
+    return [
+        Result(
+            dataset,
+            STATED,
+            model,
+            values,
+            int(first.n_users),
+            int(first.n_excluded),
+            float(first.fit_seconds),
+            float(first.score_seconds),
+            seed=seed,
+            per_unit={k: v for k, v in per_user.items() if k != "user_idx"},
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------
 # aggregation over seeds
 # --------------------------------------------------------------------------------------
 
@@ -864,7 +1010,7 @@ def plot_given_k(results: list[Result], path: Path, datasets: list[str]) -> None
 def write_report(
     results: list[Result],
     path: Path,
-    plot_name: str,
+    plot_name: str | None,
     elapsed: float,
     splits_info: dict[str, str],
     load: tuple[float, float],
@@ -916,7 +1062,7 @@ def write_report(
         "(not by item position, which follows popularity).",
         "",
     ]
-    datasets = [d for d in ("MovieLens 100k", "CoIL 2000") if any(r.dataset == d for r in results)]
+    datasets = [d for d in DATASETS.values() if any(r.dataset == d for r in results)]
     for dataset in datasets:
         lines += [f"## {dataset}", ""]
         protocols = []
@@ -940,15 +1086,18 @@ def write_report(
                 lines.append(loo_table(rs))
             elif protocol.startswith("RMSE"):
                 lines.append(rmse_table(rs))
+            elif protocol == STATED:
+                lines += [ranking_table(rs, dataset), "", STATED_NOTE]
             else:
                 lines.append(ranking_table(rs, dataset))
             lines.append("")
-    lines += [
-        "## nDCG@10 against revealed interactions",
-        "",
-        f"![nDCG@10 given k]({plot_name})",
-        "",
-    ]
+    if plot_name is not None:
+        lines += [
+            "## nDCG@10 against revealed interactions",
+            "",
+            f"![nDCG@10 given k]({plot_name})",
+            "",
+        ]
     path.write_text("\n".join(lines))
 
 
@@ -973,9 +1122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--datasets",
         nargs="+",
-        default=["ml", "coil"],
-        choices=["ml", "coil"],
-        help="data sets to run",
+        default=["ml", "coil", "shop"],
+        choices=list(DATASETS),
+        help="data sets to run (shop: the stated-interests protocol only)",
     )
     args = parser.parse_args(argv)
     seeds = tuple(int(x) for x in args.seeds.split(","))
@@ -994,7 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Method expects CSR input")
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
-    wanted = {"ml": "MovieLens 100k", "coil": "CoIL 2000"}
+    wanted = DATASETS
     results: list[Result] = []
     splits_info: dict[str, str] = {}
     with threadpool_limits(1, "blas"):
@@ -1009,7 +1158,10 @@ def main(argv: list[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         plot_name = "accuracy_given_k.png"
         datasets = [wanted[k] for k in args.datasets]
-        plot_given_k(results, out_dir / plot_name, datasets)
+        if any(r.protocol.startswith("given") for r in results):
+            plot_given_k(results, out_dir / plot_name, datasets)
+        else:
+            plot_name = None
         write_report(
             results,
             out_dir / "accuracy.md",
@@ -1019,7 +1171,10 @@ def main(argv: list[str] | None = None) -> int:
             (load_start, os.getloadavg()[0]),
             seeds,
         )
-        log(f"wrote {out_dir / 'accuracy.md'} and {out_dir / plot_name}")
+        log(
+            f"wrote {out_dir / 'accuracy.md'}"
+            + (f" and {out_dir / plot_name}" if plot_name else "")
+        )
     else:
         for r in results:
             if r.available and r.diffs:
@@ -1045,7 +1200,7 @@ def run_seed(
     """Every protocol of the chosen data sets on the splits of one seed."""
     from featcf.evaluation import split_cold_items, split_cold_users, split_random
 
-    wanted = {"ml": "MovieLens 100k", "coil": "CoIL 2000"}
+    wanted = DATASETS
     prefixes = None if args.protocols is None else tuple(args.protocols.split(","))
     factories = selected({**featcf_factories(seed), **peer_factories(seed)}, args.models)
     results: list[Result] = []
@@ -1064,8 +1219,11 @@ def run_seed(
                 (name, lambda ds=ds, k=k: split_cold_users(ds, 0.2, random_state=seed, reveal=k))
             )
         protocols += [("RMSE", None), ("CARAVAN CV", None), ("new product LOO", None)]
+        protocols.append((STATED, None))
         for name, make_split in protocols:
             if prefixes is not None and not name.startswith(prefixes):
+                continue
+            if key == "shop" and name != STATED:
                 continue
             if make_split is not None:
                 split = make_split()
@@ -1087,6 +1245,9 @@ def run_seed(
                 products = np.arange(ds.n_items)[: 5 if args.quick else ds.n_items]
                 log(f"CoIL 2000: new-product leave-one-out over {len(products)} products")
                 results += new_product_loo(ds, factories, products, seed)
+            elif name == STATED:
+                log(f"{dataset}: stated interests ({STATED_FIELDS[dataset]}, top {STATED_TOP})")
+                results += stated_interests(dataset, ds, factories, seed, splits_info)
     return results
 
 

@@ -6,7 +6,8 @@ is made of. A model explains itself through one hook, ``_explain_parts(query)``:
 of the scores of a batch of (user, item) pairs, each with a plain-language label (see
 :mod:`featcf.models._reasons`); everything else here is the same for every model. The mixin
 relies on the base class for ``_fitted_dataset``, ``_refuse_users_without_history``,
-``_checked_new_users`` and ``_batch_size``.
+``_checked_new_users``, ``_batch_size`` and the stated-interest parts of
+:class:`~featcf.models._interests.InterestsMixin`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 
 from featcf.columns import Columns
 from featcf.exceptions import UnsupportedProtocolError
-from featcf.models._queries import encode_new_users
+from featcf.models._interests import encode_with_interests
 from featcf.models._reasons import PairQuery, reason_column
 
 __all__ = ["ExplanationMixin"]
@@ -88,6 +89,7 @@ class ExplanationMixin:
         item_id: Any,
         interactions: pd.DataFrame | None = None,
         user_features: pd.DataFrame | None = None,
+        interests: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """:meth:`explain` for one customer unknown at fit time (folded in, no refit).
 
@@ -95,9 +97,9 @@ class ExplanationMixin:
         ----------
         item_id : scalar
             An item of the catalogue.
-        interactions, user_features : pandas.DataFrame, optional
-            The customer's interactions and/or features, as for :meth:`recommend_new_users`
-            (one customer id only).
+        interactions, user_features, interests : pandas.DataFrame, optional
+            The customer's interactions, features and/or stated interests, as for
+            :meth:`recommend_new_users` (one customer id only).
 
         Returns
         -------
@@ -109,12 +111,17 @@ class ExplanationMixin:
         item = dataset.item_index(item_id)
         if not np.isscalar(item):
             raise TypeError("explain_new_user takes one item id")
-        ids, history, features = encode_new_users(dataset, interactions, user_features)
+        if interests is not None and not self.handles_stated_interests:
+            raise UnsupportedProtocolError(self._no_stated_interests())
+        ids, history, features, stated = encode_with_interests(
+            dataset, interactions, user_features, interests
+        )
         if len(ids) != 1:
             raise ValueError(
                 f"explain_new_user explains one customer, the frames hold {len(ids)} "
                 f"({ids[:5].tolist()})"
             )
-        history, features = self._checked_new_users(history, features)
-        pairs = PairQuery(history, features, None, np.zeros(1, np.int64), np.array([item]))
+        history, features = self._checked_new_users(history, features, stated)
+        rows, items = np.zeros(1, np.int64), np.array([item])
+        pairs = PairQuery(history, features, None, rows, items, stated)
         return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)

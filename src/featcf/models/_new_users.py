@@ -6,7 +6,8 @@ made of. A model folds new customers in through one hook, ``_score_new(history,
 user_features, item_idx)``; the frames are parsed by :func:`featcf.models._queries.\
 encode_new_users`. The mixin relies on the base class for ``_fitted_dataset``,
 ``_item_positions``, ``_rules``, ``_top_n``, ``_reasons`` and
-``handles_new_users_with_features``.
+``handles_new_users_with_features``. Stated interests (``interests=``) are encoded and
+checked by :mod:`featcf.models._interests`, whose mixin this one extends.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ import scipy.sparse as sp
 from featcf._validation import check_positive_int
 from featcf.columns import Columns
 from featcf.exceptions import UnsupportedProtocolError
-from featcf.models._queries import encode_new_users, new_user_matrices, result_frame
+from featcf.models._interests import InterestsMixin, checked_stated, encode_with_interests
+from featcf.models._queries import new_user_matrices, result_frame
 from featcf.models._reasons import PairQuery
 from featcf.models._rules import Where
 
 __all__ = ["NewUserMixin"]
 
 
-class NewUserMixin:
-    """``recommend_new_users`` and ``score_new_users`` on top of the ``_score_new`` hook."""
+class NewUserMixin(InterestsMixin):
+    """``recommend_new_users`` and ``score_new_users`` on top of the ``_score_new`` hook
+    (``_score_new_stated`` with stated interests: :class:`InterestsMixin`, whose
+    ``interests`` every model has through this class)."""
 
     handles_new_users_with_features: ClassVar[bool]
 
@@ -44,6 +48,7 @@ class NewUserMixin:
         where: Where | None = None,
         exclude_owned_fields: str | list[str] | None = None,
         reasons: bool = False,
+        interests: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Recommend for customers unknown at fit time, without refitting.
 
@@ -64,7 +69,17 @@ class NewUserMixin:
             The business rules of :meth:`recommend`; ``exclude_owned_fields`` reads what the
             new customers hold from ``interactions``. Withdrawn items are never offered.
         reasons : bool, default False
-            Add a ``reason`` column, as :meth:`recommend` does.
+            Add a ``reason`` column, as :meth:`recommend` does. A stated interest reads
+            "you told us you like <value>".
+        interests : pandas.DataFrame, optional
+            Their stated interests (an onboarding form), alone or with ``interactions``
+            and/or ``user_features``: the user id column, ``field`` (an item field) and
+            ``value`` (one of its values, as ``dataset.item_fields[field].values`` writes
+            it), one row per stated value, e.g. ``category = travel``. Customers may
+            appear in ``interests`` only. Only models with attribute profiles use them
+            (``handles_stated_interests``: FeatureCF, which folds a stated field into the
+            customer's profile as strong evidence, see
+            :mod:`featcf.models.feature_cf._interests`).
 
         Returns
         -------
@@ -76,22 +91,29 @@ class NewUserMixin:
         ------
         ValueError
             If an id is one of the fitted users: they are served by :meth:`recommend`, which
-            uses their fitted history (this method would ignore it).
+            uses their fitted history (this method would ignore it); or if ``interests``
+            names an unknown field or value (the message lists the valid ones).
+        UnsupportedProtocolError
+            With ``interests``, for a model without attribute profiles.
         """
         dataset = self._fitted_dataset()
         n = check_positive_int(n, "n")
-        new_ids, history, features = encode_new_users(dataset, interactions, user_features)
+        if interests is not None and not self.handles_stated_interests:
+            raise UnsupportedProtocolError(self._no_stated_interests())
+        new_ids, history, features, stated = encode_with_interests(
+            dataset, interactions, user_features, interests
+        )
         rules = self._rules(items, exclude_items, where, exclude_owned_fields)
-        scores = self.score_new_users(history, features, rules.candidates)
+        scores = self.score_new_users(history, features, rules.candidates, interests=stated)
         top_idx, top_score = self._top_n(
             lambda rows: scores[rows], len(new_ids), n, rules, history, bool(exclude_seen)
         )
         frame = result_frame(new_ids, dataset.item_ids, top_idx, top_score, Columns.RECOMMENDATIONS)
         if reasons:
-            history, features = self._checked_new_users(history, features)
+            history, features = self._checked_new_users(history, features, stated)
             valid = top_idx >= 0
             rows = np.repeat(np.arange(len(new_ids)), valid.sum(axis=1))
-            pairs = PairQuery(history, features, None, rows, top_idx[valid])
+            pairs = PairQuery(history, features, None, rows, top_idx[valid], stated)
             frame[Columns.REASON] = self._reasons(pairs, skip="user")
         return frame
 
@@ -100,6 +122,8 @@ class NewUserMixin:
         history: sp.spmatrix | None = None,
         user_features: sp.spmatrix | None = None,
         item_idx: Any = None,
+        *,
+        interests: sp.spmatrix | None = None,
     ) -> np.ndarray:
         """Dense scores of users unknown at fit time (fold-in, no refit).
 
@@ -111,21 +135,48 @@ class NewUserMixin:
             Encoded features (``dataset.encode_users(frame).matrix``).
         item_idx : array-like of int, optional
             Items to score; all by default.
+        interests : sparse matrix of shape (n_new, n_item_columns), optional
+            Stated interests: non-zero at the item feature column of each stated value
+            (columns as ``dataset.item_features.column_names``); models with
+            ``handles_stated_interests`` only.
 
         Returns
         -------
         numpy.ndarray of shape (n_new, len(item_idx)), float32
         """
-        history, user_features = self._checked_new_users(history, user_features)
+        if interests is not None and not self.handles_stated_interests:
+            raise UnsupportedProtocolError(self._no_stated_interests())
+        stated = None if interests is None else checked_stated(self._fitted_dataset(), interests)
+        history, user_features = self._checked_new_users(history, user_features, stated)
         items = self._item_positions(item_idx)
-        return np.asarray(self._score_new(history, user_features, items), dtype=np.float32)
+        if stated is not None:
+            scores = self._score_new_stated(history, user_features, stated, items)
+        else:
+            scores = self._score_new(history, user_features, items)
+        return np.asarray(scores, dtype=np.float32)
 
     def _checked_new_users(
-        self, history: sp.spmatrix | None, user_features: sp.spmatrix | None
+        self,
+        history: sp.spmatrix | None,
+        user_features: sp.spmatrix | None,
+        interests: sp.spmatrix | None = None,
     ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
-        """``score_new_users``' inputs checked, as float32 CSR (an empty history if None)."""
-        history, user_features = new_user_matrices(self._fitted_dataset(), history, user_features)
-        empty = np.flatnonzero(np.diff(history.indptr) == 0)
+        """``score_new_users``' inputs checked, as float32 CSR (an empty history if None).
+
+        Rows with stated ``interests`` count as rows with evidence."""
+        dataset = self._fitted_dataset()
+        if history is None and user_features is None and interests is not None:
+            history = sp.csr_matrix((interests.shape[0], dataset.n_items), dtype=np.float32)
+        history, user_features = new_user_matrices(dataset, history, user_features)
+        evidence = np.diff(history.indptr) > 0
+        if interests is not None:
+            if interests.shape[0] != history.shape[0]:
+                raise ValueError(
+                    f"interests must have one row per new user ({history.shape[0]}), got "
+                    f"{interests.shape[0]}"
+                )
+            evidence |= np.diff(sp.csr_matrix(interests).indptr) > 0
+        empty = np.flatnonzero(~evidence)
         if empty.size and not self.handles_new_users_with_features:
             raise UnsupportedProtocolError(
                 f"{type(self).__name__} needs at least one interaction per new user and cannot "

@@ -35,6 +35,7 @@ __all__ = [
     "SIMILAR_CUSTOMERS",
     "bought_together_label",
     "same_label",
+    "STATED",
     "compose",
     "demographics_label",
     "field_label",
@@ -63,8 +64,10 @@ SAME = "same "
 BOTH_BOUGHT = "both bought "
 BOTH_BUY = "both buy products with "
 BOTH_FAVOUR = "both favour "
+#: what the labels of stated interests start with (named together the same way)
+STATED = "you told us you like "
 #: label beginnings whose labels :func:`compose` joins into one ("goes with your A and B")
-MERGED = (HISTORY, SAME, BOTH_BOUGHT, BOTH_BUY, BOTH_FAVOUR)
+MERGED = (HISTORY, SAME, BOTH_BOUGHT, BOTH_BUY, BOTH_FAVOUR, STATED)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +77,8 @@ class PairQuery:
     ``history`` and ``features`` have one row per query user (the users' interactions over
     the catalogue, their encoded features or None); ``users`` are their fitted positions, or
     None for users unknown at fit time; pair ``p`` is query user ``rows[p]`` and item
-    ``items[p]``.
+    ``items[p]``. ``stated`` holds the stated interests of users unknown at fit time (one
+    row per query user over the item feature columns), or None.
     """
 
     history: sp.csr_matrix
@@ -82,6 +86,7 @@ class PairQuery:
     users: np.ndarray | None
     rows: np.ndarray
     items: np.ndarray
+    stated: sp.csr_matrix | None = None
 
     def subset(self, users: slice) -> PairQuery:
         """The pairs of query users ``users`` (rows renumbered from 0)."""
@@ -92,6 +97,7 @@ class PairQuery:
             users=None if self.users is None else self.users[users],
             rows=self.rows[keep] - users.start,
             items=self.items[keep],
+            stated=None if self.stated is None else self.stated[users],
         )
 
 

@@ -41,6 +41,7 @@ from featcf.models.feature_cf._inputs import (
     read_inputs,
     resolve_ratings,
 )
+from featcf.models.feature_cf._interests import interest_profiles, relabel_stated
 from featcf.models.feature_cf._similar import (
     item_parts,
     item_similarities,
@@ -264,6 +265,7 @@ class FeatureCF(BaseRecommender):
     handles_new_users_with_history = True
     handles_new_users_with_features = True
     handles_new_items = True
+    handles_stated_interests = True
 
     # ------------------------------------------------------------------ fitted attributes
     # read-only views of the typed fitted state (``self._fitted``), in the order of the
@@ -452,11 +454,23 @@ class FeatureCF(BaseRecommender):
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
+        return self._score_new_stated(history, user_features, None, item_idx)
+
+    def _score_new_stated(
+        self,
+        history: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
+        stated: sp.csr_matrix | None,
+        item_idx: np.ndarray,
+    ) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
         hist = positives(history, scorer.inputs.positive_threshold)
-        user = folded_users(scorer, hist, user_features)
+        user = folded_users(scorer, hist, user_features, stated)
         return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+
+    def _interest_profiles(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return interest_profiles(fitted_or_raise(self).scorer, user_idx)
 
     def _extend_items(self, n_new: int) -> None:
         if n_new == 0:
@@ -486,7 +500,7 @@ class FeatureCF(BaseRecommender):
             user = fitted_users(scorer, query.users, scorer.inputs.values[query.users])
         else:
             hist = positives(query.history, scorer.inputs.positive_threshold)
-            user = folded_users(scorer, hist, query.features)
+            user = folded_users(scorer, hist, query.features, query.stated)
         dataset = self.dataset_
         vocabulary = Vocabulary(
             item_names=item_display_names(dataset),
@@ -495,7 +509,10 @@ class FeatureCF(BaseRecommender):
             else np.asarray(dataset.user_features.column_names, dtype=object),
         )
         items = np.asarray(query.items, dtype=np.int64)
-        return explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
+        parts = explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
+        if query.stated is None:
+            return parts
+        return relabel_stated(parts, query.stated, query.rows, dataset.item_fields)
 
     # ------------------------------------------------------------------ similar
     handles_similar_items = True

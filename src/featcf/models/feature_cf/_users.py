@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from featcf.models.feature_cf._interests import with_stated
 from featcf.models.feature_cf._neighbours import (
     fold_in_field_neighbours,
     fold_in_user_neighbours,
@@ -60,10 +61,13 @@ def fitted_users(scorer: Scorer, user_idx: np.ndarray, history: sp.csr_matrix) -
 
 
 def folded_users(
-    scorer: Scorer, history: sp.csr_matrix, user_features: sp.csr_matrix | None
+    scorer: Scorer,
+    history: sp.csr_matrix,
+    user_features: sp.csr_matrix | None,
+    stated: sp.csr_matrix | None = None,
 ) -> UserState:
     """Users unknown to the core: profiles and neighbours from their positives ``history``
-    (and their ``user_features``, if any), without refitting."""
+    (and their ``user_features`` and ``stated`` interests, if any), without refitting."""
     core, arrays, settings = scorer.core, scorer.arrays, scorer.settings
     g, slices = core.global_profile, scorer.inputs.field_slices
     demo = None
@@ -79,10 +83,12 @@ def folded_users(
     profiles = profiles_from(
         history, prior, scorer.inputs.x, settings.profile_shrinkage, settings.n_threads
     )
+    n = row_sums(history)
+    profiles = with_stated(profiles, stated, slices, n, settings.profile_shrinkage)
     lift = lift_over(profiles, g)
     return UserState(
         history=history,
-        n=row_sums(history),
+        n=n,
         demo=demo,
         lift=lift,
         field_neighbors=tuple(

@@ -124,3 +124,20 @@ def test_statistics_of_another_metric_or_width_are_refused():
         topk_similarity_between(X, X, 3, "cosine", statistics=stats)
     with pytest.raises(ValueError, match="on 5 columns"):
         topk_similarity_between(X[:, :4], X[:, :4], 3, "bm25", statistics=stats)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(0, 50), max_size=40), n_parts=st.integers(1, 8))
+def test_balanced_chunks_cover_the_rows_in_order(lengths, n_parts):
+    from featcf.distributed._similarity import _balanced_bounds
+
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    bounds = _balanced_bounds(indptr, n_parts)
+    n = len(lengths)
+    if n == 0:
+        assert bounds == []
+        return
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a < b for a, b in bounds)
+    assert all(b == c for (_, b), (c, _) in zip(bounds[:-1], bounds[1:], strict=True))
+    assert len(bounds) <= n_parts

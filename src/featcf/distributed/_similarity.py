@@ -29,6 +29,15 @@ def _bounds(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
+def _balanced_bounds(indptr: np.ndarray, n_parts: int) -> list[tuple[int, int]]:
+    """Row ranges holding about the same number of stored entries (at least one row each)."""
+    n = indptr.shape[0] - 1
+    targets = np.linspace(0, indptr[-1], n_parts + 1)[1:-1]
+    cuts = np.unique(np.clip(np.searchsorted(indptr, targets), 1, max(n - 1, 1)))
+    edges = [0, *[int(c) for c in cuts if 0 < c < n], n]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
 def _as_chunk(X: sp.csr_matrix) -> sp.csr_matrix:
     """A chunk of rows as it lives on a worker (the task that holds it, so it has a lineage)."""
     return X
@@ -121,7 +130,8 @@ def topk_similarity(
     block_rows : int, default 2048
         Query rows per task.
     chunk_rows : int, optional
-        Candidate rows per chunk; default: the rows split evenly over the workers. A task
+        Candidate rows per chunk; default: one chunk per worker, each holding about the same
+        number of stored entries. A task
         holds one chunk, its transpose, one query block and ``block_rows x k`` results, so
         these two sizes bound its memory.
 
@@ -155,19 +165,30 @@ def topk_similarity(
     if n == 0:
         return sp.csr_matrix((0, 0), dtype=np.float32)
     with client_for(client) as cl:
-        n_workers = max(1, len(cl.scheduler_info()["workers"]))
+        workers = sorted(cl.scheduler_info()["workers"])
         if chunk_rows is None:
-            chunk_rows = -(-n // n_workers)
-        chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
+            bounds = _balanced_bounds(X.indptr, max(1, len(workers)))
+        else:
+            bounds = _bounds(n, check_positive_int(chunk_rows, "chunk_rows"))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_LARGE_GRAPH, category=UserWarning)
+            # one chunk per worker in turn; any worker may recompute it if its own is lost
             chunks = [
-                (start, cl.submit(_as_chunk, X[start:stop], pure=False))
-                for start, stop in _bounds(n, chunk_rows)
+                (
+                    start,
+                    stop,
+                    cl.submit(
+                        _as_chunk,
+                        X[start:stop],
+                        pure=False,
+                        workers=[workers[j % len(workers)]] if workers else None,
+                        allow_other_workers=True,
+                    ),  # fmt: skip
+                )
+                for j, (start, stop) in enumerate(bounds)
             ]
         merged = []
-        for c_start, owner in chunks:
-            c_stop = min(c_start + chunk_rows, n)
+        for c_start, c_stop, owner in chunks:
             for b_start, b_stop in _bounds(c_stop - c_start, block_rows):
                 block = cl.submit(_query_block, owner, b_start, b_stop)
                 parts = [
@@ -182,7 +203,7 @@ def topk_similarity(
                         stats,
                         bool(exclude_self),
                     )  # fmt: skip
-                    for start, chunk in chunks
+                    for start, _, chunk in chunks
                 ]
                 merged.append(cl.submit(_merge_block, k, *parts))
         results = cl.gather(merged)

@@ -10,7 +10,6 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernels.simref import assert_topk_matches, column_weights, reference_scores, sparse_matrices
 
 from featcf.distributed._similarity import _block_topk, _bounds, merge_topk
 from featcf.similarity import (
@@ -19,6 +18,7 @@ from featcf.similarity import (
     topk_similarity,
     topk_similarity_between,
 )
+from kernels.simref import assert_topk_matches, column_weights, reference_scores, sparse_matrices
 
 
 def blocked_topk(X, k, metric, block_rows, chunk_rows, exclude_self=True, **options):

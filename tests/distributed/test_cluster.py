@@ -125,11 +125,17 @@ def test_parquet_and_dask_dataframe_give_the_same_dataset(client, tmp_path, shop
     for got in (
         distributed.from_parquet(
             tmp_path / "interactions",
-            user_col="user", item_col="item", weight_col="weight", client=client,
+            user_col="user",
+            item_col="item",
+            weight_col="weight",
+            client=client,
         ),  # fmt: skip
         distributed.from_dask_dataframe(
             dd.from_pandas(frame, npartitions=4),
-            user_col="user", item_col="item", weight_col="weight", client=client,
+            user_col="user",
+            item_col="item",
+            weight_col="weight",
+            client=client,
         ),  # fmt: skip
     ):
         assert sorted(got.user_ids) == sorted(expected.user_ids)

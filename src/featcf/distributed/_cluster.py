@@ -32,6 +32,7 @@ def require_dask() -> Any:
     try:
         # dask: optional and heavy, kept out of import featcf
         import dask  # noqa: F401
+
         import distributed
     except ImportError as exc:
         raise ImportError(f"{INSTALL_HINT}; importing it failed: {exc}") from exc

@@ -33,7 +33,7 @@ def require_dask() -> Any:
         # dask: optional and heavy, kept out of import featcf
         import dask  # noqa: F401
 
-        import distributed
+        import distributed  # dask: optional and heavy
     except ImportError as exc:
         raise ImportError(f"{INSTALL_HINT}; importing it failed: {exc}") from exc
     return distributed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,6 @@ from numpy.typing import ArrayLike
 from featcf._validation import check_csr, check_positive_int
 from featcf.distributed._cluster import client_for, one_thread
 from featcf.similarity import (
-    SPARSE_METRICS,
     ReferenceStatistics,
     reference_statistics,
     topk_similarity_between,
@@ -170,46 +170,56 @@ def topk_similarity(
             bounds = _balanced_bounds(X.indptr, max(1, len(workers)))
         else:
             bounds = _bounds(n, check_positive_int(chunk_rows, "chunk_rows"))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_LARGE_GRAPH, category=UserWarning)
-            # one chunk per worker in turn; any worker may recompute it if its own is lost
-            chunks = [
-                (
-                    start,
-                    stop,
-                    cl.submit(
-                        _as_chunk,
-                        X[start:stop],
-                        pure=False,
-                        workers=[workers[j % len(workers)]] if workers else None,
-                        allow_other_workers=True,
-                    ),  # fmt: skip
-                )
-                for j, (start, stop) in enumerate(bounds)
-            ]
-        merged = []
-        for c_start, c_stop, owner in chunks:
-            for b_start, b_stop in _bounds(c_stop - c_start, block_rows):
-                block = cl.submit(_query_block, owner, b_start, b_stop)
-                parts = [
-                    cl.submit(
-                        _block_topk,
-                        block,
-                        chunk,
-                        c_start + b_start,
-                        start,
-                        k,
-                        options,
-                        stats,
-                        bool(exclude_self),
-                    )  # fmt: skip
-                    for start, _, chunk in chunks
-                ]
-                merged.append(cl.submit(_merge_block, k, *parts))
-        results = cl.gather(merged)
+        search = _Search(k, options, stats, bool(exclude_self))
+        results = cl.gather(_submit(cl, X, bounds, workers, block_rows, search))
     # blocks in row order, each sorted by row: their concatenation is the whole result
     rows, cols, scores = (np.concatenate([r[i] for r in results]) for i in range(3))
     return _to_csr(rows, cols, scores, n)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What every block task of one search shares."""
+
+    k: int
+    options: dict[str, Any]
+    stats: ReferenceStatistics
+    exclude_self: bool
+
+
+def _submit(
+    cl: Any,
+    X: sp.csr_matrix,
+    bounds: list[tuple[int, int]],
+    workers: list[str],
+    block_rows: int,
+    search: _Search,
+) -> list[Any]:
+    """Submit the search: one task per chunk (placed on the workers in turn, recomputable on
+    any), per query block one task per chunk, one merge per block. Returns the merges'
+    futures, in row order."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_LARGE_GRAPH, category=UserWarning)
+        chunks = [
+            (start, stop, cl.submit(
+                _as_chunk, X[start:stop], pure=False, allow_other_workers=True,
+                workers=[workers[j % len(workers)]] if workers else None,
+            ))
+            for j, (start, stop) in enumerate(bounds)
+        ]  # fmt: skip
+    merged = []
+    for c_start, c_stop, owner in chunks:
+        for b_start, b_stop in _bounds(c_stop - c_start, block_rows):
+            block = cl.submit(_query_block, owner, b_start, b_stop)
+            parts = [
+                cl.submit(
+                    _block_topk, block, chunk, c_start + b_start, start, search.k,
+                    search.options, search.stats, search.exclude_self,
+                )
+                for start, _, chunk in chunks
+            ]  # fmt: skip
+            merged.append(cl.submit(_merge_block, search.k, *parts))
+    return merged
 
 
 def _to_csr(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray, n: int) -> sp.csr_matrix:
@@ -219,7 +229,3 @@ def _to_csr(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray, n: int) -> s
     return sp.csr_matrix(
         (scores.astype(np.float32), cols.astype(index_dtype), indptr), shape=(n, n)
     )
-
-
-#: the metrics the distributed search serves (all of the local sparse ones)
-METRICS = SPARSE_METRICS

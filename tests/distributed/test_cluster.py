@@ -26,13 +26,7 @@ from featcf.similarity import SPARSE_METRICS, topk_similarity  # noqa: E402
 @pytest.fixture(scope="module")
 def client():
     with (
-        distributed_lib.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            env=dict(distributed.WORKER_ENV),
-            dashboard_address=None,
-        ) as cluster,
+        distributed.local_cluster(n_workers=2) as cluster,
         distributed_lib.Client(cluster) as cl,
     ):
         yield cl
@@ -84,6 +78,37 @@ def test_workers_run_one_numba_thread(client):
     assert len(per_worker) == 2
     assert set(per_worker.values()) == {(1, 1)}
     assert all(w["nthreads"] == 1 for w in client.scheduler_info()["workers"].values())
+    assert not client.run_on_scheduler(
+        lambda dask_scheduler: "stealing" in dask_scheduler.extensions
+    )
+
+
+def test_each_chunk_stays_on_one_worker(client):
+    """The tasks reading a chunk run where it is: no chunk is copied to a second worker."""
+    X = _matrix(600, 50, seed=2)
+    copies = []
+    done = threading.Event()
+
+    def most_copies(dask_scheduler=None):
+        return max(
+            [len(ts.who_has or ()) for key, ts in dask_scheduler.tasks.items()
+             if str(key).startswith("_as_chunk")] or [0]
+        )  # fmt: skip
+
+    def watch():
+        while not done.is_set():
+            copies.append(client.run_on_scheduler(most_copies))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        got = distributed.topk_similarity(X, 4, client=client, block_rows=20)
+    finally:
+        done.set()
+        watcher.join()
+    assert max(copies) == 1, copies  # seen while chunks were held, never on two workers
+    assert_identical(got, topk_similarity(X, 4))
 
 
 @pytest.mark.parametrize("model_class", [ItemKNN, FeatureCF])

@@ -12,7 +12,8 @@ the workers of a cluster, and every result is identical to the one-process call.
 
 Every function takes ``client``: a ``dask.distributed.Client`` (e.g.
 ``Client("tcp://scheduler:8786")`` for a cluster), or None to start a LocalCluster sized to
-this machine and close it afterwards. Workers run numba with one thread per task.
+this machine (:func:`local_cluster`) and close it afterwards. Workers run numba with one
+thread per task.
 
 Dask is optional: ``pip install 'featcf[dask]'``. Importing this module works without it;
 the first call raises an ImportError saying what to install.
@@ -20,7 +21,7 @@ the first call raises an ImportError saying what to install.
 
 from __future__ import annotations
 
-from featcf.distributed._cluster import INSTALL_HINT, WORKER_ENV
+from featcf.distributed._cluster import INSTALL_HINT, WORKER_ENV, local_cluster
 from featcf.distributed._io import from_dask_dataframe, from_parquet
 from featcf.distributed._serving import recommend, recommend_users
 from featcf.distributed._similarity import merge_topk, topk_similarity
@@ -30,6 +31,7 @@ __all__ = [
     "WORKER_ENV",
     "from_dask_dataframe",
     "from_parquet",
+    "local_cluster",
     "merge_topk",
     "recommend",
     "recommend_users",

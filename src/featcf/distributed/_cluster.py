@@ -47,12 +47,56 @@ def machine_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def local_cluster(n_workers: int | None = None, **options: Any) -> Any:
+    """A ``distributed.LocalCluster`` set up for featcf: single-threaded worker processes.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes; default one per usable core of this machine.
+    **options
+        Passed to ``LocalCluster`` (e.g. ``memory_limit``).
+
+    Returns
+    -------
+    distributed.LocalCluster
+        Each worker has one Dask thread and :data:`WORKER_ENV` (one numba thread). Work
+        stealing is off: featcf places every task where the data it reads is, and stealing
+        would copy a whole candidate chunk to a second worker to save seconds.
+
+    Examples
+    --------
+    .. code-block:: python
+
+        from dask.distributed import Client
+        from featcf import distributed
+
+        with distributed.local_cluster(n_workers=2) as cluster, Client(cluster) as client:
+            neighbours = distributed.topk_similarity(X, k=50, client=client)
+    """
+    distributed = require_dask()
+    # dask: optional and heavy, kept out of import featcf
+    import dask
+
+    n_workers = machine_workers() if n_workers is None else n_workers
+    settings = {
+        "n_workers": n_workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "env": dict(WORKER_ENV),
+        "dashboard_address": None,
+        **options,
+    }
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        return distributed.LocalCluster(**settings)
+
+
 @contextlib.contextmanager
 def client_for(client: Any) -> Iterator[Any]:
     """``client`` itself, or (None) a LocalCluster sized to the machine, closed afterwards.
 
-    The LocalCluster has one worker process per core, each with one thread and
-    :data:`WORKER_ENV` (one numba thread), so tasks never oversubscribe the cores.
+    The LocalCluster (:func:`local_cluster`) has one worker process per core, each with one
+    thread and :data:`WORKER_ENV` (one numba thread), so tasks never oversubscribe the cores.
     """
     distributed = require_dask()
     if client is not None:
@@ -63,16 +107,7 @@ def client_for(client: Any) -> Iterator[Any]:
             )
         yield client
         return
-    with (
-        distributed.LocalCluster(
-            n_workers=machine_workers(),
-            threads_per_worker=1,
-            processes=True,
-            env=dict(WORKER_ENV),
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as local,
-    ):
+    with local_cluster() as cluster, distributed.Client(cluster) as local:
         yield local
 
 

@@ -195,28 +195,33 @@ def _submit(
     block_rows: int,
     search: _Search,
 ) -> list[Any]:
-    """Submit the search: one task per chunk (placed on the workers in turn, recomputable on
-    any), per query block one task per chunk, one merge per block. Returns the merges'
-    futures, in row order."""
+    """Submit the search: one task per chunk, per query block one task per chunk (on the
+    chunk's worker), one merge per block. Returns the merges' futures, in row order."""
+    # Each chunk and the tasks that read it are pinned to one worker (the workers in turn):
+    # a task placed elsewhere would copy the whole chunk there. The pins are loose, so a
+    # lost worker's chunk and tasks go to the others.
+    home = [[workers[j % len(workers)]] if workers else None for j in range(len(bounds))]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_LARGE_GRAPH, category=UserWarning)
         chunks = [
             (start, stop, cl.submit(
-                _as_chunk, X[start:stop], pure=False, allow_other_workers=True,
-                workers=[workers[j % len(workers)]] if workers else None,
+                _as_chunk, X[start:stop], pure=False, workers=home[j], allow_other_workers=True,
             ))
             for j, (start, stop) in enumerate(bounds)
         ]  # fmt: skip
     merged = []
-    for c_start, c_stop, owner in chunks:
+    for i, (c_start, c_stop, owner) in enumerate(chunks):
         for b_start, b_stop in _bounds(c_stop - c_start, block_rows):
-            block = cl.submit(_query_block, owner, b_start, b_stop)
+            block = cl.submit(
+                _query_block, owner, b_start, b_stop, workers=home[i], allow_other_workers=True
+            )
             parts = [
                 cl.submit(
                     _block_topk, block, chunk, c_start + b_start, start, search.k,
                     search.options, search.stats, search.exclude_self,
+                    workers=home[j], allow_other_workers=True,
                 )
-                for start, _, chunk in chunks
+                for j, (start, _, chunk) in enumerate(chunks)
             ]  # fmt: skip
             merged.append(cl.submit(_merge_block, search.k, *parts))
     return merged

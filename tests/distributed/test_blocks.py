@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featcf.distributed._similarity import _block_topk, _bounds, merge_topk
+from featcf.distributed._similarity import _block_topk, _bounds, _merge_topk
 from featcf.similarity import (
     SPARSE_METRICS,
     reference_statistics,
@@ -34,7 +34,7 @@ def blocked_topk(X, k, metric, block_rows, chunk_rows, exclude_self=True, **opti
             _block_topk(X[b_start:b_stop], X[c0:c1], b_start, c0, k, opts, stats, exclude_self)
             for c0, c1 in chunks
         ]
-        results.append(merge_topk(parts, k))
+        results.append(_merge_topk(parts, k))
     if not results:
         return sp.csr_matrix((0, 0), dtype=np.float32)
     rows, cols, scores = (np.concatenate([r[i] for r in results]) for i in range(3))

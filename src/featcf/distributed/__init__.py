@@ -24,7 +24,7 @@ from __future__ import annotations
 from featcf.distributed._cluster import INSTALL_HINT, WORKER_ENV, local_cluster
 from featcf.distributed._io import from_dask_dataframe, from_parquet
 from featcf.distributed._serving import recommend, recommend_users
-from featcf.distributed._similarity import merge_topk, topk_similarity
+from featcf.distributed._similarity import topk_similarity
 
 __all__ = [
     "INSTALL_HINT",
@@ -32,7 +32,6 @@ __all__ = [
     "from_dask_dataframe",
     "from_parquet",
     "local_cluster",
-    "merge_topk",
     "recommend",
     "recommend_users",
     "topk_similarity",

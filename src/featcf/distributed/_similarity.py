@@ -18,7 +18,7 @@ from featcf.similarity import (
     topk_similarity_between,
 )
 
-__all__ = ["topk_similarity", "merge_topk"]
+__all__ = ["topk_similarity"]
 
 #: the message of distributed's warning about data sent inside a task graph: featcf sends the
 #: chunks that way on purpose (a lost worker's chunks are resent, see :func:`topk_similarity`)
@@ -73,7 +73,7 @@ def _block_topk(
     return rows[keep], cols[keep], S.data[keep]
 
 
-def merge_topk(
+def _merge_topk(
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merge (rows, columns, scores) lists into each row's top ``k``: score descending, ties
@@ -89,7 +89,7 @@ def merge_topk(
 
 
 def _merge_block(k: int, *parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple:
-    return merge_topk(list(parts), k)
+    return _merge_topk(list(parts), k)
 
 
 def topk_similarity(

@@ -251,3 +251,14 @@ def test_a_worker_killed_mid_job_still_gives_the_identical_result(client):
     after = set(client.scheduler_info()["workers"])
     assert killed[0][0] not in after, "the killed worker is still there"
     assert_identical(got, expected)
+
+
+def test_audiences_refuse_customers_a_model_cannot_score(client):
+    """ItemKNN's score_users refuses customers without interactions: the distributed audience
+    says so (the model's own recommend_users ranks them with score 0)."""
+    from featcf.exceptions import UnsupportedProtocolError
+
+    shop = make_insurance_shop(n_customers=120, n_new_customers=3, random_state=1)
+    model = ItemKNN(n_neighbors=10).fit(shop)
+    with pytest.raises(UnsupportedProtocolError, match="without interactions"):
+        distributed.recommend_users(model, shop.item_ids[0], n=5, client=client)

@@ -26,7 +26,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("featcf.similarity", "featcf._products", "featcf.metrics", "featcf._schema", "featcf.data.*"),
     ("featcf._format", "featcf.datasets.*"),
     ("featcf.models.*",),
-    ("featcf.evaluation.*", "featcf.retention.*", "featcf.persistence"),
+    ("featcf.evaluation.*", "featcf.retention.*", "featcf.persistence", "featcf.distributed.*"),
     ("featcf.demo",),
     ("featcf", "featcf.__main__"),
 )

@@ -33,6 +33,7 @@ PUBLIC_MODULES = (
     "featcf.metrics",
     "featcf.similarity",
     "featcf.persistence",
+    "featcf.distributed",
     "featcf.exceptions",
 )
 

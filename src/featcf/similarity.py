@@ -93,9 +93,11 @@ __all__ = [
     "DENSE_METRICS",
     "NeighbourScorer",
     "PreparedRows",
+    "ReferenceStatistics",
     "SPARSE_METRICS",
     "expand_repeated_topk",
     "prepare_dense",
+    "reference_statistics",
     "topk_similarity",
     "topk_similarity_between",
     "topk_similarity_dense",
@@ -293,12 +295,15 @@ def _sparse_topk(
     fast: bool = True,
     n_pop: int | None = None,
     symmetric: bool | None = None,
+    statistics: ReferenceStatistics | None = None,
 ) -> sp.csr_matrix:
     """Dispatch: the binary count path when it applies (``fast``), else the generic kernels.
 
     ``n_pop`` forces the size of the bitset core of the binary path (None: cost model);
     ``symmetric`` picks the self-similarity kernel (see :func:`_use_symmetric`; True and
-    False force one, for tests).
+    False force one, for tests). ``statistics`` (from a whole matrix of which ``A`` and ``B``
+    are row slices) replaces what would otherwise be read from ``B``: the BM25/TF-IDF
+    statistics and whether the binary count path applies.
     """
     # numba: compiled on first use, kept out of import featcf
     from featcf._kernels import similarity as ks
@@ -316,6 +321,8 @@ def _sparse_topk(
     notice_if_cold(ks.relabelled_transpose, ks.row_weighted_sums)
 
     positive = None if weights is None else weights[weights > 0]
+    if statistics is not None:
+        fast = fast and statistics.count_path
     if (
         fast
         and metric in ("cosine", "dot", "jaccard")
@@ -332,7 +339,9 @@ def _sparse_topk(
             )  # fmt: skip
 
     idf, mean_len = (None, 0.0)
-    if metric in ("bm25", "tfidf"):
+    if statistics is not None:
+        idf, mean_len = statistics.idf, statistics.mean_len
+    elif metric in ("bm25", "tfidf"):
         idf, mean_len = _idf_and_length(B)
 
     with numba_threads(n_threads, A.nnz + B.nnz) as threads:
@@ -600,6 +609,70 @@ def topk_similarity(
     return _sparse_topk(X, None, k, metric, shrink, min_support, w, bool(exclude_self), n_threads)
 
 
+@dataclass(frozen=True)
+class ReferenceStatistics:
+    """What a top-k search reads from a whole matrix besides the two rows of a pair.
+
+    Every score depends on the two rows compared only, except for the BM25/TF-IDF column
+    statistics (``idf``, ``mean_len``), and which kernel runs depends on whether every stored
+    value is the same (``count_path``: integer counts, see the module docstring). Computed once
+    on a whole matrix by :func:`reference_statistics` and passed to
+    :func:`topk_similarity_between` for row slices of it, they make a blocked search give the
+    scores, lists and ties of one call on the whole matrix.
+    """
+
+    metric: str
+    n_cols: int
+    idf: NDArray[np.float64] | None
+    mean_len: float
+    count_path: bool
+
+
+def reference_statistics(
+    X: sp.csr_matrix, metric: str = "cosine", *, weights: ArrayLike | None = None
+) -> ReferenceStatistics:
+    """The whole-matrix statistics of a top-k search on ``X``, for searches on its row slices.
+
+    ``topk_similarity_between(X[a:b], X[c:d], k, metric, weights=weights,
+    statistics=reference_statistics(X, metric, weights=weights))`` scores every pair exactly as
+    ``topk_similarity(X, ...)`` does (same float32 scores, so merged lists and ties are the
+    same); :mod:`featcf.distributed` splits a search that way.
+
+    Parameters
+    ----------
+    X : csr_matrix of shape (n_rows, n_cols)
+        The whole matrix (the reference side ``B`` of the blocked searches).
+    metric : str, default "cosine"
+        One of :data:`SPARSE_METRICS`.
+    weights : array-like of shape (n_cols,), optional
+        The column weights the searches will use.
+
+    Returns
+    -------
+    ReferenceStatistics
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = sp.random(30, 8, density=0.3, format="csr", random_state=0)
+    >>> stats = reference_statistics(X, "bm25")
+    >>> whole = topk_similarity(X, k=3, metric="bm25", exclude_self=False)
+    >>> part = topk_similarity_between(X[:10], X, k=3, metric="bm25", statistics=stats)
+    >>> bool((whole[:10] != part).nnz == 0)
+    True
+    """
+    X = _check_sparse(X, "X")
+    metric = check_option(metric, "metric", SPARSE_METRICS)
+    w = _check_weights(weights, X.shape[1])
+    if w is not None:
+        X = _drop_zero_weight_columns(X, w)
+    idf, mean_len = _idf_and_length(X) if metric in ("bm25", "tfidf") else (None, 0.0)
+    same_values = X.nnz == 0 or bool((X.data == X.data[0]).all())
+    return ReferenceStatistics(
+        metric, X.shape[1], idf, mean_len, metric == "jaccard" or same_values
+    )
+
+
 def topk_similarity_between(
     A: sp.csr_matrix,
     B: sp.csr_matrix,
@@ -610,6 +683,7 @@ def topk_similarity_between(
     min_support: int = 1,
     weights: ArrayLike | None = None,
     n_threads: int | None = None,
+    statistics: ReferenceStatistics | None = None,
 ) -> sp.csr_matrix:
     """Exact top-k rows of ``B`` for every row of ``A`` (new users / products vs fitted ones).
 
@@ -624,6 +698,10 @@ def topk_similarity_between(
         Reference rows, in the same column space as ``A``.
     k, metric, shrink, min_support, weights, n_threads
         As in :func:`topk_similarity`.
+    statistics : ReferenceStatistics, optional
+        From :func:`reference_statistics` on a whole matrix of which ``A`` and ``B`` are row
+        slices: the BM25/TF-IDF statistics and the kernel choice come from it instead of
+        ``B``, so the scores equal those of one call on the whole matrix.
 
     Returns
     -------
@@ -632,13 +710,22 @@ def topk_similarity_between(
     Raises
     ------
     ValueError
-        If ``A`` and ``B`` have different numbers of columns (and as :func:`topk_similarity`).
+        If ``A`` and ``B`` have different numbers of columns, or ``statistics`` was computed
+        for another metric or column count (and as :func:`topk_similarity`).
     """
     A, B = _check_between(A, B, _check_sparse)
     k, metric, w, n_threads = _check_topk_args(k, metric, SPARSE_METRICS, weights, A, n_threads)
     shrink = check_nonnegative_float(shrink, "shrink")
     min_support = _check_min_support(min_support)
-    return _sparse_topk(A, B, k, metric, shrink, min_support, w, False, n_threads)
+    if statistics is not None and (statistics.metric != metric or statistics.n_cols != A.shape[1]):
+        raise ValueError(
+            f"statistics were computed for metric={statistics.metric!r} on "
+            f"{statistics.n_cols} columns, not metric={metric!r} on {A.shape[1]}; compute them "
+            f"with reference_statistics(X, metric={metric!r}) on the whole matrix"
+        )
+    return _sparse_topk(
+        A, B, k, metric, shrink, min_support, w, False, n_threads, statistics=statistics
+    )
 
 
 # --------------------------------------------------------------------------- public: dense

@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--customers", type=int, default=None, help="default 200,000")
     p.add_argument("--new", type=int, default=1000, help="new interactions in the batch")
     p.add_argument("--repeats", type=int, default=3, help="timed calls of each (median)")
+    p.add_argument(
+        "--refit-repeats", type=int, default=None, help="timed refits (default --repeats)"
+    )
+    p.add_argument("--append", action="store_true", help="add the table to the output file's end")
     p.add_argument("--models", type=str, default=",".join(MODELS), help="comma-separated")
     p.add_argument("--seed", type=int, default=0, help="seed of the shop and the batch")
     p.add_argument("--output", type=Path, default=RESULTS, help="markdown file, or -")
@@ -64,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.customers is None:
         args.customers = 20_000 if args.quick else 200_000
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.refit_repeats is None:
+        args.refit_repeats = args.repeats
     if args.new < 10 or args.repeats < 1 or args.customers < 1000:
         p.error("--new needs 10 or more, --repeats 1 or more, --customers 1000 or more")
     return args
@@ -116,7 +122,9 @@ def time_rebuild(shop: Any, batch: Any, signups: Any, repeats: int) -> float:
     ).median
 
 
-def run_model(name: str, shop: Any, batch: Any, signups: Any, repeats: int) -> dict[str, Any]:
+def run_model(
+    name: str, shop: Any, batch: Any, signups: Any, repeats: int, refit_repeats: int
+) -> dict[str, Any]:
     """Fit once, then time partial_fit (on copies) and the refit on the grown Dataset."""
     from featcf import models
 
@@ -133,7 +141,9 @@ def run_model(name: str, shop: Any, batch: Any, signups: Any, repeats: int) -> d
         grown.append(model.dataset_)
 
     partial = time_calls(update, repeats=repeats, warmup=1)
-    refit = time_calls(lambda: cls(**PARAMS.get(name, {})).fit(grown[0]), repeats=repeats, warmup=0)
+    refit = time_calls(
+        lambda: cls(**PARAMS.get(name, {})).fit(grown[0]), repeats=refit_repeats, warmup=0
+    )
     return {
         "model": name,
         "fit": fit_s,
@@ -155,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(batch):,} interactions, {len(signups)} new customers")  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rebuild = time_rebuild(shop, batch, signups, args.repeats)
+        rebuild = time_rebuild(shop, batch, signups, args.refit_repeats)
     print(f"Dataset.from_frames of every row: {rebuild:.2f} s")
     rows = []
     for name in args.models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cold-start notices of the synthetic shop
-            result = run_model(name, shop, batch, signups, args.repeats)
+            result = run_model(name, shop, batch, signups, args.repeats, args.refit_repeats)
         speedup = result["refit"] / result["partial"]
         runs = ", ".join(f"{t:.3f}" for t in result["partial_runs"])
         print(f"{name}: partial_fit {result['partial']:.3f} s ({runs}), refit "
@@ -186,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     print(table)
     if str(args.output) != "-":
+        previous = args.output.read_text() + "\n" if args.append and args.output.exists() else ""
         lines = results_header(
-            "partial_fit against a refit (1,000 new interactions)",
+            f"partial_fit against a refit ({len(batch):,} new interactions)",
             ("numpy", "scipy", "numba", "implicit"),
             load_before,
         )
@@ -198,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(batch) - 2 * len(signups)} by existing customers and {2 * len(signups)} by "
             f"{len(signups)} new customers registered with their features. partial_fit on a "
             f"copy of the fitted model (copy not timed, one warm-up call), refit = `fit` of a "
-            f"fresh model on the grown Dataset; medians of {args.repeats} runs, measured one "
+            f"fresh model on the grown Dataset (medians of {args.repeats} partial_fit runs and "
+            f"{args.refit_repeats} refit run(s)), measured one "
             f"after the other in one process on a shared, loaded machine (see the load "
             f"average): the absolute seconds are inflated, the ratio is paired. "
             f"`Dataset.from_frames` of every row (stored rows, then the batch, with the "
@@ -207,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             table,
             "",
         ]
+        if previous:
+            lines = [previous, *["#" + line if line.startswith("# ") else line for line in lines]]
         write_results(args.output, lines)
     return 0
 

@@ -75,7 +75,8 @@ class BaseRecommender(
     Notes
     -----
     Thread safety: the query methods (:meth:`recommend`, :meth:`recommend_new_users`,
-    :meth:`recommend_users`, :meth:`predict`, :meth:`explain`, :meth:`score_users`,
+    :meth:`recommend_users`, :meth:`predict`, :meth:`explain`, :meth:`explain_new_user`,
+    :meth:`similar_items`, :meth:`similar_users`, :meth:`interests`, :meth:`score_users`,
     :meth:`score_new_users`) may be called from several threads at once on one fitted or
     loaded model and give the results of serial calls. A query only reads the model: every
     array it reads is built by ``fit``, :func:`featcf.load`, :meth:`add_items` and

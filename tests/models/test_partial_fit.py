@@ -390,3 +390,18 @@ def test_customers_registered_without_interactions_are_refused_by_history_models
     model.partial_fit(sales(shop, [])[:0], user_features=signup)
     with pytest.raises(featcf.UnsupportedProtocolError, match="without interactions"):
         model.recommend("web-3")
+
+
+@pytest.mark.parametrize("name", ["Popularity", "ItemKNN", "FeatureCF"])
+def test_interactions_with_withdrawn_products_are_refused_until_reinstated(shop, name):
+    model = quick(name).fit(shop)
+    gone, kept = shop.item_ids[0], shop.item_ids[1]
+    model.withdraw(gone)
+    dataset = model.dataset_
+    with pytest.raises(ValueError, match=r"withdrawn product.*reinstate") as caught:
+        model.partial_fit(sales(shop, [("web-1", kept), ("web-1", gone)]))
+    assert str(gone) in str(caught.value)
+    assert model.dataset_ is dataset  # nothing registered
+    model.partial_fit(sales(shop, [("web-1", kept)]))  # the other products still update
+    model.reinstate(gone).partial_fit(sales(shop, [("web-2", gone)]))
+    assert {"web-1", "web-2"} <= set(model.user_ids_)

@@ -133,6 +133,20 @@ def _checked_stats(value: Any) -> UpdateStats:
     return UpdateStats(**value)
 
 
+def _refuse_withdrawn(old: Dataset, touched_items: np.ndarray, withdrawn: Any) -> None:
+    """Refuse a batch whose interactions name withdrawn products (the model would learn
+    from sales of products it may not offer)."""
+    if withdrawn is None or len(withdrawn) == 0:
+        return
+    hit = np.intersect1d(np.asarray(touched_items, dtype=np.int64), withdrawn)
+    if hit.size:
+        raise ValueError(
+            f"interactions name {hit.size} withdrawn product(s) "
+            f"({old.item_ids[hit[:5]].tolist()}); reinstate them first "
+            f"(model.reinstate(item_ids)) or leave their rows out"
+        )
+
+
 class UpdateMixin:
     """``partial_fit``, ``update_stats_`` and ``needs_refit`` on top of ``_partial_fit``."""
 
@@ -175,6 +189,8 @@ class UpdateMixin:
             Before :meth:`fit`.
         UnknownIdError
             Interactions with products neither in the catalogue nor in ``item_features``.
+        ValueError
+            Interactions with withdrawn products (:meth:`reinstate` them first).
         ValueError, TypeError
             Frames that do not match the Dataset (columns, id kinds, weights, feature rows
             of ids already known), as :meth:`Dataset.from_frames` refuses them.
@@ -210,6 +226,7 @@ class UpdateMixin:
         """
         old = self._fitted_dataset()
         growth = grow(old, interactions, user_features, item_features)
+        _refuse_withdrawn(old, growth.touched_items, getattr(self, "withdrawn_idx_", None))
         before = self.update_stats_
         self.dataset_ = growth.dataset
         try:

@@ -206,3 +206,21 @@ def real_dataset(request, shared_data):
 def test_every_row_has_a_readable_reason_on_real_data(real_dataset):
     model = FeatureCF(random_state=0, show_progress=False).fit(real_dataset)
     _every_call(model, real_dataset)
+
+
+def test_display_names_read_text_titles_of_either_dtype_and_the_saved_model_keeps_them(tmp_path):
+    import featcf
+    from featcf.models._reasons import item_display_names
+
+    inter = pd.DataFrame({"user": ["u1", "u1", "u2", "u2", "u3"],
+                          "item": ["a", "b", "a", "c", "b"]})  # fmt: skip
+    items = pd.DataFrame({"item": ["a", "b", "c"], "title": ["Alpha", "Beta", "Gamma"],
+                          "kind": ["x", "y", "x"]})  # fmt: skip
+    ds = Dataset.from_frames(inter, items, user_col="user", item_col="item")
+    assert item_display_names(ds).tolist() == ["Alpha", "Beta", "Gamma"]
+    ds.item_frame = ds.item_frame.astype({"title": "string"})  # as a loaded file holds it
+    assert item_display_names(ds).tolist() == ["Alpha", "Beta", "Gamma"]
+    model = ItemKNN(n_neighbors=2).fit(ds)
+    model.save(tmp_path / "m.npz")
+    loaded = featcf.load(tmp_path / "m.npz")
+    assert loaded.explain("u1", "c")["label"].tolist() == model.explain("u1", "c")["label"].tolist()

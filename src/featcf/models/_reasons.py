@@ -142,7 +142,10 @@ def item_display_names(dataset: Dataset) -> np.ndarray:
     if frame is None:
         return ids.astype(str)
     for column in ("title", "name"):
-        if column in frame.columns and frame[column].dtype == object:
+        # object or pandas string dtype: a loaded model file reads text columns as strings
+        if column in frame.columns and (
+            frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column])
+        ):
             names = frame[column].reindex(ids).to_numpy(dtype=object)
             return np.where(pd.isna(names), ids, names).astype(str)
     return ids.astype(str)

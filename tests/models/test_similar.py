@@ -423,3 +423,20 @@ def test_knn_similar_lists_equal_brute_force(data, n):
         got, "user_id", "similar_user_id", _cosine(X, X), upos, _user_map(dataset), n, users
     )
     assert (got.groupby("user_id").size() <= n).all()
+
+
+@pytest.mark.parametrize("name", ["ItemKNN", "FeatureCF"])
+def test_withdrawn_products_are_never_similar_but_may_be_asked_about(name, shop):
+    model = MODELS[name]().fit(shop)
+    before = model.similar_items(shop.item_ids[:3], n=5)
+    gone = before["similar_item_id"].iloc[0]
+    model.withdraw(gone)
+    after = model.similar_items(shop.item_ids[:3], n=5)
+    assert gone not in set(after["similar_item_id"])
+    # the others keep their order: the unfiltered lists with the withdrawn product left out
+    for qid, rows in after.groupby("item_id", sort=False):
+        expected = [i for i in before.loc[before["item_id"] == qid, "similar_item_id"] if i != gone]
+        assert rows["similar_item_id"].tolist()[: len(expected)] == expected
+    assert len(model.similar_items(gone, n=3)) > 0
+    model.reinstate(gone)
+    assert model.similar_items(shop.item_ids[:3], n=5).equals(before)

@@ -293,7 +293,9 @@ class SimilarityMixin:
             Add a ``reason`` column in plain language ("also bought by 12 customers who
             bought X", "same category (travel) and segment (family)").
         items : array-like, optional
-            Only these catalogue products may be returned.
+            Only these catalogue products may be returned. Withdrawn products
+            (:meth:`withdraw`) are never returned; a withdrawn product may still be asked
+            about.
         item_features : pandas.DataFrame, optional
             Products not in the catalogue, by their features (the item id column and every
             item field, as for :meth:`add_items`): compared without adding them to the
@@ -456,13 +458,19 @@ class SimilarityMixin:
         return top_idx, top_score
 
     def _similar_candidates(self, items: Any) -> np.ndarray:
-        """Sorted distinct catalogue positions of ``items`` (all products when None)."""
+        """Sorted distinct catalogue positions of ``items`` (all products when None), without
+        the withdrawn products."""
         dataset = self._fitted_dataset()
+        withdrawn = getattr(self, "withdrawn_idx_", None)  # read once: withdraw() replaces it
         if items is None:
-            return np.arange(dataset.n_items, dtype=np.int64)
-        values = [items] if np.ndim(items) == 0 else list(items)
-        positions = dataset.item_map.to_index(np.asarray(values, dtype=object), argument="items")
-        return np.unique(np.asarray(positions, dtype=np.int64))
+            positions = np.arange(dataset.n_items, dtype=np.int64)
+        else:
+            values = [items] if np.ndim(items) == 0 else list(items)
+            found = dataset.item_map.to_index(np.asarray(values, dtype=object), argument="items")
+            positions = np.unique(np.asarray(found, dtype=np.int64))
+        if withdrawn is None or len(withdrawn) == 0:
+            return positions
+        return np.setdiff1d(positions, withdrawn, assume_unique=True)
 
     def _item_query(self, item_ids: Any, item_features: pd.DataFrame | None) -> ItemQuery:
         """The query products: catalogue ids and/or products given by their features."""

@@ -119,6 +119,14 @@ def _n_available(history: sp.csr_matrix, rules: RuleSet, exclude_seen: bool) -> 
     return rules.n_allowed() - np.diff(hits[excluded.indptr])
 
 
+def _sorted_rows(similarity: sp.csr_matrix) -> sp.csr_matrix:
+    """The neighbour lists with each row's columns ascending (canonical CSR, sorted in
+    place): the serving kernels' input checks then take them as they are instead of sorting
+    a copy on every query. Sums and rankings do not depend on the order within a row."""
+    similarity.sort_indices()
+    return similarity
+
+
 def _item_rows(X: sp.csr_matrix, metric: str) -> tuple[sp.csr_matrix, str]:
     """Items as rows over their users, and the kernel metric giving ``metric`` between items
     (adjusted cosine: the cosine of the user-mean-centred weights)."""
@@ -219,7 +227,8 @@ class _KNNParams:
         if len(touched) == 0:
             return grown
         fresh = self._top_neighbours(source[touched], metric, among=source, extra=1)
-        return replace_rows(grown, touched, without_self(fresh, touched, self.n_neighbors))
+        fresh = without_self(fresh, touched, self.n_neighbors)
+        return _sorted_rows(replace_rows(grown, touched, fresh))
 
 
 # ---------------------------------------------------------------------------- ItemKNN
@@ -296,7 +305,7 @@ class ItemKNN(_KNNParams, BaseRecommender):
             _check_varied(dataset.interactions, self.metric, "user")
         else:
             _check_varied(items_users, metric, "item")
-        self.similarity_ = self._top_neighbours(items_users, metric)
+        self.similarity_ = _sorted_rows(self._top_neighbours(items_users, metric))
 
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
         return {"similarity_": self._similarity_spec(dataset.n_items)}
@@ -461,7 +470,7 @@ class UserKNN(_KNNParams, BaseRecommender):
     def _fit(self, dataset: Dataset) -> None:
         X = dataset.interactions
         _check_varied(X, self.metric, "user")
-        self.similarity_ = self._top_neighbours(X, self.metric)
+        self.similarity_ = _sorted_rows(self._top_neighbours(X, self.metric))
 
     def _state_schema(self, dataset: Dataset) -> dict[str, Spec]:
         return {"similarity_": self._similarity_spec(dataset.n_users)}

@@ -4,9 +4,13 @@ At fit, every user gets top-k neighbours among the users with positives (the *ac
 users), never themselves: in user-feature space (``demo_neighbours``), on the positives
 (``history_neighbours``: user-kNN CF) and per field on the attribute profiles
 (``profile_neighbours``). Histories and profiles repeat (few products make many identical
-customers), so searches run once per distinct row (``topk_distinct_*``). Users folded in at
-query time get their neighbours among the same active users (``fold_in_*``), against
-references prepared once per fitted core.
+customers), so searches run once per distinct row (``topk_distinct_*``). An exact search
+among all active users costs (distinct queries) x (distinct active users), quadratic in the
+customers when their profiles are mostly distinct; with more active users than
+``max_reference_users`` the searches run among a seeded sample of that many
+(``reference_positions``), so a fit grows linearly. Neighbour matrices keep one column per
+active user either way. Users folded in at query time get their neighbours among all active
+users (``fold_in_*``), against references prepared once per fitted core.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ __all__ = [
     "history_neighbours",
     "prepare_field_refs",
     "profile_neighbours",
+    "reference_positions",
+    "reference_rank",
     "self_columns",
+    "to_active_columns",
     "topk_distinct_queries",
     "topk_distinct_refs",
     "unique_rows",
@@ -119,19 +126,73 @@ def self_columns(active: np.ndarray, n_users: int) -> np.ndarray:
     return self_col
 
 
+def reference_rank(rng: np.random.Generator, n_users: int) -> np.ndarray:
+    """A seeded random rank of every user (a permutation of ``0..n_users-1``).
+
+    Drawn from a child of ``rng`` (``Generator.spawn``), so the parent's stream, and with it
+    the validation split, is the same as in a fit that needs no reference sample.
+    """
+    try:
+        child = rng.spawn(1)[0]
+    except TypeError:  # a bit generator seeded without a SeedSequence cannot spawn
+        child = np.random.default_rng(rng.integers(2**63))
+    return child.permutation(n_users).astype(np.int64)
+
+
+def reference_positions(active: np.ndarray, settings: Settings) -> np.ndarray:
+    """Positions (sorted, among ``active``) of the users searched as neighbours.
+
+    All active users when there are at most ``settings.max_reference_users`` (or no cap);
+    else the ``max_reference_users`` of them with the lowest ``settings.reference_rank``, a
+    seeded random sample that nests across the cores of one fit (a user who is a reference
+    in the final core is one in every validation core where they are active and the cap
+    binds).
+    """
+    cap, n_active = settings.max_reference_users, len(active)
+    if cap is None or n_active <= cap:
+        return np.arange(n_active, dtype=np.int64)
+    if settings.reference_rank is None:
+        raise ValueError(
+            f"{n_active} active users exceed max_reference_users={cap}, and the settings "
+            "hold no reference_rank to sample them (see reference_rank)"
+        )
+    ranks = settings.reference_rank[active]
+    return np.sort(np.argpartition(ranks, cap - 1)[:cap]).astype(np.int64)
+
+
+def to_active_columns(sims: sp.csr_matrix, ref: np.ndarray, n_active: int) -> sp.csr_matrix:
+    """Neighbours found among the reference users (columns ``0..len(ref)-1``) as columns
+    among the active users (``ref`` from :func:`reference_positions`); rows keep their order
+    (best first; ties stay by position, as ``ref`` is increasing)."""
+    if len(ref) == n_active:
+        return sims
+    sims = sp.csr_matrix(sims)
+    return sp.csr_matrix(
+        (sims.data, ref[sims.indices], sims.indptr), shape=(sims.shape[0], n_active)
+    )
+
+
 def demo_neighbours(
-    user_features: sp.csr_matrix, active: np.ndarray, n_users: int, settings: Settings
+    user_features: sp.csr_matrix,
+    active: np.ndarray,
+    ref: np.ndarray,
+    n_users: int,
+    settings: Settings,
 ) -> sp.csr_matrix:
-    """Every user's top-k cosine neighbours in user-feature space among the active users."""
+    """Every user's top-k cosine neighbours in user-feature space among the active users
+    ``active[ref]`` (``ref`` from :func:`reference_positions`; columns: active users)."""
     k = settings.n_neighbors
     uf = sp.csr_matrix(user_features, dtype=np.float32)
+    users = active[ref]
     sims = topk_distinct_queries(
         lambda q: topk_similarity_between(
-            q, uf[active], k + 1, "cosine", n_threads=settings.n_threads
+            q, uf[users], k + 1, "cosine", n_threads=settings.n_threads
         ),
         uf,
     )
-    return drop_self_truncate(sims, self_columns(active, n_users), k)
+    return to_active_columns(
+        drop_self_truncate(sims, self_columns(users, n_users), k), ref, len(active)
+    )
 
 
 def history_neighbours(
@@ -141,7 +202,8 @@ def history_neighbours(
     self_col: np.ndarray,
     settings: Settings,
 ) -> sp.csr_matrix:
-    """User-kNN on the positives: the top-k cosine neighbours of ``values[rows]``."""
+    """User-kNN on the positives: the top-k cosine neighbours of ``values[rows]`` among the
+    users ``active`` (columns: positions in ``active``; ``self_col`` from :func:`self_columns`)."""
     k = settings.n_neighbors
     ref = sp.csr_matrix(values[active], dtype=np.float32)
     sims = topk_distinct_queries(

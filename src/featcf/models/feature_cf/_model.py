@@ -193,7 +193,7 @@ class FeatureCF(BaseRecommender):
         becomes one long line of carriage-return updates; True always draws it, False never does.
     n_threads : int, optional
         numba threads for the similarity kernels (default: all).
-    max_reference_users : int or None, default 10000
+    max_reference_users : int or None, default 6000
         Most users searched as neighbours at fit. Every user's neighbours (per field, in
         user-kNN CF and in user-feature space) are found among the users with positives,
         or, when there are more of those than this, among a random sample of this many
@@ -289,7 +289,7 @@ class FeatureCF(BaseRecommender):
         show_progress: bool | None = None,
         n_threads: int | None = None,
         exclude_terms: Sequence[str] = (),
-        max_reference_users: int | None = 10_000,
+        max_reference_users: int | None = 6_000,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric

@@ -27,6 +27,7 @@ from featcf.models.feature_cf._inputs import Settings
 from featcf.models.feature_cf._sparse import row_sums
 from featcf.similarity import (
     PreparedRows,
+    drop_column_topk,
     expand_repeated_topk,
     prepare_dense,
     topk_prepared,
@@ -53,7 +54,8 @@ __all__ = [
 
 
 def unique_rows(matrix: np.ndarray | sp.csr_matrix) -> tuple[Any, np.ndarray]:
-    """Distinct rows of a dense or CSR matrix and, per row, the index of its distinct row."""
+    """Distinct rows of a dense or CSR matrix and, per row, the index of its distinct row
+    (distinct rows numbered in order of first appearance)."""
     if sp.issparse(matrix):
         m = sp.csr_matrix(matrix)
         m.sort_indices()
@@ -64,8 +66,38 @@ def unique_rows(matrix: np.ndarray | sp.csr_matrix) -> tuple[Any, np.ndarray]:
         inverse, _ = pd.factorize(pd.Series(keys, dtype=object))
         first = np.unique(inverse, return_index=True)[1]
         return m[first], inverse
+    matrix = np.asarray(matrix)
+    hashed = _hashed_unique_rows(matrix)
+    if hashed is not None:
+        return hashed
     uniq, first, inverse = np.unique(matrix, axis=0, return_index=True, return_inverse=True)
-    return np.asarray(matrix)[np.sort(first)], _renumber(inverse.ravel(), first)
+    return matrix[np.sort(first)], _renumber(inverse.ravel(), first)
+
+
+def _hashed_unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`unique_rows` of a dense float64 matrix in linear time: rows grouped by a
+    64-bit hash of their bits (``pandas.factorize``), checked against the rows themselves.
+
+    None when the matrix is not float64 or when two different rows share a hash (then the
+    caller sorts). Rows equal as numbers but not as bits (``0.0`` and ``-0.0``) may form two
+    groups, which only costs the callers a repeated search.
+    """
+    if matrix.dtype != np.float64 or matrix.ndim != 2 or matrix.shape[0] == 0:
+        return None
+    bits = np.ascontiguousarray(matrix).view(np.uint64)
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    h = np.zeros(len(bits), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in range(bits.shape[1]):
+            h = (h ^ bits[:, c]) * mult
+            h ^= h >> np.uint64(29)
+    inverse, _ = pd.factorize(h)
+    first = np.full(inverse.max() + 1, len(inverse), dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(len(inverse)))
+    uniq = matrix[first]
+    if not np.array_equal(uniq[inverse].view(np.uint64), bits):
+        return None
+    return uniq, inverse.astype(np.int64)
 
 
 def _renumber(inverse: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -104,19 +136,7 @@ def topk_distinct_refs(
 
 def drop_self_truncate(sims: sp.csr_matrix, self_col: np.ndarray, k: int) -> sp.csr_matrix:
     """Remove entry (r, self_col[r]) from each row and keep the first ``k`` entries."""
-    sims = sp.csr_matrix(sims)
-    counts = np.diff(sims.indptr)
-    rows = np.repeat(np.arange(sims.shape[0]), counts)
-    keep = sims.indices != self_col[rows]
-    rank = np.cumsum(keep) - 1
-    kept_before = np.concatenate([[0], np.cumsum(keep)])[sims.indptr[:-1]]
-    rank_in_row = rank - kept_before[rows]
-    keep &= rank_in_row < k
-    new_counts = np.bincount(rows[keep], minlength=sims.shape[0])
-    indptr = np.concatenate([[0], np.cumsum(new_counts)]).astype(np.int64)
-    return sp.csr_matrix(
-        (sims.data[keep], sims.indices[keep], indptr), shape=sims.shape, dtype=np.float32
-    )
+    return drop_column_topk(sims, self_col, k)
 
 
 def self_columns(active: np.ndarray, n_users: int) -> np.ndarray:

@@ -7,8 +7,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from featcf.models.feature_cf._core import build_core
-from featcf.models.feature_cf._neighbours import reference_positions
 from featcf.models.feature_cf._linalg import predict_pop
+from featcf.models.feature_cf._neighbours import reference_positions
 
 
 def test_core_built_for_some_users_has_their_full_neighbour_rows(shop, make_model):

@@ -52,8 +52,9 @@ def build_core(
     ``query_users`` (sorted positions), when given, limits the user-kNN and per-field
     neighbour searches to the users a validation core is asked about; the other users'
     rows stay empty. The rows that are computed equal those of a full build (a row's
-    top-k does not depend on the other queries), and the searches are the quadratic
-    part of a fit.
+    top-k does not depend on the other queries). Every search runs among the reference
+    users (``reference_positions``: all active users, or a seeded sample of
+    ``settings.max_reference_users`` of them), so its cost is at most linear in the users.
     """
     n_users, n_items = values.shape
     active = np.flatnonzero(np.diff(values.indptr) > 0).astype(np.int64)

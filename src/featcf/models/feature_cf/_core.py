@@ -46,6 +46,7 @@ def build_core(
     settings: Settings,
     values: sp.csr_matrix,
     query_users: np.ndarray | None = None,
+    profile_users: np.ndarray | None = None,
 ) -> Core:
     """Everything learned from the positives ``values`` (the final fit, or a validation split).
 
@@ -55,6 +56,11 @@ def build_core(
     top-k does not depend on the other queries). Every search runs among the reference
     users (``reference_positions``: all active users, or a seeded sample of
     ``settings.max_reference_users`` of them), so its cost is at most linear in the users.
+
+    ``profile_users`` (sorted positions), when given, limits the feature-space neighbour
+    search (the profile prior) to them and the reference users: the other users' profiles
+    keep the global prior, so a core built this way may be read for ``profile_users`` only
+    (and not be folded into). The cold-item rounds, which score a sample of users, use it.
     """
     n_users, n_items = values.shape
     active = np.flatnonzero(np.diff(values.indptr) > 0).astype(np.int64)
@@ -65,7 +71,12 @@ def build_core(
     pop_coef = fit_pop_model(x[warm_items], np.log1p(item_counts)[warm_items])
     pop = np.where(warm_items, np.log1p(item_counts), predict_pop(pop_coef, x))
     ref = reference_positions(active, settings)  # the users searched as neighbours
-    demo = None if uf is None else demo_neighbours(uf, active, ref, n_users, settings)
+    demo_rows = None
+    if profile_users is not None:
+        demo_rows = np.union1d(np.asarray(profile_users, dtype=np.int64), active[ref])
+    demo = None
+    if uf is not None:
+        demo = demo_neighbours(uf, active, ref, n_users, settings, demo_rows)
     demo_lift, demo_field_lift = (None, None)
     if uf is not None:
         demo_lift, demo_field_lift = _demographic_lifts(uf, values, active, x, g, settings)

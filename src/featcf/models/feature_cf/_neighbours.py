@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from featcf._products import csr_dense_product
 from featcf.models.feature_cf._inputs import Settings
-from featcf.models.feature_cf._sparse import row_sums
+from featcf.models.feature_cf._sparse import row_sums, spread_rows
 from featcf.similarity import (
     PreparedRows,
     drop_column_topk,
@@ -198,21 +198,25 @@ def demo_neighbours(
     ref: np.ndarray,
     n_users: int,
     settings: Settings,
+    rows: np.ndarray | None = None,
 ) -> sp.csr_matrix:
-    """Every user's top-k cosine neighbours in user-feature space among the active users
-    ``active[ref]`` (``ref`` from :func:`reference_positions`; columns: active users)."""
+    """Every user's (or the users ``rows``', sorted; the other rows stay empty) top-k cosine
+    neighbours in user-feature space among the active users ``active[ref]`` (``ref`` from
+    :func:`reference_positions`; columns: active users)."""
     k = settings.n_neighbors
     uf = sp.csr_matrix(user_features, dtype=np.float32)
     users = active[ref]
+    self_col = self_columns(users, n_users)
+    query = uf if rows is None else uf[rows]
     sims = topk_distinct_queries(
         lambda q: topk_similarity_between(
             q, uf[users], k + 1, "cosine", n_threads=settings.n_threads
         ),
-        uf,
+        query,
     )
-    return to_active_columns(
-        drop_self_truncate(sims, self_columns(users, n_users), k), ref, len(active)
-    )
+    sims = drop_self_truncate(sims, self_col if rows is None else self_col[rows], k)
+    sims = to_active_columns(sims, ref, len(active))
+    return sims if rows is None else spread_rows(sims, rows, n_users)
 
 
 def history_neighbours(

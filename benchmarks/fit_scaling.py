@@ -176,7 +176,7 @@ def _lines(args: argparse.Namespace, results: list[dict], rows: list, load_befor
         *results_header(
             "Fit scaling: FeatureCF on growing synthetic shops, against LightFM with "
             "features and implicit ALS",
-            ("numpy", "scipy", "numba", "implicit", "lightfm", "featcf"),
+            ("numpy", "scipy", "numba", "implicit", "lightfm-next", "featcf"),
             load_before,
         ),
         f"Data: `make_insurance_shop(n_customers=..., random_state={args.seed})` "

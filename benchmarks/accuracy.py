@@ -149,8 +149,9 @@ def load_data() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def featcf_factories(seed: int) -> dict[str, Callable[[], Any]]:
-    """Every model in ``featcf.models.__all__``, default hyper-parameters, fixed seeds."""
+def featcf_factories(seed: int, caps: tuple[int, ...] = ()) -> dict[str, Callable[[], Any]]:
+    """Every model in ``featcf.models.__all__``, default hyper-parameters, fixed seeds; and
+    ``"FeatureCF cap=N"`` (``max_reference_users=N``) for every ``N`` of ``caps``."""
     import featcf.models as models
 
     names = [
@@ -171,6 +172,10 @@ def featcf_factories(seed: int) -> dict[str, Callable[[], Any]]:
     if "FeatureCF" in out:  # the learned field weights against uniform ones
         out["FeatureCF uniform"] = lambda: models.FeatureCF(
             weights="uniform", random_state=seed, show_progress=False
+        )
+    for cap in caps:  # neighbours searched among a sample of the users (issue 14)
+        out[f"FeatureCF cap={cap}"] = lambda cap=cap: models.FeatureCF(
+            max_reference_users=cap, random_state=seed, show_progress=False
         )
     return out
 
@@ -1120,6 +1125,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out-dir", type=Path, default=None, help="where to write the results")
     parser.add_argument(
+        "--reference-caps",
+        default="",
+        help="comma-separated max_reference_users values: adds 'FeatureCF cap=N' models",
+    )
+    parser.add_argument(
         "--datasets",
         nargs="+",
         default=["ml", "coil", "shop"],
@@ -1202,7 +1212,8 @@ def run_seed(
 
     wanted = DATASETS
     prefixes = None if args.protocols is None else tuple(args.protocols.split(","))
-    factories = selected({**featcf_factories(seed), **peer_factories(seed)}, args.models)
+    caps = tuple(int(c) for c in args.reference_caps.split(",") if c.strip())
+    factories = selected({**featcf_factories(seed, caps), **peer_factories(seed)}, args.models)
     results: list[Result] = []
     for key in args.datasets:
         dataset = wanted[key]

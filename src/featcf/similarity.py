@@ -95,6 +95,7 @@ __all__ = [
     "PreparedRows",
     "ReferenceStatistics",
     "SPARSE_METRICS",
+    "drop_column_topk",
     "expand_repeated_topk",
     "prepare_dense",
     "reference_statistics",
@@ -870,6 +871,42 @@ def expand_repeated_topk(
     notice_if_cold(expand)
     out = expand(sims.indptr.astype(np.int64), sims.indices, sims.data, member_ptr, members, k)
     return _to_csr(*out, (sims.shape[0], len(inverse)))
+
+
+def drop_column_topk(sims: sp.spmatrix, drop_col: ArrayLike, k: int) -> sp.csr_matrix:
+    """Top-k lists without one given column per row (e.g. the row's own), cut to ``k``.
+
+    Row ``r`` of ``sims`` loses its entry in column ``drop_col[r]`` (-1: none) and keeps its
+    first ``k`` remaining entries in their stored order, so a best-first list (as every
+    function here returns) stays best first: a search for ``k + 1`` neighbours among rows
+    that include the query itself becomes its top-k among the others.
+
+    Parameters
+    ----------
+    sims : sparse matrix of shape (n_rows, n_cols)
+    drop_col : array-like of int, shape (n_rows,)
+    k : int
+
+    Returns
+    -------
+    csr_matrix of shape (n_rows, n_cols), float32
+    """
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels.topk import drop_column_truncate
+
+    sims = sp.csr_matrix(sims)
+    drop = np.asarray(drop_col, dtype=np.int64)
+    if drop.shape != (sims.shape[0],):
+        raise ValueError(
+            f"drop_col must have one entry per row of sims ({sims.shape[0]}), got shape "
+            f"{drop.shape}"
+        )
+    k = check_nonnegative_int(k, "k")
+    notice_if_cold(drop_column_truncate)
+    indptr, indices, data = drop_column_truncate(
+        sims.indptr.astype(np.int64, copy=False), sims.indices, sims.data, drop, k
+    )
+    return sp.csr_matrix((data, indices, indptr), shape=sims.shape)
 
 
 def topk_similarity_dense(

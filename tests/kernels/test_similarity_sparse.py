@@ -15,7 +15,12 @@ from simref import (
     sparse_matrices,
 )
 
-from featcf.similarity import SPARSE_METRICS, topk_similarity, topk_similarity_between
+from featcf.similarity import (
+    SPARSE_METRICS,
+    drop_column_topk,
+    topk_similarity,
+    topk_similarity_between,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SIGNED_OK = ("cosine", "adjusted_cosine", "pearson", "jaccard", "dot")
@@ -370,3 +375,50 @@ def test_row_by_row_fallback_when_heap_banks_do_not_fit(binary, monkeypatch, rng
         assert np.array_equal(got.indices, expected.indices)
         assert np.array_equal(got.data, expected.data)
     assert_topk_matches(expected, reference_scores(X, X, "cosine", None, 1.0, 2, True), 6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_a=st.integers(1, 12),
+    n_b=st.integers(1, 60),
+    n_cols=st.integers(1, 6),
+    k=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_binary_cosine_between_with_a_full_heap_matches_brute_force(n_a, n_b, n_cols, k, seed):
+    """Issue 14: the binary count kernel turns away pairs below a full heap's threshold
+    before dividing; many rows, few columns and a small k make the heap fill and tie."""
+    rng = np.random.default_rng(seed)
+    A = sp.csr_matrix((rng.random((n_a, n_cols)) < 0.5).astype(np.float32))
+    B = sp.csr_matrix((rng.random((n_b, n_cols)) < 0.5).astype(np.float32))
+    result = topk_similarity_between(A, B, k, "cosine")
+    assert_topk_matches(result, reference_scores(A, B, "cosine"), k)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_rows=st.integers(0, 6),
+    n_cols=st.integers(1, 8),
+    k=st.integers(0, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_drop_column_topk_removes_one_column_per_row_and_keeps_the_first_k(n_rows, n_cols, k, seed):
+    rng = np.random.default_rng(seed)
+    dense = np.where(rng.random((n_rows, n_cols)) < 0.6, rng.random((n_rows, n_cols)) + 0.1, 0)
+    sims = sp.csr_matrix(dense.astype(np.float32))
+    rng.shuffle(sims.indices)  # stored order need not be by column: it is kept as stored
+    drop = rng.integers(-1, n_cols, size=n_rows)
+    out = drop_column_topk(sims, drop, k)
+    assert out.shape == sims.shape and out.dtype == np.float32
+    for r in range(n_rows):
+        cols = sims.indices[sims.indptr[r] : sims.indptr[r + 1]]
+        vals = sims.data[sims.indptr[r] : sims.indptr[r + 1]]
+        keep = cols != drop[r]
+        got = slice(out.indptr[r], out.indptr[r + 1])
+        np.testing.assert_array_equal(out.indices[got], cols[keep][:k])
+        np.testing.assert_array_equal(out.data[got], vals[keep][:k])
+
+
+def test_drop_column_topk_needs_one_column_per_row():
+    with pytest.raises(ValueError, match="drop_col"):
+        drop_column_topk(sp.csr_matrix(np.eye(3, dtype=np.float32)), [0, 1], 2)

@@ -291,6 +291,19 @@ DENSE_ROW_BLOCK = 8
 
 
 @njit(cache=True, inline="always")
+def _below_dense(dot, na, nb, mode, thr):
+    """Whether :func:`_offer_dense` would turn the pair away before computing its score.
+
+    The same tests, made in the caller's loop: a pair below the threshold (most pairs once
+    the heap is full) then costs a multiply and a compare, not a call that passes the heap
+    arrays (which costs several times the dot product of a short profile).
+    """
+    if mode == MODE_COSINE:
+        return na == 0.0 or nb == 0.0 or dot < thr * (na * nb)
+    return dot < thr
+
+
+@njit(cache=True, inline="always")
 def _offer_dense(dot, na, nb, mode, j, k, heap_s, heap_i, size, thr):
     """Offer pair score ``dot`` (row norms ``na``, ``nb``) of candidate ``j`` to one heap.
 
@@ -339,6 +352,8 @@ def dense_topk_rows(a, b, norm_a, norm_b, k, mode, exclude_self):
             dot = 0.0
             for c in range(d):
                 dot += a[i, c] * b[j, c]
+            if _below_dense(dot, na, norm_b[j], mode, thr):
+                continue
             size, thr = _offer_dense(dot, na, norm_b[j], mode, j, k, heap_s, heap_i, size, thr)
         heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
         out_n[i] = size
@@ -403,7 +418,7 @@ def dense_topk_chunk(
             nb = norm_b[j]
             for r in range(rows):
                 i = i0 + r
-                if exclude_self and j == i:
+                if (exclude_self and j == i) or _below_dense(acc[r], norm_a[i], nb, mode, thr[r]):
                     continue
                 sizes[r], thr[r] = _offer_dense(
                     acc[r], norm_a[i], nb, mode, j, k, heap_s[r], heap_i[r], sizes[r], thr[r]
@@ -615,6 +630,8 @@ def count_topk_chunk(
     cnt = np.zeros(n_b, np.int32)
     heap_s = np.empty(k, np.float32)
     heap_i = np.empty(k, np.int32)
+    # cosine without shrinkage: skip the division for pairs below the full heap's threshold
+    prefilter = mode == MODE_COSINE and shrink == 0.0
     for i in range(chunk, n_a, n_chunks):
         li = a_label[i]
         popular = 0 <= li < n_pop
@@ -633,6 +650,7 @@ def count_topk_chunk(
                 cnt[j] = pop_counts[li, j]
         size = 0
         na = norm_a[i]
+        thr = -np.inf  # as in _offer_dense: below it a cosine cannot enter the full heap
         for j in range(n_b):
             n_common = cnt[j]
             if n_common == 0:
@@ -640,13 +658,18 @@ def count_topk_chunk(
             cnt[j] = 0
             if n_common < min_support or (exclude_self and j == li):
                 continue
-            s = np.float32(_finish(n_common * value_sq, n_common, na, norm_b[j], mode, shrink))
+            dot = n_common * value_sq
+            if prefilter and dot < thr * (na * norm_b[j]):
+                continue
+            s = np.float32(_finish(dot, n_common, na, norm_b[j], mode, shrink))
             if s == 0.0 or not np.isfinite(s):
                 continue
             jo = b_orig[j]
             if size == k and not worse(heap_s[0], heap_i[0], s, jo):
                 continue
             size = heap_push(heap_s, heap_i, size, k, s, jo)
+            if prefilter and size == k:
+                thr = np.float64(np.nextafter(heap_s[0], np.float32(-np.inf)))
         heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
         out_n[i] = size
 

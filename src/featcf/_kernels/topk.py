@@ -231,3 +231,34 @@ def expand_repeated_topk(indptr, distinct_idx, distinct_s, member_ptr, members, 
             p = q
         out_n[r] = filled
     return out_i, out_s, out_n
+
+
+@njit(cache=True)
+def drop_column_truncate(indptr, indices, data, drop_col, k):
+    """Row ``r`` of a CSR matrix without column ``drop_col[r]`` (-1: none), cut to ``k``.
+
+    The first ``k`` remaining entries of every row are kept in their order (a best-first
+    top-k list stays best first). Returns ``(indptr int64, indices int32, data float32)``.
+    """
+    n = indptr.shape[0] - 1
+    out_ptr = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        kept = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            if kept >= k:
+                break
+            if indices[p] != drop_col[r]:
+                kept += 1
+        out_ptr[r + 1] = out_ptr[r] + kept
+    out_i = np.empty(out_ptr[n], np.int32)
+    out_s = np.empty(out_ptr[n], np.float32)
+    for r in range(n):
+        q = out_ptr[r]
+        for p in range(indptr[r], indptr[r + 1]):
+            if q >= out_ptr[r + 1]:
+                break
+            if indices[p] != drop_col[r]:
+                out_i[q] = indices[p]
+                out_s[q] = data[p]
+                q += 1
+    return out_ptr, out_i, out_s

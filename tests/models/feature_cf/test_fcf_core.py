@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from featcf.models.feature_cf._core import build_core
 from featcf.models.feature_cf._linalg import predict_pop
+from featcf.models.feature_cf._neighbours import reference_positions
 
 
 def test_core_built_for_some_users_has_their_full_neighbour_rows(shop, make_model):
@@ -53,3 +54,38 @@ def test_extend_core_makes_room_for_new_items(tiny, make_model):
         core.popularity[-2:], predict_pop(before.popularity_coef, x_new), rtol=1e-6
     )
     np.testing.assert_array_equal(core.popularity[:-2], before.popularity)
+
+
+def test_core_under_a_reference_cap_finds_the_top_k_among_the_sample(shop, make_model):
+    """With more active users than ``max_reference_users`` every search runs among the
+    seeded sample (issue 14): neighbours are sample members, never the user, and their
+    scores are the best of a brute-force search among the sample."""
+    k, cap = 5, 70
+    model = make_model(n_neighbors=k, max_reference_users=cap).fit(shop)
+    core = model._fitted.scorer.core
+    settings = model._fitted.scorer.settings
+    ref = reference_positions(core.active, settings)
+    assert len(ref) == cap < len(core.active)
+    members = np.zeros(len(core.active), dtype=bool)
+    members[ref] = True
+    g, lift = core.global_profile, core.lift.astype(np.float64)
+    ref_users = core.active[ref]
+    slices = model._fitted.scorer.inputs.field_slices
+    for m in (core.user_neighbors, core.demo_neighbors, *core.field_neighbors):
+        assert m.shape == (shop.n_users, len(core.active))
+        assert members[m.indices].all()
+        assert m.nnz > 0 and (np.diff(m.indptr) <= k).all()
+    for f, sl in enumerate(slices):
+        w = np.sqrt(g[sl])
+        p_ref = lift[ref_users][:, sl] * w
+        for u in range(0, shop.n_users, 37):
+            p = lift[u, sl] * w
+            den = np.linalg.norm(p) * np.linalg.norm(p_ref, axis=1)
+            cos = np.divide(p_ref @ p, den, out=np.zeros(len(ref)), where=den > 0)
+            cos[ref_users == u] = -np.inf  # never the user themself
+            best = np.sort(cos)[::-1][:k]
+            row = core.field_neighbors[f][u]
+            assert u not in core.active[row.indices]
+            np.testing.assert_allclose(
+                np.sort(row.data)[::-1], best[best > 0].astype(np.float32), rtol=1e-5
+            )

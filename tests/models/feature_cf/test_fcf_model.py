@@ -89,6 +89,8 @@ def test_negative_weights_raise(tiny, make_model):
         ("ease_l2", [1.0], TypeError),
         ("ease_max_items", -1, ValueError),
         ("ease_max_items", 2.5, TypeError),
+        ("max_reference_users", 0, ValueError),
+        ("max_reference_users", 2.5, TypeError),
     ],
 )
 def test_bad_parameters_raise_naming_them(tiny, param, value, error, make_model):
@@ -185,6 +187,27 @@ def test_save_load_gives_identical_scores(tmp_path, tiny, make_model):
     pd.testing.assert_frame_equal(
         loaded.recommend_new_users(inter, n=3), model.recommend_new_users(inter, n=3)
     )
+
+
+def test_reference_cap_is_saved_and_a_cap_above_the_users_changes_nothing(
+    tmp_path, shop, make_model
+):
+    """``max_reference_users`` at or above the active users is the exact search; a model
+    fitted under a binding cap is saved and loaded with its cap and its scores (issue 14)."""
+    users = np.arange(shop.n_users)
+    n_active = int((np.diff(shop.interactions.indptr) > 0).sum())
+    exact = make_model(max_reference_users=None).fit(shop)
+    at_cap = make_model(max_reference_users=n_active).fit(shop)
+    np.testing.assert_array_equal(at_cap.score_users(users), exact.score_users(users))
+    capped = make_model(max_reference_users=60).fit(shop)
+    again = make_model(max_reference_users=60).fit(shop)
+    np.testing.assert_array_equal(capped.score_users(users), again.score_users(users))
+    assert not np.array_equal(capped.score_users(users), exact.score_users(users))
+    path = tmp_path / "capped.npz"
+    capped.save(path)
+    loaded = featcf.load(path)
+    assert loaded.get_params()["max_reference_users"] == 60
+    np.testing.assert_array_equal(loaded.score_users(users), capped.score_users(users))
 
 
 def test_ratings_are_detected_and_add_a_rating_term(make_model, tiny_frames):

@@ -4,6 +4,7 @@ direct searches; drop-self and truncation."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,9 @@ from featcf.models.feature_cf._inputs import Settings
 from featcf.models.feature_cf._neighbours import (
     drop_self_truncate,
     fold_in_user_neighbours,
+    reference_positions,
+    reference_rank,
+    to_active_columns,
     topk_distinct_queries,
     topk_distinct_refs,
     unique_rows,
@@ -136,3 +140,60 @@ def test_fold_in_user_neighbours_are_the_top_k_cosine_of_a_dense_reference(
         best = np.sort(cos[r])[::-1][: min(k, n_ref)]
         np.testing.assert_allclose(np.sort(out.data[got])[::-1], best[best > 0], rtol=1e-6)
         np.testing.assert_allclose(out.data[got], cos[r, out.indices[got]], rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_rows=st.integers(0, 40),
+    n_distinct=st.integers(1, 6),
+    d=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_unique_dense_rows_in_order_of_first_appearance(n_rows, n_distinct, d, seed):
+    """The hashed grouping of dense rows (issue 14: linear time) against ``np.unique``."""
+    rng = np.random.default_rng(seed)
+    distinct = rng.integers(-1, 2, size=(n_distinct, d)).astype(np.float64)
+    matrix = distinct[rng.integers(0, n_distinct, size=n_rows)]
+    matrix[rng.random(matrix.shape) < 0.1] = -0.0  # equal to 0.0 as a number, not as bits
+    uniq, inverse = unique_rows(matrix)
+    assert len(inverse) == n_rows
+    np.testing.assert_array_equal(uniq[inverse], matrix)
+    if n_rows:
+        first = np.unique(inverse, return_index=True)[1]
+        assert np.all(np.diff(first) > 0) and inverse.max() == len(uniq) - 1
+        assert len(uniq) >= len(np.unique(matrix, axis=0))
+
+
+def test_reference_positions_are_a_seeded_sample_that_nests():
+    """Issue 14: at most ``max_reference_users`` active users are searched; the lowest
+    ranks, so a user in the sample of all active users is in the sample of any subset."""
+    n_users, cap = 200, 30
+    rank = reference_rank(np.random.default_rng(3), n_users)
+    assert np.array_equal(np.sort(rank), np.arange(n_users))
+    settings_ = Settings(3, "cosine", 1.0, 1, max_reference_users=cap, reference_rank=rank)
+    active = np.arange(0, n_users, 2)
+    ref = reference_positions(active, settings_)
+    assert len(ref) == cap and np.all(np.diff(ref) > 0)
+    chosen = rank[active[ref]]
+    assert chosen.max() < np.sort(rank[active])[cap]
+    subset = active[::2]
+    sub_users = subset[reference_positions(subset, settings_)]
+    assert set(np.intersect1d(active[ref], subset)) <= set(sub_users)
+    exact = Settings(3, "cosine", 1.0, 1, max_reference_users=len(active))
+    np.testing.assert_array_equal(reference_positions(active, exact), np.arange(len(active)))
+    with pytest.raises(ValueError, match="reference_rank"):
+        reference_positions(active, Settings(3, "cosine", 1.0, 1, max_reference_users=cap))
+    # the parent generator's stream is untouched by drawing the rank
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    reference_rank(a, 50)
+    assert a.random() == b.random()
+
+
+def test_to_active_columns_maps_sample_columns_in_order():
+    sims = sp.csr_matrix(np.array([[0.0, 0.9, 0.5], [0.7, 0.0, 0.0]], dtype=np.float32))
+    ref = np.array([1, 4, 6])
+    out = to_active_columns(sims, ref, 8)
+    assert out.shape == (2, 8)
+    np.testing.assert_array_equal(out.toarray()[:, ref], sims.toarray())
+    assert out[:, np.setdiff1d(np.arange(8), ref)].nnz == 0
+    assert to_active_columns(sims, np.arange(3), 3) is sims

@@ -24,7 +24,9 @@ from featcf.models.feature_cf._neighbours import (
     demo_neighbours,
     history_neighbours,
     profile_neighbours,
+    reference_positions,
     self_columns,
+    to_active_columns,
 )
 from featcf.models.feature_cf._profiles import (
     global_profile,
@@ -44,14 +46,21 @@ def build_core(
     settings: Settings,
     values: sp.csr_matrix,
     query_users: np.ndarray | None = None,
+    profile_users: np.ndarray | None = None,
 ) -> Core:
     """Everything learned from the positives ``values`` (the final fit, or a validation split).
 
     ``query_users`` (sorted positions), when given, limits the user-kNN and per-field
     neighbour searches to the users a validation core is asked about; the other users'
     rows stay empty. The rows that are computed equal those of a full build (a row's
-    top-k does not depend on the other queries), and the searches are the quadratic
-    part of a fit.
+    top-k does not depend on the other queries). Every search runs among the reference
+    users (``reference_positions``: all active users, or a seeded sample of
+    ``settings.max_reference_users`` of them), so its cost is at most linear in the users.
+
+    ``profile_users`` (sorted positions), when given, limits the feature-space neighbour
+    search (the profile prior) to them and the reference users: the other users' profiles
+    keep the global prior, so a core built this way may be read for ``profile_users`` only
+    (and not be folded into). The cold-item rounds, which score a sample of users, use it.
     """
     n_users, n_items = values.shape
     active = np.flatnonzero(np.diff(values.indptr) > 0).astype(np.int64)
@@ -61,7 +70,13 @@ def build_core(
     g = global_profile(values, x, inputs.field_slices)
     pop_coef = fit_pop_model(x[warm_items], np.log1p(item_counts)[warm_items])
     pop = np.where(warm_items, np.log1p(item_counts), predict_pop(pop_coef, x))
-    demo = None if uf is None else demo_neighbours(uf, active, n_users, settings)
+    ref = reference_positions(active, settings)  # the users searched as neighbours
+    demo_rows = None
+    if profile_users is not None:
+        demo_rows = np.union1d(np.asarray(profile_users, dtype=np.int64), active[ref])
+    demo = None
+    if uf is not None:
+        demo = demo_neighbours(uf, active, ref, n_users, settings, demo_rows)
     demo_lift, demo_field_lift = (None, None)
     if uf is not None:
         demo_lift, demo_field_lift = _demographic_lifts(uf, values, active, x, g, settings)
@@ -70,7 +85,7 @@ def build_core(
     prior = profile_prior(g, base, demo, n_users)
     lift = lift_over(profiles_from(values, prior, x, shrinkage, threads), g)
     user_nbrs, field_nbrs = _user_neighbourhoods(
-        values, lift, g, active, inputs.field_slices, settings, query_users
+        values, lift, g, active, ref, inputs.field_slices, settings, query_users
     )
     s = topk_similarity(
         sp.csr_matrix(values.T), settings.n_neighbors, "cosine", n_threads=threads
@@ -101,20 +116,24 @@ def _user_neighbourhoods(
     lift: np.ndarray,
     g: np.ndarray,
     active: np.ndarray,
+    ref: np.ndarray,
     slices: tuple[slice, ...],
     settings: Settings,
     query_users: np.ndarray | None,
 ) -> tuple[sp.csr_matrix, list[sp.csr_matrix]]:
-    """User-kNN on the positives and per-field profile neighbourhoods (of ``query_users``)."""
+    """User-kNN on the positives and per-field profile neighbourhoods (of ``query_users``),
+    among the reference users ``active[ref]``; columns: the active users."""
     n_users = values.shape[0]
-    self_col = self_columns(active, n_users)
+    users = active[ref]
+    self_col = self_columns(users, n_users)
     rows = slice(None) if query_users is None else np.asarray(query_users, dtype=np.int64)
 
     def all_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+        m = to_active_columns(m, ref, len(active))
         return m if query_users is None else spread_rows(m, rows, n_users)
 
-    user_nbrs = all_rows(history_neighbours(values, active, rows, self_col, settings))
-    lift_q, lift_ref = lift[rows], lift[active]
+    user_nbrs = all_rows(history_neighbours(values, users, rows, self_col, settings))
+    lift_q, lift_ref = lift[rows], lift[users]
     field_nbrs = [
         all_rows(
             profile_neighbours(lift_q[:, sl], lift_ref[:, sl], g[sl], self_col[rows], settings)

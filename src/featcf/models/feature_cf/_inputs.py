@@ -7,7 +7,7 @@ validated hyper-parameters that scoring and weight learning read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +31,11 @@ class Settings:
     n_threads: int | None
     #: pseudo-users pulling a demographic lift towards the item's overall share
     demo_shrinkage: float = 20.0
+    #: most active users searched as neighbours (None: all; ``max_reference_users``)
+    max_reference_users: int | None = None
+    #: per user, their place in the seeded order that picks the reference users when there
+    #: are more active users than ``max_reference_users`` (drawn at fit; None: not needed)
+    reference_rank: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

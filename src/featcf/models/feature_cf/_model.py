@@ -8,6 +8,7 @@ score through ``_users`` and ``_terms``, explanations through ``_explain``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from featcf.models.feature_cf._inputs import (
     resolve_ratings,
 )
 from featcf.models.feature_cf._interests import interest_profiles, relabel_stated
+from featcf.models.feature_cf._neighbours import reference_rank
 from featcf.models.feature_cf._similar import (
     item_parts,
     item_similarities,
@@ -228,6 +230,16 @@ class FeatureCF(BaseRecommender):
         becomes one long line of carriage-return updates; True always draws it, False never does.
     n_threads : int, optional
         numba threads for the similarity kernels (default: all).
+    max_reference_users : int or None, default 6000
+        Most users searched as neighbours at fit. Every user's neighbours (per field, in
+        user-kNN CF and in user-feature space) are found among the users with positives,
+        or, when there are more of those than this, among a random sample of this many
+        (seeded by ``random_state``; the validation split is the same as without the
+        sample): the neighbour searches then cost ``users x max_reference_users`` and the
+        fit grows linearly with the customers instead of with the square of their distinct
+        profiles. None searches among all (exact; quadratic). New customers folded in at
+        query time search all users with positives. The accuracy cost of smaller samples on
+        MovieLens and CoIL is measured in ``benchmarks/results/reference_users.md``.
 
     Attributes
     ----------
@@ -315,6 +327,7 @@ class FeatureCF(BaseRecommender):
         show_progress: bool | None = None,
         n_threads: int | None = None,
         exclude_terms: Sequence[str] = (),
+        max_reference_users: int | None = 6_000,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -331,6 +344,7 @@ class FeatureCF(BaseRecommender):
         self.random_state = random_state
         self.show_progress = show_progress
         self.n_threads = n_threads
+        self.max_reference_users = max_reference_users
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
@@ -358,6 +372,7 @@ class FeatureCF(BaseRecommender):
         )  # fmt: skip
         check_random_state(self.random_state)
         check_positive_int(self.n_threads, "n_threads", allow_none=True)
+        check_positive_int(self.max_reference_users, "max_reference_users", allow_none=True)
         resolve_show_progress(self.show_progress)
 
     def _settings(self) -> Settings:
@@ -366,6 +381,7 @@ class FeatureCF(BaseRecommender):
             metric=self.metric,
             profile_shrinkage=float(self.profile_shrinkage),
             n_threads=self.n_threads,
+            max_reference_users=self.max_reference_users,
         )
 
     def _learning(self) -> Learning:
@@ -428,6 +444,9 @@ class FeatureCF(BaseRecommender):
                 "no positive interactions (check positive_threshold against the weights)"
             )
         settings, plan = self._settings(), self._learning()
+        cap = settings.max_reference_users
+        if cap is not None and np.count_nonzero(np.diff(inputs.values.indptr)) > cap:
+            settings = replace(settings, reference_rank=reference_rank(rng, dataset.n_users))
         stages = _LEARNED_STAGES if given is None else _GIVEN_STAGES
         bar = tqdm(total=len(stages), desc="FeatureCF", disable=not show_progress)
         stage = _Stages(bar)

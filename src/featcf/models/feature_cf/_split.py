@@ -319,7 +319,8 @@ def _cold_round(
     users = np.arange(n_users)
     if n_users > _ROUND_USERS:
         users = np.sort(rng.choice(n_users, _ROUND_USERS, replace=False))
-    core = build_core(inputs, settings, train, query_users=users if len(users) < n_users else None)
+    some = users if len(users) < n_users else None
+    core = build_core(inputs, settings, train, query_users=some, profile_users=some)
     if ease_l2 is not None:
         core = with_ease(core, inputs.user_features, ease_l2)
     warm_c = np.flatnonzero(~hidden & (item_counts > 0))

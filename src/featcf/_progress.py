@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["resolve_show_progress"]
+__all__ = ["Stages", "resolve_show_progress"]
 
 
 def _in_jupyter() -> bool:
@@ -43,3 +43,20 @@ def resolve_show_progress(value: Any, name: str = "show_progress") -> bool:
             f"none in logs), got {value!r} ({type(value).__name__})"
         )
     return bool(value)
+
+
+class Stages:
+    """Names the stage a progress bar is in; each new stage completes the one before."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.started = False
+
+    def __call__(self, label: str) -> None:
+        if self.started:
+            self.bar.update()
+        self.started = True
+        self.bar.set_postfix_str(label)
+
+    def done(self) -> None:
+        self.bar.update()

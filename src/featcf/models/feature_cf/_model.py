@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._progress import resolve_show_progress
+from featcf._progress import Stages, resolve_show_progress
 from featcf._schema import Spec
 from featcf._validation import (
     check_bool,
@@ -449,7 +449,7 @@ class FeatureCF(BaseRecommender):
             settings = replace(settings, reference_rank=reference_rank(rng, dataset.n_users))
         stages = _LEARNED_STAGES if given is None else _GIVEN_STAGES
         bar = tqdm(total=len(stages), desc="FeatureCF", disable=not show_progress)
-        stage = _Stages(bar)
+        stage = Stages(bar)
         try:
             stage("final model")
             core = build_core(inputs, settings, inputs.values)
@@ -588,20 +588,3 @@ class FeatureCF(BaseRecommender):
             positive_threshold=self.positive_threshold,
         )
         self._fitted = fitted_from_state(state, inputs, self._settings())
-
-
-class _Stages:
-    """Names the stage a progress bar is in; each new stage completes the one before."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-        self.started = False
-
-    def __call__(self, label: str) -> None:
-        if self.started:
-            self.bar.update()
-        self.started = True
-        self.bar.set_postfix_str(label)
-
-    def done(self) -> None:
-        self.bar.update()

@@ -41,7 +41,7 @@ PUBLIC_MODULES = (
 #: docstrings refer to: FeatureCF's terms and history bands (also read by the notebooks), the
 #: vocabularies of the data loaders.
 EXTRA_MODULES = {
-    "featcf.models.feature_cf": ("BAND_EDGES",),
+    "featcf.models.feature_cf": ("BAND_EDGES", "WEIGHT_SHARE_TOLERANCE"),
     "featcf.datasets.movielens": ("GENRES",),
     "featcf.datasets.coil2000": ("COLUMNS", "CUSTOMER_MAIN_TYPES", "CUSTOMER_SUBTYPES"),
 }

@@ -59,13 +59,22 @@ profile is the mean profile of those neighbours. Terms are divided by fixed scal
 The model is a package of private modules, one per concern: ``_inputs`` (what the steps read
 from the Dataset), ``_profiles``, ``_neighbours``, ``_linalg`` (EASE and ridge algebra),
 ``_core`` and ``_state`` (the typed fitted state), ``_users``, ``_terms`` (the term registry),
-``_split`` and ``_weights`` (the validation split and the weight learning), ``_explain``,
-``_similar`` (similar products and customers) and ``_model`` (the estimator, which only
-orchestrates).
+``_split``, ``_weights`` and ``_search`` (the validation split, the weight learning and its
+search on nDCG@10), ``_explain``, ``_similar`` (similar products and customers), ``_interests``
+(interests read and stated), ``_updates`` (``partial_fit``) and ``_model`` (the estimator, which
+only orchestrates).
 """
 
 from featcf.models.feature_cf._linalg import CONTENT_RIDGE_ALPHAS, EASE_L2_GRID, POP_RIDGE_ALPHAS
 from featcf.models.feature_cf._model import FeatureCF
 from featcf.models.feature_cf._state import BAND_EDGES
+from featcf.models.feature_cf._weights import WEIGHT_SHARE_TOLERANCE
 
-__all__ = ["BAND_EDGES", "CONTENT_RIDGE_ALPHAS", "EASE_L2_GRID", "FeatureCF", "POP_RIDGE_ALPHAS"]
+__all__ = [
+    "BAND_EDGES",
+    "CONTENT_RIDGE_ALPHAS",
+    "EASE_L2_GRID",
+    "POP_RIDGE_ALPHAS",
+    "WEIGHT_SHARE_TOLERANCE",
+    "FeatureCF",
+]

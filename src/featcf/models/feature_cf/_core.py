@@ -38,7 +38,7 @@ from featcf.models.feature_cf._sparse import spread_rows
 from featcf.models.feature_cf._state import Core
 from featcf.similarity import topk_similarity
 
-__all__ = ["build_core", "extend_core", "with_ease"]
+__all__ = ["build_core", "demographic_lifts", "extend_core", "with_demographics", "with_ease"]
 
 
 def build_core(
@@ -79,7 +79,9 @@ def build_core(
         demo = demo_neighbours(uf, active, ref, n_users, settings, demo_rows)
     demo_lift, demo_field_lift = (None, None)
     if uf is not None:
-        demo_lift, demo_field_lift = _demographic_lifts(uf, values, active, x, g, settings)
+        demo_lift, demo_field_lift = demographic_lifts(
+            uf, values, active, x, g, settings.demo_shrinkage
+        )
     shrinkage, threads = settings.profile_shrinkage, settings.n_threads
     base = profiles_from(values[active], g[None, :], x, shrinkage, threads).astype(np.float32)
     prior = profile_prior(g, base, demo, n_users)
@@ -171,16 +173,17 @@ def _item_quality(interactions: sp.csr_matrix, values: sp.csr_matrix) -> np.ndar
     return (dev_sum / (item_counts + 10.0)).astype(np.float32)
 
 
-def _demographic_lifts(
+def demographic_lifts(
     user_features: sp.csr_matrix,
     values: sp.csr_matrix,
     active: np.ndarray,
     x: sp.csr_matrix,
     g: np.ndarray,
-    settings: Settings,
+    shrinkage: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Naive-Bayes lifts ``log P(i | a) / P(i)`` of user feature values ``a`` for items, and
-    ``log P(v | a) / P(v)`` for item field values ``v``, shrunk towards ``P(i)`` / ``g``."""
+    ``log P(v | a) / P(v)`` for item field values ``v``, shrunk towards ``P(i)`` / ``g`` by
+    ``shrinkage`` pseudo-customers."""
     item_counts = np.bincount(values.indices, minlength=values.shape[1]).astype(np.float64)
     counts_u = np.diff(values.indptr)
     uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
@@ -188,7 +191,7 @@ def _demographic_lifts(
     co = np.asarray((uf_a.T @ values[active]).todense(), dtype=np.float64)
     n_a = np.asarray(uf_a.sum(axis=0), dtype=np.float64).ravel()
     p_i = item_counts / max(len(active), 1)
-    lam = settings.demo_shrinkage
+    lam = float(shrinkage)
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
     lift[:, p_i <= 0] = 0.0
@@ -198,6 +201,17 @@ def _demographic_lifts(
         lift_v = np.log((co_v + lam * g[None, :]) / (n_av[:, None] + lam) / g[None, :])
     lift_v[:, g <= 0] = 0.0
     return lift.astype(np.float32), lift_v.astype(np.float32)
+
+
+def with_demographics(core: Core, inputs: Inputs, shrinkage: float) -> Core:
+    """``core`` with its demographic lifts recomputed under ``shrinkage`` pseudo-customers."""
+    uf = inputs.user_features
+    if uf is None:
+        return core
+    lift, field_lift = demographic_lifts(
+        uf, core.values, core.active, inputs.x, core.global_profile, shrinkage
+    )
+    return replace(core, demo_lift=lift, demo_field_lift=field_lift)
 
 
 def with_ease(core: Core, user_features: sp.csr_matrix | None, l2: float) -> Core:

@@ -155,26 +155,15 @@ class FeatureCF(BaseRecommender):
     ``featcf.models.feature_cf._similar``).
 
     **partial_fit updates** (:meth:`partial_fit`): new products as :meth:`add_items` adds
-    them; the positives, the active customers, ``item_counts_`` and the popularity of every
-    product with positives (``log1p`` of its count: a product's first sale makes it an
-    item with interactions, scored with the warm weights, whose ``"cf"``/``"ease"`` terms
-    stay 0 until the next fit, as it has no item-kNN row or regression weights yet); and
-    the state of every touched customer, computed against the model as it was just before
-    the update: a new customer exactly as the fold-in of :meth:`recommend_new_users`
-    computes it (profiles, feature neighbours, per-field and user-kNN neighbours among the
-    customers active before), a known customer as the fit computes it (the same
-    neighbours' search, without themselves, on the grown history); the base profiles the
-    borrowed priors read. The learned parts stay until the next fit: the weights and term
-    scales, the global profile, the item-kNN similarities, the ``"ease"`` and content
-    regressions, the popularity and demographic models, the rating quality, and the
-    neighbour rows of untouched customers (which may list a touched customer as they were).
-    So a customer registered with demographics only (no interactions, which leaves every
-    shared part as it was) gets the items and order ``recommend_new_users`` gave on the
-    model before the update, with scores equal up to the float32 rounding of the stored
-    profile (``user_profiles_``, float32 as at a fit); a customer registered with
-    interactions keeps that state, but the shared parts their own interactions refresh
-    (item counts and popularity, co-occurrences, the neighbours' item shares) move the
-    scores.
+    them; the positives, active customers, ``item_counts_`` and popularity; and the state
+    of every touched customer, computed against the model as it was just before the update
+    (a new customer exactly as the fold-in of :meth:`recommend_new_users` computes it, a
+    known one as the fit does). The learned parts stay until the next fit (weights, term
+    scales, item-kNN similarities, regressions, demographic models, and the neighbour rows
+    of untouched customers). A customer registered with demographics only gets the items
+    and order ``recommend_new_users`` gave before the update (scores equal up to float32
+    rounding); one registered with interactions also moves the shared parts those
+    interactions refresh (see the live-updates guide and ``feature_cf._updates``).
 
     The fitted attributes are read-only views of the typed fitted state (see
     ``featcf.models.feature_cf._state``), built at fit, at load and by :meth:`add_items`;

@@ -79,7 +79,7 @@ class NewUserMixin(InterestsMixin):
             appear in ``interests`` only. Only models with attribute profiles use them
             (``handles_stated_interests``: FeatureCF, which folds a stated field into the
             customer's profile as strong evidence, see
-            :mod:`featcf.models.feature_cf._interests`).
+            ``featcf.models.feature_cf._interests``).
 
         Returns
         -------

@@ -239,7 +239,7 @@ class RankingMixin:
             of values}`` (an item passes when it has one of the values listed for every field
             named; for a multi-valued field, any of its values; a numeric field takes a range
             ``(low, high)``, bounds included, None for an open end), a boolean mask over
-            :attr:`item_ids_`, a boolean Series indexed by item id, or a callable taking
+            ``item_ids_``, a boolean Series indexed by item id, or a callable taking
             ``dataset_.item_frame`` and returning such a mask. See the user guide's "Business
             rules" page.
         exclude_owned_fields : str or list of str, optional

@@ -14,7 +14,7 @@ positions stay, new customers and products are appended, repeated pairs are comb
 What each model refreshes is documented in its docstring ("partial_fit updates"). The
 learned parts stay until the next ``fit``; :attr:`update_stats_` counts what the updates
 added since, and :meth:`needs_refit` says when that warrants a full fit (the refresh
-policy, see :data:`REFIT_THRESHOLD`).
+policy, see ``REFIT_THRESHOLD`` (0.1)).
 
 The module also holds the two small sparse helpers the kNN hooks share:
 :func:`replace_rows` and :func:`without_self`.
@@ -198,7 +198,7 @@ class UpdateMixin:
         Warns
         -----
         StaleModelWarning
-            When this update takes :attr:`update_stats_` past :data:`REFIT_THRESHOLD`
+            When this update takes :attr:`update_stats_` past ``REFIT_THRESHOLD`` (0.1)
             (see :meth:`needs_refit`).
 
         Notes
@@ -259,7 +259,7 @@ class UpdateMixin:
 
     @property
     def update_stats_(self) -> UpdateStats:
-        """What :meth:`partial_fit` added since the last :meth:`fit` (:class:`UpdateStats`)."""
+        """What :meth:`partial_fit` added since the last :meth:`fit` (an ``UpdateStats``: counts, shares and ``drift``)."""
         stats = self.__dict__.get("_update_stats")
         return UpdateStats.baseline(self._fitted_dataset()) if stats is None else stats
 

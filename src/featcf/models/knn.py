@@ -372,9 +372,10 @@ class ItemKNN(_KNNParams, BaseRecommender):
     def _history_scores(self, history: sp.csr_matrix, item_idx: np.ndarray) -> np.ndarray:
         """``(history @ similarity_)[:, item_idx]``, dense float32. For a few items (a narrow
         filter or ``items=``) the neighbour lists are cut to those columns first: the same
-        sums in the same order, so the same scores, for a fraction of the work."""
+        sums in the same order, so the same scores, for a fraction of the work. A few users
+        (one at serving time) are cheaper the other way round: their product first."""
         n_items = self.similarity_.shape[0]
-        if len(item_idx) * 4 < n_items:
+        if len(item_idx) * 4 < n_items and history.shape[0] > self._serial_rows:
             product = history @ self.similarity_[:, item_idx]
             return product.toarray().astype(np.float32, copy=False)
         return dense_columns(history @ self.similarity_, item_idx, n_items)

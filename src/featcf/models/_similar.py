@@ -237,6 +237,8 @@ class SimilarityMixin:
     handles_similar_users: ClassVar[bool] = False
     handles_new_items: ClassVar[bool]
     handles_new_users_with_features: ClassVar[bool]
+    #: positions of the withdrawn products (set by ``fit`` and ``load``)
+    withdrawn_idx_: np.ndarray
     #: query rows per block (a block may be scored densely against the whole catalogue)
     _similar_batch: ClassVar[int] = 256
 
@@ -461,14 +463,14 @@ class SimilarityMixin:
         """Sorted distinct catalogue positions of ``items`` (all products when None), without
         the withdrawn products."""
         dataset = self._fitted_dataset()
-        withdrawn = getattr(self, "withdrawn_idx_", None)  # read once: withdraw() replaces it
+        withdrawn = self.withdrawn_idx_  # read once: withdraw() replaces it
         if items is None:
             positions = np.arange(dataset.n_items, dtype=np.int64)
         else:
             values = [items] if np.ndim(items) == 0 else list(items)
             found = dataset.item_map.to_index(np.asarray(values, dtype=object), argument="items")
             positions = np.unique(np.asarray(found, dtype=np.int64))
-        if withdrawn is None or len(withdrawn) == 0:
+        if len(withdrawn) == 0:
             return positions
         return np.setdiff1d(positions, withdrawn, assume_unique=True)
 

@@ -133,10 +133,10 @@ def _checked_stats(value: Any) -> UpdateStats:
     return UpdateStats(**value)
 
 
-def _refuse_withdrawn(old: Dataset, touched_items: np.ndarray, withdrawn: Any) -> None:
+def _refuse_withdrawn(old: Dataset, touched_items: np.ndarray, withdrawn: np.ndarray) -> None:
     """Refuse a batch whose interactions name withdrawn products (the model would learn
     from sales of products it may not offer)."""
-    if withdrawn is None or len(withdrawn) == 0:
+    if len(withdrawn) == 0:
         return
     hit = np.intersect1d(np.asarray(touched_items, dtype=np.int64), withdrawn)
     if hit.size:
@@ -149,6 +149,9 @@ def _refuse_withdrawn(old: Dataset, touched_items: np.ndarray, withdrawn: Any) -
 
 class UpdateMixin:
     """``partial_fit``, ``update_stats_`` and ``needs_refit`` on top of ``_partial_fit``."""
+
+    #: positions of the withdrawn products (set by ``fit`` and ``load``)
+    withdrawn_idx_: np.ndarray
 
     def partial_fit(
         self,
@@ -226,7 +229,7 @@ class UpdateMixin:
         """
         old = self._fitted_dataset()
         growth = grow(old, interactions, user_features, item_features)
-        _refuse_withdrawn(old, growth.touched_items, getattr(self, "withdrawn_idx_", None))
+        _refuse_withdrawn(old, growth.touched_items, self.withdrawn_idx_)
         before = self.update_stats_
         self.dataset_ = growth.dataset
         try:

@@ -35,7 +35,8 @@ from featcf.similarity import (
 __all__ = ["topk_similarity"]
 
 #: default candidate chunk size, in stored entries: a task holds one chunk (8 bytes an entry),
-#: its transpose (4-8 bytes an entry) and one query block, about 60 MB at this size
+#: its transpose (4-8 bytes an entry) and one query block; on the MovieLens-20M-shaped matrix
+#: a worker grew by 73 MB at most (benchmarks/results/distributed.md)
 CHUNK_ENTRIES = 2**22
 
 

@@ -7,10 +7,9 @@ kernels compile lazily (cached on disk) the first time they run.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featcf._version import __version__
-from featcf.data import Dataset, FieldSpec
 from featcf.exceptions import (
     ColdStartWarning,
     FeatureEncodingWarning,
@@ -20,8 +19,16 @@ from featcf.exceptions import (
     UnknownIdError,
 )
 
+if TYPE_CHECKING:  # for type checkers; at run time these are served lazily (below)
+    from featcf.data import Dataset as Dataset
+    from featcf.data import FieldSpec as FieldSpec
+
 # Public names served lazily: name -> module that defines it.
 _LAZY = {
+    # featcf.data imports pandas: lazy, so that a Dask worker that only runs similarity
+    # tasks (featcf.similarity, numba) does not load it
+    "Dataset": "featcf.data",
+    "FieldSpec": "featcf.data",
     "load": "featcf.persistence",
     "save": "featcf.persistence",
     "BaseRecommender": "featcf.models",
@@ -37,9 +44,7 @@ _LAZY = {
 
 __all__ = [
     "ColdStartWarning",
-    "Dataset",
     "FeatureEncodingWarning",
-    "FieldSpec",
     "ModelFormatError",
     "NotFittedError",
     "StaleModelWarning",
@@ -50,7 +55,7 @@ __all__ = [
 
 
 #: subpackages reachable as ``featcf.<name>`` without importing them first
-_SUBMODULES = ("datasets", "evaluation", "models", "retention", "similarity")
+_SUBMODULES = ("data", "datasets", "evaluation", "models", "retention", "similarity")
 
 
 def __getattr__(name: str) -> Any:

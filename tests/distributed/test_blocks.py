@@ -141,3 +141,30 @@ def test_balanced_chunks_cover_the_rows_in_order(lengths, n_parts):
     assert all(a < b for a, b in bounds)
     assert all(b == c for (_, b), (c, _) in zip(bounds[:-1], bounds[1:], strict=True))
     assert len(bounds) <= n_parts
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    X=sparse_matrices(max_rows=12, max_cols=6),
+    bounds=st.tuples(st.integers(0, 12), st.integers(0, 12)),
+    wide=st.booleans(),
+)
+def test_stored_rows_read_back_as_the_slice(tmp_path, X, bounds, wide):
+    """A task's rows read from the scratch files equal the slice of the matrix (int32 or
+    int64 index arrays, empty rows and empty ranges included)."""
+    from featcf.distributed._similarity import _read_rows, _write
+
+    X = sp.csr_matrix(X, dtype=np.float32)
+    if wide:
+        X.indptr, X.indices = X.indptr.astype(np.int64), X.indices.astype(np.int64)
+    start, stop = sorted(min(b, X.shape[0]) for b in bounds)
+    directory = tmp_path / f"m{np.random.default_rng().integers(1 << 40)}"
+    directory.mkdir()
+    got = _read_rows(_write(X, directory), start, stop)
+    expected = X[start:stop]
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.data, expected.data)

@@ -83,32 +83,57 @@ def test_workers_run_one_numba_thread(client):
     )
 
 
-def test_each_chunk_stays_on_one_worker(client):
-    """The tasks reading a chunk run where it is: no chunk is copied to a second worker."""
-    X = _matrix(600, 50, seed=2)
-    copies = []
-    done = threading.Event()
-
-    def most_copies(dask_scheduler=None):
-        return max(
-            [len(ts.who_has or ()) for key, ts in dask_scheduler.tasks.items()
-             if str(key).startswith("_as_chunk")] or [0]
-        )  # fmt: skip
-
-    def watch():
-        while not done.is_set():
-            copies.append(client.run_on_scheduler(most_copies))
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        got = distributed.topk_similarity(X, 4, client=client, block_rows=20)
-    finally:
-        done.set()
-        watcher.join()
-    assert max(copies) == 1, copies  # seen while chunks were held, never on two workers
+def test_scratch_files_are_removed_after_the_job_and_after_a_failure(client, tmp_path):
+    X = _matrix(200, 30, seed=2)
+    got = distributed.topk_similarity(
+        X, 4, client=client, block_rows=30, chunk_rows=70, scratch_dir=tmp_path
+    )
     assert_identical(got, topk_similarity(X, 4))
+    assert list(tmp_path.iterdir()) == []
+
+    def fail(flag):
+        from featcf.distributed import _similarity as module
+
+        module._block_topk = _failing_block_topk if flag else _SLOW_ORIGINAL
+
+    client.run(fail, True)
+    try:
+        with pytest.raises(RuntimeError, match="task failed on purpose"):
+            distributed.topk_similarity(X, 4, client=client, scratch_dir=tmp_path)
+    finally:
+        client.run(fail, False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_running_similarity_tasks_do_not_import_pandas_or_the_models():
+    """A worker's memory before any task counts in its peak: the similarity tasks import
+    featcf.similarity and its kernels only (a fresh cluster: the shared one ran models)."""
+    X = _matrix(120, 20, seed=4)
+    with (
+        distributed.local_cluster(n_workers=1) as cluster,
+        distributed_lib.Client(cluster) as cl,
+    ):
+        assert_identical(distributed.topk_similarity(X, 3, client=cl), topk_similarity(X, 3))
+        loaded = cl.run(
+            lambda: sorted(
+                name for name in ("pandas", "sklearn", "featcf.models", "featcf.data")
+                if name in __import__("sys").modules
+            )
+        )  # fmt: skip
+    assert list(loaded.values()) == [[]]
+
+
+def test_scratch_dir_must_be_a_directory_every_worker_sees(client, tmp_path):
+    X = _matrix(20, 5)
+    with pytest.raises(ValueError, match="scratch_dir .* is not a directory"):
+        distributed.topk_similarity(X, 2, client=client, scratch_dir=tmp_path / "missing")
+
+    class Blind:
+        def run(self, fn, *args):
+            return {"tcp://a:1": True, "tcp://b:2": False}
+
+    with pytest.raises(ValueError, match=r"\['tcp://b:2'\] cannot read the scratch directory"):
+        _similarity._check_visible(Blind(), tmp_path)
 
 
 @pytest.mark.parametrize("model_class", [ItemKNN, FeatureCF])
@@ -205,10 +230,15 @@ def _slow_block_topk(*args, **kwargs):
 _SLOW_ORIGINAL = _similarity._block_topk
 
 
+def _failing_block_topk(*args, **kwargs):
+    raise RuntimeError("task failed on purpose")
+
+
 def test_a_worker_killed_mid_job_still_gives_the_identical_result(client):
     """Tasks slowed down on the workers (the task functions are pickled by name, so patching
-    the workers' module slows them), one worker process killed (SIGKILL) once 5 of the 40 query blocks are done:
-    its chunk and tasks are recomputed on the other worker and the restarted one."""
+    the workers' module slows them), one worker process killed (SIGKILL) once 5 of the 40
+    query blocks are done: its running tasks, which read their inputs from the scratch
+    directory, rerun on the other worker and the restarted one."""
     X = _matrix(400, 40, seed=5)
     expected = topk_similarity(X, 5)
 
@@ -223,17 +253,21 @@ def test_a_worker_killed_mid_job_still_gives_the_identical_result(client):
     finished = threading.Event()
     killed = []
 
-    def done_tasks(dask_scheduler=None):
+    def pending_merges(dask_scheduler=None):
+        # a merge the client has gathered is released (forgotten by the scheduler)
         return sum(
-            ts.state == "memory" and str(ts.key).startswith("_merge_block")
+            ts.state != "memory" and str(ts.key).startswith("_merge_block")
             for ts in dask_scheduler.tasks.values()
         )
 
     def kill_one():
+        submitted = False
         while not finished.is_set():
-            if client.run_on_scheduler(done_tasks) >= 5:  # of 40 blocks
+            pending = client.run_on_scheduler(pending_merges)
+            submitted = submitted or pending == 40
+            if submitted and pending <= 35:  # 5 of the 40 blocks done
                 victim = sorted(before)[0]
-                killed.append((victim, client.run_on_scheduler(done_tasks)))
+                killed.append((victim, pending))
                 os.kill(pids[victim], signal.SIGKILL)  # the worker process dies at once
                 return
             time.sleep(0.02)

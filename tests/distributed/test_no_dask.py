@@ -29,3 +29,17 @@ def test_import_featcf_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
     assert featcf.__version__
+
+
+def test_the_similarity_tasks_module_imports_no_pandas_or_models():
+    """What a worker imports to run a similarity task: featcf.similarity, not pandas, the
+    models or Dataset (a worker's resident memory before any task counts in its peak)."""
+    code = (
+        "import sys, featcf.distributed._similarity; print([m for m in ('pandas', 'sklearn', "
+        "'featcf.models', 'featcf.data', 'featcf.distributed._io', 'featcf.distributed._serving')"
+        " if m in sys.modules])"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr

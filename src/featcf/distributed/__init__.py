@@ -21,10 +21,24 @@ the first call raises an ImportError saying what to install.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from featcf.distributed._cluster import INSTALL_HINT, WORKER_ENV, local_cluster
-from featcf.distributed._io import from_dask_dataframe, from_parquet
-from featcf.distributed._serving import recommend, recommend_users
 from featcf.distributed._similarity import topk_similarity
+
+if TYPE_CHECKING:  # for type checkers; at run time these are served lazily (below)
+    from featcf.distributed._io import from_dask_dataframe, from_parquet
+    from featcf.distributed._serving import recommend, recommend_users
+
+# Served lazily: they import pandas and the models, which a worker running only similarity
+# tasks (featcf.distributed._similarity) does not need in its memory.
+_LAZY = {
+    "from_dask_dataframe": "featcf.distributed._io",
+    "from_parquet": "featcf.distributed._io",
+    "recommend": "featcf.distributed._serving",
+    "recommend_users": "featcf.distributed._serving",
+}
 
 __all__ = [
     "INSTALL_HINT",
@@ -36,3 +50,16 @@ __all__ = [
     "recommend_users",
     "topk_similarity",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'featcf.distributed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -61,8 +61,7 @@ def local_cluster(n_workers: int | None = None, **options: Any) -> Any:
     -------
     distributed.LocalCluster
         Each worker has one Dask thread and :data:`WORKER_ENV` (one numba thread). Work
-        stealing is off: featcf places every task where the data it reads is, and stealing
-        would copy a whole candidate chunk to a second worker to save seconds.
+        stealing is off: a task stays on the worker the scheduler gave it to.
 
     Examples
     --------

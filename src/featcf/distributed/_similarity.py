@@ -1,9 +1,23 @@
-"""Exact top-k similarity on a Dask cluster: query blocks x candidate chunks, lists merged."""
+"""Exact top-k similarity on a Dask cluster: query blocks x candidate chunks, lists merged.
+
+The matrix is written once to a scratch directory (three raw arrays of its CSR parts) that
+every worker reads; each task reads the rows it needs (one query block, one candidate chunk)
+and releases them, so a worker's memory is bounded by the block sizes, not by the matrix.
+
+This module is what the workers import to run the tasks: it imports numpy, scipy.sparse and
+``featcf.similarity`` only (no pandas, no models).
+"""
 
 from __future__ import annotations
 
-import warnings
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +34,10 @@ from featcf.similarity import (
 
 __all__ = ["topk_similarity"]
 
-#: the message of distributed's warning about data sent inside a task graph: featcf sends the
-#: chunks that way on purpose (a lost worker's chunks are resent, see :func:`topk_similarity`)
-_LARGE_GRAPH = ".*[Ll]arge graph.*"
+#: default candidate chunk size, in stored entries: a task holds one chunk (8 bytes an entry),
+#: its transpose (4-8 bytes an entry) and one query block; on the MovieLens-20M-shaped matrix
+#: a worker grew by 73 MB at most (benchmarks/results/distributed.md)
+CHUNK_ENTRIES = 2**22
 
 
 def _bounds(n: int, size: int) -> list[tuple[int, int]]:
@@ -38,13 +53,55 @@ def _balanced_bounds(indptr: np.ndarray, n_parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-def _as_chunk(X: sp.csr_matrix) -> sp.csr_matrix:
-    """A chunk of rows as it lives on a worker (the task that holds it, so it has a lineage)."""
+@dataclass(frozen=True)
+class _Stored:
+    """A CSR matrix written as three raw arrays (``indptr``, ``indices``, ``data``) in a
+    directory every worker reads: a task reads any row range of it with two seeks."""
+
+    directory: str
+    shape: tuple[int, int]
+    indptr_dtype: str
+    indices_dtype: str
+    data_dtype: str
+
+
+_PARTS = ("indptr", "indices", "data")
+
+
+def _write(X: sp.csr_matrix, directory: Path) -> _Stored:
+    for name in _PARTS:
+        getattr(X, name).tofile(directory / f"{name}.bin")
+    return _Stored(
+        str(directory), (int(X.shape[0]), int(X.shape[1])),
+        X.indptr.dtype.str, X.indices.dtype.str, X.data.dtype.str,
+    )  # fmt: skip
+
+
+def _read(stored: _Stored, name: str, start: int, stop: int) -> np.ndarray:
+    """Elements ``start:stop`` of one stored array, read into memory (no memory map)."""
+    dtype = np.dtype(getattr(stored, f"{name}_dtype"))
+    with open(os.path.join(stored.directory, f"{name}.bin"), "rb") as f:
+        f.seek(start * dtype.itemsize)
+        out = np.fromfile(f, dtype=dtype, count=stop - start)
+    if out.size != stop - start:
+        raise OSError(
+            f"{f.name} holds fewer elements than expected ({start + out.size} < {stop}): the "
+            "scratch directory of featcf.distributed.topk_similarity changed during the job"
+        )
+    return out
+
+
+def _read_rows(stored: _Stored, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of a stored matrix."""
+    indptr = _read(stored, "indptr", start, stop + 1)
+    first, last = int(indptr[0]), int(indptr[-1])
+    X = sp.csr_matrix(
+        (_read(stored, "data", first, last), _read(stored, "indices", first, last),
+         indptr - indptr.dtype.type(first)),
+        shape=(stop - start, stored.shape[1]),
+    )  # fmt: skip
+    X.has_sorted_indices = True  # rows of a canonical matrix (check_csr)
     return X
-
-
-def _query_block(chunk: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
-    return chunk[start:stop]
 
 
 def _block_topk(
@@ -92,6 +149,23 @@ def _merge_block(k: int, *parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> t
     return _merge_topk(list(parts), k)
 
 
+def _held(value: Any) -> Any:
+    """A small value as a task's result: sent once in the graph, recomputable if lost."""
+    return value
+
+
+def _stored_block_topk(
+    stored: _Stored, block: tuple[int, int], chunk: tuple[int, int], search: _Search
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The task: read one query block and one candidate chunk from the scratch directory,
+    score them (:func:`_block_topk`) and let both go."""
+    A = _read_rows(stored, *block)
+    B = A if chunk == block else _read_rows(stored, *chunk)
+    return _block_topk(
+        A, B, block[0], chunk[0], search.k, search.options, search.stats, search.exclude_self
+    )
+
+
 def topk_similarity(
     X: sp.csr_matrix,
     k: int,
@@ -104,17 +178,19 @@ def topk_similarity(
     client: Any = None,
     block_rows: int = 2048,
     chunk_rows: int | None = None,
+    scratch_dir: str | os.PathLike[str] | None = None,
 ) -> sp.csr_matrix:
     """Exact top-k most similar rows of ``X`` on a Dask cluster, identical to one process.
 
-    The rows are cut into candidate chunks of ``chunk_rows`` rows, each sent to one worker,
-    and into query blocks of ``block_rows`` rows; one task scores a query block against a
-    candidate chunk with the same numba kernel as :func:`featcf.similarity.topk_similarity`
-    (one thread per task), and the per-chunk lists of a block are merged into its top ``k``.
-    What a score needs from the whole matrix (BM25/TF-IDF column statistics, the kernel
-    choice) is computed once, here (:func:`featcf.similarity.reference_statistics`), so every
-    pair scores exactly as in one call: lists, float32 scores and ties (score descending,
-    column ascending) are identical to ``featcf.similarity.topk_similarity(X, k, ...)``.
+    ``X`` is written once to a scratch directory that the workers read. It is cut into
+    query blocks of ``block_rows`` rows and candidate chunks; one task reads a query block
+    and a candidate chunk, scores them with the same numba kernel as
+    :func:`featcf.similarity.topk_similarity` (one thread per task) and lets them go, and
+    the per-chunk lists of a block are merged into its top ``k``. What a score needs from
+    the whole matrix (BM25/TF-IDF column statistics, the kernel choice) is computed once,
+    here (:func:`featcf.similarity.reference_statistics`), so every pair scores exactly as
+    in one call: lists, float32 scores and ties (score descending, column ascending) are
+    identical to ``featcf.similarity.topk_similarity(X, k, ...)``.
 
     Parameters
     ----------
@@ -130,10 +206,15 @@ def topk_similarity(
     block_rows : int, default 2048
         Query rows per task.
     chunk_rows : int, optional
-        Candidate rows per chunk; default: one chunk per worker, each holding about the same
-        number of stored entries. A task
-        holds one chunk, its transpose, one query block and ``block_rows x k`` results, so
-        these two sizes bound its memory.
+        Candidate rows per chunk; default: chunks of about 4 million stored entries each
+        (``2**22``; one chunk if ``X`` holds fewer). A task holds one query block, one chunk,
+        its transpose and ``block_rows x k`` results, so these two sizes bound a worker's
+        memory, whatever the size of ``X``.
+    scratch_dir : str or path-like, optional
+        Where ``X`` is written for the workers (about 8 bytes per stored entry): a directory
+        every worker can read. Default: a temporary directory of this machine (what a
+        LocalCluster's workers see); on a cluster of several machines pass a directory on a
+        shared filesystem. The files are removed when the call returns or fails.
 
     Returns
     -------
@@ -144,15 +225,17 @@ def topk_similarity(
     ImportError
         If Dask is not installed (``pip install 'featcf[dask]'``).
     TypeError, ValueError
-        For bad arguments, as :func:`featcf.similarity.topk_similarity`.
+        For bad arguments, as :func:`featcf.similarity.topk_similarity`; ValueError if a
+        worker cannot see ``scratch_dir``.
 
     Notes
     -----
-    The chunks travel inside the task graph (held by the scheduler), not with
-    ``Client.scatter``: a worker lost mid-job has its chunks and tasks recomputed on the
-    others, and the job completes with the same result. Each pair is scored from both sides
-    (the one-process call scores an unordered pair once), so the cluster does about twice the
-    kernel work of a local call; its gain is memory per machine and more cores.
+    Tasks read their inputs from the scratch directory by path, so a worker lost mid-job
+    only loses its running tasks: the scheduler reruns them on the others, and the job
+    completes with the same result. Neither the scheduler nor the workers hold the matrix.
+    Each pair is scored from both sides (the one-process call scores an unordered pair
+    once), so the cluster does about twice the kernel work of a local call; its gain is
+    memory per machine and more cores.
     """
     X = check_csr(X, "X", dtype=np.float32)
     k = check_positive_int(k, "k")
@@ -164,14 +247,15 @@ def topk_similarity(
     n = X.shape[0]
     if n == 0:
         return sp.csr_matrix((0, 0), dtype=np.float32)
-    with client_for(client) as cl:
-        workers = sorted(cl.scheduler_info()["workers"])
-        if chunk_rows is None:
-            bounds = _balanced_bounds(X.indptr, max(1, len(workers)))
-        else:
-            bounds = _bounds(n, check_positive_int(chunk_rows, "chunk_rows"))
-        search = _Search(k, options, stats, bool(exclude_self))
-        results = cl.gather(_submit(cl, X, bounds, workers, block_rows, search))
+    if chunk_rows is None:
+        bounds = _balanced_bounds(X.indptr, max(1, math.ceil(X.nnz / CHUNK_ENTRIES)))
+    else:
+        bounds = _bounds(n, check_positive_int(chunk_rows, "chunk_rows"))
+    search = _Search(k, options, stats, bool(exclude_self))
+    with client_for(client) as cl, _scratch(scratch_dir) as directory:
+        stored = _write(X, directory)
+        _check_visible(cl, directory)
+        results = _gather_in_order(cl, _submit(cl, stored, bounds, block_rows, search))
     # blocks in row order, each sorted by row: their concatenation is the whole result
     rows, cols, scores = (np.concatenate([r[i] for r in results]) for i in range(3))
     return _to_csr(rows, cols, scores, n)
@@ -187,44 +271,62 @@ class _Search:
     exclude_self: bool
 
 
+@contextlib.contextmanager
+def _scratch(scratch_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
+    """A fresh directory (inside ``scratch_dir`` if given), removed afterwards."""
+    if scratch_dir is not None and not Path(scratch_dir).is_dir():
+        raise ValueError(
+            f"scratch_dir {str(scratch_dir)!r} is not a directory: pass an existing directory "
+            "that every worker can read (or None for a temporary one on this machine)"
+        )
+    directory = Path(tempfile.mkdtemp(prefix="featcf-topk-", dir=scratch_dir))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _check_visible(cl: Any, directory: Path) -> None:
+    seen = cl.run(os.path.isfile, str(directory / "indptr.bin"))
+    blind = sorted(worker for worker, ok in seen.items() if not ok)
+    if blind:
+        raise ValueError(
+            f"worker(s) {blind} cannot read the scratch directory {str(directory)!r}: pass "
+            "scratch_dir=<a directory on a filesystem shared by the client and every worker>"
+        )
+
+
 def _submit(
-    cl: Any,
-    X: sp.csr_matrix,
-    bounds: list[tuple[int, int]],
-    workers: list[str],
-    block_rows: int,
-    search: _Search,
+    cl: Any, stored: _Stored, bounds: list[tuple[int, int]], block_rows: int, search: _Search
 ) -> list[Any]:
-    """Submit the search: one task per chunk, per query block one task per chunk (on the
-    chunk's worker), one merge per block. Returns the merges' futures, in row order."""
-    # Each chunk and the tasks that read it are pinned to one worker (the workers in turn):
-    # a task placed elsewhere would copy the whole chunk there. The pins are loose, so a
-    # lost worker's chunk and tasks go to the others.
-    home = [[workers[j % len(workers)]] if workers else None for j in range(len(bounds))]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_LARGE_GRAPH, category=UserWarning)
-        chunks = [
-            (start, stop, cl.submit(
-                _as_chunk, X[start:stop], pure=False, workers=home[j], allow_other_workers=True,
-            ))
-            for j, (start, stop) in enumerate(bounds)
-        ]  # fmt: skip
+    """Per query block one task per candidate chunk and one merge. Returns the merges'
+    futures, in row order. No task is pinned to a worker: every one reads its inputs from
+    the scratch directory, wherever it runs."""
+    shared = cl.submit(_held, search, pure=False)
     merged = []
-    for i, (c_start, c_stop, owner) in enumerate(chunks):
+    for c_start, c_stop in bounds:
         for b_start, b_stop in _bounds(c_stop - c_start, block_rows):
-            block = cl.submit(
-                _query_block, owner, b_start, b_stop, workers=home[i], allow_other_workers=True
-            )
+            block = (c_start + b_start, c_start + b_stop)
             parts = [
-                cl.submit(
-                    _block_topk, block, chunk, c_start + b_start, start, search.k,
-                    search.options, search.stats, search.exclude_self,
-                    workers=home[j], allow_other_workers=True,
-                )
-                for j, (start, _, chunk) in enumerate(chunks)
-            ]  # fmt: skip
-            merged.append(cl.submit(_merge_block, search.k, *parts))
+                cl.submit(_stored_block_topk, stored, block, chunk, shared, pure=False)
+                for chunk in bounds
+            ]
+            merged.append(cl.submit(_merge_block, search.k, *parts, pure=False))
     return merged
+
+
+def _gather_in_order(cl: Any, futures: list[Any]) -> list[Any]:
+    """The futures' results in order, each fetched (and released on the cluster) as soon as
+    it is done."""
+    # dask: optional and heavy, kept out of import featcf
+    from distributed import as_completed
+
+    results: list[Any] = [None] * len(futures)
+    index = {f.key: i for i, f in enumerate(futures)}
+    for future in as_completed(futures):
+        results[index[future.key]] = future.result()
+        future.release()
+    return results
 
 
 def _to_csr(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray, n: int) -> sp.csr_matrix:

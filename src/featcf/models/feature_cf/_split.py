@@ -9,15 +9,15 @@ that hide further items).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from featcf.models.feature_cf._core import build_core, with_ease
+from featcf.models.feature_cf._core import build_core, with_ease, with_user_rows
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
-from featcf.models.feature_cf._state import Scorer, band_of, make_scorer
+from featcf.models.feature_cf._state import Core, Scorer, band_of, make_scorer
 from featcf.models.feature_cf._terms import compute_terms
 from featcf.models.feature_cf._users import UserState, fitted_users, folded_users
 
@@ -28,6 +28,7 @@ __all__ = [
     "liked_mask",
     "reveal",
     "sample",
+    "validation_core",
     "validation_samples",
     "validation_split",
 ]
@@ -191,11 +192,28 @@ def sample(
     return [Sample(band_of(user.n), terms, tgt, seen, cold_cols)]
 
 
+def validation_core(inputs: Inputs, settings: Settings, split: Split) -> Core:
+    """The core built on ``split.train``, without neighbour rows yet.
+
+    :func:`validation_samples` searches the neighbours of the warm validation users it
+    draws (at most ``Learning.max_users``), not of every user with a hidden positive. The
+    feature-space neighbours (profile priors) are searched for the users with positives in
+    ``split.train`` or hidden positives to rank only: the profiles of the others (cold
+    validation users, folded in from their features) are never read.
+    """
+    read = (np.diff(split.train.indptr) > 0) | (np.diff(split.targets.indptr) > 0)
+    none = np.zeros(0, dtype=np.int64)
+    return build_core(
+        inputs, settings, split.train, query_users=none, profile_users=np.flatnonzero(read)
+    )
+
+
 def validation_samples(
     scorer: Scorer, split: Split, rng: np.random.Generator, plan: Learning
 ) -> list[Sample]:
-    """Validation groups of a core built on ``split.train``: warm users, then cold users
-    with 0, 1-2 and 3-5 positives revealed (folded in), over warm and hidden items."""
+    """Validation groups of a core built on ``split.train`` (:func:`validation_core`): warm
+    users, then cold users with 0, 1-2 and 3-5 positives revealed (folded in), over warm and
+    hidden items."""
     is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
     is_cold_item[split.cold_items] = True
     warm_candidates = np.flatnonzero(~is_cold_item & (scorer.core.item_counts > 0))
@@ -209,6 +227,8 @@ def validation_samples(
     if len(warm_users) > plan.max_users:
         warm_users = np.sort(rng.choice(warm_users, plan.max_users, replace=False))
     if len(warm_users):
+        core = with_user_rows(scorer.core, scorer.inputs, scorer.settings, warm_users)
+        scorer = replace(scorer, core=core)
         user = fitted_users(scorer, warm_users, split.train[warm_users])
         candidates = np.concatenate([warm_candidates, cold_items])
         targets = split.targets[warm_users] + split.cold_item_targets[warm_users]

@@ -29,6 +29,7 @@ from featcf.models.feature_cf._linalg import (
     ease_from_gram,
     ease_gram,
     mean_item_count,
+    one_blas_thread,
 )
 from featcf.models.feature_cf._search import band_data, search_band
 from featcf.models.feature_cf._split import (
@@ -112,7 +113,8 @@ def fit_learned(
     stage("new-item rounds")
     samples += cold_item_rounds(inputs, settings, names, split, liked, rng, ease_l2)
     stage("learn weights")
-    return scorer, learn_weights(samples, names, scale, plan)
+    with one_blas_thread():  # small products, see _linalg.SMALL_GRAM
+        return scorer, learn_weights(samples, names, scale, plan)
 
 
 def fit_given(

@@ -66,9 +66,11 @@ def build_core(
     ``settings.max_reference_users`` of them), so its cost is at most linear in the users.
 
     ``profile_users`` (sorted positions), when given, limits the feature-space neighbour
-    search (the profile prior) to them and the reference users: the other users' profiles
-    keep the global prior, so a core built this way may be read for ``profile_users`` only
-    (and not be folded into). The cold-item rounds, which score a sample of users, use it.
+    search (the profile prior) and the profiles to them and the reference users: the other
+    users' profiles are left at zero, so a core built this way may be read for
+    ``profile_users`` only, and folded into with the reference users as the profile
+    neighbours (the base profiles, which fold-ins borrow, are every active user's). The
+    validation core and the cold-item rounds, which score samples of users, use it.
     """
     n_users, n_items = values.shape
     active = np.flatnonzero(np.diff(values.indptr) > 0).astype(np.int64)
@@ -92,8 +94,7 @@ def build_core(
         )
     shrinkage, threads = settings.profile_shrinkage, settings.n_threads
     base = profiles_from(values[active], g[None, :], x, shrinkage, threads).astype(np.float32)
-    prior = profile_prior(g, base, demo, n_users)
-    lift = lift_over(profiles_from(values, prior, x, shrinkage, threads), g)
+    lift = _lifts(values, x, g, base, demo, demo_rows, settings)
     user_nbrs, field_nbrs = _user_neighbourhoods(
         values, lift, g, active, ref, inputs.field_slices, settings, query_users
     )
@@ -119,6 +120,28 @@ def build_core(
         demo_field_lift=demo_field_lift,
         item_quality=_item_quality(inputs.interactions, values) if inputs.rating_data else None,
     )
+
+
+def _lifts(
+    values: sp.csr_matrix,
+    x: sp.csr_matrix,
+    g: np.ndarray,
+    base: np.ndarray,
+    demo: sp.csr_matrix | None,
+    rows: np.ndarray | None,
+    settings: Settings,
+) -> np.ndarray:
+    """Every user's profile as log-lift (float64), under the prior of their feature-space
+    neighbours ``demo``; with ``rows`` (sorted) only theirs, zeros elsewhere (a core read
+    for some users only: their rows equal a full build's, as each row is computed alone)."""
+    lam, threads = settings.profile_shrinkage, settings.n_threads
+    if rows is None:
+        prior = profile_prior(g, base, demo, values.shape[0])
+        return lift_over(profiles_from(values, prior, x, lam, threads), g)
+    prior = profile_prior(g, base, None if demo is None else demo[rows], len(rows))
+    lift = np.zeros((values.shape[0], len(g)))
+    lift[rows] = lift_over(profiles_from(values[rows], prior, x, lam, threads), g)
+    return lift
 
 
 def _user_neighbourhoods(

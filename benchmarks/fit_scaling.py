@@ -141,7 +141,10 @@ def fit_one_size(kind: str, n_customers: int, seed: int, cap: Any) -> dict[str, 
 def _row(r: dict[str, Any], prev: dict[str, Any] | None) -> list[str]:
     growth = ""
     if prev is not None:
-        growth = f"{r['fit_s'] / prev['fit_s']:.2f}x for {r['customers'] / prev['customers']:.1f}x"
+        growth = (
+            f"{r['fit_s'] / prev['fit_s']:.2f}x wall, {r['fit_cpu'] / prev['fit_cpu']:.2f}x CPU "
+            f"for {r['customers'] / prev['customers']:.1f}x"
+        )
     return [
         r["shop"],
         f"{r['customers']:,}",
@@ -165,7 +168,7 @@ HEADERS = [
     "LightFM features fit s (CPU s)",
     "implicit ALS fit s",
     "FeatureCF / LightFM wall (CPU)",
-    "FeatureCF growth",
+    "FeatureCF growth (wall, CPU)",
     "load (1 min) after",
 ]
 
@@ -187,9 +190,10 @@ def _lines(args: argparse.Namespace, results: list[dict], rows: list, load_befor
         "features (WARP, 32 components, 30 epochs, 2 threads); implicit ALS with 64 "
         "factors, 15 iterations, BLAS on one thread. Each shop and size in a fresh process "
         "after warm-up fits, the three fits one after the other; peak MB is the resident "
-        "memory FeatureCF's fit adds. Growth: FeatureCF's fit time over the size before. "
-        "The machine is shared (the load average is above its 2 cores): read the "
-        "ratios, which compare fits made in the same process minutes apart.",
+        "memory FeatureCF's fit adds. Growth: FeatureCF's fit time over the size before "
+        "(another process). The machine is shared (the load average is above its 2 "
+        "cores): read the CPU seconds and the ratios, which compare fits made in the same "
+        "process minutes apart.",
         "",
         markdown_table(HEADERS, rows),
         "",

@@ -31,8 +31,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("featcf", "featcf.__main__"),
 )
 #: third-party modules that may be imported inside a function (kept out of ``import featcf``)
-HEAVY = ("numba", "implicit", "tqdm", "scipy.optimize", "scipy.linalg", "threadpoolctl",
-         "matplotlib", "dask", "distributed", "IPython")  # fmt: skip
+HEAVY = ("numba", "implicit", "tqdm", "scipy.optimize", "scipy.linalg", "scipy.cluster",
+         "threadpoolctl", "matplotlib", "dask", "distributed", "IPython")  # fmt: skip
 MAX_MODEL_MODULE_LINES = 600
 MAX_FUNCTION_CODE_LINES = 80
 

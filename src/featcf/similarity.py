@@ -71,6 +71,7 @@ pairs with a nonzero score).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -813,7 +814,10 @@ def topk_prepared(
     """Exact top-k rows of ``ref`` for every row of ``query``, both from :func:`prepare_dense`.
 
     Same scores and output as :func:`topk_similarity_dense_between` on the raw rows; a few
-    query rows (a fold-in) run without blocks and without waking the thread pool.
+    query rows (a fold-in) run without blocks and without waking the thread pool. Many
+    cosine or Pearson queries against many short reference rows (per-field profiles) take
+    the cone search: the reference rows are grouped by direction and a group whose best
+    possible score cannot enter a query's top-k is skipped (same output, bit for bit).
 
     Returns
     -------
@@ -837,10 +841,115 @@ def topk_prepared(
     if n_a < ks.DENSE_ROW_BLOCK:  # a few query rows (fold-in): no blocks, no thread pool
         out = ks.dense_topk_rows(a, b, norm_a, norm_b, k_eff, mode, exclude_self)
         return _to_csr(*out, (n_a, n_b))
+    if mode == ks.MODE_COSINE and _use_cones(n_a, n_b, a.shape[1]):
+        return _cone_topk(query, ref, k_eff, exclude_self, n_threads)
     with numba_threads(n_threads, float(n_a) * n_b * max(a.shape[1], 1)) as threads:
         n_blocks = -(-n_a // ks.DENSE_ROW_BLOCK)
         args = (a, b, norm_a, norm_b, k_eff, mode, exclude_self)
         out = _run_topk(ks.dense_topk, ks.dense_topk_chunk, args, n_a, k_eff, threads, n_blocks)
+    return _to_csr(*out, (n_a, n_b))
+
+
+#: the cone search (``featcf._kernels.cones``) replaces the full scan of
+#: :func:`topk_prepared` from this many reference rows of at most this many columns and this
+#: many query rows (below, grouping the references costs more than it saves)
+_CONE_MIN_REFS = 1024
+_CONE_MAX_DIM = 16
+_CONE_MIN_QUERIES = 256
+#: added to a group's score bound before it is compared with a query's worst kept score, so
+#: that rounding never skips a pair that would enter the top-k (bounds and scores agree to
+#: about 1e-7)
+_CONE_MARGIN = 1e-5
+
+
+def _use_cones(n_a: int, n_b: int, d: int) -> bool:
+    return n_b >= _CONE_MIN_REFS and n_a >= _CONE_MIN_QUERIES and 0 < d <= _CONE_MAX_DIM
+
+
+@dataclass(frozen=True)
+class _Cones:
+    """Reference rows grouped by direction for ``featcf._kernels.cones.cone_topk``."""
+
+    #: the rows with a nonzero norm, ordered by group and within it by their angle from
+    #: the group's centre (``beta``, radians); their norms and original positions
+    rows: NDArray[np.float64]
+    norms: NDArray[np.float64]
+    orig: NDArray[np.int32]
+    beta: NDArray[np.float64]
+    #: group ``c`` holds rows ``ptr[c]:ptr[c + 1]``; unit centres, cosine and sine of radii
+    ptr: NDArray[np.int64]
+    centres: NDArray[np.float64]
+    cos_rad: NDArray[np.float64]
+    sin_rad: NDArray[np.float64]
+
+
+def _cone_index(ref: PreparedRows, n_groups: int | None = None) -> _Cones:
+    """Group the nonzero rows of ``ref`` by direction (k-means on their unit vectors, about
+    ``sqrt(n)`` groups): each group's unit centre and the largest angle of a member from it.
+
+    The grouping only decides which pairs a query may skip, never a score: any grouping
+    gives the same top-k.
+    """
+    from scipy.cluster.vq import kmeans2  # heavy: kept out of ``import featcf``
+
+    keep = np.flatnonzero(ref.norms > 0)
+    unit = ref.rows[keep] / ref.norms[keep, None]
+    n, d = unit.shape
+    n_groups = max(1, min(n, n_groups or int(np.sqrt(n))))
+    start = unit[np.linspace(0, n - 1, n_groups).astype(np.int64)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an empty group only goes unused
+        _, labels = kmeans2(unit, start, iter=2, minit="matrix")
+    counts = np.bincount(labels, minlength=n_groups)
+    used = np.flatnonzero(counts > 0)
+    relabel = np.cumsum(counts > 0) - 1
+    labels = relabel[labels]
+    sums = np.stack([np.bincount(labels, unit[:, t], len(used)) for t in range(d)], axis=1)
+    lengths = np.linalg.norm(sums, axis=1)
+    centres = sums / np.where(lengths > 0, lengths, 1.0)[:, None]
+    first = np.cumsum(counts[used]) - counts[used]
+    flat = np.flatnonzero(lengths <= 1e-12)  # members cancel out: centre on one of them
+    centres[flat] = unit[[np.flatnonzero(labels == c)[0] for c in flat]]
+    member_cos = np.clip(np.einsum("ij,ij->i", unit, centres[labels]), -1.0, 1.0)
+    beta = np.arccos(member_cos)
+    order = np.lexsort((beta, labels))
+    cos_rad = np.minimum.reduceat(member_cos[order], first)
+    return _Cones(
+        rows=np.ascontiguousarray(ref.rows[keep[order]]),
+        norms=np.ascontiguousarray(ref.norms[keep[order]]),
+        orig=keep[order].astype(np.int32),
+        beta=np.ascontiguousarray(beta[order]),
+        ptr=np.concatenate([first, [n]]).astype(np.int64),
+        centres=np.ascontiguousarray(centres),
+        cos_rad=cos_rad,
+        sin_rad=np.sqrt(np.maximum(0.0, 1.0 - cos_rad * cos_rad)),
+    )
+
+
+def _cone_topk(
+    query: PreparedRows,
+    ref: PreparedRows,
+    k: int,
+    exclude_self: bool,
+    n_threads: int | None,
+    n_groups: int | None = None,
+) -> sp.csr_matrix:
+    """:func:`topk_prepared` (cosine or Pearson) by the cone search, bit for bit."""
+    # numba: compiled on first use, kept out of import featcf
+    from featcf._kernels import cones
+
+    n_a, n_b = query.rows.shape[0], ref.rows.shape[0]
+    if not (ref.norms > 0).any():
+        return _empty((n_a, n_b))
+    c = _cone_index(ref, n_groups)
+    notice_if_cold(cones.cone_topk, cones.cone_topk_chunk)
+    work = float(n_a) * max(len(c.norms), 1) * max(query.rows.shape[1], 1)
+    with numba_threads(n_threads, work) as threads:
+        args = (
+            query.rows, query.norms, c.rows, c.norms, c.orig, c.beta, c.ptr, c.centres,
+            c.cos_rad, c.sin_rad, k, exclude_self, _CONE_MARGIN,
+        )  # fmt: skip
+        out = _run_topk(cones.cone_topk, cones.cone_topk_chunk, args, n_a, k, threads)
     return _to_csr(*out, (n_a, n_b))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf.models.feature_cf._core import build_core
+from featcf.models.feature_cf._core import build_core, with_user_rows
 from featcf.models.feature_cf._linalg import predict_pop
 from featcf.models.feature_cf._neighbours import reference_positions
 
@@ -89,3 +89,36 @@ def test_core_under_a_reference_cap_finds_the_top_k_among_the_sample(shop, make_
             np.testing.assert_allclose(
                 np.sort(row.data)[::-1], best[best > 0].astype(np.float32), rtol=1e-5
             )
+
+
+def _same(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Equal CSR storage: the same entries in the same stored (best-first) order."""
+    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
+    return (
+        a.shape == b.shape
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
+
+
+def test_rows_added_later_equal_those_of_a_build_asked_about_them(shop, make_model):
+    """A validation core is built with no neighbour rows; ``with_user_rows`` adds those of
+    the validation users drawn later, equal (stored order included) to a build asked about
+    them, with and without a binding reference cap."""
+    for cap in (None, 90):
+        model = make_model(n_neighbors=6, max_reference_users=cap).fit(shop)
+        scorer = model._fitted.scorer
+        inputs, settings = scorer.inputs, scorer.settings
+        users = np.sort(np.random.default_rng(1).choice(shop.n_users, 50, replace=False))
+        later = with_user_rows(
+            build_core(inputs, settings, inputs.values, query_users=np.zeros(0, np.int64)),
+            inputs,
+            settings,
+            users,
+        )
+        asked = build_core(inputs, settings, inputs.values, query_users=users)
+        assert _same(later.user_neighbors, asked.user_neighbors)
+        for a, b in zip(later.field_neighbors, asked.field_neighbors, strict=True):
+            assert _same(a, b)
+        assert later.user_neighbors[users].nnz > 0

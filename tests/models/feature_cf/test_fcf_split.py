@@ -62,3 +62,36 @@ def test_reveal_shows_k_entries_per_row_and_keeps_the_rest(seed, k_max):
     np.testing.assert_array_equal(np.diff(shown.indptr), np.minimum(ks, np.diff(matrix.indptr)))
     np.testing.assert_array_equal((shown + rest).toarray(), matrix.toarray())
     assert (shown.multiply(rest)).nnz == 0
+
+
+def test_validation_core_reads_profiles_of_the_reference_and_validation_users(shop, make_model):
+    """The validation core's feature-space neighbours (profile priors) exist for the users
+    with hidden positives and the reference users; with a binding cap, folded-in validation
+    users find their profile neighbours among the reference users only, and without one the
+    scorer is left as it is."""
+    from featcf.models.feature_cf._neighbours import reference_positions
+    from featcf.models.feature_cf._split import _among_references, validation_core
+    from featcf.models.feature_cf._state import make_scorer
+    from featcf.models.feature_cf._users import folded_users
+
+    for cap in (None, 80):
+        model = make_model(n_neighbors=5, max_reference_users=cap).fit(shop)
+        scorer = model._fitted.scorer
+        inputs, settings = scorer.inputs, scorer.settings
+        split = validation_split(inputs.values, 0.2, np.random.default_rng(0), None)
+        core = validation_core(inputs, settings, split)
+        ref_users = core.active[reference_positions(core.active, settings)]
+        asked = np.flatnonzero(np.diff(split.targets.indptr) > 0)
+        has_prior = np.diff(core.demo_neighbors.indptr) > 0
+        assert has_prior[np.union1d(asked, ref_users)].all()
+        assert core.user_neighbors.nnz == 0  # rows come with the validation users
+        val = make_scorer(inputs, settings, scorer.names, core)
+        narrowed = _among_references(val)
+        if cap is None:
+            assert narrowed is val
+            continue
+        assert len(ref_users) == cap < len(core.active)
+        cold = split.cold_users[:20]
+        user = folded_users(narrowed, inputs.values[cold], inputs.user_features[cold])
+        for m in user.field_neighbors:
+            assert m.nnz > 0 and np.isin(core.active[m.indices], ref_users).all()

@@ -1,8 +1,9 @@
 """Building a :class:`~featcf.models.feature_cf._state.Core` from a positives matrix.
 
 The same build serves the final fit and the validation splits (whose cores may search
-neighbours only for the users they are asked about); :func:`with_ease` adds the ``"ease"``
-regression and :func:`extend_core` makes room for items added after the fit.
+neighbours only for the users they are asked about, or for none and later for the users
+:func:`with_user_rows` names); :func:`with_ease` adds the ``"ease"`` regression and
+:func:`extend_core` makes room for items added after the fit.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ from featcf.models.feature_cf._sparse import spread_rows
 from featcf.models.feature_cf._state import Core
 from featcf.similarity import topk_similarity
 
-__all__ = ["build_core", "demographic_lifts", "extend_core", "with_demographics", "with_ease"]
+__all__ = [
+    "build_core",
+    "demographic_lifts",
+    "extend_core",
+    "with_demographics",
+    "with_ease",
+    "with_user_rows",
+]
 
 
 def build_core(
@@ -58,9 +66,11 @@ def build_core(
     ``settings.max_reference_users`` of them), so its cost is at most linear in the users.
 
     ``profile_users`` (sorted positions), when given, limits the feature-space neighbour
-    search (the profile prior) to them and the reference users: the other users' profiles
-    keep the global prior, so a core built this way may be read for ``profile_users`` only
-    (and not be folded into). The cold-item rounds, which score a sample of users, use it.
+    search (the profile prior) and the profiles to them and the reference users: the other
+    users' profiles are left at zero, so a core built this way may be read for
+    ``profile_users`` only, and folded into with the reference users as the profile
+    neighbours (the base profiles, which fold-ins borrow, are every active user's). The
+    validation core and the cold-item rounds, which score samples of users, use it.
     """
     n_users, n_items = values.shape
     active = np.flatnonzero(np.diff(values.indptr) > 0).astype(np.int64)
@@ -84,8 +94,7 @@ def build_core(
         )
     shrinkage, threads = settings.profile_shrinkage, settings.n_threads
     base = profiles_from(values[active], g[None, :], x, shrinkage, threads).astype(np.float32)
-    prior = profile_prior(g, base, demo, n_users)
-    lift = lift_over(profiles_from(values, prior, x, shrinkage, threads), g)
+    lift = _lifts(values, x, g, base, demo, demo_rows, settings)
     user_nbrs, field_nbrs = _user_neighbourhoods(
         values, lift, g, active, ref, inputs.field_slices, settings, query_users
     )
@@ -113,6 +122,28 @@ def build_core(
     )
 
 
+def _lifts(
+    values: sp.csr_matrix,
+    x: sp.csr_matrix,
+    g: np.ndarray,
+    base: np.ndarray,
+    demo: sp.csr_matrix | None,
+    rows: np.ndarray | None,
+    settings: Settings,
+) -> np.ndarray:
+    """Every user's profile as log-lift (float64), under the prior of their feature-space
+    neighbours ``demo``; with ``rows`` (sorted) only theirs, zeros elsewhere (a core read
+    for some users only: their rows equal a full build's, as each row is computed alone)."""
+    lam, threads = settings.profile_shrinkage, settings.n_threads
+    if rows is None:
+        prior = profile_prior(g, base, demo, values.shape[0])
+        return lift_over(profiles_from(values, prior, x, lam, threads), g)
+    prior = profile_prior(g, base, None if demo is None else demo[rows], len(rows))
+    lift = np.zeros((values.shape[0], len(g)))
+    lift[rows] = lift_over(profiles_from(values[rows], prior, x, lam, threads), g)
+    return lift
+
+
 def _user_neighbourhoods(
     values: sp.csr_matrix,
     lift: np.ndarray,
@@ -127,6 +158,9 @@ def _user_neighbourhoods(
     among the reference users ``active[ref]``; columns: the active users."""
     n_users = values.shape[0]
     users = active[ref]
+    if query_users is not None and len(query_users) == 0:  # rows come later, if at all
+        empty = sp.csr_matrix((n_users, len(active)), dtype=np.float32)
+        return empty, [empty] * len(slices)
     self_col = self_columns(users, n_users)
     rows = slice(None) if query_users is None else np.asarray(query_users, dtype=np.int64)
 
@@ -143,6 +177,53 @@ def _user_neighbourhoods(
         for sl in slices
     ]
     return user_nbrs, field_nbrs
+
+
+def with_user_rows(core: Core, inputs: Inputs, settings: Settings, users: np.ndarray) -> Core:
+    """``core`` with the user-kNN and per-field neighbour rows of ``users`` (sorted positions).
+
+    For a core built with ``query_users`` that left them out (a validation core built before
+    its validation users are drawn): the rows equal those of a build asked about ``users``
+    (the profiles of ``users`` and of the reference users are recomputed from the core's
+    positives, base profiles and feature-space neighbours, row by row as the build computes
+    them). Rows of other users stay as they were.
+    """
+    values, active, g = core.values, core.active, core.global_profile
+    n_users = values.shape[0]
+    users = np.asarray(users, dtype=np.int64)
+    ref = reference_positions(active, settings)
+    rows = np.union1d(users, active[ref])  # the profiles the searches read
+    demo = None if core.demo_neighbors is None else core.demo_neighbors[rows]
+    prior = profile_prior(g, core.base_profiles, demo, len(rows))
+    lift_rows = lift_over(
+        profiles_from(
+            values[rows], prior, inputs.x, settings.profile_shrinkage, settings.n_threads
+        ),
+        g,
+    )
+    lift = np.zeros((n_users, len(g)))
+    lift[rows] = lift_rows
+    user_nbrs, field_nbrs = _user_neighbourhoods(
+        values, lift, g, active, ref, inputs.field_slices, settings, users
+    )
+    keep = np.ones(n_users, dtype=bool)
+    keep[users] = False
+    return replace(
+        core,
+        user_neighbors=_rows_from(core.user_neighbors, user_nbrs, keep),
+        field_neighbors=tuple(
+            _rows_from(old, new, keep)
+            for old, new in zip(core.field_neighbors, field_nbrs, strict=True)
+        ),
+    )
+
+
+def _rows_from(old: sp.csr_matrix, new: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """The rows of ``old`` where ``keep``, else those of ``new``, each in its stored order."""
+    n = len(keep)
+    pick = np.where(keep, np.arange(n), n + np.arange(n))
+    both = sp.vstack([sp.csr_matrix(old, dtype=np.float32), sp.csr_matrix(new, dtype=np.float32)])
+    return sp.csr_matrix(sp.csr_matrix(both)[pick])
 
 
 def _kappa(s: sp.csr_matrix, xu: sp.csr_matrix, warm_items: np.ndarray) -> float:

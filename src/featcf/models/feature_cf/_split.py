@@ -9,17 +9,19 @@ that hide further items).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from featcf.models.feature_cf._core import build_core, with_ease
+from featcf.models.feature_cf._core import build_core, with_ease, with_user_rows
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
-from featcf.models.feature_cf._state import Scorer, band_of, make_scorer
+from featcf.models.feature_cf._neighbours import reference_positions
+from featcf.models.feature_cf._state import Core, Scorer, band_of, make_scorer
 from featcf.models.feature_cf._terms import compute_terms
 from featcf.models.feature_cf._users import UserState, fitted_users, folded_users
+from featcf.similarity import PreparedRows
 
 __all__ = [
     "Sample",
@@ -28,6 +30,7 @@ __all__ = [
     "liked_mask",
     "reveal",
     "sample",
+    "validation_core",
     "validation_samples",
     "validation_split",
 ]
@@ -191,11 +194,47 @@ def sample(
     return [Sample(band_of(user.n), terms, tgt, seen, cold_cols)]
 
 
+def validation_core(inputs: Inputs, settings: Settings, split: Split) -> Core:
+    """The core built on ``split.train``, without neighbour rows yet.
+
+    :func:`validation_samples` searches the neighbours of the warm validation users it
+    draws (at most ``Learning.max_users``), not of every user with a hidden positive. The
+    feature-space neighbours (profile priors) are searched only for the users whose
+    profiles the validation reads: those with hidden positives to rank, and the reference
+    users, among whom every validation user's profile neighbours are found (the folded-in
+    cold validation users' too, see :func:`validation_samples`). Without a binding
+    ``max_reference_users`` the reference users are all users with positives.
+    """
+    asked = np.flatnonzero(np.diff(split.targets.indptr) > 0)
+    none = np.zeros(0, dtype=np.int64)
+    return build_core(inputs, settings, split.train, query_users=none, profile_users=asked)
+
+
+def _among_references(scorer: Scorer) -> Scorer:
+    """``scorer`` whose folded-in users find their profile neighbours among the reference
+    users only, like the fitted users (the same scorer when the references are all active
+    users): the other active users' profiles are left out (zero rows match no one)."""
+    core, arrays = scorer.core, scorer.arrays
+    ref = reference_positions(core.active, scorer.settings)
+    if len(ref) == len(core.active):
+        return scorer
+    out = np.ones(len(core.active), dtype=bool)
+    out[ref] = False
+    refs = tuple(
+        PreparedRows(np.where(out[:, None], 0.0, r.rows), np.where(out, 0.0, r.norms), r.metric)
+        for r in arrays.field_refs
+    )
+    return replace(scorer, arrays=replace(arrays, field_refs=refs))
+
+
 def validation_samples(
     scorer: Scorer, split: Split, rng: np.random.Generator, plan: Learning
 ) -> list[Sample]:
-    """Validation groups of a core built on ``split.train``: warm users, then cold users
-    with 0, 1-2 and 3-5 positives revealed (folded in), over warm and hidden items."""
+    """Validation groups of a core built on ``split.train`` (:func:`validation_core`): warm
+    users, then cold users with 0, 1-2 and 3-5 positives revealed (folded in), over warm and
+    hidden items. The folded-in users' profile neighbours are searched among the reference
+    users, whose profiles alone the core holds with the prior fitted users get."""
+    scorer = _among_references(scorer)
     is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
     is_cold_item[split.cold_items] = True
     warm_candidates = np.flatnonzero(~is_cold_item & (scorer.core.item_counts > 0))
@@ -209,6 +248,8 @@ def validation_samples(
     if len(warm_users) > plan.max_users:
         warm_users = np.sort(rng.choice(warm_users, plan.max_users, replace=False))
     if len(warm_users):
+        core = with_user_rows(scorer.core, scorer.inputs, scorer.settings, warm_users)
+        scorer = replace(scorer, core=core)
         user = fitted_users(scorer, warm_users, split.train[warm_users])
         candidates = np.concatenate([warm_candidates, cold_items])
         targets = split.targets[warm_users] + split.cold_item_targets[warm_users]

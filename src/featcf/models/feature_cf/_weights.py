@@ -18,7 +18,6 @@ import scipy.sparse as sp
 from featcf._validation import check_real
 from featcf.metrics import ndcg_at_k
 from featcf.models.feature_cf._core import (
-    build_core,
     demographic_lifts,
     with_demographics,
     with_ease,
@@ -30,6 +29,7 @@ from featcf.models.feature_cf._linalg import (
     ease_from_gram,
     ease_gram,
     mean_item_count,
+    one_blas_thread,
 )
 from featcf.models.feature_cf._search import band_data, search_band
 from featcf.models.feature_cf._split import (
@@ -37,6 +37,7 @@ from featcf.models.feature_cf._split import (
     Split,
     cold_item_rounds,
     liked_mask,
+    validation_core,
     validation_samples,
     validation_split,
 )
@@ -94,8 +95,7 @@ def fit_learned(
     liked = liked_mask(inputs)
     split = validation_split(inputs.values, plan.validation_fraction, rng, liked)
     stage("validation model")
-    asked = np.flatnonzero(np.diff(split.targets.indptr) > 0)
-    val_core = build_core(inputs, settings, split.train, query_users=asked)
+    val_core = validation_core(inputs, settings, split)
     if inputs.user_features is not None:
         shrinkage = select_demo_shrinkage(val_core, split, inputs, settings)
         val_core = with_demographics(val_core, inputs, shrinkage)
@@ -113,7 +113,8 @@ def fit_learned(
     stage("new-item rounds")
     samples += cold_item_rounds(inputs, settings, names, split, liked, rng, ease_l2)
     stage("learn weights")
-    return scorer, learn_weights(samples, names, scale, plan)
+    with one_blas_thread():  # small products, see _linalg.SMALL_GRAM
+        return scorer, learn_weights(samples, names, scale, plan)
 
 
 def fit_given(

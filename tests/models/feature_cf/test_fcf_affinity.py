@@ -70,7 +70,7 @@ def test_customer_side_columns():
     a = customer_side(values, features, x, 2).toarray()
     n = np.asarray(values.sum(axis=1)).ravel()
     np.testing.assert_array_equal(a[:, :2], features.toarray())
-    np.testing.assert_allclose(a[:, 2:4], (values @ x).toarray())
+    np.testing.assert_allclose(a[:, 2:4], np.log1p((values @ x).toarray()))
     np.testing.assert_allclose(a[:, 4], np.log1p(n))
     np.testing.assert_array_equal(a[:, 5], 1.0)
     # no features: zeros in their columns

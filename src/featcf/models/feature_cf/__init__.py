@@ -53,7 +53,7 @@ the values of ``f``:
 ``affinity``
     Which kinds of customers buy which kinds of products: ``a_u W b_i``, a logistic
     regression (scikit-learn) of holding the item on crossed features, with ``a_u`` the
-    user's feature values, their profile counts ``h_u X`` (all fields), ``log1p(n_u)`` and
+    user's feature values, ``log1p`` of their profile counts ``h_u X`` (all fields), ``log1p(n_u)`` and
     a constant, and ``b_i`` the item's field values and a constant. Fitted on each core's
     positives (leave-one-out profiles) against sampled non-positives, it depends on the
     item only through its field values, so a brand-new product is scored like any other

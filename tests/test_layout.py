@@ -30,9 +30,11 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("featcf.demo",),
     ("featcf", "featcf.__main__"),
 )
-#: third-party modules that may be imported inside a function (kept out of ``import featcf``)
+#: third-party modules that may be imported inside a function (kept out of ``import featcf``;
+#: sklearn.linear_model loads scipy.optimize)
 HEAVY = ("numba", "implicit", "tqdm", "scipy.optimize", "scipy.linalg", "scipy.cluster",
-         "threadpoolctl", "matplotlib", "dask", "distributed", "IPython")  # fmt: skip
+         "threadpoolctl", "matplotlib", "dask", "distributed", "IPython",
+         "sklearn.linear_model")  # fmt: skip
 MAX_MODEL_MODULE_LINES = 600
 MAX_FUNCTION_CODE_LINES = 80
 

@@ -35,7 +35,7 @@ def test_term_names_follow_the_data():
     assert full == [
         "cf", "ease", "user_cf", "cooccurrence", "popularity", "activity", "rating",
         "demographics", "demographic_fields", "content_ridge", "genre", "decade",
-        "content:genre", "content:decade",
+        "content:genre", "content:decade", "affinity",
     ]  # fmt: skip
     bare = term_names(fields, ease=False, rating=False, demographics=False)
     assert [

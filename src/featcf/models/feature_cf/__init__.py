@@ -50,6 +50,14 @@ the values of ``f``:
 ``content:<field>``
     Content affinity ``sum_v X_f[i, v] log(P_u^f[v] / g^f[v])``, the log-lift of the user's
     shrunk profile over the global profile ``g^f``.
+``affinity``
+    Which kinds of customers buy which kinds of products: ``a_u W b_i``, a logistic
+    regression (scikit-learn) of holding the item on crossed features, with ``a_u`` the
+    user's feature values, ``log1p`` of their profile counts ``h_u X`` (all fields), ``log1p(n_u)`` and
+    a constant, and ``b_i`` the item's field values and a constant. Fitted on each core's
+    positives (leave-one-out profiles) against sampled non-positives, it depends on the
+    item only through its field values, so a brand-new product is scored like any other
+    (``_affinity``).
 
 Users without interactions (demographics only) use, for ``cf``, ``ease`` and ``cooccurrence``,
 the histories of their top-k neighbours in user-feature space as a pseudo-history, and their
@@ -59,8 +67,8 @@ profile is the mean profile of those neighbours. Terms are divided by fixed scal
 The model is a package of private modules, one per concern: ``_inputs`` (what the steps read
 from the Dataset), ``_profiles``, ``_neighbours``, ``_linalg`` (EASE and ridge algebra),
 ``_core`` and ``_state`` (the typed fitted state), ``_users``, ``_terms`` (the term registry),
-``_split``, ``_weights`` and ``_search`` (the validation split, the weight learning and its
-search on nDCG@10), ``_explain``, ``_similar`` (similar products and customers), ``_interests``
+``_affinity`` (the customer x product field affinity), ``_split``, ``_weights`` and ``_search``
+(the validation split, the weight learning and its search on nDCG@10), ``_explain``, ``_similar`` (similar products and customers), ``_interests``
 (interests read and stated), ``_updates`` (``partial_fit``) and ``_model`` (the estimator, which
 only orchestrates).
 """

@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
+from featcf.models.feature_cf._affinity import fit_affinity
 from featcf.models.feature_cf._inputs import Inputs, Settings
 from featcf.models.feature_cf._linalg import (
     content_map,
@@ -119,6 +120,7 @@ def build_core(
         demo_lift=demo_lift,
         demo_field_lift=demo_field_lift,
         item_quality=_item_quality(inputs.interactions, values) if inputs.rating_data else None,
+        affinity=fit_affinity(values, uf, x),
     )
 
 

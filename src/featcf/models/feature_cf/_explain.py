@@ -58,6 +58,7 @@ _ORDER = {
     "demographics/item fields": 10,
     "content_level": 11,
     "field": 12,
+    "affinity": 13,
 }
 #: user feature values a demographic label names at most
 _DEMOGRAPHIC_VALUES = 2
@@ -164,6 +165,9 @@ def explain_pairs(
     factor_cr = w[:, t_cr] / weights.scale[t_cr]
     out.add(pair, "content_level", factor_cr * coef[:, -1], BASELINE)
     _field_rows(out, scorer, state.lift[rows], coef, items, own, similar, w, contrib, weights.scale)
+    if "affinity" in names:  # customers with these features and purchases choose such products
+        label = demo if state.features is not None else np.full(len(rows), SIMILAR_CUSTOMERS)
+        out.add(pair, "affinity", contrib[:, names.index("affinity")], label)
     return out.frame()
 
 

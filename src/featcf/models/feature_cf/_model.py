@@ -90,9 +90,10 @@ class FeatureCF(BaseRecommender):
     over the terms ``t`` described in :mod:`featcf.models.feature_cf`: item-kNN, item-item
     regression (EASE) and user-kNN CF (``"cf"``, ``"ease"``, ``"user_cf"``), co-occurrence,
     a popularity prior, user activity, rating quality (rating data), demographic lifts
-    (with user features), and for every item field ``f`` a field neighbourhood score
-    ``"<f>"`` (user-kNN under the similarity of the users' attribute profiles ``P_u^f``) and
-    a content affinity ``"content:<f>"``. The profile ``P_u^f`` is
+    (with user features), a learned affinity of the users' features and purchases for the
+    item's field values (``"affinity"``), and for every item field ``f`` a field
+    neighbourhood score ``"<f>"`` (user-kNN under the similarity of the users' attribute
+    profiles ``P_u^f``) and a content affinity ``"content:<f>"``. The profile ``P_u^f`` is
     the distribution of the user's positives over the values of ``f``, shrunk towards a prior
     with ``profile_shrinkage`` pseudo-interactions; the prior is the global profile or, with
     user features, the mean profile of the user's feature-space neighbours -- so a customer
@@ -181,9 +182,9 @@ class FeatureCF(BaseRecommender):
     weights : "learn", "uniform" or dict, default "learn"
         ``"learn"`` fits them (see above). ``"uniform"`` weighs every scaled term 1 (the
         baseline the learned weights are measured against). A dict ``{term: weight}`` takes
-        keys among ``term_names_`` (``"cf"``, ``"ease"``, ``"user_cf"``,
-        ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
-        ``"demographics"``, ``"demographic_fields"``, ``"content_ridge"``, the item field
+        keys among ``term_names_`` (``"cf"``, ``"ease"``, ``"user_cf"``, ``"cooccurrence"``,
+        ``"popularity"``, ``"activity"``, ``"rating"``, ``"demographics"``,
+        ``"demographic_fields"``, ``"content_ridge"``, ``"affinity"``, the item field
         names and ``"content:<field>"``); a field name also sets its ``"content:<field>"``
         weight unless that key is given. Terms not listed weigh 0.
         Weights apply to the scaled terms and are used for every band and for new items.
@@ -263,6 +264,7 @@ class FeatureCF(BaseRecommender):
     content_map_ : numpy.ndarray of shape (n_item_columns + 1, n_items)
         The ``"content_ridge"`` map from a history to feature coefficients (last row: the
         constant).
+    affinity_matrix_ : numpy.ndarray or None
     term_names_ : list of str
     term_scale_ : numpy.ndarray of shape (n_terms,)
     rating_data_ : bool
@@ -314,6 +316,7 @@ class FeatureCF(BaseRecommender):
     item_quality_ = FittedAttribute("scorer.core.item_quality")
     n_users_fit_ = FittedAttribute("n_users")
     ease_l2_ = FittedAttribute("scorer.core.ease_l2")
+    affinity_matrix_ = FittedAttribute("scorer.core.affinity")
 
     def __init__(
         self,

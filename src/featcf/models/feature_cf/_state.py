@@ -118,6 +118,8 @@ class Core:
     ease: np.ndarray | None = None
     ease_features: np.ndarray | None = None
     ease_l2: float | None = None
+    #: the ``"affinity"`` bilinear weights (customer-side columns x (n_columns + 1)), or None
+    affinity: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -345,6 +347,7 @@ def state_schema(dataset: Dataset) -> dict[str, Spec]:
         "item_quality_": Array("float32", (n_items,), optional=True),
         "n_users_fit_": Json(json_int(equal=n_users)),
         "ease_l2_": Json(json_float(0.0, low_open=True), optional=True),
+        "affinity_matrix_": Array("float32", (n_ucols + n_cols + 2, n_cols + 1), optional=True),
     }
 
 
@@ -358,6 +361,8 @@ def check_state(
     """
     demographics = dataset.user_features is not None
     user_columns = demographics and dataset.user_features.n_columns > 0
+    if "affinity" not in state["term_names_"] and state["affinity_matrix_"] is None:
+        names = [name for name in names if name != "affinity"]  # saved before the term
     if state["term_names_"] != names:
         raise ValueError(f"term_names_ must be {names} for this model, got {state['term_names_']}")
     weights = state["feature_weights_"]
@@ -414,6 +419,7 @@ def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings)
         ease=state.get("ease_matrix_"),
         ease_features=state.get("ease_feature_matrix_"),
         ease_l2=state.get("ease_l2_"),
+        affinity=state.get("affinity_matrix_"),
     )
     weights = TermWeights.of(
         state["term_scale_"],

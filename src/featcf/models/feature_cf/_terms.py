@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from featcf._products import csr_dense_product, two_hop_dense_product
+from featcf.models.feature_cf._affinity import affinity_scores
 from featcf.models.feature_cf._sparse import row_normalize
 from featcf.models.feature_cf._state import Scorer, TermWeights, band_of
 from featcf.models.feature_cf._users import UserState
@@ -253,6 +254,16 @@ def field_content(ctx: TermContext, field: int) -> TermBlock:
     return ctx.user.lift[:, sl] @ ctx.xt[sl]
 
 
+def affinity(ctx: TermContext) -> TermBlock:
+    """Learned log-odds of customers like the user (features, purchase profile) holding
+    products with the item's field values (0 when the core has none)."""
+    w = ctx.scorer.core.affinity
+    if w is None:
+        return 0.0
+    user = ctx.user
+    return affinity_scores(w, user.history, user.features, ctx.scorer.inputs.x, ctx.xt)
+
+
 #: the terms by name; the item field terms ``"<field>"`` and ``"content:<field>"`` are
 #: :func:`field_neighbourhood` and :func:`field_content` (see :func:`term_function`)
 NAMED_TERMS: dict[str, TermFunction] = {
@@ -266,6 +277,7 @@ NAMED_TERMS: dict[str, TermFunction] = {
     "demographics": demographics,
     "demographic_fields": demographic_fields,
     "content_ridge": content_ridge,
+    "affinity": affinity,
 }
 
 
@@ -300,6 +312,7 @@ def term_names(fields: Sequence[str], *, ease: bool, rating: bool, demographics:
     if demographics:
         names += ["demographics", "demographic_fields"]
     names += ["content_ridge", *fields, *[f"content:{f}" for f in fields]]
+    names.append("affinity")
     return names
 
 

@@ -173,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
                     split = split_for(ds, protocol, seed)
                     ks = acc.KS[names[key]]
                     raw += acc.run_split(names[key], protocol, split, factories, ks, seed)
+            if out_dir is not None:  # after every seed: a run cut short still leaves a table
+                done = seeds[: seeds.index(seed) + 1]
+                out_dir.mkdir(parents=True, exist_ok=True)
+                elapsed = time.perf_counter() - started
+                report(acc.aggregate(raw, reference=FULL), done, elapsed, out_dir / "ablation.md")
+                acc.log(f"wrote {out_dir / 'ablation.md'} (seeds {done})")
     elapsed = time.perf_counter() - started
     results = acc.aggregate(raw, reference=FULL)
     for r in results:

@@ -119,9 +119,9 @@ class FeatureCF(BaseRecommender):
     and scipy's Powell search from the two best of these): the best replaces the surrogate's
     weights only when its paired gain is two standard errors above zero, so a band never
     keeps weights that rank its validation users clearly below one of its own parts, and
-    weights do not follow validation noise. With user features, the shrinkage of the
-    demographic lifts (pseudo-customers pulling ``P(item | feature value)`` towards
-    ``P(item)``) is picked on the validation customers known only by their features.
+    weights do not follow validation noise. With user features, the shrinkage and the
+    per-field weights of the demographic lifts (``P(item | feature value)`` vs ``P(item)``)
+    are fitted on the validation customers known only by their features (``_demographic``).
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 

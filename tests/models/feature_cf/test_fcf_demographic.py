@@ -200,3 +200,25 @@ def test_demographic_model_is_popularity_plus_demographics_unscaled():
     held[1] = False  # popularity excluded: no demographic model
     assert not demographic_model(names, scale, held).any()
     assert not demographic_model(["cf", "popularity"], scale[:2], free[:2]).any()
+
+
+def test_reasons_of_demographics_only_customers_name_their_own_field_values(shop, fitted):
+    """A customer known only by features reads "customers like you (<their values>) ..."
+    with no internal term name."""
+    frame = shop.user_frame.reset_index().iloc[:6].copy()
+    own = {
+        f"new-{i}": set(np.asarray(shop.user_features.column_names)[row.indices])
+        for i, row in enumerate(shop.user_features.matrix[:6])
+    }
+    frame["user_id"] = list(own)
+    recs = fitted.recommend_new_users(user_features=frame, n=3, reasons=True)
+    named = 0
+    for user, reason in zip(recs["user_id"], recs["reason"], strict=True):
+        assert reason and not any(t in reason for t in ("demographics", "lift", "ease", "level"))
+        if "customers like you (" in reason:
+            inner = reason.split("customers like you (", 1)[1].rsplit(") ", 1)[0]
+            for value in sorted(own[user], key=len, reverse=True):  # "age = [49, 58)"
+                inner = inner.replace(str(value), "")
+            assert inner.replace(",", "").strip() == ""  # nothing but the user's own values
+            named += 1
+    assert named > 0

@@ -178,7 +178,10 @@ def select_demographics(
         beta = fit_field_weights(parts, log_p, dense, blocked)
         scores = np.tensordot(beta, parts, axes=1) + log_p[None, :]
         ranked, _ = topn_dense(scores, cut, n_threads=settings.n_threads)
-        quality = float(np.nanmean(ndcg_at_k(ranked, targets, cut)))
+        per_user = ndcg_at_k(ranked, targets, cut)
+        if not np.isfinite(per_user).any():
+            continue
+        quality = float(np.nanmean(per_user))
         if quality > best[0]:
             best = (quality, shrinkage, beta[field_of])
     return best[1], best[2]

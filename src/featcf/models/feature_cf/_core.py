@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from featcf.models.feature_cf._affinity import fit_affinity
+from featcf.models.feature_cf._demographic import value_lifts
 from featcf.models.feature_cf._inputs import Inputs, Settings
 from featcf.models.feature_cf._linalg import (
     content_map,
@@ -263,36 +264,38 @@ def demographic_lifts(
     x: sp.csr_matrix,
     g: np.ndarray,
     shrinkage: float,
+    column_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Naive-Bayes lifts ``log P(i | a) / P(i)`` of user feature values ``a`` for items, and
     ``log P(v | a) / P(v)`` for item field values ``v``, shrunk towards ``P(i)`` / ``g`` by
-    ``shrinkage`` pseudo-customers."""
-    item_counts = np.bincount(values.indices, minlength=values.shape[1]).astype(np.float64)
+    ``shrinkage`` pseudo-customers; each row ``a`` times ``column_weights[a]`` when given
+    (its field's weight, see ``_demographic``)."""
+    lift = value_lifts(user_features, values, active, shrinkage)
     counts_u = np.diff(values.indptr)
     uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
     uf_a.data[:] = 1.0
-    co = np.asarray((uf_a.T @ values[active]).todense(), dtype=np.float64)
-    n_a = np.asarray(uf_a.sum(axis=0), dtype=np.float64).ravel()
-    p_i = item_counts / max(len(active), 1)
     lam = float(shrinkage)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
-    lift[:, p_i <= 0] = 0.0
     co_v = np.asarray((uf_a.T @ (values[active] @ x)).todense(), dtype=np.float64)
     n_av = np.asarray(uf_a.T @ counts_u[active].astype(np.float64)).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
         lift_v = np.log((co_v + lam * g[None, :]) / (n_av[:, None] + lam) / g[None, :])
     lift_v[:, g <= 0] = 0.0
+    if column_weights is not None:
+        lift *= column_weights[:, None]
+        lift_v *= column_weights[:, None]
     return lift.astype(np.float32), lift_v.astype(np.float32)
 
 
-def with_demographics(core: Core, inputs: Inputs, shrinkage: float) -> Core:
-    """``core`` with its demographic lifts recomputed under ``shrinkage`` pseudo-customers."""
+def with_demographics(
+    core: Core, inputs: Inputs, shrinkage: float, column_weights: np.ndarray | None = None
+) -> Core:
+    """``core`` with its demographic lifts recomputed under ``shrinkage`` pseudo-customers
+    (and per-column weights)."""
     uf = inputs.user_features
     if uf is None:
         return core
     lift, field_lift = demographic_lifts(
-        uf, core.values, core.active, inputs.x, core.global_profile, shrinkage
+        uf, core.values, core.active, inputs.x, core.global_profile, shrinkage, column_weights
     )
     return replace(core, demo_lift=lift, demo_field_lift=field_lift)
 

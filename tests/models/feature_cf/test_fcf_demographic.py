@@ -18,8 +18,8 @@ from featcf.models.feature_cf._demographic import (
     demographic_model,
     field_parts,
     fit_field_weights,
-    value_lifts,
 )
+from featcf.models.feature_cf._profiles import value_lifts
 
 
 def _problem(seed: int, n_users: int, n_items: int, sizes: tuple[int, ...]):

@@ -14,7 +14,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from featcf.models.feature_cf._affinity import fit_affinity
-from featcf.models.feature_cf._demographic import value_lifts
 from featcf.models.feature_cf._inputs import Inputs, Settings
 from featcf.models.feature_cf._linalg import (
     content_map,
@@ -36,6 +35,7 @@ from featcf.models.feature_cf._profiles import (
     lift_over,
     profile_prior,
     profiles_from,
+    value_lifts,
 )
 from featcf.models.feature_cf._sparse import spread_rows
 from featcf.models.feature_cf._state import Core

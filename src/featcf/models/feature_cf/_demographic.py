@@ -32,11 +32,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from featcf.metrics import ndcg_at_k
+from featcf.models.feature_cf._profiles import value_lifts
 from featcf.models.feature_cf._search import metric_cutoff
 from featcf.models.feature_cf._softmax import softmax_loss
 from featcf.similarity import topn_dense
 
-if TYPE_CHECKING:  # the types only: _core imports this module
+if TYPE_CHECKING:  # the types only
     from featcf.models.feature_cf._inputs import Inputs, Settings
     from featcf.models.feature_cf._split import Split
     from featcf.models.feature_cf._state import Core
@@ -48,7 +49,6 @@ __all__ = [
     "field_parts",
     "fit_field_weights",
     "select_demographics",
-    "value_lifts",
 ]
 
 #: pseudo-customers tried as the shrinkage ``m`` of the demographic lifts
@@ -58,30 +58,6 @@ DEMO_SHRINKAGE_GRID = (20.0, 50.0, 100.0, 200.0, 500.0)
 FIELD_WEIGHT_PRIOR = 1000.0
 #: most entries of the (fields x users x items) block the field weights are fitted on
 _MAX_BLOCK = 3e7
-
-
-def value_lifts(
-    user_features: sp.csr_matrix,
-    values: sp.csr_matrix,
-    active: np.ndarray,
-    shrinkage: float,
-) -> np.ndarray:
-    """``log P(i | a) / P(i)`` of every user feature value ``a`` (rows) for every item,
-    ``P(i | a)`` shrunk towards ``P(i)`` by ``shrinkage`` pseudo-customers (float64).
-
-    Items nobody has get 0. Only the ``active`` customers (those with positives) count.
-    """
-    item_counts = np.bincount(values.indices, minlength=values.shape[1]).astype(np.float64)
-    uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
-    uf_a.data[:] = 1.0
-    co = np.asarray((uf_a.T @ values[active]).todense(), dtype=np.float64)
-    n_a = np.asarray(uf_a.sum(axis=0), dtype=np.float64).ravel()
-    p_i = item_counts / max(len(active), 1)
-    lam = float(shrinkage)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
-    lift[:, p_i <= 0] = 0.0
-    return lift
 
 
 def field_parts(

@@ -6,6 +6,10 @@ user's positives over the field's values, shrunk towards a prior with ``lam`` ps
 interactions. The prior is the global profile ``g^f`` or, for users with feature-space
 neighbours, the mean of those neighbours' profiles. Profiles are compared (and scored) as
 their log-lift over the global profile.
+
+The demographic counterpart, ``value_lifts``, is the log-lift of every item among the
+customers holding a user feature value over its overall share (the ``"demographics"`` term,
+fitted in ``_demographic``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import scipy.sparse as sp
 from featcf._products import csr_dense_product
 from featcf.models.feature_cf._sparse import row_normalize, row_sums
 
-__all__ = ["global_profile", "lift_over", "profile_prior", "profiles_from"]
+__all__ = ["global_profile", "lift_over", "profile_prior", "profiles_from", "value_lifts"]
 
 _EPS = 1e-6
 
@@ -74,3 +78,27 @@ def profile_prior(
         has = np.diff(w.indptr) > 0
         prior[has] = borrowed[has]
     return prior
+
+
+def value_lifts(
+    user_features: sp.csr_matrix,
+    values: sp.csr_matrix,
+    active: np.ndarray,
+    shrinkage: float,
+) -> np.ndarray:
+    """``log P(i | a) / P(i)`` of every user feature value ``a`` (rows) for every item,
+    ``P(i | a)`` shrunk towards ``P(i)`` by ``shrinkage`` pseudo-customers (float64).
+
+    Items nobody has get 0. Only the ``active`` customers (those with positives) count.
+    """
+    item_counts = np.bincount(values.indices, minlength=values.shape[1]).astype(np.float64)
+    uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
+    uf_a.data[:] = 1.0
+    co = np.asarray((uf_a.T @ values[active]).todense(), dtype=np.float64)
+    n_a = np.asarray(uf_a.sum(axis=0), dtype=np.float64).ravel()
+    p_i = item_counts / max(len(active), 1)
+    lam = float(shrinkage)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.log((co + lam * p_i[None, :]) / (n_a[:, None] + lam) / p_i[None, :])
+    lift[:, p_i <= 0] = 0.0
+    return lift

@@ -125,3 +125,18 @@ def test_numbers_for_a_field_fitted_without_any_are_unseen():
     with pytest.warns(FeatureEncodingWarning, match="'size' has 1 value"):
         encoded = ds.encode_items(new)
     assert encoded.matrix.toarray().tolist() == [[0.0, 1.0]]  # cat = c2 only
+
+
+def test_text_for_a_field_fitted_blank_is_unseen_too():
+    # a column all blank at fit is inferred numeric; text there later is unseen like a
+    # number (zeros and a warning), not an error telling the user to declare it categorical
+    # (found by test_features_reference's hypothesis test)
+    inter = pd.DataFrame({"u": ["a", "a", "b"], "i": ["x", "y", "x"]})
+    items = pd.DataFrame({"i": ["x", "y"], "note": [np.nan, np.nan], "cat": ["c1", "c2"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureEncodingWarning)
+        ds = Dataset.from_frames(inter, items, user_col="u", item_col="i")
+    new = pd.DataFrame({"i": ["z", "w"], "note": ["fragile", np.nan], "cat": ["c2", "c1"]})
+    with pytest.warns(FeatureEncodingWarning, match="'note' has 1 value.*'fragile'"):
+        encoded = ds.encode_items(new)
+    assert encoded.matrix.toarray().tolist() == [[0.0, 1.0], [1.0, 0.0]]

@@ -405,13 +405,18 @@ class _NumericEncoder:
         return self
 
     def transform(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        if self.n_values == 0:
+            # fitted on a column without numbers: no band to put any value in (unseen, zeros),
+            # whatever it is (a number, or text in a column inferred numeric from blanks)
+            present = series.notna().to_numpy()
+            unseen = series.to_numpy(dtype=object)[present]
+            if pd.api.types.is_numeric_dtype(series.dtype):
+                unseen = unseen[np.isfinite(unseen.astype(np.float64))]
+            rows = np.flatnonzero(present)
+            return rows[:0], rows[:0].astype(np.int64), len(unseen), unseen
         x = self._as_float(series, str(series.name))
         finite = np.isfinite(x)
         rows = np.flatnonzero(finite)
-        if self.n_values == 0:
-            # fitted on a column without numbers: no band to put a number in (unseen, zeros)
-            unseen = x[finite].astype(object)
-            return rows[:0], rows[:0].astype(np.int64), len(unseen), unseen
         if self.distinct is not None:
             # One band per fitted value; a new number goes to the nearest value's band.
             midpoints = (self.distinct[1:] + self.distinct[:-1]) / 2.0

@@ -2,8 +2,7 @@
 
 ``python benchmarks/ablation.py`` fits ``FeatureCF(exclude_terms=(term,))`` (the term's weight
 held at 0 for every band and for new items, the other weights learned as usual) for every
-term of the data set's model, next to the full model (each variant re-learns only the
-weights of one full fit, see :func:`variants`), on the protocols of
+term of the data set's model, next to the full model, on the protocols of
 ``benchmarks/accuracy.py`` (same splits, same seeds, same evaluation; see its docstring), and
 reports per protocol the mean over the seeds of the main metric (nDCG@10 on MovieLens,
 nDCG@3 on CoIL; AUC for cold items, where the ranking is over the cold items only) and the
@@ -57,50 +56,11 @@ def model_terms(ds: Any) -> list[str]:
     )
 
 
-#: the full fit of the training set in hand, shared by the variants (see :func:`variants`)
-_SHARED: dict[str, Any] = {}
-
-
 def variants(terms: list[str], seed: int) -> dict[str, Any]:
-    """The full model and one variant per dropped term.
-
-    Dropping a term (``exclude_terms``) changes only the weight learning: the validation
-    split, the cores, the ``"ease"`` penalty, the demographic lifts, the term scales and the
-    validation samples do not depend on it. So the full model is fitted once per training
-    set, and every variant re-learns the weights from the full fit's samples with its term
-    excluded (``_weights.learn_weights``, as ``FeatureCF(exclude_terms=(term,)).fit``
-    would): the same model as that fit, at a fraction of its cost. Their fit times are not
-    comparable.
-    """
-    from dataclasses import replace
-
     from featcf.models import FeatureCF
-    from featcf.models.feature_cf import _weights
-    from featcf.models.feature_cf._state import Fitted
-
-    class Variant(FeatureCF):
-        def _fit(self, dataset: Any) -> None:
-            if _SHARED.get("dataset") is not dataset or _SHARED.get("seed") != seed:
-                captured: dict[str, Any] = {}
-                real = _weights.learn_weights
-
-                def capture(*args: Any) -> Any:
-                    captured["args"] = args
-                    return real(*args)
-
-                _weights.learn_weights = capture
-                try:
-                    full = FeatureCF(random_state=seed, show_progress=False).fit(dataset)
-                finally:
-                    _weights.learn_weights = real
-                _SHARED.update(dataset=dataset, seed=seed, fitted=full._fitted, **captured)
-            samples, names, scale, plan = _SHARED["args"]
-            plan = replace(plan, exclude=tuple(self.exclude_terms))
-            weights = _weights.learn_weights(samples, names, scale, plan)
-            self._fitted = Fitted(_SHARED["fitted"].scorer, weights)
 
     def make(exclude: tuple[str, ...]) -> Any:
-        return lambda: Variant(random_state=seed, show_progress=False, exclude_terms=exclude)
+        return lambda: FeatureCF(random_state=seed, show_progress=False, exclude_terms=exclude)
 
     out = {FULL: make(())}
     out.update({f"- {t}": make((t,)) for t in terms})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from featcf.models.feature_cf._profiles import (
     lift_over,
     profile_prior,
     profiles_from,
+    value_lifts,
 )
 
 
@@ -75,3 +77,42 @@ def test_profile_prior_borrows_the_neighbours_mean_profile():
     np.testing.assert_array_equal(prior[1], g)  # no neighbours: the global profile
     np.testing.assert_allclose(prior[2], base[2], rtol=1e-6)
     np.testing.assert_array_equal(profile_prior(g, base, None, 2), np.vstack([g, g]))
+
+
+def _one_value_per_field(seed: int, n_users: int, n_items: int, sizes: tuple[int, ...]):
+    """Random positives and one-value-per-field user features (fields of ``sizes`` values)."""
+    rng = np.random.default_rng(seed)
+    values = sp.csr_matrix((rng.random((n_users, n_items)) < 0.3).astype(np.float32))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    picks = np.stack(
+        [s + rng.integers(0, n, n_users) for s, n in zip(starts, sizes, strict=True)], axis=1
+    )
+    feats = np.zeros((n_users, int(sum(sizes))), np.float32)
+    np.put_along_axis(feats, picks, 1.0, axis=1)
+    return values, sp.csr_matrix(feats)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_users=st.integers(2, 12),
+    n_items=st.integers(1, 6),
+    shrinkage=st.sampled_from([0.0, 1.0, 20.0]),
+)
+def test_value_lifts_match_a_loop_over_values_and_items(seed, n_users, n_items, shrinkage):
+    values, feats = _one_value_per_field(seed, n_users, n_items, (2, 3))
+    active = np.flatnonzero(np.diff(values.indptr) > 0)
+    got = value_lifts(feats, values, active, shrinkage)
+    v, f = values.toarray() > 0, feats.toarray() > 0
+    for a in range(f.shape[1]):
+        for i in range(n_items):
+            p_i = v[active, i].sum() / max(len(active), 1)
+            holders = active[f[active, a]]
+            if p_i == 0:
+                expected = 0.0
+            elif len(holders) + shrinkage == 0:
+                continue  # 0/0: no holder and no shrinkage (never read)
+            else:
+                share = (v[holders, i].sum() + shrinkage * p_i) / (len(holders) + shrinkage)
+                expected = np.log(share / p_i) if share > 0 else -np.inf
+            assert got[a, i] == pytest.approx(expected, rel=1e-9, abs=1e-12)

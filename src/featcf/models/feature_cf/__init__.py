@@ -33,17 +33,11 @@ the values of ``f``:
 ``rating`` (rating data only)
     The item's shrunk mean rating deviation from its raters' mean ratings.
 ``demographics`` (with user features)
-    What customers sharing the user's field values bought: ``sum_{a in u} beta_f(a) log
-    P(i | a) / P(i)`` over the user's feature values ``a``, ``P(i | a)`` the item's share
-    among the customers holding ``a`` shrunk towards ``P(i)`` by ``m`` pseudo-customers, and
-    one weight ``beta_f >= 0`` per user field (naive Bayes with field weights, so that
-    correlated fields are not counted as independent evidence). ``m`` and ``beta`` are
-    fitted on the validation customers known only by their features (``_demographic``);
-    ``"popularity"`` + ``"demographics"`` unscaled is that demographic model, a candidate
-    weighting of the zero-history band.
+    Naive-Bayes lift ``sum_{a in u} log P(i | a) / P(i)`` over the user's feature values
+    ``a`` (shrunk towards ``P(i)``).
 ``demographic_fields`` (with user features)
-    The same lift at the level of item field values, ``sum_a beta_f(a) sum_v X[i, v] log
-    P(v | a) / P(v)``: it serves items without interactions.
+    The same lift at the level of item field values, ``sum_a sum_v X[i, v] log P(v | a) /
+    P(v)``: it serves items without interactions.
 ``<field>``
     Field neighbourhood: share of the user's top-k neighbours under the similarity of their
     profiles ``P^f`` who have the item (user-kNN with the field's own neighbourhood).
@@ -73,9 +67,8 @@ profile is the mean profile of those neighbours. Terms are divided by fixed scal
 The model is a package of private modules, one per concern: ``_inputs`` (what the steps read
 from the Dataset), ``_profiles``, ``_neighbours``, ``_linalg`` (EASE and ridge algebra),
 ``_core`` and ``_state`` (the typed fitted state), ``_users``, ``_terms`` (the term registry),
-``_affinity`` (the customer x product field affinity), ``_split``, ``_weights``, ``_softmax``
-and ``_search`` (the validation split, the weight learning, its loss and its search on
-nDCG@10), ``_demographic`` (the demographic lifts' shrinkage and field weights), ``_explain``,
+``_affinity`` (the customer x product field affinity), ``_split``, ``_weights`` and ``_search``
+(the validation split, the weight learning and its search on nDCG@10), ``_explain``,
 ``_similar`` (similar products and customers), ``_interests`` (interests read and stated),
 ``_updates`` (``partial_fit``) and ``_model`` (the estimator, which only orchestrates).
 """

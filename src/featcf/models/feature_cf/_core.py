@@ -264,12 +264,10 @@ def demographic_lifts(
     x: sp.csr_matrix,
     g: np.ndarray,
     shrinkage: float,
-    column_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Naive-Bayes lifts ``log P(i | a) / P(i)`` of user feature values ``a`` for items, and
     ``log P(v | a) / P(v)`` for item field values ``v``, shrunk towards ``P(i)`` / ``g`` by
-    ``shrinkage`` pseudo-customers; each row ``a`` times ``column_weights[a]`` when given
-    (its field's weight, see ``_demographic``)."""
+    ``shrinkage`` pseudo-customers."""
     lift = value_lifts(user_features, values, active, shrinkage)
     counts_u = np.diff(values.indptr)
     uf_a = sp.csr_matrix(user_features[active], dtype=np.float64)
@@ -280,22 +278,16 @@ def demographic_lifts(
     with np.errstate(divide="ignore", invalid="ignore"):
         lift_v = np.log((co_v + lam * g[None, :]) / (n_av[:, None] + lam) / g[None, :])
     lift_v[:, g <= 0] = 0.0
-    if column_weights is not None:
-        lift *= column_weights[:, None]
-        lift_v *= column_weights[:, None]
     return lift.astype(np.float32), lift_v.astype(np.float32)
 
 
-def with_demographics(
-    core: Core, inputs: Inputs, shrinkage: float, column_weights: np.ndarray | None = None
-) -> Core:
-    """``core`` with its demographic lifts recomputed under ``shrinkage`` pseudo-customers
-    (and per-column weights)."""
+def with_demographics(core: Core, inputs: Inputs, shrinkage: float) -> Core:
+    """``core`` with its demographic lifts recomputed under ``shrinkage`` pseudo-customers."""
     uf = inputs.user_features
     if uf is None:
         return core
     lift, field_lift = demographic_lifts(
-        uf, core.values, core.active, inputs.x, core.global_profile, shrinkage, column_weights
+        uf, core.values, core.active, inputs.x, core.global_profile, shrinkage
     )
     return replace(core, demo_lift=lift, demo_field_lift=field_lift)
 

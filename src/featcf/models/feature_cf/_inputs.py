@@ -81,8 +81,6 @@ class Inputs:
     xu, xu_t : csr_matrix of shape (n_items, n_columns) and its dense transpose, float32
         ``x`` with unit L2 rows (for feature cosine between items).
     user_features : csr_matrix of shape (n_users, n_user_columns) or None
-    user_field_of_column : ndarray of int64, shape (n_user_columns,), or None
-        The user field of every user feature column (the demographic field weights).
     field_names, field_slices, field_labels : tuples, one entry per item field
         The field's name, its columns in ``x`` and a label per column.
     item_ids : ndarray
@@ -111,8 +109,6 @@ class Inputs:
     rating_data: bool
     positive_threshold: float | None
     liked_threshold: float | None
-    #: the user field (position) of every user feature column, None without user features
-    user_field_of_column: np.ndarray | None = None
 
 
 def read_inputs(dataset: Dataset, *, rating_data: bool, positive_threshold: float | None) -> Inputs:
@@ -150,9 +146,6 @@ def read_inputs(dataset: Dataset, *, rating_data: bool, positive_threshold: floa
         rating_data=bool(rating_data),
         positive_threshold=positive_threshold,
         liked_threshold=liked,
-        user_field_of_column=None
-        if dataset.user_features is None
-        else dataset.user_features.field_of_column,
     )
 
 

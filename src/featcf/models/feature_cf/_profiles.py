@@ -8,8 +8,7 @@ neighbours, the mean of those neighbours' profiles. Profiles are compared (and s
 their log-lift over the global profile.
 
 The demographic counterpart, ``value_lifts``, is the log-lift of every item among the
-customers holding a user feature value over its overall share (the ``"demographics"`` term,
-fitted in ``_demographic``).
+customers holding a user feature value over its overall share (the ``"demographics"`` term).
 """
 
 from __future__ import annotations

@@ -21,14 +21,10 @@ import scipy.sparse as sp
 
 from featcf.metrics import ndcg_at_k
 
-__all__ = ["BandData", "band_data", "metric_cutoff", "search_band"]
+__all__ = ["BandData", "band_data", "search_band"]
 
 #: metric evaluations of one Powell search (two per band)
 SEARCH_EVALUATIONS = 150
-#: a ``prior`` is the incumbent only for bands with at least this many validation users
-#: (fewer decide too little: with 64 the band's weights flipped between the prior and the
-#: search's with ``random_state`` alone on the synthetic shop)
-MIN_PRIOR_USERS = 200
 #: other weights replace the surrogate's only when their mean gain in nDCG@10 over the
 #: band's validation users is this many standard errors (paired, per user) above zero
 MIN_GAIN_SE = 2.0
@@ -36,8 +32,7 @@ MIN_GAIN_SE = 2.0
 
 @dataclass(frozen=True, eq=False)
 class BandData:
-    """One band's validation users, warm candidates only: what the metric reads
-    (nDCG@``cutoff``, 10 unless the catalogue is small).
+    """One band's validation users, warm candidates only: what the metric reads.
 
     One entry per validation block (blocks rank different candidate sets).
     """
@@ -49,17 +44,14 @@ class BandData:
     relevant: tuple[sp.csr_matrix, ...]
     #: per free term, whether it varies over some user's candidates
     varying: np.ndarray
-    #: the cut-off of the searched metric (:func:`metric_cutoff`)
-    cutoff: int = 10
 
-    def ndcg(self, w: np.ndarray, n: int | None = None) -> float:
-        """Mean nDCG@n of the band's users under the free-term weights ``w`` (n: ``cutoff``)."""
+    def ndcg(self, w: np.ndarray, n: int = 10) -> float:
+        """Mean nDCG@n of the band's users under the free-term weights ``w``."""
         per_user = self.per_user(w, n)
         return float(per_user.mean()) if len(per_user) else 0.0
 
-    def per_user(self, w: np.ndarray, n: int | None = None) -> np.ndarray:
-        """nDCG@n of each of the band's users with a target (float64; n: ``cutoff``)."""
-        n = self.cutoff if n is None else n
+    def per_user(self, w: np.ndarray, n: int = 10) -> np.ndarray:
+        """nDCG@n of each of the band's users with a target (float64)."""
         w32 = np.asarray(w, dtype=np.float32)
         values = []
         for scaled, blocked, relevant in zip(self.scaled, self.blocked, self.relevant, strict=True):
@@ -92,36 +84,22 @@ def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
     varying = np.zeros(scaled[0].shape[1], dtype=bool)
     for block in scaled:
         varying |= (np.ptp(block, axis=2) > 1e-6).any(axis=0)
-    cutoff = metric_cutoff(max(block.shape[2] for block in scaled))
-    return BandData(tuple(scaled), tuple(blocked), tuple(relevant), varying, cutoff)
+    return BandData(tuple(scaled), tuple(blocked), tuple(relevant), varying)
 
 
-def metric_cutoff(n_candidates: int) -> int:
-    """The cut-off ``n`` of the nDCG@n searched over ``n_candidates`` items: 10, or in small
-    catalogues a sixth of the candidates (at least 3). Over 20 products a top-10 holds
-    most of what a customer has whatever the order, so nDCG@10 hardly tells weightings
-    apart (CoIL 2000: 22 products, evaluated at 3)."""
-    return int(min(10, max(3, n_candidates // 6)))
-
-
-def search_band(
-    data: BandData, start: np.ndarray, prior: np.ndarray | None = None
-) -> tuple[np.ndarray, float]:
-    """The free-term weights of one band, searched on nDCG of its validation users.
+def search_band(data: BandData, start: np.ndarray) -> tuple[np.ndarray, float]:
+    """The free-term weights of one band, searched on nDCG@10 of its validation users.
 
     ``start`` are the surrogate loss's weights. Only the terms that vary over a user's
     candidates are searched (a term constant per user, such as ``"activity"``, cannot
     change a ranking: it keeps its surrogate weight, which sets score levels across
     users), and the searched ones keep the L1 norm they had in ``start``. The best
     candidate (uniform weights, every term alone, and a Powell search from the two best
-    starting points) replaces the *incumbent* only when its paired gain over it is
+    starting points) replaces ``start`` only when its paired gain over ``start`` is
     :data:`MIN_GAIN_SE` standard errors above zero: with a few hundred validation users a
     smaller gain is noise, and following it makes the weights depend on the split
-    (``random_state``) without ranking new users better. The incumbent is ``start``, or
-    ``prior`` when given and the band has :data:`MIN_PRIOR_USERS` validation users (a model
-    chosen up front, such as the demographic model of the zero-history band; ``start`` then
-    competes as a candidate). Returns the weights and
-    their nDCG.
+    (``random_state``) without ranking new users better. Returns the weights and their
+    nDCG@10.
     """
     from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
 
@@ -131,17 +109,13 @@ def search_band(
     if n_vary == 0:
         return start, data.ndcg(start)
     norm = float(start[vary].sum()) or float(n_vary)
-    anchor = start.copy()
 
     def full(w: np.ndarray) -> np.ndarray:
-        out = anchor.copy()
+        out = start.copy()
         out[vary] = np.maximum(w, 0.0) / max(float(np.maximum(w, 0.0).sum()), 1e-12) * norm
         return out
 
     candidates = [start[vary], np.ones(n_vary), *np.eye(n_vary)]
-    n_users = sum(r.shape[0] for r in data.relevant)
-    if prior is not None and (prior[vary] > 0).any() and n_users >= MIN_PRIOR_USERS:
-        start = full(np.asarray(prior, dtype=np.float64)[vary])
     scored = sorted(
         ((data.ndcg(full(w)), k, w) for k, w in enumerate(candidates)),
         key=lambda t: (-t[0], t[1]),

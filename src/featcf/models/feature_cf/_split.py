@@ -40,8 +40,6 @@ _ROUND_ITEMS = 40
 _ROUNDS = 6
 _ROUND_USERS = 1500
 _ROUND_CANDIDATES = 400
-#: validation customers without history at most (the zero-history band's users)
-ZERO_HISTORY_USERS = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -258,16 +256,11 @@ def validation_samples(
         samples += sample(
             scorer, user, warm_users, targets, split.full, candidates, n_cold=len(cold_items)
         )
-    # customers without history: up to ZERO_HISTORY_USERS (their band's weights are
-    # searched on nDCG@10 of these alone); with 1-5 revealed: up to half of max_users
-    zero_users = split.cold_users
-    if len(zero_users) > ZERO_HISTORY_USERS:
-        zero_users = np.sort(rng.choice(zero_users, ZERO_HISTORY_USERS, replace=False))
     cold_users = split.cold_users
     if len(cold_users) > plan.max_users // 2:
         cold_users = np.sort(rng.choice(cold_users, plan.max_users // 2, replace=False))
     if len(cold_users):
-        samples += _cold_user_samples(scorer, split, cold_users, warm_candidates, rng, zero_users)
+        samples += _cold_user_samples(scorer, split, cold_users, warm_candidates, rng)
     return samples
 
 
@@ -277,20 +270,17 @@ def _cold_user_samples(
     cold_users: np.ndarray,
     candidates: np.ndarray,
     rng: np.random.Generator,
-    zero_users: np.ndarray,
 ) -> list[Sample]:
-    """Cold validation users with 0 (``zero_users``), 1-2 and 3-5 (``cold_users``)
-    positives revealed, folded in."""
+    """Cold validation users with 0, 1-2 and 3-5 positives revealed, folded in."""
     uf = scorer.inputs.user_features
     is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
     is_cold_item[split.cold_items] = True
+    full_c = split.marked[cold_users]
+    full_c = sp.csr_matrix(full_c.multiply(~is_cold_item[None, :]), dtype=np.float32)
+    full_c.eliminate_zeros()
     samples = []
     for k_choices in ((0,), (1, 2), (3, 4, 5)):
-        group = zero_users if k_choices == (0,) else cold_users
-        full_c = split.marked[group]
-        full_c = sp.csr_matrix(full_c.multiply(~is_cold_item[None, :]), dtype=np.float32)
-        full_c.eliminate_zeros()
-        ks = rng.choice(k_choices, size=len(group))
+        ks = rng.choice(k_choices, size=len(cold_users))
         revealed, rest = reveal(full_c, ks, rng)
         revealed.data[:] = 1.0
         rest.data = (rest.data > 1.5).astype(np.float32)
@@ -298,7 +288,7 @@ def _cold_user_samples(
         ok = np.diff(rest.indptr) > 0
         if not ok.any():
             continue
-        users = group[ok]
+        users = cold_users[ok]
         feats = None if uf is None else sp.csr_matrix(uf[users], dtype=np.float32)
         user = folded_users(scorer, revealed[ok], feats)
         samples += sample(scorer, user, users, rest[ok], split.full, candidates)

@@ -17,8 +17,7 @@ import scipy.sparse as sp
 
 from featcf._validation import check_real
 from featcf.metrics import ndcg_at_k
-from featcf.models.feature_cf._core import with_demographics, with_ease
-from featcf.models.feature_cf._demographic import demographic_model, select_demographics
+from featcf.models.feature_cf._core import demographic_lifts, with_demographics, with_ease
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._linalg import (
     EASE_L2_DEFAULT,
@@ -29,7 +28,6 @@ from featcf.models.feature_cf._linalg import (
     one_blas_thread,
 )
 from featcf.models.feature_cf._search import band_data, search_band
-from featcf.models.feature_cf._softmax import softmax_loss
 from featcf.models.feature_cf._split import (
     Sample,
     Split,
@@ -60,6 +58,7 @@ __all__ = [
     "free_terms",
     "given_weights",
     "learn_weights",
+    "select_demo_shrinkage",
     "select_ease",
     "softmax_loss",
 ]
@@ -94,9 +93,9 @@ def fit_learned(
     stage("validation model")
     val_core = validation_core(inputs, settings, split)
     if inputs.user_features is not None:
-        shrinkage, column_weights = select_demographics(val_core, split, inputs, settings, rng)
-        val_core = with_demographics(val_core, inputs, shrinkage, column_weights)
-        core = with_demographics(core, inputs, shrinkage, column_weights)
+        shrinkage = select_demo_shrinkage(val_core, split, inputs, settings)
+        val_core = with_demographics(val_core, inputs, shrinkage)
+        core = with_demographics(core, inputs, shrinkage)
     ease_l2 = None
     if "ease" in names:
         val_core = select_ease(val_core, split, inputs.user_features, rng, plan, settings)
@@ -233,6 +232,50 @@ def select_ease(
     return replace(core, ease=ease, ease_features=ease_f, ease_l2=l2)
 
 
+# ---------------------------------------------------------------------- demographic shrinkage
+#: pseudo-customers tried as the shrinkage of the demographic lifts (``"auto"``)
+DEMO_SHRINKAGE_GRID = (20.0, 50.0, 100.0, 200.0, 500.0)
+
+
+def select_demo_shrinkage(core: Core, split: Split, inputs: Inputs, settings: Settings) -> float:
+    """The shrinkage of the demographic lifts that ranks the validation customers known
+    only by their features best.
+
+    Each value of :data:`DEMO_SHRINKAGE_GRID` gives the naive-Bayes score ``log P(i) +
+    sum_a log P(i | a) / P(i)`` over the user's feature values ``a``, with ``P(i | a)``
+    shrunk towards ``P(i)`` by that many pseudo-customers; the one with the best nDCG@10
+    of the hidden liked positives of the validation split's cold users (``core`` is built
+    without them) is kept. Few pseudo-customers trust small segments and overcount
+    correlated fields (MovieLens given 0, the naive-Bayes score alone: nDCG@10 0.363 with
+    20, 0.413 with 200; popularity 0.398).
+    """
+    uf = inputs.user_features
+    users = split.cold_users
+    counts = core.item_counts
+    if uf is None or not len(users) or not len(core.active):
+        return settings.demo_shrinkage
+    targets = sp.csr_matrix(split.marked[users] > 1.5, dtype=np.float32)
+    keep = np.diff(targets.indptr) > 0
+    users, targets = users[keep], targets[keep]
+    if not len(users):
+        return settings.demo_shrinkage
+    log_p = np.log(np.maximum(counts / len(core.active), 1e-12))
+    log_p[counts == 0] = -np.inf  # items without interactions in the validation core
+    feats = sp.csr_matrix(uf[users], dtype=np.float64)
+    feats.data[:] = 1.0
+    best = (-1.0, settings.demo_shrinkage)
+    for shrinkage in DEMO_SHRINKAGE_GRID:
+        lift, _ = demographic_lifts(
+            uf, core.values, core.active, inputs.x, core.global_profile, shrinkage
+        )
+        scores = np.asarray(feats @ lift, dtype=np.float64) + log_p[None, :]
+        ranked, _ = topn_dense(scores, 10, n_threads=settings.n_threads)
+        quality = float(np.nanmean(ndcg_at_k(ranked, targets, 10)))
+        if quality > best[0]:
+            best = (quality, shrinkage)
+    return best[1]
+
+
 # ---------------------------------------------------------------------- learning the weights
 class Block(NamedTuple):
     """A validation sample prepared for the losses (the free terms only, scaled)."""
@@ -278,9 +321,8 @@ def learn_weights(
     sparse bands borrow from their neighbours. Last, since the losses are surrogates,
     each band's weights are then searched on nDCG@10 of its validation users itself
     (:func:`~featcf.models.feature_cf._search.search_band`: from the best of these
-    weights, uniform weights and every term alone; for the customers without history the
-    incumbent is the demographic model, ``_demographic.demographic_model``). Items without
-    interactions are put on the warm items' scale by :func:`_cold_affine`.
+    weights, uniform weights and every term alone). Items without interactions are put
+    on the warm items' scale by :func:`_cold_affine`.
     """
     n_terms, n_bands = len(names), len(BAND_EDGES)
     if not samples:
@@ -309,8 +351,7 @@ def learn_weights(
     for b in range(n_bands):
         data = band_data(blocks, b)
         if data is not None:
-            prior = demographic_model(names, scale, mask)[mask] if b == 0 else None
-            band_w[b, mask], _ = search_band(data, band_w[b, mask], prior)
+            band_w[b, mask], _ = search_band(data, band_w[b, mask])
     affine = _cold_affine(blocks, band_w, cold_w, mask, plan.new_item_shift)
     return TermWeights.of(scale, band_w, cold_w, affine)
 
@@ -434,6 +475,56 @@ def _cold_affine(
         level = wz.mean() - float(new_item_shift) * wz.std()
         affine = np.array([level - slope * cz.mean(), slope])
     return affine
+
+
+def softmax_loss(
+    z: np.ndarray,
+    pos: np.ndarray,
+    blocked: np.ndarray,
+    axis: int,
+    set_lines: np.ndarray | None = None,
+    set_weight: float = 1.0,
+) -> tuple[float, np.ndarray]:
+    """A listwise softmax loss along ``axis`` and its gradient dL/dz.
+
+    Entries where ``blocked`` is set are left out of the softmax. Per line (row for
+    ``axis=1``, column for ``axis=0``) with positives ``P`` (``pos``), the loss is
+    ``-sum_{p in P} log softmax(z)[p]`` (cross-entropy: every positive pulled up), or, on
+    the lines where ``set_lines`` (one flag per line) is set,
+    ``set_weight * -log sum_{p in P} softmax(z)[p]`` (the likelihood of the set:
+    satisfied once some positives lead, as top-n metrics are). Lines without positives
+    add nothing.
+
+    Returns
+    -------
+    loss : float
+    grad : numpy.ndarray, same shape as ``z``
+    """
+    cnt = pos.sum(axis=axis, keepdims=True).astype(np.float32)
+    zz = np.where(blocked, -np.inf, z)
+    zmax = zz.max(axis=axis, keepdims=True)
+    zmax = np.where(np.isfinite(zmax), zmax, np.float32(0.0))
+    e = np.exp(zz - zmax)
+    tot = e.sum(axis=axis, keepdims=True)
+    has = cnt > 0
+    lse = np.log(np.where(tot > 0, tot, np.float32(1.0))) + zmax
+    prob = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
+    if set_lines is None or not set_lines.any():
+        loss = float((cnt * lse)[has].sum(dtype=np.float64) - z[pos].sum(dtype=np.float64))
+        return loss, cnt * prob - pos
+    as_set = np.expand_dims(np.asarray(set_lines, dtype=bool), axis)
+    ce = has & ~as_set
+    ce_pos = pos & ce
+    loss = float((cnt * lse)[ce].sum(dtype=np.float64) - z[ce_pos].sum(dtype=np.float64))
+    grad = np.where(ce, cnt * prob - pos, np.float32(0.0))
+    e_pos = np.where(pos, e, np.float32(0.0))
+    tot_pos = e_pos.sum(axis=axis, keepdims=True)
+    ok = has & as_set & (tot_pos > 0)
+    lse_pos = np.log(np.where(ok, tot_pos, np.float32(1.0))) + zmax
+    loss += float(set_weight * (lse - lse_pos)[ok].sum(dtype=np.float64))
+    q = np.divide(e_pos, tot_pos, out=np.zeros_like(e_pos), where=ok)
+    grad += np.where(ok, np.float32(set_weight), np.float32(0.0)) * (prob - q)
+    return loss, grad
 
 
 def band_ndcg(blocks: Sequence[tuple], band: int, w: np.ndarray, n: int = 10) -> float:

@@ -48,23 +48,3 @@ def test_fold_in_with_features_uses_the_feature_neighbours_prior(tiny, make_mode
     state = folded_users(model._fitted.scorer, empty, feats)
     assert state.demo.nnz > 0
     assert not np.allclose(state.lift, 0.0)  # not the global profile (log-lift 0)
-
-
-def test_customers_who_stated_interests_take_the_one_interaction_band(tiny, make_model):
-    """A customer without positives who stated interests is weighted as a one-interaction
-    customer (their stated values are a profile); without a statement, or with positives,
-    the band follows the history length."""
-
-    model = make_model().fit(tiny)
-    scorer = model._fitted.scorer
-    history = sp.csr_matrix(([1.0, 1.0], ([2, 2], [0, 1])), shape=(3, tiny.n_items))
-    n_cols = scorer.inputs.x.shape[1]
-    # customer 0 states a value; customer 1 states nothing; customer 2 states one and has
-    # two positives
-    stated = sp.csr_matrix(([1.0, 1.0], ([0, 2], [0, 0])), shape=(3, n_cols))
-    state = folded_users(scorer, history, None, stated)
-    np.testing.assert_array_equal(state.n, [0.0, 0.0, 2.0])
-    np.testing.assert_array_equal(state.band_counts, [1.0, 0.0, 2.0])
-    plain = folded_users(scorer, history, None)
-    assert plain.stated is None
-    np.testing.assert_array_equal(plain.band_counts, plain.n)

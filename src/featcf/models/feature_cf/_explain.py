@@ -130,7 +130,7 @@ def explain_pairs(
     ctx = term_context(scorer, state, uniq)
     terms = evaluate_terms(ctx)[:, rows, pos].T  # (pairs, terms)
     cold = core.item_counts[items] == 0
-    w = weights.band[band_of(state.band_counts)[rows]]
+    w = weights.band[band_of(state.n)[rows]]
     w[cold] = weights.cold
     level = np.where(cold, weights.cold_affine[0], 0.0)
     slope = np.where(cold, weights.cold_affine[1], 1.0)

@@ -348,6 +348,4 @@ def combine(
 def score(scorer: Scorer, weights: TermWeights, user: UserState, items: np.ndarray) -> np.ndarray:
     """Scores (float32, users x items) of ``user`` on ``items``."""
     terms = compute_terms(scorer, user, items)
-    return combine(weights, scorer.core.item_counts, terms, user.band_counts, items).astype(
-        np.float32
-    )
+    return combine(weights, scorer.core.item_counts, terms, user.n, items).astype(np.float32)

@@ -44,18 +44,6 @@ class UserState:
     user_neighbors: sp.csr_matrix
     #: their user features (CSR), or None
     features: sp.csr_matrix | None
-    #: whether each user stated interests (folded-in users only), or None
-    stated: np.ndarray | None = None
-
-    @property
-    def band_counts(self) -> np.ndarray:
-        """History lengths that choose each user's band weights: a customer without
-        positives who stated interests counts as one. Their stated values are a profile,
-        which the weights of the customers without history (fitted on customers known by
-        their features alone, often the demographic model) would ignore."""
-        if self.stated is None:
-            return self.n
-        return np.where(self.stated & (self.n < 1.0), 1.0, self.n)
 
 
 def fitted_users(scorer: Scorer, user_idx: np.ndarray, history: sp.csr_matrix) -> UserState:
@@ -110,5 +98,4 @@ def folded_users(
             history, arrays.v_active_t, arrays.v_norms, settings
         ),
         features=user_features,
-        stated=None if stated is None else np.diff(sp.csr_matrix(stated).indptr) > 0,
     )

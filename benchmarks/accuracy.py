@@ -1153,45 +1153,54 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Method expects CSR input")
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
-    wanted = DATASETS
     results: list[Result] = []
     splits_info: dict[str, str] = {}
     with threadpool_limits(1, "blas"):
         data = load_data()
-        for seed in seeds:
+        for done, seed in enumerate(seeds, start=1):
             log(f"== split seed {seed}")
             results += run_seed(data, args, seed, splits_info if seed == seeds[0] else {})
-    elapsed = time.perf_counter() - started
-    log(f"total {elapsed / 60:.1f} min")
-    results = aggregate(results)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        plot_name = "accuracy_given_k.png"
-        datasets = [wanted[k] for k in args.datasets]
-        if any(r.protocol.startswith("given") for r in results):
-            plot_given_k(results, out_dir / plot_name, datasets)
-        else:
-            plot_name = None
-        write_report(
-            results,
-            out_dir / "accuracy.md",
-            plot_name,
-            elapsed,
-            splits_info,
-            (load_start, os.getloadavg()[0]),
-            seeds,
-        )
-        log(
-            f"wrote {out_dir / 'accuracy.md'}"
-            + (f" and {out_dir / plot_name}" if plot_name else "")
-        )
-    else:
-        for r in results:
+            if out_dir is not None:  # after every seed: a run cut short keeps what it did
+                elapsed = time.perf_counter() - started
+                write_all(results, out_dir, args, elapsed, splits_info, load_start, seeds[:done])
+    log(f"total {(time.perf_counter() - started) / 60:.1f} min")
+    if out_dir is None:
+        for r in aggregate(results):
             if r.available and r.diffs:
                 main = "found" if "found" in r.diffs else next(iter(r.diffs))
                 log(f"  {r.dataset} | {r.protocol} | {r.model}: {main} "
                     f"{REFERENCE} - row {fmt_diff(r.diffs[main])}")  # fmt: skip
     return 0
+
+
+def write_all(
+    results: list[Result],
+    out_dir: Path,
+    args: argparse.Namespace,
+    elapsed: float,
+    splits_info: dict[str, str],
+    load_start: float,
+    seeds: list[int],
+) -> None:
+    """Write the report (and the given-k plot) of the per-seed ``results`` over ``seeds``."""
+    results = aggregate(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_name: str | None = "accuracy_given_k.png"
+    datasets = [DATASETS[k] for k in args.datasets]
+    if any(r.protocol.startswith("given") for r in results):
+        plot_given_k(results, out_dir / plot_name, datasets)
+    else:
+        plot_name = None
+    write_report(
+        results,
+        out_dir / "accuracy.md",
+        plot_name,
+        elapsed,
+        splits_info,
+        (load_start, os.getloadavg()[0]),
+        seeds,
+    )
+    log(f"wrote {out_dir / 'accuracy.md'}" + (f" and {out_dir / plot_name}" if plot_name else ""))
 
 
 def selected(factories: dict[str, Callable[[], Any]], names: str | None) -> dict:

@@ -1186,8 +1186,9 @@ def write_all(
     results = aggregate(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_name: str | None = "accuracy_given_k.png"
-    datasets = [DATASETS[k] for k in args.datasets]
-    if any(r.protocol.startswith("given") for r in results):
+    given = {r.dataset for r in results if r.protocol.startswith("given")}
+    datasets = [DATASETS[k] for k in args.datasets if DATASETS[k] in given]
+    if datasets:
         plot_given_k(results, out_dir / plot_name, datasets)
     else:
         plot_name = None

@@ -32,7 +32,9 @@ Faster variants chosen by :mod:`featcf.similarity` (all give bit-identical resul
 * :func:`count_topk` / :func:`count_topk_symmetric` (every stored value equal: binary data, and
   jaccard always): integer counts instead of float products (uint16 counters when no count can
   overflow). In self mode the most popular rows may form a dense core whose pair counts come
-  from bitsets (:func:`bitset_pair_counts`, AND + popcount over 64 columns per word).
+  from bitsets (:func:`bitset_pair_counts`, AND + popcount over 64 columns per word). When
+  every row of ``B`` has the same norm (one-hot fields, one value each), :func:`count_topk`
+  reads a row's scores from its counts alone (:func:`_uniform_count_row`).
 * The scatter loops prefetch the ``B^T`` list starts a few columns ahead (:func:`prefetch`).
 """
 

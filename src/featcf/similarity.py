@@ -464,6 +464,19 @@ def _choose_n_pop(bt_indptr, bt_indices, n_rows: int, n_cols: int) -> int:
     return best
 
 
+def _uniform_norms(
+    B: sp.csr_matrix, norm_b: NDArray[np.float64], value_sq: float, n_pop: int
+) -> bool:
+    """Whether ``count_topk`` may score rows by their counts alone: every row of ``B`` of
+    the same norm (one-hot fields, one value each), positive ``value_sq``, no bitset core,
+    and ``B`` without duplicate entries (a count is then at most the query row's length)."""
+    if n_pop > 0 or not value_sq > 0 or len(norm_b) == 0:
+        return False
+    if not B.has_canonical_format:
+        return False
+    return bool(norm_b.min() == norm_b.max())
+
+
 def _binary_topk(
     A: sp.csr_matrix,
     B: sp.csr_matrix | None,
@@ -532,7 +545,7 @@ def _binary_topk(
             args = (
                 A.indptr, A.indices, a_label, bt_indptr, bt_indices, skip, order, n_b,
                 norm_a, norm_b, value_sq, k, mode, shrink, min_support, exclude_self,
-                pop_counts, n_pop,
+                pop_counts, n_pop, _uniform_norms(B, norm_b, value_sq, n_pop),
             )  # fmt: skip
             out = _run_topk(ks.count_topk, ks.count_topk_chunk, args, n_a, k, threads)
     return _to_csr(*out, (n_a, n_b))

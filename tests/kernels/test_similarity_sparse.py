@@ -395,6 +395,69 @@ def test_binary_cosine_between_with_a_full_heap_matches_brute_force(n_a, n_b, n_
     assert_topk_matches(result, reference_scores(A, B, "cosine"), k)
 
 
+@st.composite
+def one_hot_rows(draw, n_fields, n_values, max_rows=40):
+    """Rows with one value per categorical field (one-hot): every row of the same length,
+    many equal counts (ties); sometimes a field left blank (a shorter row)."""
+    n_rows = draw(st.integers(0, max_rows))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    cols = rng.integers(0, n_values, size=(n_rows, n_fields)) + n_values * np.arange(n_fields)
+    dense = np.zeros((n_rows, n_fields * n_values))
+    np.put_along_axis(dense, cols, 1.0, axis=1)
+    if n_rows and draw(st.integers(0, 3)) == 0:
+        dense[rng.integers(0, n_rows), cols[0, 0]] = 0.0
+    return sp.csr_matrix(dense)
+
+
+@pytest.mark.parametrize("metric", ("cosine", "jaccard", "dot"))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_binary_rows_of_equal_length_scored_by_count_equal_generic_loop(metric, data):
+    """Rows of one length (one-hot fields): the count kernel reads a row's scores from its
+    counts (``_uniform_norms``); bit-identical to the loop over every label, and to brute force."""
+    from unittest import mock
+
+    import featcf.similarity as fs
+
+    n_fields, n_values = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    A = data.draw(one_hot_rows(n_fields, n_values))
+    B = data.draw(one_hot_rows(n_fields, n_values))
+    k = data.draw(st.integers(1, 8))
+    w = data.draw(st.sampled_from((None, 0.5, 2.0)))
+    weights = None if w is None else np.full(A.shape[1], w)
+    shrink = data.draw(st.sampled_from((0.0, 0.0, 1.5)))
+    min_support = data.draw(st.integers(0, 3))
+    exclude_self = data.draw(st.booleans())
+    opts = {"shrink": shrink, "min_support": min_support, "weights": weights}
+    got = (
+        topk_similarity_between(A, B, k, metric, **opts),
+        topk_similarity(B, k, metric, exclude_self=exclude_self, **opts),
+    )
+    with mock.patch.object(fs, "_uniform_norms", return_value=False):
+        expected = (
+            topk_similarity_between(A, B, k, metric, **opts),
+            topk_similarity(B, k, metric, exclude_self=exclude_self, **opts),
+        )
+    for a, b in zip(got, expected, strict=True):
+        for part in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(a, part), getattr(b, part)), part
+    ref = reference_scores(A, B, metric, weights, shrink, min_support)
+    assert_topk_matches(got[0], ref, k)
+    ref = reference_scores(B, B, metric, weights, shrink, min_support, exclude_self)
+    assert_topk_matches(got[1], ref, k)
+
+
+def test_binary_rows_of_equal_length_take_the_count_path():
+    import featcf.similarity as fs
+
+    B = sp.csr_matrix(np.eye(3)[[0, 1, 2, 0]])
+    assert fs._uniform_norms(B, np.full(4, 1.0), 1.0, 0)
+    assert not fs._uniform_norms(B, np.array([1.0, 1.0, 2.0, 1.0]), 1.0, 0)
+    assert not fs._uniform_norms(B, np.full(4, 1.0), 0.0, 0)
+    assert not fs._uniform_norms(B, np.full(4, 1.0), 1.0, 2)
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     n_rows=st.integers(0, 6),

@@ -32,7 +32,9 @@ Faster variants chosen by :mod:`featcf.similarity` (all give bit-identical resul
 * :func:`count_topk` / :func:`count_topk_symmetric` (every stored value equal: binary data, and
   jaccard always): integer counts instead of float products (uint16 counters when no count can
   overflow). In self mode the most popular rows may form a dense core whose pair counts come
-  from bitsets (:func:`bitset_pair_counts`, AND + popcount over 64 columns per word).
+  from bitsets (:func:`bitset_pair_counts`, AND + popcount over 64 columns per word). When
+  every row of ``B`` has the same norm (one-hot fields, one value each), :func:`count_topk`
+  reads a row's scores from its counts alone (:func:`_uniform_count_row`).
 * The scatter loops prefetch the ``B^T`` list starts a few columns ahead (:func:`prefetch`).
 """
 
@@ -595,6 +597,7 @@ def count_topk(
     exclude_self,
     pop_counts,
     n_pop,
+    uniform_b,
     n_chunks,
 ):
     """Top-k for binary (all values equal) data: int32 counts instead of float products.
@@ -604,7 +607,9 @@ def count_topk(
     output; ``norm_b`` is by label). ``a_label[i]`` is the label of A's row i in B (self mode),
     else -1. Self mode with a dense core: the ``n_pop`` most popular rows (labels < n_pop) take
     their counts among themselves from ``pop_counts`` (bitsets) and skip the first
-    ``bt_skip[c]`` (popular) entries of every column.
+    ``bt_skip[c]`` (popular) entries of every column. ``uniform_b`` (the caller's promise:
+    every ``norm_b`` equal, ``value_sq > 0``, no popular core, ``B`` without duplicate
+    entries) lets a row's scores be read from its counts alone (:func:`_uniform_count_row`).
 
     Rows go in ``n_chunks`` strided chunks to :func:`count_topk_chunk`, in parallel.
     """
@@ -613,7 +618,7 @@ def count_topk(
         count_topk_chunk(
             a_indptr, a_indices, a_label, bt_indptr, bt_indices, bt_skip, b_orig, n_b, norm_a,
             norm_b, value_sq, k, mode, shrink, min_support, exclude_self, pop_counts, n_pop,
-            out_i, out_s, out_n, np.int64(chunk), n_chunks,
+            uniform_b, out_i, out_s, out_n, np.int64(chunk), n_chunks,
         )  # fmt: skip
     return out_i, out_s, out_n
 
@@ -621,8 +626,8 @@ def count_topk(
 @njit(cache=True)
 def count_topk_chunk(
     a_indptr, a_indices, a_label, bt_indptr, bt_indices, bt_skip, b_orig, n_b, norm_a, norm_b,
-    value_sq, k, mode, shrink, min_support, exclude_self, pop_counts, n_pop, out_i, out_s,
-    out_n, chunk, n_chunks,
+    value_sq, k, mode, shrink, min_support, exclude_self, pop_counts, n_pop, uniform_b, out_i,
+    out_s, out_n, chunk, n_chunks,
 ):  # fmt: skip
     """Rows ``chunk, chunk + n_chunks, ...`` of :func:`count_topk` into ``out_*`` (as
     :func:`sparse_topk_chunk`)."""
@@ -630,6 +635,12 @@ def count_topk_chunk(
     cnt = np.zeros(n_b, np.int32)
     heap_s = np.empty(k, np.float32)
     heap_i = np.empty(k, np.int32)
+    max_len = 0
+    if uniform_b:
+        for i in range(chunk, n_a, n_chunks):
+            max_len = max(max_len, a_indptr[i + 1] - a_indptr[i])
+    score_of = np.empty(max_len + 1, np.float32)
+    hist = np.zeros(4 * (max_len + 1), np.int64)
     # cosine without shrinkage: skip the division for pairs below the full heap's threshold
     prefilter = mode == MODE_COSINE and shrink == 0.0
     for i in range(chunk, n_a, n_chunks):
@@ -648,8 +659,18 @@ def count_topk_chunk(
         if popular:
             for j in range(n_pop):
                 cnt[j] = pop_counts[li, j]
-        size = 0
         na = norm_a[i]
+        if uniform_b and n_b > 0:
+            size = _uniform_count_row(
+                cnt, n_b, a_indptr[i + 1] - a_indptr[i], li if exclude_self else -1, b_orig, na,
+                norm_b[0], value_sq, k, mode, shrink, min_support, score_of, hist, heap_s,
+                heap_i,
+            )  # fmt: skip
+            if size >= 0:
+                heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
+                out_n[i] = size
+                continue
+        size = 0
         thr = -np.inf  # as in _offer_dense: below it a cosine cannot enter the full heap
         for j in range(n_b):
             n_common = cnt[j]
@@ -672,6 +693,68 @@ def count_topk_chunk(
                 thr = np.float64(np.nextafter(heap_s[0], np.float32(-np.inf)))
         heap_sorted(heap_s, heap_i, size, out_s[i], out_i[i])
         out_n[i] = size
+
+
+@njit(cache=True)
+def _uniform_count_row(
+    cnt, n_b, row_len, self_label, b_orig, na, nb, value_sq, k, mode, shrink, min_support,
+    score_of, hist, heap_s, heap_i,
+):  # fmt: skip
+    """One row of :func:`count_topk_chunk` when every row of ``B`` has the norm ``nb``.
+
+    A pair's score then depends on its count ``c`` alone (``c <= row_len``): ``score_of[c]``
+    is computed once per count (NaN for no pair, as the general loop drops it), and the
+    k-th best score ``t`` follows from the histogram of the counts. One pass then offers
+    only the labels scoring ``>= t`` to the heap, in label order, so the heap ends with
+    the same set (best first, ties by index) as the general loop, which offers every
+    label. Scores must not decrease with the count (``value_sq > 0`` and every ``MODE_*``
+    with shrinkage: checked); returns -1, with ``cnt`` untouched, when they do, else the
+    heap size with ``cnt`` reset to zeros. Label ``self_label`` (-1: none) is no pair.
+    """
+    stride = row_len + 1
+    for c in range(4 * stride):
+        hist[c] = 0
+    for c in range(row_len + 1):
+        s = np.float32(_finish(c * value_sq, c, na, nb, mode, shrink))
+        ok = c > 0 and c >= min_support and s != 0.0 and np.isfinite(s)
+        score_of[c] = s if ok else np.nan
+    last = -np.inf
+    for c in range(1, row_len + 1):
+        if score_of[c] == score_of[c]:  # a pair
+            if score_of[c] < last:
+                return -1
+            last = score_of[c]
+    # four interleaved histograms: consecutive equal counts do not wait on one another
+    j4 = n_b - n_b % 4
+    for j in range(0, j4, 4):
+        hist[cnt[j]] += 1
+        hist[stride + cnt[j + 1]] += 1
+        hist[2 * stride + cnt[j + 2]] += 1
+        hist[3 * stride + cnt[j + 3]] += 1
+    for j in range(j4, n_b):
+        hist[cnt[j]] += 1
+    for c in range(row_len + 1):
+        hist[c] += hist[stride + c] + hist[2 * stride + c] + hist[3 * stride + c]
+    if self_label >= 0:
+        hist[cnt[self_label]] -= 1
+    t = -np.inf  # the k-th best score (all pairs when fewer than k)
+    seen = 0
+    for c in range(row_len, 0, -1):
+        if score_of[c] == score_of[c]:
+            seen += hist[c]
+            if seen >= k:
+                t = score_of[c]
+                break
+    size = 0
+    for j in range(n_b):
+        s = score_of[cnt[j]]
+        cnt[j] = 0
+        if s >= t and j != self_label:  # NaN: no pair
+            jo = b_orig[j]
+            if size == k and not worse(heap_s[0], heap_i[0], s, jo):
+                continue
+            size = heap_push(heap_s, heap_i, size, k, s, jo)
+    return size
 
 
 @njit(cache=True, inline="always")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, markdown_table, results_header, write_results  # noqa: E402
+from announce_lift import most_active  # noqa: E402
 
 import featcf  # noqa: E402
 from featcf.datasets import coil2000_frames  # noqa: E402
@@ -61,13 +63,6 @@ def caravan_held_out(path: Path) -> tuple[featcf.Dataset, pd.DataFrame, set]:
     return dataset, products[products["item_id"] == HELD_OUT], owners
 
 
-def most_products(dataset: featcf.Dataset, budget: int, seed: int) -> np.ndarray:
-    """The ``budget`` customers holding the most products (ties in a seeded random order)."""
-    counts = np.asarray(dataset.user_counts(), dtype=np.float64)
-    tie = np.random.default_rng(seed).random(len(counts))
-    return np.asarray(dataset.user_ids)[np.lexsort((tie, -counts))[:budget]]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random-states", default="0,1,2,3,4")
@@ -84,7 +79,7 @@ def main() -> int:
     budget = int(SHARE * dataset.n_users)
     expected = len(owners) * budget / dataset.n_users
 
-    def lift_of(user_ids: np.ndarray | pd.Series) -> str:
+    def lift_of(user_ids: Iterable) -> str:
         hits = len(set(user_ids) & owners)
         return f"{hits} ({hits / expected:.2f}x)"
 
@@ -98,7 +93,7 @@ def main() -> int:
         print(*rows[-1], flush=True)
     content = announce(featcf.ContentKNN().fit(dataset), caravan, budget=budget, reasons=False)
     rows.append(["ContentKNN", lift_of(content["user_id"])])
-    rows.append(["most products first", lift_of(most_products(dataset, budget, 0))])
+    rows.append(["most products first", lift_of(most_active(dataset, budget, 0))])
     rows.append(["random 10 % (expected)", f"{expected:.1f} (1.00x)"])
     table = markdown_table(["model", "caravan owners in the top 10 % (lift)"], rows)
     summary = (

@@ -51,7 +51,7 @@ __all__ = ["ADDED_ENTRIES", "BaseRecommender", "UnsupportedProtocolError"]
 WITHDRAWN = "withdrawn_idx_"
 #: state entries added to the file format after its first files were written: a file may
 #: lack them (it was saved before they existed) and loads with their default
-ADDED_ENTRIES = (WITHDRAWN, "affinity_matrix_")
+ADDED_ENTRIES = (WITHDRAWN, "affinity_matrix_", "band_affine_")
 
 
 class BaseRecommender(

@@ -27,7 +27,7 @@ STATE_KEYS = [
     "item_quality_", "n_users_fit_", "ease_l2_",
 ]  # fmt: skip
 #: entries added since (files without them still load: ``featcf.models.base.ADDED_ENTRIES``)
-STATE_KEYS_ADDED = ["affinity_matrix_"]
+STATE_KEYS_ADDED = ["affinity_matrix_", "band_affine_"]
 
 
 def _fit(shop) -> FeatureCF:

@@ -16,8 +16,8 @@ from featcf.models.feature_cf._weights import (
     band_ndcg,
     given_weights,
     learn_weights,
-    softmax_loss,
 )
+from featcf.models.feature_cf._losses import softmax_loss
 
 
 @pytest.mark.parametrize("set_lines", [None, "all", "some"])

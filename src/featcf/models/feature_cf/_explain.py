@@ -7,12 +7,13 @@ sum to the score. ``"cf"`` names the history item most similar to the recommende
 ``"ease"`` the history item with the largest regression weight towards it (the user features'
 share is a ``"demographics"`` row with ``field="ease"``), and every item field gives one row
 per value the item has, holding that value's share of the field's neighbourhood, content and
-content-regression terms. Items without interactions add their ``"new_item_level"``.
+content-regression terms. Items without interactions add their ``"new_item_level"``, and
+every pair the ``"band_level"`` of the user's history band (the same for all of a user's items).
 
 The ``label`` is the part in plain language (:mod:`featcf.models._reasons`): the history
 parts read "goes with your <items>", the demographic parts "customers like you (<the user's
 feature values that pull most>) choose it", a field value "category = travel matches your
-purchases"; internal constants (``activity``, ``content_level``, ``new_item_level``) are the
+purchases"; internal constants (``activity``, ``content_level``, ``new_item_level``, ``band_level``) are the
 baseline. ``constant="item"`` marks the parts that are the same for every user of an item
 (popularity, rating quality).
 """
@@ -45,6 +46,7 @@ __all__ = ["Vocabulary", "explain_pairs"]
 
 #: the order of the rows of one pair
 _ORDER = {
+    "band_level": -1,
     "new_item_level": 0,
     "cf": 1,
     "ease": 2,
@@ -132,9 +134,10 @@ def explain_pairs(
     cold = core.item_counts[items] == 0
     w = weights.band[band_of(state.n)[rows]]
     w[cold] = weights.cold
-    level = np.where(cold, weights.cold_affine[0], 0.0)
-    slope = np.where(cold, weights.cold_affine[1], 1.0)
-    w = w * slope[:, None]  # items without interactions: scores mapped by the affine level
+    band_level, band_slope = weights.band_affine[band_of(state.n)[rows]].T
+    level = band_slope * np.where(cold, weights.cold_affine[0], 0.0)
+    slope = band_slope * np.where(cold, weights.cold_affine[1], 1.0)
+    w = w * slope[:, None]  # scores mapped by the affine maps: slopes here, levels below
     contrib = w * terms / weights.scale
     pair = np.arange(len(rows))
     own = state.n[rows] > 0
@@ -142,6 +145,8 @@ def explain_pairs(
     # without a history of their own, users are scored through similar customers' histories
     similar = np.where(own, SIMILAR_CUSTOMERS, demo)
     out = _Rows()
+    if weights.band_affine[:, 0].any():  # absent from models without band maps
+        out.add(pair, "band_level", band_level, BASELINE)
     out.add(pair[cold], "new_item_level", level[cold], BASELINE)
     history = _history_rows(
         out, scorer, state, rows, items, w, contrib, weights.scale, vocabulary, demo

@@ -126,6 +126,11 @@ class FeatureCF(BaseRecommender):
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 
+    Last, since the search looks at one customer's products only, every band's scores are
+    mapped by a level and a positive slope (``band_affine_``) fitted on the ranking of each
+    validation item's hidden buyers among the users: a customer's ranking of products is
+    unchanged, and audiences (:meth:`recommend_users`) compare all bands on one scale.
+
     **Items without interactions** (cold catalogue items, products added with
     :meth:`add_items`) are scored with their own learned weight vector
     (``cold_item_weights_``: content, feature-similarity CF, predicted popularity,
@@ -135,19 +140,12 @@ class FeatureCF(BaseRecommender):
     default it surfaces only when it fits the user well (lower ``new_item_shift`` to promote
     new products).
 
-    **Explanations** (:meth:`explain`) list one row per term: ``part="cf"`` (``value`` =
-    the history item most similar to the recommended one), ``"ease"`` (its history part;
-    ``value`` = the history item with the largest regression weight towards it; the part of
-    the user's features is a ``"demographics"`` row with ``field="ease"``), ``"user_cf"``,
-    ``"cooccurrence"``, ``"popularity"``, ``"activity"``, ``"rating"``,
-    ``"demographics"``, ``"content_level"`` (the constant of the ``"content_ridge"``
-    regression), and per item field one ``part="field"`` row per value the item has (e.g.
-    ``field="genre", value="Comedy"``) holding that value's share of the field's
-    neighbourhood, content and content-regression terms; items without interactions add
-    ``"new_item_level"``
-    (the affine level). The contributions sum to :meth:`predict`. Every row has a
-    plain-language ``label``, and ``reasons=True`` on the recommendation calls joins the
-    largest positive labels into one line (see the explanations guide).
+    **Explanations** (:meth:`explain`) list one row per term (``part``: ``"cf"`` names the
+    history item most similar to the recommended one, and per item field one
+    ``part="field"`` row per value the item has), plus the levels of the affine maps
+    (``"new_item_level"``, ``"band_level"``); the contributions sum to :meth:`predict`.
+    Every row has a plain-language ``label``, and ``reasons=True`` on the recommendation
+    calls joins the largest positive labels into one line (see the explanations guide).
 
     **Similar products and customers** (:meth:`similar_items`, :meth:`similar_users`)
     weigh similarities the model uses by the learned weights: per-field feature cosine plus
@@ -255,6 +253,9 @@ class FeatureCF(BaseRecommender):
         Weights per history-length band (rows follow :data:`~featcf.models.feature_cf.BAND_EDGES`).
     cold_item_weights_ : numpy.ndarray of shape (n_terms,)
         Weights used for items without interactions; ``cold_item_affine_`` their level.
+    band_affine_ : numpy.ndarray of shape (5, 2)
+        Per history band, the level and the (positive) slope that map the band's scores onto
+        one scale across customers (identity in files saved before the maps).
     ease_l2_ : float or None
         L2 penalty of the ``"ease"`` term (None when the term is left out).
     ease_matrix_ : numpy.ndarray of shape (n_items, n_items) or None
@@ -317,6 +318,7 @@ class FeatureCF(BaseRecommender):
     n_users_fit_ = FittedAttribute("n_users")
     ease_l2_ = FittedAttribute("scorer.core.ease_l2")
     affinity_matrix_ = FittedAttribute("scorer.core.affinity")
+    band_affine_ = FittedAttribute("weights.band_affine")
 
     def __init__(
         self,

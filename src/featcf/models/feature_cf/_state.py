@@ -165,22 +165,36 @@ class TermWeights:
     """How the scaled terms combine: ``score = sum_t w_t(band) * T_t / scale_t``.
 
     Items without interactions use ``cold`` and the affine map ``cold_affine`` (level,
-    slope) that puts their scores on the warm items' scale. All float64.
+    slope) that puts their scores on the warm items' scale. Last, every score of a user in
+    band ``b`` is mapped by ``band_affine[b]`` (level, slope > 0), which puts the bands on
+    one scale across users. All float64.
     """
 
     scale: np.ndarray
     band: np.ndarray
     cold: np.ndarray
     cold_affine: np.ndarray
+    band_affine: np.ndarray
 
     @classmethod
-    def of(cls, scale: Any, band: Any, cold: Any, cold_affine: Any = (0.0, 1.0)) -> TermWeights:
-        """Weights from array-likes, as float64 arrays."""
+    def of(
+        cls,
+        scale: Any,
+        band: Any,
+        cold: Any,
+        cold_affine: Any = (0.0, 1.0),
+        band_affine: Any = None,
+    ) -> TermWeights:
+        """Weights from array-likes, as float64 arrays (``band_affine`` None: identity)."""
+        band = np.asarray(band, dtype=np.float64)
+        if band_affine is None:
+            band_affine = np.tile([0.0, 1.0], (band.shape[0], 1))
         return cls(
             np.asarray(scale, dtype=np.float64),
-            np.asarray(band, dtype=np.float64),
+            band,
             np.asarray(cold, dtype=np.float64),
             np.asarray(cold_affine, dtype=np.float64),
+            np.asarray(band_affine, dtype=np.float64),
         )
 
 
@@ -348,6 +362,7 @@ def state_schema(dataset: Dataset) -> dict[str, Spec]:
         "n_users_fit_": Json(json_int(equal=n_users)),
         "ease_l2_": Json(json_float(0.0, low_open=True), optional=True),
         "affinity_matrix_": Array("float32", (n_ucols + n_cols + 2, n_cols + 1), optional=True),
+        "band_affine_": Array("float64", (len(BAND_EDGES), 2), optional=True),
     }
 
 
@@ -390,6 +405,9 @@ def check_state(
             raise ValueError(f"{name} must be present exactly when the Dataset has user features")
     if not user_columns and state["ease_feature_matrix_"] is not None:
         raise ValueError("ease_feature_matrix_ must be absent without user feature columns")
+    affine = state.get("band_affine_")
+    if affine is not None and not (affine[:, 1] > 0).all():
+        raise ValueError("band_affine_ slopes (second column) must be positive")
 
 
 def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings) -> Fitted:
@@ -426,5 +444,6 @@ def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings)
         state["band_weights_"],
         state["cold_item_weights_"],
         state["cold_item_affine_"],
+        state.get("band_affine_"),  # None in files saved before it: the identity
     )
     return Fitted(make_scorer(inputs, settings, state["term_names_"], core), weights)

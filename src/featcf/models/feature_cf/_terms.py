@@ -334,15 +334,17 @@ def combine(
     weights: TermWeights, item_counts: np.ndarray, terms: np.ndarray, n: np.ndarray, items: Any
 ) -> np.ndarray:
     """Scores from raw terms: scaled, weighted by the users' history bands; items without
-    interactions by their own weights and affine map."""
+    interactions by their own weights and affine map; then each user's band map."""
     scaled = terms / weights.scale[:, None, None]
-    w_users = weights.band[band_of(n)]  # (n_users, n_terms)
+    band = band_of(n)
+    w_users = weights.band[band]  # (n_users, n_terms)
     scores = np.einsum("tui,ut->ui", scaled, w_users)
     cold = item_counts[items] == 0
     if cold.any():
         a, b = weights.cold_affine
         scores[:, cold] = a + b * np.einsum("tui,t->ui", scaled[:, :, cold], weights.cold)
-    return scores
+    level, slope = weights.band_affine[band].T
+    return level[:, None] + slope[:, None] * scores
 
 
 def score(scorer: Scorer, weights: TermWeights, user: UserState, items: np.ndarray) -> np.ndarray:

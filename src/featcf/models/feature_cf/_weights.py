@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from featcf._validation import check_real
 from featcf.metrics import ndcg_at_k
+from featcf.models.feature_cf._calibrate import band_affine
 from featcf.models.feature_cf._core import demographic_lifts, with_demographics, with_ease
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._linalg import (
@@ -27,6 +28,7 @@ from featcf.models.feature_cf._linalg import (
     mean_item_count,
     one_blas_thread,
 )
+from featcf.models.feature_cf._losses import softmax_loss
 from featcf.models.feature_cf._search import band_data, search_band
 from featcf.models.feature_cf._split import (
     Sample,
@@ -60,7 +62,6 @@ __all__ = [
     "learn_weights",
     "select_demo_shrinkage",
     "select_ease",
-    "softmax_loss",
 ]
 
 #: fewer validation positives than this: uniform weights
@@ -353,7 +354,9 @@ def learn_weights(
         if data is not None:
             band_w[b, mask], _ = search_band(data, band_w[b, mask])
     affine = _cold_affine(blocks, band_w, cold_w, mask, plan.new_item_shift)
-    return TermWeights.of(scale, band_w, cold_w, affine)
+    return TermWeights.of(
+        scale, band_w, cold_w, affine, band_affine(blocks, band_w, cold_w, affine, mask)
+    )
 
 
 def _blocks(samples: list[Sample], mask: np.ndarray, scale: np.ndarray) -> list[Block]:
@@ -475,56 +478,6 @@ def _cold_affine(
         level = wz.mean() - float(new_item_shift) * wz.std()
         affine = np.array([level - slope * cz.mean(), slope])
     return affine
-
-
-def softmax_loss(
-    z: np.ndarray,
-    pos: np.ndarray,
-    blocked: np.ndarray,
-    axis: int,
-    set_lines: np.ndarray | None = None,
-    set_weight: float = 1.0,
-) -> tuple[float, np.ndarray]:
-    """A listwise softmax loss along ``axis`` and its gradient dL/dz.
-
-    Entries where ``blocked`` is set are left out of the softmax. Per line (row for
-    ``axis=1``, column for ``axis=0``) with positives ``P`` (``pos``), the loss is
-    ``-sum_{p in P} log softmax(z)[p]`` (cross-entropy: every positive pulled up), or, on
-    the lines where ``set_lines`` (one flag per line) is set,
-    ``set_weight * -log sum_{p in P} softmax(z)[p]`` (the likelihood of the set:
-    satisfied once some positives lead, as top-n metrics are). Lines without positives
-    add nothing.
-
-    Returns
-    -------
-    loss : float
-    grad : numpy.ndarray, same shape as ``z``
-    """
-    cnt = pos.sum(axis=axis, keepdims=True).astype(np.float32)
-    zz = np.where(blocked, -np.inf, z)
-    zmax = zz.max(axis=axis, keepdims=True)
-    zmax = np.where(np.isfinite(zmax), zmax, np.float32(0.0))
-    e = np.exp(zz - zmax)
-    tot = e.sum(axis=axis, keepdims=True)
-    has = cnt > 0
-    lse = np.log(np.where(tot > 0, tot, np.float32(1.0))) + zmax
-    prob = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
-    if set_lines is None or not set_lines.any():
-        loss = float((cnt * lse)[has].sum(dtype=np.float64) - z[pos].sum(dtype=np.float64))
-        return loss, cnt * prob - pos
-    as_set = np.expand_dims(np.asarray(set_lines, dtype=bool), axis)
-    ce = has & ~as_set
-    ce_pos = pos & ce
-    loss = float((cnt * lse)[ce].sum(dtype=np.float64) - z[ce_pos].sum(dtype=np.float64))
-    grad = np.where(ce, cnt * prob - pos, np.float32(0.0))
-    e_pos = np.where(pos, e, np.float32(0.0))
-    tot_pos = e_pos.sum(axis=axis, keepdims=True)
-    ok = has & as_set & (tot_pos > 0)
-    lse_pos = np.log(np.where(ok, tot_pos, np.float32(1.0))) + zmax
-    loss += float(set_weight * (lse - lse_pos)[ok].sum(dtype=np.float64))
-    q = np.divide(e_pos, tot_pos, out=np.zeros_like(e_pos), where=ok)
-    grad += np.where(ok, np.float32(set_weight), np.float32(0.0)) * (prob - q)
-    return loss, grad
 
 
 def band_ndcg(blocks: Sequence[tuple], band: int, w: np.ndarray, n: int = 10) -> float:

@@ -1,0 +1,111 @@
+"""One level and slope per history band: scores comparable across customers.
+
+The band search (:mod:`~featcf.models.feature_cf._search`) picks each band's weights for
+ranking *products for one customer*. It does not look at how a band's scores compare with
+another band's, which is what ranking *customers for one product* reads (``recommend_users``,
+a launch's audience, CoIL's caravan question). This step maps each band's scores by an
+affine map ``level_b + slope_b * s`` with ``slope_b > 0``: a customer's ranking of products is
+unchanged, and the levels and slopes are fitted on the validation users' audiences, the
+per-product softmax over customers of the weight learning (every validation column: warm
+products and the hidden products of the new-item rounds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from featcf.models.feature_cf._losses import softmax_loss
+
+__all__ = ["MIN_SLOPE", "Audience", "audience_loss", "band_affine", "identity_affine"]
+
+#: smallest slope of a band's map (it must stay positive: rankings per customer are kept)
+MIN_SLOPE = 0.05
+#: penalty tying neighbouring bands' maps, and pulling every map towards the identity
+TIE = 0.05
+PULL = 1e-3
+
+
+def identity_affine(n_bands: int) -> np.ndarray:
+    """Level 0 and slope 1 for every band, shape (n_bands, 2)."""
+    return np.tile(np.array([0.0, 1.0]), (n_bands, 1))
+
+
+@dataclass(frozen=True, eq=False)
+class Audience:
+    """One validation block as the band maps see it."""
+
+    #: each user's history band, and the scores before the band maps (users x columns)
+    tag: np.ndarray
+    z: np.ndarray
+    #: targets, and users left out of a column's softmax (seen, not targets)
+    pos: np.ndarray
+    blocked: np.ndarray
+
+
+def audience_loss(theta: np.ndarray, blocks: Sequence[Audience]) -> tuple[float, np.ndarray]:
+    """The per-column softmax loss over users of the mapped scores, summed over ``blocks``,
+    and its gradient in ``theta`` (the levels of the bands, then their slopes)."""
+    n_bands = len(theta) // 2
+    level, slope = theta[:n_bands], theta[n_bands:]
+    total, grad = 0.0, np.zeros(2 * n_bands)
+    for block in blocks:
+        tag, z = block.tag, block.z
+        mapped = level[tag, None] + slope[tag, None] * z
+        loss, g = softmax_loss(mapped, block.pos, block.blocked, 0)
+        total += loss
+        grad[:n_bands] += np.bincount(tag, g.sum(axis=1), minlength=n_bands)
+        grad[n_bands:] += np.bincount(tag, (g * z).sum(axis=1), minlength=n_bands)
+    return total, grad
+
+
+def band_affine(
+    blocks: Sequence[tuple],
+    band_w: np.ndarray,
+    cold_w: np.ndarray,
+    cold_affine: np.ndarray,
+    mask: np.ndarray,
+) -> np.ndarray:
+    """Per band, the level and slope (shape (n_bands, 2)) that rank the validation users'
+    audiences best.
+
+    ``blocks`` hold ``(tag, scaled, pos, blocked, cold_cols)`` (``_weights.Block``); the
+    scores of a block are those of :func:`~featcf.models.feature_cf._terms.combine`
+    (band weights on warm columns, ``cold_w`` and ``cold_affine`` on hidden ones). The loss
+    is :func:`audience_loss`, averaged over the positives, plus a small tie of neighbouring
+    bands and a pull to the identity (bands without validation users follow their
+    neighbours). Without positives the identity is returned.
+    """
+    from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
+
+    n_bands = band_w.shape[0]
+    audiences = []
+    for tag, scaled, pos, blocked, cold_cols in blocks:
+        z = np.matmul(band_w[tag][:, mask].astype(np.float32)[:, None, :], scaled)[:, 0, :]
+        if cold_cols.any():
+            zc = np.matmul(cold_w[mask].astype(np.float32), scaled[:, :, cold_cols])
+            z[:, cold_cols] = cold_affine[0] + cold_affine[1] * zc
+        audiences.append(Audience(tag, z.astype(np.float64), pos, blocked))
+    n_pos = sum(int(a.pos.sum()) for a in audiences)
+    if n_pos == 0:
+        return identity_affine(n_bands)
+    target = identity_affine(n_bands).T.ravel()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = audience_loss(theta, audiences)
+        loss, grad = loss / n_pos, grad / n_pos
+        for part in (slice(0, n_bands), slice(n_bands, 2 * n_bands)):
+            diff = np.diff(theta[part])
+            loss += TIE * float(diff @ diff)
+            tie = np.zeros(n_bands)
+            tie[1:] += 2 * TIE * diff
+            tie[:-1] -= 2 * TIE * diff
+            grad[part] += tie
+        away = theta - target
+        return loss + PULL * float(away @ away), grad + 2 * PULL * away
+
+    bounds = [(None, None)] * n_bands + [(MIN_SLOPE, None)] * n_bands
+    res = minimize(objective, target, jac=True, method="L-BFGS-B", bounds=bounds)
+    return np.column_stack([res.x[:n_bands], np.maximum(res.x[n_bands:], MIN_SLOPE)])

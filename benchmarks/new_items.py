@@ -29,8 +29,9 @@ the direction of the vector, the affine map of new items is monotone):
 - ``split optimum (test)``: the same losses minimised on each split's *test* units;
 - ``shared optimum (test)``: one vector minimising them on all test units of the protocol.
 
-The two ``(test)`` rows look at the test part and are **diagnostics only**: they bound
-what any single weighting of these terms can reach (in sample). Intervals are paired
+The two ``(test)`` rows look at the test part and are **diagnostics only**: they show
+what re-weighting these terms reaches in sample (the losses' optimum, not the AUC's: a
+search of the AUC itself gets somewhat higher, see the results file). Intervals are paired
 bootstraps against ``learned`` (``_paired.py``) over the units (customers or products);
 for CoIL cold items the customers of a split share 4 cold products, so those intervals
 understate the noise between splits: read the per-seed values.

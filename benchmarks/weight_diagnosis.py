@@ -62,10 +62,10 @@ def diagnose(ds, seed: int, k: int) -> dict[str, float]:
     from featcf.metrics import ndcg_at_k
     from featcf.models import FeatureCF
     from featcf.models.feature_cf._inputs import positives
+    from featcf.models.feature_cf._losses import softmax_loss
     from featcf.models.feature_cf._state import band_of
     from featcf.models.feature_cf._terms import compute_terms
     from featcf.models.feature_cf._users import folded_users
-    from featcf.models.feature_cf._losses import softmax_loss
 
     split = split_cold_users(ds, 0.2, random_state=seed, reveal=k)
     model = FeatureCF(random_state=0, show_progress=False).fit(split.train)

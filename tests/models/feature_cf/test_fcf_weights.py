@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from featcf.models.feature_cf import FeatureCF
 from featcf.models.feature_cf._inputs import Learning
 from featcf.models.feature_cf._linalg import EASE_L2_GRID, mean_item_count
+from featcf.models.feature_cf._losses import softmax_loss
 from featcf.models.feature_cf._split import Sample
 from featcf.models.feature_cf._weights import (
     WEIGHT_SHARE_TOLERANCE,
@@ -17,7 +18,6 @@ from featcf.models.feature_cf._weights import (
     given_weights,
     learn_weights,
 )
-from featcf.models.feature_cf._losses import softmax_loss
 
 
 @pytest.mark.parametrize("set_lines", [None, "all", "some"])
@@ -170,3 +170,24 @@ def test_learned_weights_move_with_random_state_within_the_stated_tolerance(shop
     shares = [m.band_weights_ / m.band_weights_.sum(axis=1, keepdims=True)
               for m in (shop_model, other)]  # fmt: skip
     assert np.abs(shares[0] - shares[1]).max() <= WEIGHT_SHARE_TOLERANCE
+
+
+def test_terms_that_are_zero_on_new_items_have_new_item_weight_zero(shop, shop_model):
+    """A term that reads the item's own interactions is 0 for an item without any, so its
+    new-item weight is 0 (it used to keep the optimiser's starting value: 2-5 % of the
+    vector for terms that cannot move a new product's score)."""
+    from featcf.models.feature_cf._terms import compute_terms
+    from featcf.models.feature_cf._users import fitted_users
+
+    fitted = shop_model._fitted
+    new_items = np.flatnonzero(fitted.scorer.core.item_counts == 0)
+    assert len(new_items) == 2  # the shop's launches
+    users = np.arange(shop.n_users)
+    state = fitted_users(fitted.scorer, users, fitted.scorer.core.values[users])
+    terms = compute_terms(fitted.scorer, state, new_items)  # (terms, users, new items)
+    zero = ~(terms != 0).any(axis=(1, 2))
+    names = np.array(shop_model.term_names_)
+    assert {"ease", "user_cf", "cooccurrence"} <= set(names[zero])
+    weights = shop_model.cold_item_weights_
+    assert (weights[zero] == 0).all(), dict(zip(names[zero], weights[zero], strict=True))
+    assert (weights[~zero] > 0).any()

@@ -140,8 +140,7 @@ class FeatureCF(BaseRecommender):
     default it surfaces only when it fits the user well (lower ``new_item_shift`` to promote
     new products).
 
-    **Explanations** (:meth:`explain`) list one row per term (``part``: ``"cf"`` names the
-    history item most similar to the recommended one, and per item field one
+    **Explanations** (:meth:`explain`) list one row per term (per item field one
     ``part="field"`` row per value the item has), plus the levels of the affine maps
     (``"new_item_level"``, ``"band_level"``); the contributions sum to :meth:`predict`.
     Every row has a plain-language ``label``, and ``reasons=True`` on the recommendation
@@ -252,10 +251,11 @@ class FeatureCF(BaseRecommender):
     band_weights_ : numpy.ndarray of shape (5, n_terms)
         Weights per history-length band (rows follow :data:`~featcf.models.feature_cf.BAND_EDGES`).
     cold_item_weights_ : numpy.ndarray of shape (n_terms,)
-        Weights used for items without interactions; ``cold_item_affine_`` their level.
+        Weights of items without interactions (0 for terms that are 0 on all of them).
+    cold_item_affine_ : numpy.ndarray of shape (2,)
+        Level and slope that put their scores on the warm items' scale.
     band_affine_ : numpy.ndarray of shape (5, 2)
-        Per history band, the level and the (positive) slope that map the band's scores onto
-        one scale across customers (identity in files saved before the maps).
+        Per band, level and slope (> 0) putting its scores on one scale across customers.
     ease_l2_ : float or None
         L2 penalty of the ``"ease"`` term (None when the term is left out).
     ease_matrix_ : numpy.ndarray of shape (n_items, n_items) or None

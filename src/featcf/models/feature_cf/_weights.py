@@ -343,7 +343,7 @@ def learn_weights(
     band_w = np.zeros((n_bands, n_terms))
     band_w[:, mask] = band_free
     cold_w = np.zeros(n_terms)
-    cold_w[mask] = cold_free
+    cold_w[mask] = cold_free * _nonzero_on_new_items(blocks)
     fallback = names.index("popularity") if mask[names.index("popularity")] else mask.argmax()
     for w in (*band_w, cold_w):
         if not (w > 0).any():
@@ -357,6 +357,20 @@ def learn_weights(
     return TermWeights.of(
         scale, band_w, cold_w, affine, band_affine(blocks, band_w, cold_w, affine, mask)
     )
+
+
+def _nonzero_on_new_items(blocks: list[Block]) -> np.ndarray:
+    """Per free term, whether it is non-zero for some user on some hidden item (all True
+    without hidden items). A term that is 0 on every item without interactions (the CF
+    terms, the demographic lifts, the field neighbourhoods: they read the item's own
+    interactions) cannot move a new item's score, so its new-item weight is set to 0 rather
+    than left where the optimiser started it."""
+    seen = None
+    for block in blocks:
+        if block.cold_cols.any():
+            here = (block.scaled[:, :, block.cold_cols] != 0).any(axis=(0, 2))
+            seen = here if seen is None else seen | here
+    return np.ones(blocks[0].scaled.shape[1], dtype=bool) if seen is None else seen
 
 
 def _blocks(samples: list[Sample], mask: np.ndarray, scale: np.ndarray) -> list[Block]:

@@ -143,3 +143,26 @@ def test_a_file_with_a_non_positive_band_slope_is_refused(shop_model, tmp_path):
     write_model_file(tmp_path / "bad.npz", meta, bad)
     with pytest.raises(featcf.ModelFormatError, match="band_affine_"):
         featcf.load(tmp_path / "bad.npz")
+
+
+def test_customers_left_without_history_by_a_round_are_not_its_audience():
+    """A new-item round leaves the customers who bought only the hidden items without
+    history, every one of them a buyer: the zero-history band must not learn from that
+    that customers without purchases buy new products."""
+    rng = np.random.default_rng(1)
+    n_users, n_cols = 400, 6
+    tag = np.where(np.arange(n_users) < 100, 0, 1)
+    z = rng.normal(size=(n_users, n_cols))
+    pos = rng.random((n_users, n_cols)) < 0.1
+    pos[tag == 0] = rng.random(((tag == 0).sum(), n_cols)) < 0.9  # the round's artefact
+    blocks = [
+        (tag, z[:, None, :].astype(np.float32), pos, np.zeros_like(pos), np.ones(n_cols, bool))
+    ]
+    affine = band_affine(
+        blocks, np.ones((2, 1)), np.ones(1), np.array([0.0, 1.0]), np.ones(1, bool)
+    )
+    assert affine[0, 0] < affine[1, 0] + 0.05  # no lift for the zero-history band
+    # the same customers on warm items (not a round) do count
+    warm = [(tag, blocks[0][1], pos, np.zeros_like(pos), np.zeros(n_cols, bool))]
+    affine = band_affine(warm, np.ones((2, 1)), np.ones(1), np.array([0.0, 1.0]), np.ones(1, bool))
+    assert affine[0, 0] > affine[1, 0] + 0.5

@@ -33,7 +33,7 @@ from _common import markdown_table, results_header, write_results  # noqa: E402
 from _paired import paired_interval  # noqa: E402
 
 from featcf import FeatureCF  # noqa: E402
-from featcf.models.feature_cf._calibrate import identity_affine  # noqa: E402
+from featcf.models.feature_cf._state import identity_affine  # noqa: E402
 
 WITH, WITHOUT = "FeatureCF", "FeatureCF, identity maps"
 

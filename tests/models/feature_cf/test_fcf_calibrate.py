@@ -17,8 +17,9 @@ from featcf.models.feature_cf._calibrate import (
     Audience,
     audience_loss,
     band_affine,
-    identity_affine,
+    block_scores,
 )
+from featcf.models.feature_cf._state import identity_affine
 
 
 def _audiences(seed: int, n_bands: int = 3) -> list[Audience]:
@@ -71,6 +72,14 @@ def _blocks_of(tag, z, pos):
     ]
 
 
+def _maps(blocks):
+    """Two bands' maps for blocks of one free term weighing 1 (new items too, identity
+    new-item map)."""
+    mask = np.ones(1, bool)
+    warm = block_scores(blocks, np.ones((2, 1)), mask)
+    return band_affine(blocks, warm, np.ones(1), np.array([0.0, 1.0]), mask, 2)
+
+
 def test_band_maps_undo_a_band_put_on_another_scale():
     """Band 1's scores are ``4 t + 3`` where band 0's are ``t``: the maps put them back on
     one scale (slope ratio near 1/4), and the audiences are ranked better than unmapped."""
@@ -80,8 +89,7 @@ def test_band_maps_undo_a_band_put_on_another_scale():
     truth = rng.normal(size=(n_users, n_cols))
     pos = rng.random((n_users, n_cols)) < 1 / (1 + np.exp(-(2 * truth - 3)))
     z = np.where(tag[:, None] == 1, 4 * truth + 3, truth)
-    band_w, mask = np.ones((2, 1)), np.ones(1, dtype=bool)
-    affine = band_affine(_blocks_of(tag, z, pos), band_w, np.ones(1), np.array([0.0, 1.0]), mask)
+    affine = _maps(_blocks_of(tag, z, pos))
     assert affine.shape == (2, 2) and (affine[:, 1] > 0).all()
     assert affine[1, 1] / affine[0, 1] == pytest.approx(0.25, rel=0.25)
     audience = [Audience(tag, z, pos, np.zeros_like(pos))]
@@ -94,9 +102,7 @@ def test_without_positives_the_maps_are_the_identity():
     tag = np.array([0, 1, 1])
     z = np.arange(6.0).reshape(3, 2)
     pos = np.zeros((3, 2), dtype=bool)
-    out = band_affine(
-        _blocks_of(tag, z, pos), np.ones((2, 1)), np.ones(1), np.array([0.0, 1.0]), np.ones(1, bool)
-    )
+    out = _maps(_blocks_of(tag, z, pos))
     np.testing.assert_array_equal(out, identity_affine(2))
 
 
@@ -158,11 +164,9 @@ def test_customers_left_without_history_by_a_round_are_not_its_audience():
     blocks = [
         (tag, z[:, None, :].astype(np.float32), pos, np.zeros_like(pos), np.ones(n_cols, bool))
     ]
-    affine = band_affine(
-        blocks, np.ones((2, 1)), np.ones(1), np.array([0.0, 1.0]), np.ones(1, bool)
-    )
+    affine = _maps(blocks)
     assert affine[0, 0] < affine[1, 0] + 0.05  # no lift for the zero-history band
     # the same customers on warm items (not a round) do count
     warm = [(tag, blocks[0][1], pos, np.zeros_like(pos), np.zeros(n_cols, bool))]
-    affine = band_affine(warm, np.ones((2, 1)), np.ones(1), np.array([0.0, 1.0]), np.ones(1, bool))
+    affine = _maps(warm)
     assert affine[0, 0] > affine[1, 0] + 0.5

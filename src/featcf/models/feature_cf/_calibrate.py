@@ -18,9 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from featcf.models.feature_cf._losses import softmax_loss
+from featcf.models.feature_cf._losses import neighbour_tie, softmax_loss
+from featcf.models.feature_cf._state import identity_affine
 
-__all__ = ["MIN_SLOPE", "Audience", "audience_loss", "band_affine", "identity_affine"]
+__all__ = [
+    "MIN_SLOPE",
+    "Audience",
+    "audience_loss",
+    "band_affine",
+    "block_scores",
+]
 
 #: smallest slope of a band's map (it must stay positive: rankings per customer are kept)
 MIN_SLOPE = 0.05
@@ -29,9 +36,14 @@ TIE = 0.05
 PULL = 1e-3
 
 
-def identity_affine(n_bands: int) -> np.ndarray:
-    """Level 0 and slope 1 for every band, shape (n_bands, 2)."""
-    return np.tile(np.array([0.0, 1.0]), (n_bands, 1))
+def block_scores(blocks: Sequence[tuple], band_w: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    """Per validation block ``(tag, scaled, pos, blocked, cold_cols)``, its scores under each
+    user's band weights on every column (float32, users x columns): computed once for
+    ``_weights._cold_affine`` and :func:`band_affine`."""
+    return [
+        np.matmul(band_w[tag][:, mask].astype(np.float32)[:, None, :], scaled)[:, 0, :]
+        for tag, scaled, *_ in blocks
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,27 +76,28 @@ def audience_loss(theta: np.ndarray, blocks: Sequence[Audience]) -> tuple[float,
 
 def band_affine(
     blocks: Sequence[tuple],
-    band_w: np.ndarray,
+    warm: Sequence[np.ndarray],
     cold_w: np.ndarray,
     cold_affine: np.ndarray,
     mask: np.ndarray,
+    n_bands: int,
 ) -> np.ndarray:
     """Per band, the level and slope (shape (n_bands, 2)) that rank the validation users'
     audiences best.
 
-    ``blocks`` hold ``(tag, scaled, pos, blocked, cold_cols)`` (``_weights.Block``); the
-    scores of a block are those of :func:`~featcf.models.feature_cf._terms.combine`
-    (band weights on warm columns, ``cold_w`` and ``cold_affine`` on hidden ones). The loss
-    is :func:`audience_loss`, averaged over the positives, plus a small tie of neighbouring
-    bands and a pull to the identity (bands without validation users follow their
-    neighbours). Without positives the identity is returned.
+    ``blocks`` hold ``(tag, scaled, pos, blocked, cold_cols)`` (``_weights.Block``) and
+    ``warm`` their :func:`block_scores`; a block's scores are those of
+    :func:`~featcf.models.feature_cf._terms.combine` (band weights on warm columns,
+    ``cold_w`` and ``cold_affine`` on hidden ones). The loss is :func:`audience_loss`,
+    averaged over the positives, plus a small tie of neighbouring bands and a pull to the
+    identity (bands without validation users follow their neighbours). Without positives
+    the identity is returned.
     """
     from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
 
-    n_bands = band_w.shape[0]
     audiences = []
-    for tag, scaled, pos, blocked, cold_cols in blocks:
-        z = np.matmul(band_w[tag][:, mask].astype(np.float32)[:, None, :], scaled)[:, 0, :]
+    for (tag, scaled, pos, blocked, cold_cols), zw in zip(blocks, warm, strict=True):
+        z = zw.copy()
         if cold_cols.any():
             zc = np.matmul(cold_w[mask].astype(np.float32), scaled[:, :, cold_cols])
             z[:, cold_cols] = cold_affine[0] + cold_affine[1] * zc
@@ -104,12 +117,9 @@ def band_affine(
         loss, grad = audience_loss(theta, audiences)
         loss, grad = loss / n_pos, grad / n_pos
         for part in (slice(0, n_bands), slice(n_bands, 2 * n_bands)):
-            diff = np.diff(theta[part])
-            loss += TIE * float(diff @ diff)
-            tie = np.zeros(n_bands)
-            tie[1:] += 2 * TIE * diff
-            tie[:-1] -= 2 * TIE * diff
-            grad[part] += tie
+            g_tie = np.zeros(n_bands)
+            loss += neighbour_tie(theta[part], TIE, g_tie)
+            grad[part] += g_tie
         away = theta - target
         return loss + PULL * float(away @ away), grad + 2 * PULL * away
 

@@ -13,9 +13,9 @@ every pair the ``"band_level"`` of the user's history band (the same for all of 
 The ``label`` is the part in plain language (:mod:`featcf.models._reasons`): the history
 parts read "goes with your <items>", the demographic parts "customers like you (<the user's
 feature values that pull most>) choose it", a field value "category = travel matches your
-purchases"; internal constants (``activity``, ``content_level``, ``new_item_level``, ``band_level``) are the
-baseline. ``constant="item"`` marks the parts that are the same for every user of an item
-(popularity, rating quality).
+purchases"; internal constants (``activity``, ``content_level``, ``new_item_level``,
+``band_level``) are the baseline. ``constant="item"`` marks the parts that are the same for
+every user of an item (popularity, rating quality).
 """
 
 from __future__ import annotations
@@ -132,9 +132,10 @@ def explain_pairs(
     ctx = term_context(scorer, state, uniq)
     terms = evaluate_terms(ctx)[:, rows, pos].T  # (pairs, terms)
     cold = core.item_counts[items] == 0
-    w = weights.band[band_of(state.n)[rows]]
+    band = band_of(state.n)[rows]
+    w = weights.band[band]
     w[cold] = weights.cold
-    band_level, band_slope = weights.band_affine[band_of(state.n)[rows]].T
+    band_level, band_slope = weights.band_affine[band].T
     level = band_slope * np.where(cold, weights.cold_affine[0], 0.0)
     slope = band_slope * np.where(cold, weights.cold_affine[1], 1.0)
     w = w * slope[:, None]  # scores mapped by the affine maps: slopes here, levels below

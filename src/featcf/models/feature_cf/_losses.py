@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["softmax_loss"]
+__all__ = ["neighbour_tie", "softmax_loss"]
 
 
 def softmax_loss(
@@ -55,3 +55,13 @@ def softmax_loss(
     q = np.divide(e_pos, tot_pos, out=np.zeros_like(e_pos), where=ok)
     grad += np.where(ok, np.float32(set_weight), np.float32(0.0)) * (prob - q)
     return loss, grad
+
+
+def neighbour_tie(w: np.ndarray, strength: float, grad: np.ndarray) -> float:
+    """``strength * sum((w[b + 1] - w[b]) ** 2)`` over neighbouring rows (history bands) of
+    ``w``; its gradient is added to ``grad`` (same shape as ``w``) in place. Sparse bands
+    borrow from their neighbours."""
+    diff = w[1:] - w[:-1]
+    grad[1:] += 2 * strength * diff
+    grad[:-1] -= 2 * strength * diff
+    return strength * float((diff**2).sum())

@@ -57,6 +57,7 @@ __all__ = [
     "fitted_attributes",
     "fitted_from_state",
     "fitted_or_raise",
+    "identity_affine",
     "make_scorer",
     "state_dict",
     "state_schema",
@@ -160,6 +161,12 @@ class Scorer:
     arrays: CoreArrays
 
 
+def identity_affine(n_bands: int) -> np.ndarray:
+    """Level 0 and slope 1 for every band, shape (n_bands, 2): the band maps of a model
+    without them (given weights, files saved before them)."""
+    return np.tile(np.array([0.0, 1.0]), (n_bands, 1))
+
+
 @dataclass(frozen=True, eq=False)
 class TermWeights:
     """How the scaled terms combine: ``score = sum_t w_t(band) * T_t / scale_t``.
@@ -188,7 +195,7 @@ class TermWeights:
         """Weights from array-likes, as float64 arrays (``band_affine`` None: identity)."""
         band = np.asarray(band, dtype=np.float64)
         if band_affine is None:
-            band_affine = np.tile([0.0, 1.0], (band.shape[0], 1))
+            band_affine = identity_affine(band.shape[0])
         return cls(
             np.asarray(scale, dtype=np.float64),
             band,

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from featcf._validation import check_real
 from featcf.metrics import ndcg_at_k
-from featcf.models.feature_cf._calibrate import band_affine
+from featcf.models.feature_cf._calibrate import band_affine, block_scores
 from featcf.models.feature_cf._core import demographic_lifts, with_demographics, with_ease
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._linalg import (
@@ -28,7 +28,7 @@ from featcf.models.feature_cf._linalg import (
     mean_item_count,
     one_blas_thread,
 )
-from featcf.models.feature_cf._losses import softmax_loss
+from featcf.models.feature_cf._losses import neighbour_tie, softmax_loss
 from featcf.models.feature_cf._search import band_data, search_band
 from featcf.models.feature_cf._split import (
     Sample,
@@ -353,10 +353,10 @@ def learn_weights(
         data = band_data(blocks, b)
         if data is not None:
             band_w[b, mask], _ = search_band(data, band_w[b, mask])
-    affine = _cold_affine(blocks, band_w, cold_w, mask, plan.new_item_shift)
-    return TermWeights.of(
-        scale, band_w, cold_w, affine, band_affine(blocks, band_w, cold_w, affine, mask)
-    )
+    warm = block_scores(blocks, band_w, mask)
+    affine = _cold_affine(blocks, warm, cold_w, mask, plan.new_item_shift)
+    maps = band_affine(blocks, warm, cold_w, affine, mask, n_bands)
+    return TermWeights.of(scale, band_w, cold_w, affine, maps)
 
 
 def _nonzero_on_new_items(blocks: list[Block]) -> np.ndarray:
@@ -429,10 +429,7 @@ def _objective(theta: np.ndarray, problem: _Problem) -> tuple[float, np.ndarray]
     total /= problem.n_pos
     g_band /= problem.n_pos
     g_cold /= problem.n_pos
-    diff = band_w[1:] - band_w[:-1]
-    total += BAND_TIE * float((diff**2).sum()) + 1e-4 * float(theta @ theta)
-    g_band[1:] += 2 * BAND_TIE * diff
-    g_band[:-1] -= 2 * BAND_TIE * diff
+    total += neighbour_tie(band_w, BAND_TIE, g_band) + 1e-4 * float(theta @ theta)
     grad = np.concatenate([g_band.ravel(), g_cold]) + 2e-4 * theta
     return total, grad
 
@@ -470,18 +467,18 @@ def _block_losses(
 
 def _cold_affine(
     blocks: list[Block],
-    band_w: np.ndarray,
+    warm: list[np.ndarray],
     cold_w: np.ndarray,
     mask: np.ndarray,
     new_item_shift: float,
 ) -> np.ndarray:
     """Level and slope that put the scores of items without interactions on the warm items'
-    scale, ``new_item_shift`` standard deviations below the warm mean."""
+    scale, ``new_item_shift`` standard deviations below the warm mean (``warm``: the blocks'
+    ``block_scores``)."""
     warm_z, cold_z = [], []
-    for tag, scaled, _pos, blocked, cold_cols in blocks:
+    for (_tag, scaled, _pos, blocked, cold_cols), zw in zip(blocks, warm, strict=True):
         if not cold_cols.any():
             continue
-        zw = np.matmul(band_w[tag][:, mask].astype(np.float32)[:, None, :], scaled)[:, 0, :]
         zc = np.matmul(cold_w[mask].astype(np.float32), scaled)
         warm_z.append(zw[~blocked & ~cold_cols[None, :]])
         cold_z.append(zc[~blocked & cold_cols[None, :]])

@@ -153,19 +153,22 @@ def test_a_file_with_a_non_positive_band_slope_is_refused(shop_model, tmp_path):
 
 def test_customers_left_without_history_by_a_round_are_not_its_audience():
     """A new-item round leaves the customers who bought only the hidden items without
-    history, every one of them a buyer: the zero-history band must not learn from that
-    that customers without purchases buy new products."""
+    history, every one of them a buyer, and (once those are no targets) every other
+    customer without history a non-buyer: the zero-history band must learn neither that
+    customers without purchases buy new products nor that they never do."""
     rng = np.random.default_rng(1)
     n_users, n_cols = 400, 6
     tag = np.where(np.arange(n_users) < 100, 0, 1)
     z = rng.normal(size=(n_users, n_cols))
     pos = rng.random((n_users, n_cols)) < 0.1
-    pos[tag == 0] = rng.random(((tag == 0).sum(), n_cols)) < 0.9  # the round's artefact
-    blocks = [
-        (tag, z[:, None, :].astype(np.float32), pos, np.zeros_like(pos), np.ones(n_cols, bool))
-    ]
-    affine = _maps(blocks)
-    assert affine[0, 0] < affine[1, 0] + 0.05  # no lift for the zero-history band
+    for share in (0.9, 0.0):  # the round's buyers without history, or none
+        pos[tag == 0] = rng.random(((tag == 0).sum(), n_cols)) < share
+        blocks = [
+            (tag, z[:, None, :].astype(np.float32), pos, np.zeros_like(pos), np.ones(n_cols, bool))
+        ]
+        affine = _maps(blocks)
+        assert abs(affine[0, 0] - affine[1, 0]) < 0.05  # the zero-history band not moved
+    pos[tag == 0] = rng.random(((tag == 0).sum(), n_cols)) < 0.9
     # the same customers on warm items (not a round) do count
     warm = [(tag, blocks[0][1], pos, np.zeros_like(pos), np.zeros(n_cols, bool))]
     affine = _maps(warm)

@@ -112,7 +112,7 @@ def validation_split(
     drop = held | is_cold_user[coo.row] | is_cold_item[coo.col]
     train = sp.csr_matrix((coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape)
     warm_target = held & ~is_cold_user[coo.row] & ~is_cold_item[coo.col] & liked
-    cold_hit = is_cold_item[coo.col] & liked
+    cold_hit = is_cold_item[coo.col] & liked & _has_history(train)[coo.row]
     return Split(
         train=sp.csr_matrix(train, dtype=np.float32),
         full=values,
@@ -141,6 +141,19 @@ def _hold_out(
     held = np.zeros(coo.nnz, dtype=bool)
     held[row_sorted[rank < n_hold[r]]] = True
     return held
+
+
+def _has_history(train: sp.csr_matrix) -> np.ndarray:
+    """Per user, whether ``train`` leaves them some positives.
+
+    Hiding items leaves the customers who bought only those items without history, and
+    every one of them a buyer of a hidden item: an artefact of the split (at a real launch
+    a customer without purchases has not bought the new product either). Such a customer is
+    no target on the hidden items; having bought them, they are seen there, so both losses
+    leave them out of those items (the band maps leave out every customer without history
+    there, see :mod:`~featcf.models.feature_cf._calibrate`).
+    """
+    return np.diff(train.indptr) > 0
 
 
 def _ones_at(coo: sp.coo_matrix, mask: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -356,7 +369,7 @@ def _cold_round(
     train = sp.csr_matrix(
         (coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape, dtype=np.float32
     )
-    targets = _ones_at(coo, drop & liked, values.shape)
+    targets = _ones_at(coo, drop & liked & _has_history(train)[coo.row], values.shape)
     users = np.arange(n_users)
     if n_users > _ROUND_USERS:
         users = np.sort(rng.choice(n_users, _ROUND_USERS, replace=False))

@@ -1,8 +1,9 @@
-"""The FeatureCF estimator: parameters, their checks, and the orchestration of the steps.
+"""The FeatureCF estimator: its parameters and the orchestration of the steps.
 
-Fitting reads the Dataset once (``_inputs``), builds the core (``_core``), weighs the
-terms (``_weights``) and keeps the typed result (``_state.Fitted``); queries
-score through ``_users`` and ``_terms``, explanations through ``_explain``.
+The parameters are checked by ``_params``. Fitting reads the Dataset once (``_inputs``),
+builds the core (``_core``), weighs the terms (``_weights``) and keeps the typed result
+(``_state.Fitted``); queries score through ``_users`` and ``_terms``, explanations through
+``_explain``.
 """
 
 from __future__ import annotations
@@ -17,33 +18,17 @@ import scipy.sparse as sp
 
 from featcf._progress import Stages, resolve_show_progress
 from featcf._schema import Spec
-from featcf._validation import (
-    check_bool,
-    check_nonnegative_float,
-    check_nonnegative_int,
-    check_option,
-    check_option_or_bool,
-    check_option_or_mapping,
-    check_option_or_real,
-    check_positive_int,
-    check_random_state,
-    check_real,
-)
+from featcf._validation import check_random_state
 from featcf.data.dataset import Dataset
 from featcf.models._reasons import PairQuery, item_display_names
 from featcf.models._similar import ItemQuery, top_k_rows
 from featcf.models.base import BaseRecommender
 from featcf.models.feature_cf._core import build_core, extend_core
 from featcf.models.feature_cf._explain import Vocabulary, explain_pairs
-from featcf.models.feature_cf._inputs import (
-    Learning,
-    Settings,
-    positives,
-    read_inputs,
-    resolve_ratings,
-)
+from featcf.models.feature_cf._inputs import Settings, positives, read_inputs, resolve_ratings
 from featcf.models.feature_cf._interests import interest_profiles, relabel_stated
 from featcf.models.feature_cf._neighbours import reference_rank
+from featcf.models.feature_cf._params import check_params, given_vector, learning_of, settings_of
 from featcf.models.feature_cf._similar import (
     item_parts,
     item_similarities,
@@ -63,7 +48,7 @@ from featcf.models.feature_cf._state import (
 from featcf.models.feature_cf._terms import score, term_names
 from featcf.models.feature_cf._updates import updated_fitted
 from featcf.models.feature_cf._users import fitted_users, folded_users
-from featcf.models.feature_cf._weights import fit_given, fit_learned, given_weights
+from featcf.models.feature_cf._weights import fit_given, fit_learned
 
 __all__ = ["FeatureCF"]
 
@@ -358,62 +343,10 @@ class FeatureCF(BaseRecommender):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
-        check_positive_int(self.n_neighbors, "n_neighbors")
-        check_option(self.metric, "metric", ("cosine", "pearson"))
-        check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
-        check_real(self.new_item_shift, "new_item_shift")
-        if isinstance(self.exclude_terms, str) or not all(
-            isinstance(t, str) for t in self.exclude_terms
-        ):
-            raise TypeError(
-                f"exclude_terms must be a sequence of term names, got {self.exclude_terms!r}"
-            )
-        check_option_or_mapping(
-            self.weights, "weights", ("learn", "uniform"), "a dict {term: weight}"
-        )
-        check_option_or_bool(self.implicit, "implicit", ("auto",))
-        check_real(self.positive_threshold, "positive_threshold", allow_none=True)
-        check_bool(self.include_cf, "include_cf")
-        check_option_or_real(self.ease_l2, "ease_l2", ("auto",), low=0, low_open=True)
-        check_nonnegative_int(self.ease_max_items, "ease_max_items")
-        check_real(
-            self.validation_fraction, "validation_fraction", low=0, high=1,
-            low_open=True, high_open=True,
-        )  # fmt: skip
-        check_random_state(self.random_state)
-        check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        check_positive_int(self.max_reference_users, "max_reference_users", allow_none=True)
-        resolve_show_progress(self.show_progress)
+        check_params(self)
 
     def _settings(self) -> Settings:
-        return Settings(
-            n_neighbors=self.n_neighbors,
-            metric=self.metric,
-            profile_shrinkage=float(self.profile_shrinkage),
-            n_threads=self.n_threads,
-            max_reference_users=self.max_reference_users,
-        )
-
-    def _learning(self) -> Learning:
-        return Learning(
-            validation_fraction=float(self.validation_fraction),
-            new_item_shift=float(self.new_item_shift),
-            include_cf=bool(self.include_cf),
-            ease_l2=self.ease_l2,
-            exclude=tuple(self.exclude_terms),
-        )
-
-    def _given_weights(self, names: list[str]) -> np.ndarray | None:
-        """The given weights as a vector over ``names`` (None for ``weights="learn"``)."""
-        if isinstance(self.weights, Mapping):
-            return given_weights(
-                names, self.weights, bool(self.include_cf), tuple(self.exclude_terms)
-            )
-        if self.weights == "uniform":
-            return given_weights(
-                names, dict.fromkeys(names, 1.0), bool(self.include_cf), tuple(self.exclude_terms)
-            )
-        return None
+        return settings_of(self)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, dataset: Dataset) -> None:
@@ -445,7 +378,7 @@ class FeatureCF(BaseRecommender):
                 f"exclude_terms names unknown term(s) {unknown}; the terms of this model are "
                 f"{names}"
             )
-        given = self._given_weights(names)
+        given = given_vector(self, names)
         inputs = read_inputs(
             dataset, rating_data=rating_data, positive_threshold=self.positive_threshold
         )
@@ -453,7 +386,7 @@ class FeatureCF(BaseRecommender):
             raise ValueError(
                 "no positive interactions (check positive_threshold against the weights)"
             )
-        settings, plan = self._settings(), self._learning()
+        settings, plan = self._settings(), learning_of(self)
         cap = settings.max_reference_users
         if cap is not None and np.count_nonzero(np.diff(inputs.values.indptr)) > cap:
             settings = replace(settings, reference_rank=reference_rank(rng, dataset.n_users))

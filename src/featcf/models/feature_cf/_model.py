@@ -1,7 +1,8 @@
 """The FeatureCF estimator: its parameters and the orchestration of the steps.
 
 The parameters are checked by ``_params``. Fitting reads the Dataset once (``_inputs``),
-builds the core (``_core``), weighs the terms (``_weights``) and keeps the typed result
+builds the core (``_core``), weighs the terms (``_weights``: one weight set ranks
+products for a customer, one customers for a product) and keeps the typed result
 (``_state.Fitted``); queries score through ``_users`` and ``_terms``, explanations through
 ``_explain``.
 """
@@ -111,10 +112,14 @@ class FeatureCF(BaseRecommender):
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 
-    Last, since the search looks at one customer's products only, every band's scores are
-    mapped by a level and a positive slope (``band_affine_``) fitted on the ranking of each
-    validation item's hidden buyers among the users: a customer's ranking of products is
-    unchanged, and audiences (:meth:`recommend_users`) compare all bands on one scale.
+    The search looks at one customer's products only, and its moves cost the audiences, so
+    customers are ranked for a product (:meth:`recommend_users`, ``retention.announce``,
+    ``score_users(..., across="users")``) with the surrogate's weights, whose per-item loss
+    fits that direction (``audience_band_weights_``). Last, each set's band scores are
+    mapped by a level and a positive slope (``band_affine_``, ``audience_band_affine_``)
+    fitted on the ranking of each validation item's hidden buyers among the users: a
+    customer's ranking of products is unchanged, and audiences compare all bands on one
+    scale.
 
     **Items without interactions** (cold catalogue items, products added with
     :meth:`add_items`) are scored with their own learned weight vector
@@ -241,6 +246,11 @@ class FeatureCF(BaseRecommender):
         Level and slope that put their scores on the warm items' scale.
     band_affine_ : numpy.ndarray of shape (5, 2)
         Per band, level and slope (> 0) putting its scores on one scale across customers.
+    audience_band_weights_ : numpy.ndarray of shape (5, n_terms)
+        The band weights that rank customers for a product: the surrogate's, before the
+        search (``band_weights_`` when the search kept them or the weights were given).
+    audience_cold_item_affine_, audience_band_affine_ : numpy.ndarray
+        Their ``cold_item_affine_`` and ``band_affine_``.
     ease_l2_ : float or None
         L2 penalty of the ``"ease"`` term (None when the term is left out).
     ease_matrix_ : numpy.ndarray of shape (n_items, n_items) or None
@@ -304,6 +314,9 @@ class FeatureCF(BaseRecommender):
     ease_l2_ = FittedAttribute("scorer.core.ease_l2")
     affinity_matrix_ = FittedAttribute("scorer.core.affinity")
     band_affine_ = FittedAttribute("weights.band_affine")
+    audience_band_weights_ = FittedAttribute("audience.band")
+    audience_cold_item_affine_ = FittedAttribute("audience.cold_affine")
+    audience_band_affine_ = FittedAttribute("audience.band_affine")
 
     def __init__(
         self,
@@ -397,21 +410,28 @@ class FeatureCF(BaseRecommender):
             stage("final model")
             core = build_core(inputs, settings, inputs.values)
             if given is None:
-                scorer, weights = fit_learned(core, inputs, settings, plan, names, rng, stage)
+                fitted = Fitted(*fit_learned(core, inputs, settings, plan, names, rng, stage))
             else:
                 scorer, weights = fit_given(core, inputs, settings, plan, names, given, rng, stage)
+                fitted = Fitted(scorer, weights, weights)
             stage.done()
         finally:
             bar.close()
-        self._fitted = Fitted(scorer, weights)
+        self._fitted = fitted
 
     # ------------------------------------------------------------------ scoring hooks
-    def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+    def _score(
+        self, user_idx: np.ndarray, item_idx: np.ndarray, across: str = "items"
+    ) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
         users = np.asarray(user_idx, dtype=np.int64)
         user = fitted_users(scorer, users, scorer.inputs.values[users])
-        return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+        weights = fitted.weights_across(across)
+        return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
+
+    def _score_audience(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        return self._score(user_idx, item_idx, "users")
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
@@ -424,12 +444,23 @@ class FeatureCF(BaseRecommender):
         user_features: sp.csr_matrix | None,
         stated: sp.csr_matrix | None,
         item_idx: np.ndarray,
+        across: str = "items",
     ) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
         hist = positives(history, scorer.inputs.positive_threshold)
         user = folded_users(scorer, hist, user_features, stated)
-        return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+        weights = fitted.weights_across(across)
+        return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
+
+    def _score_new_audience(
+        self,
+        history: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
+        stated: sp.csr_matrix | None,
+        item_idx: np.ndarray,
+    ) -> np.ndarray:
+        return self._score_new_stated(history, user_features, stated, item_idx, "users")
 
     def _interest_profiles(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return interest_profiles(fitted_or_raise(self).scorer, user_idx)
@@ -446,7 +477,7 @@ class FeatureCF(BaseRecommender):
         )
         core = extend_core(old.core, inputs, n_new)
         scorer = make_scorer(inputs, old.settings, old.names, core)
-        self._fitted = Fitted(scorer, fitted.weights)
+        self._fitted = Fitted(scorer, fitted.weights, fitted.audience)
 
     def _partial_fit(
         self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
@@ -471,7 +502,8 @@ class FeatureCF(BaseRecommender):
             else np.asarray(dataset.user_features.column_names, dtype=object),
         )
         items = np.asarray(query.items, dtype=np.int64)
-        parts = explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
+        weights = fitted.weights_across(query.across)
+        parts = explain_pairs(scorer, weights, user, query.rows, items, vocabulary)
         if query.stated is None:
             return parts
         return relabel_stated(parts, query.stated, query.rows, dataset.item_fields)

@@ -296,7 +296,7 @@ def test_a_failed_refit_leaves_the_model_unfitted(shop):
 
 
 def test_one_scoring_serves_both_directions_unless_audiences_have_weights(fitted, shop):
-    """``across="users"`` gives ``_score_audience``'s scores: those of ``_score`` for every
+    """``across="users"`` gives ``_score_across``'s scores: those of ``_score`` for every
     model but FeatureCF, which ranks audiences with weights of its own."""
     users = shop.user_index(warm_users(shop, 20))
     across_users = fitted.score_users(users, across="users")

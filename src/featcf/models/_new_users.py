@@ -155,31 +155,22 @@ class NewUserMixin(InterestsMixin):
         stated = None if interests is None else checked_stated(self._fitted_dataset(), interests)
         history, user_features = self._checked_new_users(history, user_features, stated)
         items = self._item_positions(item_idx)
-        score = self._score_new_audience if across == "users" else self._score_new_any
-        return np.asarray(score(history, user_features, stated, items), dtype=np.float32)
+        scores = self._score_new_across(history, user_features, stated, items, across)
+        return np.asarray(scores, dtype=np.float32)
 
-    def _score_new_any(
+    def _score_new_across(
         self,
         history: sp.csr_matrix,
         user_features: sp.csr_matrix | None,
         stated: sp.csr_matrix | None,
         item_idx: np.ndarray,
+        across: str,
     ) -> np.ndarray:
-        """New users' scores to compare across items, with or without stated interests."""
+        """New users' scores (with or without stated interests) to compare ``across``
+        ``"items"`` or ``"users"``: one scoring for both, unless a model overrides this."""
         if stated is not None:
             return self._score_new_stated(history, user_features, stated, item_idx)
         return self._score_new(history, user_features, item_idx)
-
-    def _score_new_audience(
-        self,
-        history: sp.csr_matrix,
-        user_features: sp.csr_matrix | None,
-        stated: sp.csr_matrix | None,
-        item_idx: np.ndarray,
-    ) -> np.ndarray:
-        """New users' scores to compare across users: those of ``_score_new_any`` unless
-        the model ranks audiences with weights of their own."""
-        return self._score_new_any(history, user_features, stated, item_idx)
 
     def _checked_new_users(
         self,

@@ -475,7 +475,7 @@ class RankingMixin:
         shared = None if rules.owned is None else shared_value_pairs(items, rules.owned)
         for rows in _batches(n_users, self._batch_size * 4):
             users = np.arange(rows.start, rows.stop)
-            block = np.asarray(self._score_audience(users, items), dtype=np.float32).T
+            block = np.asarray(self._score_across(users, items, "users"), dtype=np.float32).T
             idx, vals = topn_dense(
                 np.ascontiguousarray(block),
                 min(n, len(users)),

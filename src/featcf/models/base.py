@@ -8,7 +8,10 @@ positions:
 ``_fit(dataset)``
     Learn from ``dataset.interactions`` (and features).
 ``_score(user_idx, item_idx)``
-    Dense scores (len(user_idx), len(item_idx)) for fitted users.
+    Dense scores (len(user_idx), len(item_idx)) for fitted users. A model whose scores
+    compared across users (a product's audience) are not those compared across items
+    overrides ``_score_across(user_idx, item_idx, across)`` and
+    ``_score_new_across(history, user_features, stated, item_idx, across)`` too.
 ``_score_new(history, user_features, item_idx)``
     Dense scores for users unknown at fit time, from a CSR history over the catalogue
     and/or their encoded features (fold-in, no refit).
@@ -164,9 +167,9 @@ class BaseRecommender(
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _score_audience(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """Scores of fitted users to compare across users (a product's audience): those of
-        ``_score`` unless the model ranks audiences with weights of their own."""
+    def _score_across(self, user_idx: np.ndarray, item_idx: np.ndarray, across: str) -> np.ndarray:
+        """Scores of fitted users to compare ``across`` ``"items"`` or ``"users"`` (a
+        product's audience): those of ``_score`` for a model with one scoring."""
         return self._score(user_idx, item_idx)
 
     def _score_new(
@@ -210,10 +213,10 @@ class BaseRecommender(
         """
         dataset = self._fitted_dataset()
         users = self._check_positions(user_idx, dataset.n_users, "user_idx")
-        score = self._score_audience if check_across(across) == "users" else self._score
+        across = check_across(across)
         self._refuse_users_without_history(users)
         items = self._item_positions(item_idx)
-        return np.asarray(score(users, items), dtype=np.float32)
+        return np.asarray(self._score_across(users, items, across), dtype=np.float32)
 
     def _refuse_users_without_history(self, user_idx: np.ndarray) -> None:
         """Refuse fitted users with no interactions unless the model can use their features.

@@ -420,9 +420,10 @@ class FeatureCF(BaseRecommender):
         self._fitted = fitted
 
     # ------------------------------------------------------------------ scoring hooks
-    def _score(
-        self, user_idx: np.ndarray, item_idx: np.ndarray, across: str = "items"
-    ) -> np.ndarray:
+    def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        return self._score_across(user_idx, item_idx, "items")
+
+    def _score_across(self, user_idx: np.ndarray, item_idx: np.ndarray, across: str) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
         users = np.asarray(user_idx, dtype=np.int64)
@@ -430,21 +431,27 @@ class FeatureCF(BaseRecommender):
         weights = fitted.weights_across(across)
         return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
 
-    def _score_audience(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        return self._score(user_idx, item_idx, "users")
-
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        return self._score_new_stated(history, user_features, None, item_idx)
+        return self._score_new_across(history, user_features, None, item_idx, "items")
 
     def _score_new_stated(
         self,
         history: sp.csr_matrix,
         user_features: sp.csr_matrix | None,
+        stated: sp.csr_matrix,
+        item_idx: np.ndarray,
+    ) -> np.ndarray:
+        return self._score_new_across(history, user_features, stated, item_idx, "items")
+
+    def _score_new_across(
+        self,
+        history: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
         stated: sp.csr_matrix | None,
         item_idx: np.ndarray,
-        across: str = "items",
+        across: str,
     ) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
@@ -452,15 +459,6 @@ class FeatureCF(BaseRecommender):
         user = folded_users(scorer, hist, user_features, stated)
         weights = fitted.weights_across(across)
         return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
-
-    def _score_new_audience(
-        self,
-        history: sp.csr_matrix,
-        user_features: sp.csr_matrix | None,
-        stated: sp.csr_matrix | None,
-        item_idx: np.ndarray,
-    ) -> np.ndarray:
-        return self._score_new_stated(history, user_features, stated, item_idx, "users")
 
     def _interest_profiles(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return interest_profiles(fitted_or_raise(self).scorer, user_idx)

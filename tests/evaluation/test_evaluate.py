@@ -429,7 +429,6 @@ def test_score_split_routes_like_evaluate(full):
     np.testing.assert_array_equal(score_split(model, split), [[14, 0, 0, 0, 0, 0]])
 
 
-
 class Audiences(Toy):
     """A Toy whose scores across users are its scores across items negated."""
 

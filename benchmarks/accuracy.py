@@ -386,14 +386,16 @@ def _can_use_features(model: Any) -> bool:
 
 
 def _scores_for_item(model: Any, split: Any, users: np.ndarray, item: int, empty: np.ndarray):
-    """Scores of ``users`` for one item; users in ``empty`` (no evidence) rank last for
-    models that cannot use demographics."""
+    """Scores of ``users`` for one item, to compare across users (FeatureCF's audience
+    weights); users in ``empty`` (no evidence) rank last for models that cannot use
+    demographics."""
     from featcf.evaluation import score_split
 
     scores = np.full(len(users), -np.inf)
     use = np.ones(len(users), dtype=bool) if _can_use_features(model) else ~empty
     if use.any():
-        scores[use] = score_split(model, split, users=users[use], items=[item])[:, 0]
+        block = score_split(model, split, users=users[use], items=[item], across="users")
+        scores[use] = block[:, 0]
     return scores
 
 

@@ -62,11 +62,14 @@ class _Fits:
             def fit(self, dataset: Any, *args: Any, **kwargs: Any) -> Unmapped:
                 _, fitted = fits.by_train.pop(id(dataset))
                 self.__dict__.update(fitted.__dict__)
-                # the same fit with the identity maps (private state: an ablation)
-                weights = fitted._fitted.weights
-                identity = identity_affine(weights.band.shape[0])
+                # the same fit with the identity maps, in both weight sets (the audience
+                # questions read the second; private state: an ablation)
+                state = fitted._fitted
+                identity = identity_affine(state.weights.band.shape[0])
                 self.__dict__["_fitted"] = replace(
-                    fitted._fitted, weights=replace(weights, band_affine=identity)
+                    state,
+                    weights=replace(state.weights, band_affine=identity),
+                    audience=replace(state.audience, band_affine=identity),
                 )
                 return self
 

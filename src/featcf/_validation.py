@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "ACROSS",
+    "check_across",
     "check_bool",
     "check_csr",
     "check_cutoffs",
@@ -93,6 +95,16 @@ def check_option(value: Any, name: str, options: Iterable[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
     return value
+
+
+#: what a model's scores are compared across: a customer's products (``recommend``) or a
+#: product's customers (``recommend_users``)
+ACROSS = ("items", "users")
+
+
+def check_across(across: Any) -> str:
+    """``across`` if it is one of :data:`ACROSS`, else ``ValueError`` naming the argument."""
+    return check_option(across, "across", ACROSS)
 
 
 def check_finite(array: np.ndarray, name: str) -> None:

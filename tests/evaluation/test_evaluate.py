@@ -429,6 +429,29 @@ def test_score_split_routes_like_evaluate(full):
     np.testing.assert_array_equal(score_split(model, split), [[14, 0, 0, 0, 0, 0]])
 
 
+class Audiences(Toy):
+    """A Toy whose scores across users are its scores across items negated."""
+
+    def _score_across(self, user_idx, item_idx, across):
+        sign = -1.0 if across == "users" else 1.0
+        return sign * self._score(user_idx, item_idx)
+
+    def _score_new_across(self, history, user_features, stated, item_idx, across):
+        sign = -1.0 if across == "users" else 1.0
+        return sign * self._score_new(history, user_features, item_idx)
+
+
+def test_score_split_passes_across_to_both_paths(full):
+    item_item = np.eye(6, dtype=np.float32) * 7
+    model = Audiences(SCORES, item_item).fit(full.with_interactions(matrix(TRAIN)))
+    split = given_k_split(full)
+    items_way = score_split(model, split, users=[0, 3], items=[2, 0])
+    users_way = score_split(model, split, users=[0, 3], items=[2, 0], across="users")
+    np.testing.assert_array_equal(users_way, -items_way)  # fitted u0 and folded-in u3
+    with pytest.raises(ValueError, match="across must be one of 'items', 'users'"):
+        score_split(model, split, across="both")
+
+
 # --------------------------------------------------------------------------------------
 # fit=False and argument checks
 # --------------------------------------------------------------------------------------

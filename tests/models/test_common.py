@@ -212,9 +212,9 @@ def test_new_item(fitted, shop):
     fitted.add_items(new)
     audience = fitted.recommend_users("P-NEW", n=5)
     assert len(audience) == 5 and (audience["item_id"] == "P-NEW").all()
-    assert fitted.predict(audience["user_id"], ["P-NEW"] * 5).tolist() == pytest.approx(
-        audience["score"].tolist(), rel=1e-5, abs=1e-6
-    )
+    users = fitted.dataset_.user_index(audience["user_id"])
+    scores = fitted.score_users(users, fitted.dataset_.item_index(["P-NEW"]), across="users")
+    assert scores[:, 0].tolist() == pytest.approx(audience["score"].tolist(), rel=1e-5, abs=1e-6)
 
 
 def test_audience_excludes_owners(fitted, shop):
@@ -293,3 +293,15 @@ def test_a_failed_refit_leaves_the_model_unfitted(shop):
         model.set_params(metric="pearson").fit(implicit)
     with pytest.raises(NotFittedError, match="fit"):
         model.recommend(shop.user_ids[:1])
+
+
+def test_one_scoring_serves_both_directions_unless_audiences_have_weights(fitted, shop):
+    """``across="users"`` gives ``_score_across``'s scores: those of ``_score`` for every
+    model but FeatureCF, which ranks audiences with weights of its own."""
+    users = shop.user_index(warm_users(shop, 20))
+    across_users = fitted.score_users(users, across="users")
+    if type(fitted).__name__ != "FeatureCF":
+        np.testing.assert_array_equal(across_users, fitted.score_users(users))
+    assert across_users.shape == (20, shop.n_items)
+    with pytest.raises(ValueError, match="across must be one of 'items', 'users'; got 'rows'"):
+        fitted.score_users(users, across="rows")

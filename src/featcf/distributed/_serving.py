@@ -114,7 +114,7 @@ def _audience_part(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``n`` users of ``users`` for each item: (user positions -1 padded, scores)."""
     positions = np.arange(users.start, users.stop)
-    scores = one_thread(model.score_users, positions, items)
+    scores = one_thread(model.score_users, positions, items, across="users")
     seen = None
     if exclude_seen:
         seen = model.dataset_.interactions[users][:, items].T.tocsr()

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from featcf._validation import (
+    check_across,
     check_bool,
     check_cutoffs,
     check_finite_float,
@@ -182,8 +183,10 @@ def _score_block(
     items: np.ndarray,
     new: bool,
     use_user_features: bool,
+    across: str = "items",
 ) -> np.ndarray:
-    """Scores of one batch of users, all on the same path (fitted users or fold-in)."""
+    """Scores of one batch of users, all on the same path (fitted users or fold-in);
+    ``across`` is passed to featcf models (scoring functions have one scoring)."""
     if new:
         history = sp.csr_matrix(split.revealed.interactions[users], dtype=np.float32)
         if isinstance(model, BaseRecommender):
@@ -191,11 +194,13 @@ def _score_block(
             uf = split.train.user_features
             if use_user_features and uf is not None and model.handles_new_users_with_features:
                 features = sp.csr_matrix(uf.matrix[users], dtype=np.float32)
-            out = model.score_new_users(history=history, user_features=features, item_idx=items)
+            out = model.score_new_users(
+                history=history, user_features=features, item_idx=items, across=across
+            )
         else:
             out = model(users, items, history)
     elif isinstance(model, BaseRecommender):
-        out = model.score_users(users, items)
+        out = model.score_users(users, items, across=across)
     else:
         out = model(users, items, None)
     return _check_scores(out, (len(users), len(items)), model)
@@ -208,6 +213,7 @@ def _iter_blocks(
     items: np.ndarray,
     use_user_features: bool,
     batch_size: int,
+    across: str = "items",
 ):
     """Yield (positions into ``users``, scores) batch by batch, fitted users first."""
     if split.revealed is not None and split.cold_users is not None:
@@ -218,7 +224,8 @@ def _iter_blocks(
         positions = np.flatnonzero(is_new == new)
         for start in range(0, len(positions), batch_size):
             pos = positions[start : start + batch_size]
-            yield pos, _score_block(model, split, users[pos], items, new, use_user_features)
+            block = _score_block(model, split, users[pos], items, new, use_user_features, across)
+            yield pos, block
 
 
 def score_split(
@@ -229,6 +236,7 @@ def score_split(
     *,
     use_user_features: bool = True,
     batch_size: int = 1024,
+    across: str = "items",
 ) -> np.ndarray:
     """Dense scores of a split's users for some items, routed as :func:`evaluate` does.
 
@@ -251,6 +259,10 @@ def score_split(
         Pass the encoded features of folded-in users to models that use them.
     batch_size : int, default 1024
         Users scored per call.
+    across : {"items", "users"}, default "items"
+        What the scores will be compared across: each user's items (as :func:`evaluate`
+        ranks them) or each item's users (e.g. the AUC of one product over customers,
+        as ``recommend_users`` ranks them); see ``BaseRecommender.score_users``.
 
     Returns
     -------
@@ -265,6 +277,7 @@ def score_split(
     split = _check_split(split)
     _check_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
+    across = check_across(across)
     user_idx = split.test_users if users is None else np.asarray(users, dtype=np.int64).ravel()
     n_items = split.train.n_items
     item_idx = (
@@ -277,7 +290,8 @@ def score_split(
             raise ValueError(f"{name} must be positions in [0, {n})")
     _check_protocol(model, split, user_idx, item_idx)
     out = np.empty((len(user_idx), len(item_idx)), dtype=np.float64)
-    for pos, block in _iter_blocks(model, split, user_idx, item_idx, use_user_features, batch_size):
+    blocks = _iter_blocks(model, split, user_idx, item_idx, use_user_features, batch_size, across)
+    for pos, block in blocks:
         out[pos] = block
     return out
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._validation import check_across
 from featcf.columns import Columns
 from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._interests import encode_with_interests
@@ -37,8 +38,11 @@ class ExplanationMixin:
             f"ItemKNN or UserKNN"
         )
 
-    def _fitted_pairs(self, users: np.ndarray, rows: np.ndarray, items: np.ndarray) -> PairQuery:
-        """The pairs (fitted user ``users[rows[p]]``, item ``items[p]``) as a query."""
+    def _fitted_pairs(
+        self, users: np.ndarray, rows: np.ndarray, items: np.ndarray, across: str = "items"
+    ) -> PairQuery:
+        """The pairs (fitted user ``users[rows[p]]``, item ``items[p]``) as a query of the
+        scores compared ``across`` items or users."""
         dataset = self._fitted_dataset()
         features = dataset.user_features
         return PairQuery(
@@ -47,25 +51,31 @@ class ExplanationMixin:
             users=users,
             rows=rows,
             items=items,
+            across=across,
         )
 
     def _reasons(self, query: PairQuery, skip: str) -> np.ndarray:
         """The ``reason`` of every pair of ``query`` (see :func:`reason_column`)."""
         return reason_column(self._explain_parts, query, skip, max(1, self._batch_size // 8))
 
-    def explain(self, user_id: Any, item_id: Any) -> pd.DataFrame:
+    def explain(self, user_id: Any, item_id: Any, *, across: str = "items") -> pd.DataFrame:
         """The parts of one recommendation score, each with a plain-language label.
 
         Parameters
         ----------
         user_id, item_id : scalar
             A user of the fitted Dataset and an item of the catalogue.
+        across : {"items", "users"}, default "items"
+            Which score: the one :meth:`recommend` ranks the user's items by, or the one
+            :meth:`recommend_users` (and ``featcf.retention.announce``) ranks the item's
+            users by (see :meth:`score_users`).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``part, field, value, contribution, label``; the contributions sum to
-            the score that :meth:`predict` gives for the pair. ``label`` says the part in
+            the score that :meth:`predict` gives for the pair (with ``across="users"``: to
+            ``score_users(..., across="users")``). ``label`` says the part in
             words ("goes with your car", "category = travel matches your purchases",
             "popular with customers"; internal constants read "baseline"); the ``reason``
             column of :meth:`recommend` joins the largest positive ones.
@@ -74,6 +84,7 @@ class ExplanationMixin:
         --------
         explain_new_user : the same for a customer unknown at fit time.
         """
+        across = check_across(across)
         dataset = self._fitted_dataset()
         user = dataset.user_index(user_id)
         item = dataset.item_index(item_id)
@@ -81,7 +92,8 @@ class ExplanationMixin:
             raise TypeError("explain takes one user id and one item id")
         users = np.array([user], dtype=np.int64)
         self._refuse_users_without_history(users)
-        pairs = self._fitted_pairs(users, np.zeros(1, np.int64), np.array([item], np.int64))
+        rows, items = np.zeros(1, np.int64), np.array([item], np.int64)
+        pairs = self._fitted_pairs(users, rows, items, across)
         return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)
 
     def explain_new_user(
@@ -90,6 +102,8 @@ class ExplanationMixin:
         interactions: pd.DataFrame | None = None,
         user_features: pd.DataFrame | None = None,
         interests: pd.DataFrame | None = None,
+        *,
+        across: str = "items",
     ) -> pd.DataFrame:
         """:meth:`explain` for one customer unknown at fit time (folded in, no refit).
 
@@ -100,13 +114,17 @@ class ExplanationMixin:
         interactions, user_features, interests : pandas.DataFrame, optional
             The customer's interactions, features and/or stated interests, as for
             :meth:`recommend_new_users` (one customer id only).
+        across : {"items", "users"}, default "items"
+            As in :meth:`explain`.
 
         Returns
         -------
         pandas.DataFrame
             As :meth:`explain`; the contributions sum to the score that
-            :meth:`recommend_new_users` gives the pair.
+            :meth:`recommend_new_users` gives the pair (with ``across="users"``: to
+            ``score_new_users(..., across="users")``).
         """
+        across = check_across(across)
         dataset = self._fitted_dataset()
         item = dataset.item_index(item_id)
         if not np.isscalar(item):
@@ -123,5 +141,5 @@ class ExplanationMixin:
             )
         history, features = self._checked_new_users(history, features, stated)
         rows, items = np.zeros(1, np.int64), np.array([item])
-        pairs = PairQuery(history, features, None, rows, items, stated)
+        pairs = PairQuery(history, features, None, rows, items, stated, across)
         return self._explain_parts(pairs)[list(Columns.EXPLANATION)].reset_index(drop=True)

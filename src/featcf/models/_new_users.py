@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from featcf._validation import check_positive_int
+from featcf._validation import check_across, check_positive_int
 from featcf.columns import Columns
 from featcf.exceptions import UnsupportedProtocolError
 from featcf.models._interests import InterestsMixin, checked_stated, encode_with_interests
@@ -124,6 +124,7 @@ class NewUserMixin(InterestsMixin):
         item_idx: Any = None,
         *,
         interests: sp.spmatrix | None = None,
+        across: str = "items",
     ) -> np.ndarray:
         """Dense scores of users unknown at fit time (fold-in, no refit).
 
@@ -139,21 +140,37 @@ class NewUserMixin(InterestsMixin):
             Stated interests: non-zero at the item feature column of each stated value
             (columns as ``dataset.item_features.column_names``); models with
             ``handles_stated_interests`` only.
+        across : {"items", "users"}, default "items"
+            What the scores will be compared across: a user's items (as
+            :meth:`recommend_new_users` ranks them) or an item's users (e.g. the new
+            customers most likely to want one product), as :meth:`score_users`.
 
         Returns
         -------
         numpy.ndarray of shape (n_new, len(item_idx)), float32
         """
+        across = check_across(across)
         if interests is not None and not self.handles_stated_interests:
             raise UnsupportedProtocolError(self._no_stated_interests())
         stated = None if interests is None else checked_stated(self._fitted_dataset(), interests)
         history, user_features = self._checked_new_users(history, user_features, stated)
         items = self._item_positions(item_idx)
-        if stated is not None:
-            scores = self._score_new_stated(history, user_features, stated, items)
-        else:
-            scores = self._score_new(history, user_features, items)
+        scores = self._score_new_across(history, user_features, stated, items, across)
         return np.asarray(scores, dtype=np.float32)
+
+    def _score_new_across(
+        self,
+        history: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
+        stated: sp.csr_matrix | None,
+        item_idx: np.ndarray,
+        across: str,
+    ) -> np.ndarray:
+        """New users' scores (with or without stated interests) to compare ``across``
+        ``"items"`` or ``"users"``: one scoring for both, unless a model overrides this."""
+        if stated is not None:
+            return self._score_new_stated(history, user_features, stated, item_idx)
+        return self._score_new(history, user_features, item_idx)
 
     def _checked_new_users(
         self,

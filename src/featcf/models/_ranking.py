@@ -475,7 +475,7 @@ class RankingMixin:
         shared = None if rules.owned is None else shared_value_pairs(items, rules.owned)
         for rows in _batches(n_users, self._batch_size * 4):
             users = np.arange(rows.start, rows.stop)
-            block = np.asarray(self._score(users, items), dtype=np.float32).T
+            block = np.asarray(self._score_across(users, items, "users"), dtype=np.float32).T
             idx, vals = topn_dense(
                 np.ascontiguousarray(block),
                 min(n, len(users)),
@@ -488,7 +488,8 @@ class RankingMixin:
         if reasons:
             valid = best_idx >= 0
             users, rows = np.unique(best_idx[valid], return_inverse=True)
-            pairs = self._fitted_pairs(users, rows.ravel(), np.repeat(items, valid.sum(axis=1)))
+            items = np.repeat(items, valid.sum(axis=1))
+            pairs = self._fitted_pairs(users, rows.ravel(), items, across="users")
             frame[Columns.REASON] = self._reasons(pairs, skip="item")
         return frame
 

@@ -87,6 +87,8 @@ class PairQuery:
     rows: np.ndarray
     items: np.ndarray
     stated: sp.csr_matrix | None = None
+    #: what the explained scores are compared across (``_queries.ACROSS``)
+    across: str = "items"
 
     def subset(self, users: slice) -> PairQuery:
         """The pairs of query users ``users`` (rows renumbered from 0)."""
@@ -98,6 +100,7 @@ class PairQuery:
             rows=self.rows[keep] - users.start,
             items=self.items[keep],
             stated=None if self.stated is None else self.stated[users],
+            across=self.across,
         )
 
 

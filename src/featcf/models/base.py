@@ -8,7 +8,10 @@ positions:
 ``_fit(dataset)``
     Learn from ``dataset.interactions`` (and features).
 ``_score(user_idx, item_idx)``
-    Dense scores (len(user_idx), len(item_idx)) for fitted users.
+    Dense scores (len(user_idx), len(item_idx)) for fitted users. A model whose scores
+    compared across users (a product's audience) are not those compared across items
+    overrides ``_score_across(user_idx, item_idx, across)`` and
+    ``_score_new_across(history, user_features, stated, item_idx, across)`` too.
 ``_score_new(history, user_features, item_idx)``
     Dense scores for users unknown at fit time, from a CSR history over the catalogue
     and/or their encoded features (fold-in, no refit).
@@ -36,6 +39,7 @@ from sklearn.base import BaseEstimator
 
 from featcf._format import write_model
 from featcf._schema import Array, Spec
+from featcf._validation import check_across
 from featcf.data.dataset import Dataset
 from featcf.exceptions import NotFittedError, UnsupportedProtocolError
 from featcf.models._explaining import ExplanationMixin
@@ -51,7 +55,14 @@ __all__ = ["ADDED_ENTRIES", "BaseRecommender", "UnsupportedProtocolError"]
 WITHDRAWN = "withdrawn_idx_"
 #: state entries added to the file format after its first files were written: a file may
 #: lack them (it was saved before they existed) and loads with their default
-ADDED_ENTRIES = (WITHDRAWN, "affinity_matrix_", "band_affine_")
+ADDED_ENTRIES = (
+    WITHDRAWN,
+    "affinity_matrix_",
+    "band_affine_",
+    "audience_band_weights_",
+    "audience_cold_item_affine_",
+    "audience_band_affine_",
+)
 
 
 class BaseRecommender(
@@ -156,6 +167,11 @@ class BaseRecommender(
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _score_across(self, user_idx: np.ndarray, item_idx: np.ndarray, across: str) -> np.ndarray:
+        """Scores of fitted users to compare ``across`` ``"items"`` or ``"users"`` (a
+        product's audience): those of ``_score`` for a model with one scoring."""
+        return self._score(user_idx, item_idx)
+
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
@@ -171,10 +187,13 @@ class BaseRecommender(
         )
 
     # ------------------------------------------------------------------ low-level API
-    def score_users(self, user_idx: Any, item_idx: Any = None) -> np.ndarray:
+    def score_users(
+        self, user_idx: Any, item_idx: Any = None, *, across: str = "items"
+    ) -> np.ndarray:
         """Dense scores of fitted users (internal positions) for items (all by default).
 
-        Low-level counterpart of :meth:`recommend`, used by :func:`featcf.evaluation.evaluate`.
+        Low-level counterpart of :meth:`recommend` (and, with ``across="users"``, of
+        :meth:`recommend_users`), used by :func:`featcf.evaluation.evaluate`.
 
         Parameters
         ----------
@@ -182,6 +201,11 @@ class BaseRecommender(
             Internal user positions (``dataset.user_index(ids)``).
         item_idx : array-like of int, optional
             Internal item positions; all items when omitted.
+        across : {"items", "users"}, default "items"
+            What the scores will be compared across: a user's items, as :meth:`recommend`
+            ranks them, or an item's users, as :meth:`recommend_users` ranks them. Models
+            with one scoring give the same scores for both; FeatureCF learns weights for
+            each.
 
         Returns
         -------
@@ -189,9 +213,10 @@ class BaseRecommender(
         """
         dataset = self._fitted_dataset()
         users = self._check_positions(user_idx, dataset.n_users, "user_idx")
+        across = check_across(across)
         self._refuse_users_without_history(users)
         items = self._item_positions(item_idx)
-        return np.asarray(self._score(users, items), dtype=np.float32)
+        return np.asarray(self._score_across(users, items, across), dtype=np.float32)
 
     def _refuse_users_without_history(self, user_idx: np.ndarray) -> None:
         """Refuse fitted users with no interactions unless the model can use their features.

@@ -240,3 +240,98 @@ def test_ease_is_left_out_of_large_catalogues_and_without_cf(tiny, make_model):
     assert given.ease_matrix_ is not None
     with pytest.raises(ValueError, match="unknown term"):
         make_model(weights={"ease": 1.0}, ease_max_items=0).fit(tiny)
+
+
+@pytest.fixture(scope="module")
+def searched_model(shop) -> FeatureCF:
+    """A fit whose nDCG search moved band 2's weights (random_state 2 on the shop)."""
+    model = FeatureCF(n_neighbors=15, random_state=2, show_progress=False).fit(shop)
+    moved = ~np.isclose(model.band_weights_, model.audience_band_weights_).all(axis=1)
+    assert moved.tolist() == [False, False, True, False, False]
+    return model
+
+
+def test_audiences_are_ranked_with_the_audience_weights(shop, searched_model):
+    """recommend_users ranks customers by score_users(across="users"), recommend ranks
+    products by the default scores: two weight sets, each used by its own calls."""
+    model = searched_model
+    users = np.arange(shop.n_users)
+    item = shop.item_ids[4]
+    idx = shop.item_index([item])
+    ranking = model.score_users(users, idx)[:, 0]
+    audience = model.score_users(users, idx, across="users")[:, 0]
+    band = np.searchsorted([1, 3, 6, 21], shop.user_counts(), side="right")
+    unmapped = [
+        (scores - affine[band, 0]) / affine[band, 1]
+        for scores, affine in ((ranking, model.band_affine_), (audience, model.audience_band_affine_))
+    ]  # fmt: skip
+    same = band != 2  # the same weights there, under band maps of their own
+    np.testing.assert_allclose(unmapped[0][same], unmapped[1][same], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(unmapped[0][~same], unmapped[1][~same], rtol=1e-3, atol=1e-3)
+    got = model.recommend_users(item, n=None, exclude_seen=False)
+    want = shop.user_ids[np.argsort(-audience, kind="stable")]
+    assert got["user_id"].tolist() == want.tolist()
+    np.testing.assert_allclose(got["score"], np.sort(audience)[::-1], rtol=1e-6)
+    recs = model.recommend(shop.user_ids[:1], n=3, exclude_seen=False)
+    np.testing.assert_allclose(recs["score"], np.sort(model.score_users([0])[0])[::-1][:3])
+
+
+def test_new_customers_get_audience_scores_too(shop, searched_model):
+    history = sp.csr_matrix(shop.interactions[:40], dtype=np.float32)
+    model = searched_model
+    ranking = model.score_new_users(history)
+    audience = model.score_new_users(history, across="users")
+    band = np.searchsorted([1, 3, 6, 21], history.getnnz(axis=1), side="right")[:, None]
+    unmapped = [
+        (scores - affine[band, 0]) / affine[band, 1]
+        for scores, affine in ((ranking, model.band_affine_), (audience, model.audience_band_affine_))
+    ]  # fmt: skip
+    same = (band != 2).ravel()
+    warm = model.item_counts_ > 0  # new products have a new-item map of each set's own
+    assert same.sum() > 5 and (~same).sum() > 5 and (~warm).any()
+    first, second = (u[:, warm] for u in unmapped)
+    np.testing.assert_allclose(first[same], second[same], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(first[~same], second[~same], rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="across must be one of 'items', 'users'"):
+        searched_model.score_new_users(history, across="products")
+    with pytest.raises(ValueError, match="across must be one of"):
+        searched_model.score_users([0], across="customers")
+
+
+def test_audience_explanations_sum_to_the_audience_scores(shop, searched_model):
+    user = shop.user_ids[np.flatnonzero(np.isin(shop.user_counts(), [3, 4, 5]))[0]]
+    item = shop.item_ids[4]
+    idx = (shop.user_index([user]), shop.item_index([item]))
+    for across in ("items", "users"):
+        parts = searched_model.explain(user, item, across=across)
+        want = searched_model.score_users(*idx, across=across)[0, 0]
+        assert parts["contribution"].sum() == pytest.approx(want, rel=1e-4, abs=1e-4)
+    frame = shop.interactions[shop.user_index([user])]
+    inter = pd.DataFrame({"user_id": "new", "item_id": shop.item_ids[frame.indices], "n": 1.0})
+    parts = searched_model.explain_new_user(item, inter, across="users")
+    want = searched_model.score_new_users(
+        sp.csr_matrix(frame, dtype=np.float32), item_idx=idx[1], across="users"
+    )[0, 0]
+    assert parts["contribution"].sum() == pytest.approx(want, rel=1e-4, abs=1e-4)
+
+
+def test_given_weights_rank_both_ways_alike(tiny, make_model):
+    model = make_model(weights="uniform").fit(tiny)
+    assert model._fitted.audience is model._fitted.weights
+    users = np.arange(tiny.n_users)
+    np.testing.assert_array_equal(
+        model.score_users(users, across="users"), model.score_users(users)
+    )
+
+
+def test_save_load_keeps_the_audience_weights(tmp_path, shop, searched_model):
+    path = tmp_path / "fcf.npz"
+    searched_model.save(path)
+    loaded = featcf.load(path)
+    for name in ("audience_band_weights_", "audience_cold_item_affine_", "audience_band_affine_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(searched_model, name))
+    users = np.arange(shop.n_users)
+    np.testing.assert_array_equal(
+        loaded.score_users(users, across="users"),
+        searched_model.score_users(users, across="users"),
+    )

@@ -3,6 +3,7 @@ concurrent first queries."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import featcf
 from featcf import NotFittedError
 from featcf.models.feature_cf import FeatureCF
-from featcf.models.feature_cf._state import CoreArrays, Fitted
+from featcf.models.feature_cf._state import AUDIENCE_ENTRIES, CoreArrays, Fitted
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -27,7 +28,10 @@ STATE_KEYS = [
     "item_quality_", "n_users_fit_", "ease_l2_",
 ]  # fmt: skip
 #: entries added since (files without them still load: ``featcf.models.base.ADDED_ENTRIES``)
-STATE_KEYS_ADDED = ["affinity_matrix_", "band_affine_"]
+STATE_KEYS_ADDED = [
+    "affinity_matrix_", "band_affine_", "audience_band_weights_", "audience_cold_item_affine_",
+    "audience_band_affine_",
+]  # fmt: skip
 
 
 def _fit(shop) -> FeatureCF:
@@ -178,3 +182,58 @@ def test_concurrent_first_queries_equal_serial_ones(shop, tmp_path):
     serial = [call() for call in _queries(reference, shop, audience)]
     assert "launch-x" in set(serial[-1]["item_id"])
     _assert_same(serial, _concurrently(fresh, _queries(fresh, shop, audience)))
+
+
+def _tampered(model, tmp_path, change):
+    """``model`` saved, ``change(meta, arrays)`` applied, written back; the path."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tampering import read_archive, write_model_file
+
+    model.save(tmp_path / "clean.npz")
+    meta, arrays = read_archive(tmp_path / "clean.npz")
+    change(meta, arrays)
+    write_model_file(tmp_path / "changed.npz", meta, arrays)
+    return tmp_path / "changed.npz"
+
+
+def _drop(names):
+    def change(meta, arrays):
+        for name in names:
+            key = meta["state"].pop(name)["key"]
+            del arrays[next(k for k in arrays if k.startswith(key))]
+
+    return change
+
+
+def test_a_file_without_the_audience_weights_ranks_audiences_as_it_was_saved(fitted_shop, tmp_path):
+    """Files saved before the second weight set load with one set for both directions;
+    a file holding part of the set, or a non-positive audience slope, is refused."""
+    path = _tampered(fitted_shop, tmp_path, _drop(AUDIENCE_ENTRIES))
+    loaded = featcf.load(path)
+    assert loaded._fitted.audience is loaded._fitted.weights
+    np.testing.assert_array_equal(loaded.audience_band_weights_, fitted_shop.band_weights_)
+    users = np.arange(fitted_shop.n_users_fit_)
+    np.testing.assert_array_equal(
+        loaded.score_users(users, across="users"), fitted_shop.score_users(users)
+    )
+    for name in AUDIENCE_ENTRIES:
+        path = _tampered(fitted_shop, tmp_path, _drop([name]))
+        with pytest.raises(featcf.ModelFormatError, match="must be present together"):
+            featcf.load(path)
+
+    def flat_slope(meta, arrays):
+        key = meta["state"]["audience_band_affine_"]["key"]
+        key = next(k for k in arrays if k.startswith(key))
+        arrays[key] = arrays[key].copy()
+        arrays[key][1, 1] = -1.0
+
+    with pytest.raises(featcf.ModelFormatError, match="audience_band_affine_ slopes"):
+        featcf.load(_tampered(fitted_shop, tmp_path, flat_slope))
+
+
+@pytest.fixture(scope="module")
+def fitted_shop(shop) -> FeatureCF:
+    """A fit whose two weight sets differ (the search moved band 2 at random_state 2)."""
+    model = FeatureCF(n_neighbors=15, random_state=2, show_progress=False).fit(shop)
+    assert not np.array_equal(model.band_weights_, model.audience_band_weights_)
+    return model

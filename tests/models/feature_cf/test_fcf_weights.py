@@ -116,7 +116,8 @@ def test_learn_weights_falls_back_to_uniform_without_enough_validation_positives
     names = ["cf", "user_cf", "popularity", "genre"]
     scale = np.array([1.0, 2.0, 3.0, 4.0])
     plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
-    none = learn_weights([], names, scale, plan)
+    none, none_audience = learn_weights([], names, scale, plan)
+    assert none_audience is none  # nothing learned: one set ranks both ways
     np.testing.assert_array_equal(none.band, np.ones((5, 4)))
     np.testing.assert_array_equal(none.cold_affine, [0.0, 1.0])
     rng = np.random.default_rng(0)
@@ -127,7 +128,8 @@ def test_learn_weights_falls_back_to_uniform_without_enough_validation_positives
         seen=sp.csr_matrix((3, 5), dtype=np.float32),
         cold_cols=np.zeros(5, dtype=bool),
     )
-    weights = learn_weights([few], names, scale, plan)  # 3 positives: too few to learn
+    weights, audience = learn_weights([few], names, scale, plan)  # 3 positives: too few
+    assert audience is weights
     np.testing.assert_array_equal(weights.band, np.tile([0.0, 0.0, 1.0, 1.0], (5, 1)))
     np.testing.assert_array_equal(weights.cold, [0.0, 0.0, 1.0, 1.0])
     np.testing.assert_array_equal(weights.scale, scale)
@@ -191,3 +193,50 @@ def test_terms_that_are_zero_on_new_items_have_new_item_weight_zero(shop, shop_m
     weights = shop_model.cold_item_weights_
     assert (weights[zero] == 0).all(), dict(zip(names[zero], weights[zero], strict=True))
     assert (weights[~zero] > 0).any()
+
+
+def _random_samples(seed: int = 0) -> list[Sample]:
+    """Validation samples with enough positives to learn: every band, one hidden item."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 200, 12
+    terms = rng.random((4, n_users, n_items)).astype(np.float32)
+    targets = sp.csr_matrix((rng.random((n_users, n_items)) < 0.15).astype(np.float32))
+    cold = np.zeros(n_items, dtype=bool)
+    cold[-1] = True
+    return [
+        Sample(
+            tag=np.arange(n_users) % 5,
+            terms=terms,
+            targets=targets,
+            seen=sp.csr_matrix((n_users, n_items), dtype=np.float32),
+            cold_cols=cold,
+        )
+    ]
+
+
+def test_audience_weights_are_the_surrogates_and_the_searched_weights_rank_products(monkeypatch):
+    """learn_weights returns the searched weights first and the surrogate's second, each
+    with its own new-item map and band maps, the new-item weights shared."""
+    from featcf.models.feature_cf import _weights
+
+    names = ["popularity", "genre", "content:genre", "affinity"]
+    scale = np.ones(4)
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    samples = _random_samples()
+    monkeypatch.setattr(_weights, "search_band", lambda data, start: (start, 0.0))
+    kept, kept_audience = learn_weights(samples, names, scale, plan)
+    assert kept_audience is kept  # a search that keeps everything: one set
+
+    def moved(data, start):
+        out = start.copy()
+        out[0] = 3.0 * out[0] + 1.0
+        return out, 0.0
+
+    monkeypatch.setattr(_weights, "search_band", moved)
+    ranking, audience = learn_weights(samples, names, scale, plan)
+    for name in ("band", "cold", "cold_affine", "band_affine"):
+        np.testing.assert_array_equal(getattr(audience, name), getattr(kept, name))
+    np.testing.assert_array_equal(ranking.band[:, 0], 3.0 * kept.band[:, 0] + 1.0)
+    np.testing.assert_array_equal(ranking.band[:, 1:], kept.band[:, 1:])
+    np.testing.assert_array_equal(ranking.cold, audience.cold)
+    assert not np.array_equal(ranking.band_affine, audience.band_affine)  # fitted to each set

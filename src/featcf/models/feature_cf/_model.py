@@ -1,8 +1,10 @@
-"""The FeatureCF estimator: parameters, their checks, and the orchestration of the steps.
+"""The FeatureCF estimator: its parameters and the orchestration of the steps.
 
-Fitting reads the Dataset once (``_inputs``), builds the core (``_core``), weighs the
-terms (``_weights``) and keeps the typed result (``_state.Fitted``); queries
-score through ``_users`` and ``_terms``, explanations through ``_explain``.
+The parameters are checked by ``_params``. Fitting reads the Dataset once (``_inputs``),
+builds the core (``_core``), weighs the terms (``_weights``: one weight set ranks
+products for a customer, one customers for a product) and keeps the typed result
+(``_state.Fitted``); queries score through ``_users`` and ``_terms``, explanations through
+``_explain``.
 """
 
 from __future__ import annotations
@@ -17,33 +19,17 @@ import scipy.sparse as sp
 
 from featcf._progress import Stages, resolve_show_progress
 from featcf._schema import Spec
-from featcf._validation import (
-    check_bool,
-    check_nonnegative_float,
-    check_nonnegative_int,
-    check_option,
-    check_option_or_bool,
-    check_option_or_mapping,
-    check_option_or_real,
-    check_positive_int,
-    check_random_state,
-    check_real,
-)
+from featcf._validation import check_random_state
 from featcf.data.dataset import Dataset
 from featcf.models._reasons import PairQuery, item_display_names
 from featcf.models._similar import ItemQuery, top_k_rows
 from featcf.models.base import BaseRecommender
 from featcf.models.feature_cf._core import build_core, extend_core
 from featcf.models.feature_cf._explain import Vocabulary, explain_pairs
-from featcf.models.feature_cf._inputs import (
-    Learning,
-    Settings,
-    positives,
-    read_inputs,
-    resolve_ratings,
-)
+from featcf.models.feature_cf._inputs import Settings, positives, read_inputs, resolve_ratings
 from featcf.models.feature_cf._interests import interest_profiles, relabel_stated
 from featcf.models.feature_cf._neighbours import reference_rank
+from featcf.models.feature_cf._params import check_params, given_vector, learning_of, settings_of
 from featcf.models.feature_cf._similar import (
     item_parts,
     item_similarities,
@@ -63,7 +49,7 @@ from featcf.models.feature_cf._state import (
 from featcf.models.feature_cf._terms import score, term_names
 from featcf.models.feature_cf._updates import updated_fitted
 from featcf.models.feature_cf._users import fitted_users, folded_users
-from featcf.models.feature_cf._weights import fit_given, fit_learned, given_weights
+from featcf.models.feature_cf._weights import fit_given, fit_learned
 
 __all__ = ["FeatureCF"]
 
@@ -126,10 +112,14 @@ class FeatureCF(BaseRecommender):
     With rating data, the positives to rank are the *liked* interactions (rating at least
     ``positive_threshold``, by default the mean rating).
 
-    Last, since the search looks at one customer's products only, every band's scores are
-    mapped by a level and a positive slope (``band_affine_``) fitted on the ranking of each
-    validation item's hidden buyers among the users: a customer's ranking of products is
-    unchanged, and audiences (:meth:`recommend_users`) compare all bands on one scale.
+    The search looks at one customer's products only, and its moves cost the audiences, so
+    customers are ranked for a product (:meth:`recommend_users`, ``retention.announce``,
+    ``score_users(..., across="users")``) with the surrogate's weights, whose per-item loss
+    fits that direction (``audience_band_weights_``). Last, each set's band scores are
+    mapped by a level and a positive slope (``band_affine_``, ``audience_band_affine_``)
+    fitted on the ranking of each validation item's hidden buyers among the users: a
+    customer's ranking of products is unchanged, and audiences compare all bands on one
+    scale.
 
     **Items without interactions** (cold catalogue items, products added with
     :meth:`add_items`) are scored with their own learned weight vector
@@ -256,6 +246,11 @@ class FeatureCF(BaseRecommender):
         Level and slope that put their scores on the warm items' scale.
     band_affine_ : numpy.ndarray of shape (5, 2)
         Per band, level and slope (> 0) putting its scores on one scale across customers.
+    audience_band_weights_ : numpy.ndarray of shape (5, n_terms)
+        The band weights that rank customers for a product: the surrogate's, before the
+        search (``band_weights_`` when the search kept them or the weights were given).
+    audience_cold_item_affine_, audience_band_affine_ : numpy.ndarray
+        Their ``cold_item_affine_`` and ``band_affine_``.
     ease_l2_ : float or None
         L2 penalty of the ``"ease"`` term (None when the term is left out).
     ease_matrix_ : numpy.ndarray of shape (n_items, n_items) or None
@@ -319,6 +314,9 @@ class FeatureCF(BaseRecommender):
     ease_l2_ = FittedAttribute("scorer.core.ease_l2")
     affinity_matrix_ = FittedAttribute("scorer.core.affinity")
     band_affine_ = FittedAttribute("weights.band_affine")
+    audience_band_weights_ = FittedAttribute("audience.band")
+    audience_cold_item_affine_ = FittedAttribute("audience.cold_affine")
+    audience_band_affine_ = FittedAttribute("audience.band_affine")
 
     def __init__(
         self,
@@ -358,62 +356,10 @@ class FeatureCF(BaseRecommender):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
-        check_positive_int(self.n_neighbors, "n_neighbors")
-        check_option(self.metric, "metric", ("cosine", "pearson"))
-        check_nonnegative_float(self.profile_shrinkage, "profile_shrinkage")
-        check_real(self.new_item_shift, "new_item_shift")
-        if isinstance(self.exclude_terms, str) or not all(
-            isinstance(t, str) for t in self.exclude_terms
-        ):
-            raise TypeError(
-                f"exclude_terms must be a sequence of term names, got {self.exclude_terms!r}"
-            )
-        check_option_or_mapping(
-            self.weights, "weights", ("learn", "uniform"), "a dict {term: weight}"
-        )
-        check_option_or_bool(self.implicit, "implicit", ("auto",))
-        check_real(self.positive_threshold, "positive_threshold", allow_none=True)
-        check_bool(self.include_cf, "include_cf")
-        check_option_or_real(self.ease_l2, "ease_l2", ("auto",), low=0, low_open=True)
-        check_nonnegative_int(self.ease_max_items, "ease_max_items")
-        check_real(
-            self.validation_fraction, "validation_fraction", low=0, high=1,
-            low_open=True, high_open=True,
-        )  # fmt: skip
-        check_random_state(self.random_state)
-        check_positive_int(self.n_threads, "n_threads", allow_none=True)
-        check_positive_int(self.max_reference_users, "max_reference_users", allow_none=True)
-        resolve_show_progress(self.show_progress)
+        check_params(self)
 
     def _settings(self) -> Settings:
-        return Settings(
-            n_neighbors=self.n_neighbors,
-            metric=self.metric,
-            profile_shrinkage=float(self.profile_shrinkage),
-            n_threads=self.n_threads,
-            max_reference_users=self.max_reference_users,
-        )
-
-    def _learning(self) -> Learning:
-        return Learning(
-            validation_fraction=float(self.validation_fraction),
-            new_item_shift=float(self.new_item_shift),
-            include_cf=bool(self.include_cf),
-            ease_l2=self.ease_l2,
-            exclude=tuple(self.exclude_terms),
-        )
-
-    def _given_weights(self, names: list[str]) -> np.ndarray | None:
-        """The given weights as a vector over ``names`` (None for ``weights="learn"``)."""
-        if isinstance(self.weights, Mapping):
-            return given_weights(
-                names, self.weights, bool(self.include_cf), tuple(self.exclude_terms)
-            )
-        if self.weights == "uniform":
-            return given_weights(
-                names, dict.fromkeys(names, 1.0), bool(self.include_cf), tuple(self.exclude_terms)
-            )
-        return None
+        return settings_of(self)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, dataset: Dataset) -> None:
@@ -445,7 +391,7 @@ class FeatureCF(BaseRecommender):
                 f"exclude_terms names unknown term(s) {unknown}; the terms of this model are "
                 f"{names}"
             )
-        given = self._given_weights(names)
+        given = given_vector(self, names)
         inputs = read_inputs(
             dataset, rating_data=rating_data, positive_threshold=self.positive_threshold
         )
@@ -453,7 +399,7 @@ class FeatureCF(BaseRecommender):
             raise ValueError(
                 "no positive interactions (check positive_threshold against the weights)"
             )
-        settings, plan = self._settings(), self._learning()
+        settings, plan = self._settings(), learning_of(self)
         cap = settings.max_reference_users
         if cap is not None and np.count_nonzero(np.diff(inputs.values.indptr)) > cap:
             settings = replace(settings, reference_rank=reference_rank(rng, dataset.n_users))
@@ -464,39 +410,55 @@ class FeatureCF(BaseRecommender):
             stage("final model")
             core = build_core(inputs, settings, inputs.values)
             if given is None:
-                scorer, weights = fit_learned(core, inputs, settings, plan, names, rng, stage)
+                fitted = Fitted(*fit_learned(core, inputs, settings, plan, names, rng, stage))
             else:
                 scorer, weights = fit_given(core, inputs, settings, plan, names, given, rng, stage)
+                fitted = Fitted(scorer, weights, weights)
             stage.done()
         finally:
             bar.close()
-        self._fitted = Fitted(scorer, weights)
+        self._fitted = fitted
 
     # ------------------------------------------------------------------ scoring hooks
     def _score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        return self._score_across(user_idx, item_idx, "items")
+
+    def _score_across(self, user_idx: np.ndarray, item_idx: np.ndarray, across: str) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
         users = np.asarray(user_idx, dtype=np.int64)
         user = fitted_users(scorer, users, scorer.inputs.values[users])
-        return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+        weights = fitted.weights_across(across)
+        return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
 
     def _score_new(
         self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
     ) -> np.ndarray:
-        return self._score_new_stated(history, user_features, None, item_idx)
+        return self._score_new_across(history, user_features, None, item_idx, "items")
 
     def _score_new_stated(
         self,
         history: sp.csr_matrix,
         user_features: sp.csr_matrix | None,
+        stated: sp.csr_matrix,
+        item_idx: np.ndarray,
+    ) -> np.ndarray:
+        return self._score_new_across(history, user_features, stated, item_idx, "items")
+
+    def _score_new_across(
+        self,
+        history: sp.csr_matrix,
+        user_features: sp.csr_matrix | None,
         stated: sp.csr_matrix | None,
         item_idx: np.ndarray,
+        across: str,
     ) -> np.ndarray:
         fitted = fitted_or_raise(self)
         scorer = fitted.scorer
         hist = positives(history, scorer.inputs.positive_threshold)
         user = folded_users(scorer, hist, user_features, stated)
-        return score(scorer, fitted.weights, user, np.asarray(item_idx, dtype=np.int64))
+        weights = fitted.weights_across(across)
+        return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
 
     def _interest_profiles(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return interest_profiles(fitted_or_raise(self).scorer, user_idx)
@@ -513,7 +475,7 @@ class FeatureCF(BaseRecommender):
         )
         core = extend_core(old.core, inputs, n_new)
         scorer = make_scorer(inputs, old.settings, old.names, core)
-        self._fitted = Fitted(scorer, fitted.weights)
+        self._fitted = Fitted(scorer, fitted.weights, fitted.audience)
 
     def _partial_fit(
         self, old_dataset: Dataset, new_dataset: Dataset, touched_users: np.ndarray,
@@ -538,7 +500,8 @@ class FeatureCF(BaseRecommender):
             else np.asarray(dataset.user_features.column_names, dtype=object),
         )
         items = np.asarray(query.items, dtype=np.int64)
-        parts = explain_pairs(scorer, fitted.weights, user, query.rows, items, vocabulary)
+        weights = fitted.weights_across(query.across)
+        parts = explain_pairs(scorer, weights, user, query.rows, items, vocabulary)
         if query.stated is None:
             return parts
         return relabel_stated(parts, query.stated, query.rows, dataset.item_fields)

@@ -46,6 +46,7 @@ from featcf.models.feature_cf._sparse import row_sums
 from featcf.similarity import PreparedRows
 
 __all__ = [
+    "AUDIENCE_ENTRIES",
     "BAND_EDGES",
     "Core",
     "CoreArrays",
@@ -161,6 +162,10 @@ class Scorer:
     arrays: CoreArrays
 
 
+#: the state entries of the weights that rank customers for a product (saved together)
+AUDIENCE_ENTRIES = ("audience_band_weights_", "audience_cold_item_affine_", "audience_band_affine_")
+
+
 def identity_affine(n_bands: int) -> np.ndarray:
     """Level 0 and slope 1 for every band, shape (n_bands, 2): the band maps of a model
     without them (given weights, files saved before them)."""
@@ -207,10 +212,20 @@ class TermWeights:
 
 @dataclass(frozen=True, eq=False)
 class Fitted:
-    """The fitted model: the scorer of the final core and the learned weights."""
+    """The fitted model: the scorer of the final core and the learned weights, in two sets:
+    ``weights`` rank products for a customer (``recommend``, ``predict``), ``audience``
+    ranks customers for a product (``recommend_users``, ``announce``); see
+    ``_weights.learn_weights``. Given weights, and files saved before the second set, use
+    one set for both."""
 
     scorer: Scorer
     weights: TermWeights
+    audience: TermWeights
+
+    def weights_across(self, across: str) -> TermWeights:
+        """The set whose scores are compared ``across`` ``"items"`` (a customer's products)
+        or ``"users"`` (a product's audience)."""
+        return self.audience if across == "users" else self.weights
 
     @property
     def term_names(self) -> list[str]:
@@ -370,6 +385,9 @@ def state_schema(dataset: Dataset) -> dict[str, Spec]:
         "ease_l2_": Json(json_float(0.0, low_open=True), optional=True),
         "affinity_matrix_": Array("float32", (n_ucols + n_cols + 2, n_cols + 1), optional=True),
         "band_affine_": Array("float64", (len(BAND_EDGES), 2), optional=True),
+        "audience_band_weights_": Array("float64", (len(BAND_EDGES), "n_terms"), optional=True),
+        "audience_cold_item_affine_": Array("float64", (2,), optional=True),
+        "audience_band_affine_": Array("float64", (len(BAND_EDGES), 2), optional=True),
     }
 
 
@@ -412,9 +430,15 @@ def check_state(
             raise ValueError(f"{name} must be present exactly when the Dataset has user features")
     if not user_columns and state["ease_feature_matrix_"] is not None:
         raise ValueError("ease_feature_matrix_ must be absent without user feature columns")
-    affine = state.get("band_affine_")
-    if affine is not None and not (affine[:, 1] > 0).all():
-        raise ValueError("band_affine_ slopes (second column) must be positive")
+    present = [state.get(name) is not None for name in AUDIENCE_ENTRIES]
+    if any(present) and not all(present):
+        raise ValueError(f"{', '.join(AUDIENCE_ENTRIES)} must be present together or not at all")
+    if any(present) and state.get("band_affine_") is None:
+        raise ValueError("audience_band_affine_ needs band_affine_: a file has both or neither")
+    for name in ("band_affine_", "audience_band_affine_"):
+        affine = state.get(name)
+        if affine is not None and not (affine[:, 1] > 0).all():
+            raise ValueError(f"{name} slopes (second column) must be positive")
 
 
 def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings) -> Fitted:
@@ -453,4 +477,13 @@ def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings)
         state["cold_item_affine_"],
         state.get("band_affine_"),  # None in files saved before it: the identity
     )
-    return Fitted(make_scorer(inputs, settings, state["term_names_"], core), weights)
+    audience = weights  # files saved before the second set: one set for both
+    if state.get("audience_band_weights_") is not None:
+        audience = TermWeights.of(
+            state["term_scale_"],
+            state["audience_band_weights_"],
+            state["cold_item_weights_"],
+            state["audience_cold_item_affine_"],
+            state["audience_band_affine_"],
+        )
+    return Fitted(make_scorer(inputs, settings, state["term_names_"], core), weights, audience)

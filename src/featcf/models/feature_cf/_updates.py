@@ -61,7 +61,8 @@ def updated_fitted(fitted: Fitted, old: Dataset, new: Dataset, touched_users: np
         features = None if uf is None else sp.csr_matrix(uf[new_users], dtype=np.float32)
         updated.append((new_users, folded_users(before, inputs.values[new_users], features)))
     core = _grown_core(before, inputs, updated)
-    return Fitted(make_scorer(inputs, scorer.settings, scorer.names, core), fitted.weights)
+    scorer = make_scorer(inputs, scorer.settings, scorer.names, core)
+    return Fitted(scorer, fitted.weights, fitted.audience)
 
 
 def _with_new_items(scorer: Scorer, inputs: Inputs, n_old_items: int) -> Scorer:

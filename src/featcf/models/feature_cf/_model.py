@@ -103,10 +103,11 @@ class FeatureCF(BaseRecommender):
     for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
     tied by a small penalty. Since that loss is a surrogate, each band's weights are then
     searched on nDCG@10 of its validation users itself (uniform weights, every term alone,
-    and scipy's Powell search from the two best of these): the best replaces the surrogate's
-    weights only when its paired gain is two standard errors above zero, so a band never
-    keeps weights that rank its validation users clearly below one of its own parts, and
-    weights do not follow validation noise. With user features, the shrinkage of the
+    and scipy's Powell search from the two best of these): the best replaces the reference
+    (uniform weights when they rank the band's validation users at least as well as the
+    surrogate's, else the surrogate's) only when its paired gain is two standard errors
+    above zero, so a band never keeps weights that rank its validation users clearly below
+    one of its own parts, and weights do not follow validation noise. With user features, the shrinkage of the
     demographic lifts (pseudo-customers pulling ``P(item | feature value)`` towards
     ``P(item)``) is picked on the validation customers known only by their features.
     With rating data, the positives to rank are the *liked* interactions (rating at least

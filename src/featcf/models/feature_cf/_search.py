@@ -25,8 +25,9 @@ __all__ = ["BandData", "band_data", "search_band"]
 
 #: metric evaluations of one Powell search (two per band)
 SEARCH_EVALUATIONS = 150
-#: other weights replace the surrogate's only when their mean gain in nDCG@10 over the
-#: band's validation users is this many standard errors (paired, per user) above zero
+#: other weights replace the reference (uniform or the surrogate's) only when their mean gain
+#: in nDCG@10 over the band's validation users is this many standard errors (paired, per
+#: user) above zero
 MIN_GAIN_SE = 2.0
 
 
@@ -93,9 +94,11 @@ def search_band(data: BandData, start: np.ndarray) -> tuple[np.ndarray, float]:
     ``start`` are the surrogate loss's weights. Only the terms that vary over a user's
     candidates are searched (a term constant per user, such as ``"activity"``, cannot
     change a ranking: it keeps its surrogate weight, which sets score levels across
-    users), and the searched ones keep the L1 norm they had in ``start``. The best
+    users), and the searched ones keep the L1 norm they had in ``start``. The reference is
+    uniform weights when they rank the band's validation users at least as well as
+    ``start`` (they depend on no split, so a tie goes to them), else ``start``. The best
     candidate (uniform weights, every term alone, and a Powell search from the two best
-    starting points) replaces ``start`` only when its paired gain over ``start`` is
+    starting points) replaces the reference only when its paired gain over it is
     :data:`MIN_GAIN_SE` standard errors above zero: with a few hundred validation users a
     smaller gain is noise, and following it makes the weights depend on the split
     (``random_state``) without ranking new users better. Returns the weights and their
@@ -131,9 +134,13 @@ def search_band(data: BandData, start: np.ndarray) -> tuple[np.ndarray, float]:
         if (res.x > 0).any():
             scored.append((-float(res.fun), len(scored), res.x))
     value, _, best = max(scored, key=lambda t: (t[0], -t[1]))
-    base = data.per_user(start)
+    # the reference a move must beat: uniform weights when they rank the band's validation
+    # users at least as well as the surrogate's (they depend on no split), else the surrogate's
+    by_index = {k: v for v, k, _ in scored}
+    reference = full(np.ones(n_vary)) if by_index[1] >= by_index[0] else start
+    base = data.per_user(reference)
     diff = data.per_user(full(best)) - base
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
     if not float(diff.mean()) > MIN_GAIN_SE * se:
-        return start, float(base.mean()) if len(base) else 0.0
+        return reference, float(base.mean()) if len(base) else 0.0
     return full(best), value

@@ -10,8 +10,9 @@ positions:
 ``_score(user_idx, item_idx)``
     Dense scores (len(user_idx), len(item_idx)) for fitted users. A model whose scores
     compared across users (a product's audience) are not those compared across items
-    overrides ``_score_across(user_idx, item_idx, across)`` and
-    ``_score_new_across(history, user_features, stated, item_idx, across)`` too.
+    overrides ``_score_across(user_idx, item_idx, across)`` too, and
+    ``_score_new_across(history, user_features, stated, item_idx, across)`` instead of
+    ``_score_new`` and ``_score_new_stated`` (FeatureCF).
 ``_score_new(history, user_features, item_idx)``
     Dense scores for users unknown at fit time, from a CSR history over the catalogue
     and/or their encoded features (fold-in, no refit).

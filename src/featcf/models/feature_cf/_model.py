@@ -432,20 +432,6 @@ class FeatureCF(BaseRecommender):
         weights = fitted.weights_across(across)
         return score(scorer, weights, user, np.asarray(item_idx, dtype=np.int64))
 
-    def _score_new(
-        self, history: sp.csr_matrix, user_features: sp.csr_matrix | None, item_idx: np.ndarray
-    ) -> np.ndarray:
-        return self._score_new_across(history, user_features, None, item_idx, "items")
-
-    def _score_new_stated(
-        self,
-        history: sp.csr_matrix,
-        user_features: sp.csr_matrix | None,
-        stated: sp.csr_matrix,
-        item_idx: np.ndarray,
-    ) -> np.ndarray:
-        return self._score_new_across(history, user_features, stated, item_idx, "items")
-
     def _score_new_across(
         self,
         history: sp.csr_matrix,

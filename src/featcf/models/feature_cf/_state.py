@@ -470,20 +470,21 @@ def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings)
         ease_l2=state.get("ease_l2_"),
         affinity=state.get("affinity_matrix_"),
     )
-    weights = TermWeights.of(
-        state["term_scale_"],
-        state["band_weights_"],
-        state["cold_item_weights_"],
-        state["cold_item_affine_"],
-        state.get("band_affine_"),  # None in files saved before it: the identity
-    )
-    audience = weights  # files saved before the second set: one set for both
-    if state.get("audience_band_weights_") is not None:
-        audience = TermWeights.of(
-            state["term_scale_"],
-            state["audience_band_weights_"],
-            state["cold_item_weights_"],
-            state["audience_cold_item_affine_"],
-            state["audience_band_affine_"],
-        )
+    weights = _term_weights(state, "")
+    # files saved before the second set: one set for both
+    has_audience = state.get("audience_band_weights_") is not None
+    audience = _term_weights(state, "audience_") if has_audience else weights
     return Fitted(make_scorer(inputs, settings, state["term_names_"], core), weights, audience)
+
+
+def _term_weights(state: dict[str, Any], prefix: str) -> TermWeights:
+    """One weight set of a loaded state: ``prefix`` "" for the set that ranks products,
+    "audience_" for the one that ranks customers (the scales and new-item weights are
+    shared; a missing ``band_affine_``, from a file saved before it, is the identity)."""
+    return TermWeights.of(
+        state["term_scale_"],
+        state[f"{prefix}band_weights_"],
+        state["cold_item_weights_"],
+        state[f"{prefix}cold_item_affine_"],
+        state.get(f"{prefix}band_affine_"),
+    )

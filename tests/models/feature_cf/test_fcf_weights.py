@@ -216,7 +216,7 @@ def _random_samples(seed: int = 0) -> list[Sample]:
 
 def test_audience_weights_are_the_surrogates_and_the_searched_weights_rank_products(monkeypatch):
     """learn_weights returns the searched weights first and the surrogate's second, each
-    with its own new-item map and band maps, the new-item weights shared."""
+    with its own new-item map, the new-item weights shared."""
     from featcf.models.feature_cf import _weights
 
     names = ["popularity", "genre", "content:genre", "affinity"]

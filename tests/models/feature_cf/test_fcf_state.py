@@ -207,7 +207,7 @@ def _drop(names):
 
 def test_a_file_without_the_audience_weights_ranks_audiences_as_it_was_saved(fitted_shop, tmp_path):
     """Files saved before the second weight set load with one set for both directions;
-    a file holding part of the set, or a non-positive audience slope, is refused."""
+    a file holding part of the set is refused."""
     path = _tampered(fitted_shop, tmp_path, _drop(AUDIENCE_ENTRIES))
     loaded = featcf.load(path)
     assert loaded._fitted.audience is loaded._fitted.weights
@@ -221,14 +221,86 @@ def test_a_file_without_the_audience_weights_ranks_audiences_as_it_was_saved(fit
         with pytest.raises(featcf.ModelFormatError, match="must be present together"):
             featcf.load(path)
 
-    def flat_slope(meta, arrays):
-        key = meta["state"]["audience_band_affine_"]["key"]
-        key = next(k for k in arrays if k.startswith(key))
-        arrays[key] = arrays[key].copy()
-        arrays[key][1, 1] = -1.0
 
-    with pytest.raises(featcf.ModelFormatError, match="audience_band_affine_ slopes"):
-        featcf.load(_tampered(fitted_shop, tmp_path, flat_slope))
+#: band maps (level, slope per history band) as files saved while featcf fitted them hold
+MAPS = np.column_stack([np.linspace(-0.5, 0.5, 5), np.linspace(0.5, 1.5, 5)])
+
+
+def _with_band_maps(**maps):
+    """Write ``band_affine_`` / ``audience_band_affine_`` into a file (keyword: entry name
+    without the trailing underscore)."""
+
+    def change(meta, arrays):
+        for name, value in maps.items():
+            meta["state"][f"{name}_"] = {"type": "array", "key": f"model/{name}_"}
+            arrays[f"model/{name}_"] = np.asarray(value, dtype=np.float64)
+
+    return change
+
+
+def test_a_file_saved_with_band_maps_scores_as_it_was_saved(fitted_shop, shop, tmp_path):
+    """Fits no longer map each band's scores, but files saved while they did keep their
+    maps: a customer in band b scores level_b + slope_b * the unmapped score, per set."""
+    assert fitted_shop.band_affine_ is None and fitted_shop.audience_band_affine_ is None
+    flipped = MAPS[::-1].copy()
+    loaded = featcf.load(
+        _tampered(
+            fitted_shop, tmp_path, _with_band_maps(band_affine=MAPS, audience_band_affine=flipped)
+        )
+    )
+    np.testing.assert_array_equal(loaded.band_affine_, MAPS)
+    np.testing.assert_array_equal(loaded.audience_band_affine_, flipped)
+    users = np.arange(shop.n_users)
+    band = np.searchsorted([1, 3, 6, 21], shop.user_counts(), side="right")
+    for across, maps in (("items", MAPS), ("users", flipped)):
+        plain = fitted_shop.score_users(users, across=across)
+        want = maps[band, 0][:, None] + maps[band, 1][:, None] * plain
+        got = loaded.score_users(users, across=across)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    user = shop.user_ids[np.flatnonzero(band == 1)[0]]
+    for across in ("items", "users"):
+        parts = loaded.explain(user, shop.item_ids[3], across=across)
+        level = parts.loc[parts["part"] == "band_level", "contribution"]
+        assert level.tolist() == [pytest.approx((MAPS if across == "items" else flipped)[1, 0])]
+        want = loaded.score_users(
+            shop.user_index([user]), shop.item_index([shop.item_ids[3]]), across=across
+        )
+        assert parts["contribution"].sum() == pytest.approx(want[0, 0], rel=1e-4, abs=1e-4)
+    # saved before the second weight set: one set, with the ranking maps, for both
+    before = _tampered(fitted_shop, tmp_path, _drop_then(AUDIENCE_ENTRIES, band_affine=MAPS))
+    loaded = featcf.load(before)
+    assert loaded._fitted.audience is loaded._fitted.weights
+    np.testing.assert_array_equal(loaded.audience_band_affine_, MAPS)
+
+
+def _drop_then(names, **maps):
+    def change(meta, arrays):
+        _drop(names)(meta, arrays)
+        _with_band_maps(**maps)(meta, arrays)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "maps, match",
+    [
+        ({"audience_band_affine": MAPS}, "audience_band_affine_ needs band_affine_"),
+        ({"band_affine": MAPS}, "band_affine_ needs audience_band_affine_"),
+        ({"band_affine": np.column_stack([MAPS[:, 0], -MAPS[:, 1]]), "audience_band_affine": MAPS},
+         "band_affine_ slopes"),
+        ({"band_affine": MAPS, "audience_band_affine": np.column_stack([MAPS[:, 0], 0 * MAPS[:, 1]])},
+         "audience_band_affine_ slopes"),
+    ],
+)  # fmt: skip
+def test_band_maps_that_disagree_are_refused(fitted_shop, tmp_path, maps, match):
+    with pytest.raises(featcf.ModelFormatError, match=match):
+        featcf.load(_tampered(fitted_shop, tmp_path, _with_band_maps(**maps)))
+
+
+def test_audience_band_maps_without_the_audience_weights_are_refused(fitted_shop, tmp_path):
+    change = _drop_then(AUDIENCE_ENTRIES, band_affine=MAPS, audience_band_affine=MAPS)
+    with pytest.raises(featcf.ModelFormatError, match="audience_band_affine_ needs audience_band"):
+        featcf.load(_tampered(fitted_shop, tmp_path, change))
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ sum to the score. ``"cf"`` names the history item most similar to the recommende
 ``"ease"`` the history item with the largest regression weight towards it (the user features'
 share is a ``"demographics"`` row with ``field="ease"``), and every item field gives one row
 per value the item has, holding that value's share of the field's neighbourhood, content and
-content-regression terms. Items without interactions add their ``"new_item_level"``, and
-every pair the ``"band_level"`` of the user's history band (the same for all of a user's items).
+content-regression terms. Items without interactions add their ``"new_item_level"``; a model loaded from a file saved
+while featcf fitted band maps adds every pair the ``"band_level"`` of the user's history band
+(the same for all of a user's items).
 
 The ``label`` is the part in plain language (:mod:`featcf.models._reasons`): the history
 parts read "goes with your <items>", the demographic parts "customers like you (<the user's
@@ -135,7 +136,10 @@ def explain_pairs(
     band = band_of(state.n)[rows]
     w = weights.band[band]
     w[cold] = weights.cold
-    band_level, band_slope = weights.band_affine[band].T
+    maps = weights.band_affine  # None but in files saved while band maps were fitted
+    band_level, band_slope = (
+        (np.zeros(len(rows)), np.ones(len(rows))) if maps is None else maps[band].T
+    )
     level = band_slope * np.where(cold, weights.cold_affine[0], 0.0)
     slope = band_slope * np.where(cold, weights.cold_affine[1], 1.0)
     w = w * slope[:, None]  # scores mapped by the affine maps: slopes here, levels below
@@ -146,7 +150,7 @@ def explain_pairs(
     # without a history of their own, users are scored through similar customers' histories
     similar = np.where(own, SIMILAR_CUSTOMERS, demo)
     out = _Rows()
-    if weights.band_affine[:, 0].any():  # absent from models without band maps
+    if maps is not None and maps[:, 0].any():
         out.add(pair, "band_level", band_level, BASELINE)
     out.add(pair[cold], "new_item_level", level[cold], BASELINE)
     history = _history_rows(

@@ -116,11 +116,7 @@ class FeatureCF(BaseRecommender):
     The search looks at one customer's products only, and its moves cost the audiences, so
     customers are ranked for a product (:meth:`recommend_users`, ``retention.announce``,
     ``score_users(..., across="users")``) with the surrogate's weights, whose per-item loss
-    fits that direction (``audience_band_weights_``). Last, each set's band scores are
-    mapped by a level and a positive slope (``band_affine_``, ``audience_band_affine_``)
-    fitted on the ranking of each validation item's hidden buyers among the users: a
-    customer's ranking of products is unchanged, and audiences compare all bands on one
-    scale.
+    fits that direction (``audience_band_weights_``).
 
     **Items without interactions** (cold catalogue items, products added with
     :meth:`add_items`) are scored with their own learned weight vector
@@ -132,8 +128,8 @@ class FeatureCF(BaseRecommender):
     new products).
 
     **Explanations** (:meth:`explain`) list one row per term (per item field one
-    ``part="field"`` row per value the item has), plus the levels of the affine maps
-    (``"new_item_level"``, ``"band_level"``); the contributions sum to :meth:`predict`.
+    ``part="field"`` row per value the item has), plus the level of the new-item map
+    (``"new_item_level"``); the contributions sum to :meth:`predict`.
     Every row has a plain-language ``label``, and ``reasons=True`` on the recommendation
     calls joins the largest positive labels into one line (see the explanations guide).
 
@@ -245,13 +241,16 @@ class FeatureCF(BaseRecommender):
         Weights of items without interactions (0 for terms that are 0 on all of them).
     cold_item_affine_ : numpy.ndarray of shape (2,)
         Level and slope that put their scores on the warm items' scale.
-    band_affine_ : numpy.ndarray of shape (5, 2)
-        Per band, level and slope (> 0) putting its scores on one scale across customers.
+    band_affine_ : numpy.ndarray of shape (5, 2) or None
+        None, but in a model loaded from a file saved by an earlier featcf that mapped each
+        band's scores by a level and a slope (> 0): such a model keeps applying them.
     audience_band_weights_ : numpy.ndarray of shape (5, n_terms)
         The band weights that rank customers for a product: the surrogate's, before the
         search (``band_weights_`` when the search kept them or the weights were given).
-    audience_cold_item_affine_, audience_band_affine_ : numpy.ndarray
-        Their ``cold_item_affine_`` and ``band_affine_``.
+    audience_cold_item_affine_ : numpy.ndarray of shape (2,)
+        Their ``cold_item_affine_``.
+    audience_band_affine_ : numpy.ndarray of shape (5, 2) or None
+        Their ``band_affine_``.
     ease_l2_ : float or None
         L2 penalty of the ``"ease"`` term (None when the term is left out).
     ease_matrix_ : numpy.ndarray of shape (n_items, n_items) or None

@@ -150,8 +150,7 @@ def _has_history(train: sp.csr_matrix) -> np.ndarray:
     every one of them a buyer of a hidden item: an artefact of the split (at a real launch
     a customer without purchases has not bought the new product either). Such a customer is
     no target on the hidden items; having bought them, they are seen there, so both losses
-    leave them out of those items (the band maps leave out every customer without history
-    there, see :mod:`~featcf.models.feature_cf._calibrate`).
+    leave them out of those items.
     """
     return np.diff(train.indptr) > 0
 

@@ -48,6 +48,7 @@ from featcf.similarity import PreparedRows
 __all__ = [
     "AUDIENCE_ENTRIES",
     "BAND_EDGES",
+    "BAND_MAP_ENTRIES",
     "Core",
     "CoreArrays",
     "Fitted",
@@ -58,7 +59,6 @@ __all__ = [
     "fitted_attributes",
     "fitted_from_state",
     "fitted_or_raise",
-    "identity_affine",
     "make_scorer",
     "state_dict",
     "state_schema",
@@ -163,13 +163,10 @@ class Scorer:
 
 
 #: the state entries of the weights that rank customers for a product (saved together)
-AUDIENCE_ENTRIES = ("audience_band_weights_", "audience_cold_item_affine_", "audience_band_affine_")
-
-
-def identity_affine(n_bands: int) -> np.ndarray:
-    """Level 0 and slope 1 for every band, shape (n_bands, 2): the band maps of a model
-    without them (given weights, files saved before them)."""
-    return np.tile(np.array([0.0, 1.0]), (n_bands, 1))
+AUDIENCE_ENTRIES = ("audience_band_weights_", "audience_cold_item_affine_")
+#: per-band score maps, held only by files saved before they were dropped (the second one
+#: only beside the second weight set); such a model keeps applying them
+BAND_MAP_ENTRIES = ("band_affine_", "audience_band_affine_")
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,16 +174,18 @@ class TermWeights:
     """How the scaled terms combine: ``score = sum_t w_t(band) * T_t / scale_t``.
 
     Items without interactions use ``cold`` and the affine map ``cold_affine`` (level,
-    slope) that puts their scores on the warm items' scale. Last, every score of a user in
-    band ``b`` is mapped by ``band_affine[b]`` (level, slope > 0), which puts the bands on
-    one scale across users. All float64.
+    slope) that puts their scores on the warm items' scale. All float64.
+
+    ``band_affine`` (level, slope > 0 per history band, shape (n_bands, 2)) is None but for
+    a model loaded from a file saved while featcf fitted such maps: every score of a user
+    in band ``b`` is then mapped by ``band_affine[b]``, as it was when the file was saved.
     """
 
     scale: np.ndarray
     band: np.ndarray
     cold: np.ndarray
     cold_affine: np.ndarray
-    band_affine: np.ndarray
+    band_affine: np.ndarray | None = None
 
     @classmethod
     def of(
@@ -197,16 +196,13 @@ class TermWeights:
         cold_affine: Any = (0.0, 1.0),
         band_affine: Any = None,
     ) -> TermWeights:
-        """Weights from array-likes, as float64 arrays (``band_affine`` None: identity)."""
-        band = np.asarray(band, dtype=np.float64)
-        if band_affine is None:
-            band_affine = identity_affine(band.shape[0])
+        """Weights from array-likes, as float64 arrays."""
         return cls(
             np.asarray(scale, dtype=np.float64),
-            band,
+            np.asarray(band, dtype=np.float64),
             np.asarray(cold, dtype=np.float64),
             np.asarray(cold_affine, dtype=np.float64),
-            np.asarray(band_affine, dtype=np.float64),
+            None if band_affine is None else np.asarray(band_affine, dtype=np.float64),
         )
 
 
@@ -433,9 +429,14 @@ def check_state(
     present = [state.get(name) is not None for name in AUDIENCE_ENTRIES]
     if any(present) and not all(present):
         raise ValueError(f"{', '.join(AUDIENCE_ENTRIES)} must be present together or not at all")
-    if any(present) and state.get("band_affine_") is None:
+    maps = [state.get(name) is not None for name in BAND_MAP_ENTRIES]
+    if maps[1] and not maps[0]:
         raise ValueError("audience_band_affine_ needs band_affine_: a file has both or neither")
-    for name in ("band_affine_", "audience_band_affine_"):
+    if maps[0] and all(present) and not maps[1]:
+        raise ValueError("band_affine_ needs audience_band_affine_ beside the audience weights")
+    if maps[1] and not all(present):
+        raise ValueError(f"audience_band_affine_ needs {', '.join(AUDIENCE_ENTRIES)}")
+    for name in BAND_MAP_ENTRIES:
         affine = state.get(name)
         if affine is not None and not (affine[:, 1] > 0).all():
             raise ValueError(f"{name} slopes (second column) must be positive")
@@ -480,7 +481,7 @@ def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings)
 def _term_weights(state: dict[str, Any], prefix: str) -> TermWeights:
     """One weight set of a loaded state: ``prefix`` "" for the set that ranks products,
     "audience_" for the one that ranks customers (the scales and new-item weights are
-    shared; a missing ``band_affine_``, from a file saved before it, is the identity)."""
+    shared; ``band_affine_`` is present only in files saved while band maps were fitted)."""
     return TermWeights.of(
         state["term_scale_"],
         state[f"{prefix}band_weights_"],

@@ -334,7 +334,8 @@ def combine(
     weights: TermWeights, item_counts: np.ndarray, terms: np.ndarray, n: np.ndarray, items: Any
 ) -> np.ndarray:
     """Scores from raw terms: scaled, weighted by the users' history bands; items without
-    interactions by their own weights and affine map; then each user's band map."""
+    interactions by their own weights and affine map; then, in a model loaded from a file
+    that has them, each user's band map."""
     scaled = terms / weights.scale[:, None, None]
     band = band_of(n)
     w_users = weights.band[band]  # (n_users, n_terms)
@@ -343,6 +344,8 @@ def combine(
     if cold.any():
         a, b = weights.cold_affine
         scores[:, cold] = a + b * np.einsum("tui,t->ui", scaled[:, :, cold], weights.cold)
+    if weights.band_affine is None:
+        return scores
     level, slope = weights.band_affine[band].T
     return level[:, None] + slope[:, None] * scores
 

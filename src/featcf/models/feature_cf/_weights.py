@@ -17,7 +17,6 @@ import scipy.sparse as sp
 
 from featcf._validation import check_real
 from featcf.metrics import ndcg_at_k
-from featcf.models.feature_cf._calibrate import band_affine, block_scores
 from featcf.models.feature_cf._core import demographic_lifts, with_demographics, with_ease
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._linalg import (
@@ -334,10 +333,8 @@ def learn_weights(
     search on nDCG@10 follows the first direction only, and the moves it makes cost the
     audiences (CoIL caravan owners in the top 20%: 154 searched, 171 not; MovieLens given
     3 and 5: nDCG@10 -0.012 without the search). Each set puts items without interactions
-    on its warm items' scale (:func:`_cold_affine`) and gets its band maps
-    (:func:`~featcf.models.feature_cf._calibrate.band_affine`); the new-item weights are
-    the same in both. Without learned weights (too few validation positives) both sets are
-    one.
+    on its warm items' scale (:func:`_cold_affine`); the new-item weights are the same in
+    both. Without learned weights (too few validation positives) both sets are one.
     """
     n_terms, n_bands = len(names), len(BAND_EDGES)
     if not samples:
@@ -370,13 +367,13 @@ def learn_weights(
         data = band_data(blocks, b)
         if data is not None:
             searched[b, mask], _ = search_band(data, band_w[b, mask])
-    ranking = _calibrated(blocks, searched, cold_w, mask, scale, plan.new_item_shift)
+    ranking = _with_new_items(blocks, searched, cold_w, mask, scale, plan.new_item_shift)
     if np.array_equal(searched, band_w):
         return ranking, ranking
-    return ranking, _calibrated(blocks, band_w, cold_w, mask, scale, plan.new_item_shift)
+    return ranking, _with_new_items(blocks, band_w, cold_w, mask, scale, plan.new_item_shift)
 
 
-def _calibrated(
+def _with_new_items(
     blocks: list[Block],
     band_w: np.ndarray,
     cold_w: np.ndarray,
@@ -384,12 +381,21 @@ def _calibrated(
     scale: np.ndarray,
     new_item_shift: float,
 ) -> TermWeights:
-    """The weights ``band_w`` and ``cold_w`` with the new-item map and the band maps fitted
-    to them on the validation ``blocks``."""
-    warm = block_scores(blocks, band_w, mask)
-    affine = _cold_affine(blocks, warm, cold_w, mask, new_item_shift)
-    maps = band_affine(blocks, warm, cold_w, affine, mask, len(band_w))
-    return TermWeights.of(scale, band_w, cold_w, affine, maps)
+    """The weights ``band_w`` and ``cold_w`` with the new-item map fitted to them on the
+    validation ``blocks``."""
+    affine = _cold_affine(blocks, _block_scores(blocks, band_w, mask), cold_w, mask, new_item_shift)
+    return TermWeights.of(scale, band_w, cold_w, affine)
+
+
+def _block_scores(
+    blocks: Sequence[tuple], band_w: np.ndarray, mask: np.ndarray
+) -> list[np.ndarray]:
+    """Per validation block ``(tag, scaled, pos, blocked, cold_cols)``, its scores under each
+    user's band weights on every column (float32, users x columns)."""
+    return [
+        np.matmul(band_w[tag][:, mask].astype(np.float32)[:, None, :], scaled)[:, 0, :]
+        for tag, scaled, *_ in blocks
+    ]
 
 
 def _nonzero_on_new_items(blocks: list[Block]) -> np.ndarray:
@@ -507,7 +513,7 @@ def _cold_affine(
 ) -> np.ndarray:
     """Level and slope that put the scores of items without interactions on the warm items'
     scale, ``new_item_shift`` standard deviations below the warm mean (``warm``: the blocks'
-    ``block_scores``)."""
+    :func:`_block_scores`)."""
     warm_z, cold_z = [], []
     for (_tag, scaled, _pos, blocked, cold_cols), zw in zip(blocks, warm, strict=True):
         if not cold_cols.any():

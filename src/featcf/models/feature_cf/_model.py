@@ -61,6 +61,7 @@ _LEARNED_STAGES = (
     "validation model",
     "term scales",
     "new-item rounds",
+    "new-customer rounds",
     "learn weights",
 )
 _GIVEN_STAGES = ("final model", "term scales")

@@ -104,7 +104,7 @@ class FeatureCF(BaseRecommender):
     for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
     tied by a small penalty. Since that loss is a surrogate, each band's weights are then
     searched on nDCG@10 of its validation users itself (uniform weights, every term alone,
-    and scipy's Powell search from the two best of these; the bands of 0-5 positives are
+    and scipy's Powell search from the two best of these; the bands of 1-5 positives are
     searched on up to 600 new customers each where the loss folds in 150: the split's other
     cold users and, in datasets with few users, rounds that hide further ones): the best
     replaces the reference (uniform weights when they rank the band's validation users at

@@ -244,8 +244,8 @@ def test_ease_is_left_out_of_large_catalogues_and_without_cf(tiny, make_model):
 
 @pytest.fixture(scope="module")
 def searched_model(shop) -> FeatureCF:
-    """A fit whose nDCG search moved band 2's weights (random_state 2 on the shop)."""
-    model = FeatureCF(n_neighbors=15, random_state=2, show_progress=False).fit(shop)
+    """A fit whose nDCG search moved band 2's weights (random_state 4 on the shop)."""
+    model = FeatureCF(n_neighbors=15, random_state=4, show_progress=False).fit(shop)
     moved = ~np.isclose(model.band_weights_, model.audience_band_weights_).all(axis=1)
     assert moved.tolist() == [False, False, True, False, False]
     return model

@@ -131,3 +131,67 @@ def test_new_item_rounds_do_not_make_customers_without_history_buyers(shop, make
         keep = smp.tag > 0
         np.testing.assert_array_equal(block.pos[:, hidden][keep], bought[keep])
     assert n_artefacts > 0  # the shop has customers whose only products a round hid
+
+
+def test_search_customers_add_the_splits_other_cold_users_then_rounds(
+    shop, make_model, monkeypatch
+):
+    """The band search's extra new customers: first the split's cold users the loss did
+    not fold in, then rounds that each hide the positives of a group of customers disjoint
+    from every user hidden before (the model of a round is built without them and without
+    the split's hidden items), until ``max_cold_users`` customers in all; none when the
+    loss already folded in that many."""
+    from dataclasses import replace
+
+    from featcf.models.feature_cf import _split
+    from featcf.models.feature_cf._inputs import Learning
+
+    scorer = make_model().fit(shop)._fitted.scorer
+    inputs, settings = scorer.inputs, scorer.settings
+    values = inputs.values
+    split = validation_split(values, 0.2, np.random.default_rng(0), None)
+    val_core = _split.validation_core(inputs, settings, split)
+    val_core = _split.with_ease(val_core, inputs.user_features, scorer.core.ease_l2)
+    val_scorer = _split.make_scorer(inputs, settings, scorer.names, val_core)
+    n_split = len(split.cold_users)
+    folded = split.cold_users[: n_split // 2]
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=True, ease_l2="auto")
+    plan = replace(plan, max_cold_users=n_split + n_split + n_split // 3)
+    folded_in, trains = [], []
+    build, fold = _split.build_core, _split._cold_user_samples
+
+    def spy_build(inputs, settings, train, **kw):
+        trains.append(train)
+        return build(inputs, settings, train, **kw)
+
+    def spy_fold(scorer, split, users, candidates, rng, lengths):
+        folded_in.append(users)
+        assert lengths == ((1, 2), (3, 4, 5))
+        return fold(scorer, split, users, candidates, rng, lengths)
+
+    monkeypatch.setattr(_split, "build_core", spy_build)
+    monkeypatch.setattr(_split, "_cold_user_samples", spy_fold)
+    rng = np.random.default_rng(1)
+    core = scorer.core
+    args = (inputs, settings, scorer.names, split, val_scorer)
+    samples = _split.search_customers(*args, folded, plan, rng, 100.0, core.ease_l2)
+    rest, *groups = folded_in
+    np.testing.assert_array_equal(rest, np.setdiff1d(split.cold_users, folded))
+    assert [len(g) for g in groups] == [n_split, n_split // 3]
+    hidden = np.concatenate([split.cold_users, *groups])
+    assert len(np.unique(hidden)) == len(hidden)
+    assert (np.diff(values.indptr)[hidden] >= 1).all()
+    assert len(trains) == len(groups)
+    warm_items = np.setdiff1d(np.arange(values.shape[1]), split.cold_items)
+    for group, train in zip(groups, trains, strict=True):
+        others = np.setdiff1d(np.arange(values.shape[0]), group)
+        assert train[group].nnz == 0 and train[:, split.cold_items].nnz == 0
+        assert (train[others][:, warm_items] != values[others][:, warm_items]).nnz == 0
+    tags = np.concatenate([smp.tag for smp in samples])
+    assert set(np.unique(tags)) == {1, 2}  # the zero-history band is left to the loss's
+    assert not any(smp.cold_cols.any() for smp in samples)
+    # the loss folded in enough: nothing more
+    folded_in.clear()
+    enough = replace(plan, max_cold_users=len(folded))
+    assert _split.search_customers(*args, folded, enough, rng, 100.0, core.ease_l2) == []
+    assert folded_in == []

@@ -240,3 +240,31 @@ def test_audience_weights_are_the_surrogates_and_the_searched_weights_rank_produ
     np.testing.assert_array_equal(ranking.band[:, 1:], kept.band[:, 1:])
     np.testing.assert_array_equal(ranking.cold, audience.cold)
     assert ranking.band_affine is None and audience.band_affine is None  # no band maps
+
+
+def test_search_only_samples_reach_the_band_search_and_not_the_loss(monkeypatch):
+    """The band search ranks the extra new customers (``search_only``) with the loss's,
+    band by band; the loss's weights (the audience set) are those of the loss samples."""
+    from featcf.models.feature_cf import _weights
+
+    names = ["popularity", "genre", "content:genre", "affinity"]
+    scale = np.ones(4)
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    samples = _random_samples()
+    extra = [s._replace(cold_cols=np.zeros_like(s.cold_cols)) for s in _random_samples(1)]
+    seen = []
+
+    def moved(data, start):
+        seen.append(sum(len(r.indptr) - 1 for r in data.relevant))
+        out = start.copy()
+        out[0] += 1.0
+        return out, 0.0
+
+    monkeypatch.setattr(_weights, "search_band", moved)
+    _, alone = learn_weights(samples, names, scale, plan)
+    users_alone = list(seen)
+    seen.clear()
+    _, audience = learn_weights(samples, names, scale, plan, search_only=extra)
+    np.testing.assert_array_equal(audience.band, alone.band)
+    np.testing.assert_array_equal(audience.cold, alone.cold)
+    assert seen == [2 * n for n in users_alone]  # each band: its users of both

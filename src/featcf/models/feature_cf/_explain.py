@@ -7,9 +7,9 @@ sum to the score. ``"cf"`` names the history item most similar to the recommende
 ``"ease"`` the history item with the largest regression weight towards it (the user features'
 share is a ``"demographics"`` row with ``field="ease"``), and every item field gives one row
 per value the item has, holding that value's share of the field's neighbourhood, content and
-content-regression terms. Items without interactions add their ``"new_item_level"``; a model loaded from a file saved
-while featcf fitted band maps adds every pair the ``"band_level"`` of the user's history band
-(the same for all of a user's items).
+content-regression terms. Items without interactions add their ``"new_item_level"``; a model
+loaded from a file saved while featcf fitted band maps adds every pair the ``"band_level"`` of
+the user's history band (the same for all of a user's items).
 
 The ``label`` is the part in plain language (:mod:`featcf.models._reasons`): the history
 parts read "goes with your <items>", the demographic parts "customers like you (<the user's

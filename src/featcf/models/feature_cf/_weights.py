@@ -34,6 +34,7 @@ from featcf.models.feature_cf._split import (
     Split,
     cold_item_rounds,
     liked_mask,
+    search_customers,
     validation_core,
     validation_samples,
     validation_split,
@@ -95,6 +96,7 @@ def fit_learned(
     split = validation_split(inputs.values, plan.validation_fraction, rng, liked)
     stage("validation model")
     val_core = validation_core(inputs, settings, split)
+    shrinkage = None
     if inputs.user_features is not None:
         shrinkage = select_demo_shrinkage(val_core, split, inputs, settings)
         val_core = with_demographics(val_core, inputs, shrinkage)
@@ -108,12 +110,16 @@ def fit_learned(
     stage("term scales")
     scale = default_scales(scorer, rng)
     val_scorer = make_scorer(inputs, settings, names, val_core)
-    samples = validation_samples(val_scorer, split, rng, plan)
+    samples, folded = validation_samples(val_scorer, split, rng, plan)
     stage("new-item rounds")
     samples += cold_item_rounds(inputs, settings, names, split, liked, rng, ease_l2)
+    stage("new-customer rounds")
+    more = search_customers(
+        inputs, settings, names, split, val_scorer, folded, plan, rng, shrinkage, ease_l2
+    )
     stage("learn weights")
     with one_blas_thread():  # small products, see _linalg.SMALL_GRAM
-        return scorer, *learn_weights(samples, names, scale, plan)
+        return scorer, *learn_weights(samples, names, scale, plan, more)
 
 
 def fit_given(
@@ -306,7 +312,11 @@ class _Problem:
 
 
 def learn_weights(
-    samples: list[Sample], names: Sequence[str], scale: np.ndarray, plan: Learning
+    samples: list[Sample],
+    names: Sequence[str],
+    scale: np.ndarray,
+    plan: Learning,
+    search_only: Sequence[Sample] = (),
 ) -> tuple[TermWeights, TermWeights]:
     """Non-negative weights per history band and for items without interactions, in two
     sets: the first ranks products for a customer, the second customers for a product.
@@ -363,8 +373,9 @@ def learn_weights(
             w[fallback] = 1.0
     # the loss is a surrogate: per band, the weights searched on nDCG@10 itself
     searched = band_w.copy()
+    search_blocks = blocks + _blocks(list(search_only), mask, scale)
     for b in range(n_bands):
-        data = band_data(blocks, b)
+        data = band_data(search_blocks, b)
         if data is not None:
             searched[b, mask], _ = search_band(data, band_w[b, mask])
     ranking = _with_new_items(blocks, searched, cold_w, mask, scale, plan.new_item_shift)

@@ -76,6 +76,12 @@ class Split:
     #: the liked positives of the hidden items
     cold_item_targets: sp.csr_matrix
 
+    def is_cold_item(self) -> np.ndarray:
+        """Per item, whether the split hid its interactions (``cold_items`` as a mask)."""
+        mask = np.zeros(self.full.shape[1], dtype=bool)
+        mask[self.cold_items] = True
+        return mask
+
 
 class Sample(NamedTuple):
     """One group of validation users: their raw terms over candidate items and the truth."""
@@ -126,7 +132,7 @@ def validation_split(
     is_cold_user[cold_users] = True
     held = _hold_out(values, coo, fraction, rng)
     drop = held | is_cold_user[coo.row] | is_cold_item[coo.col]
-    train = sp.csr_matrix((coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape)
+    train = _entries_at(coo, ~drop, values.shape)
     warm_target = held & ~is_cold_user[coo.row] & ~is_cold_item[coo.col] & liked
     cold_hit = is_cold_item[coo.col] & liked & _has_history(train)[coo.row]
     return Split(
@@ -169,6 +175,13 @@ def _has_history(train: sp.csr_matrix) -> np.ndarray:
     leave them out of those items.
     """
     return np.diff(train.indptr) > 0
+
+
+def _entries_at(coo: sp.coo_matrix, mask: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The entries of ``coo`` where ``mask`` holds, as a float32 CSR matrix of ``shape``."""
+    return sp.csr_matrix(
+        (coo.data[mask], (coo.row[mask], coo.col[mask])), shape=shape, dtype=np.float32
+    )
 
 
 def _ones_at(coo: sp.coo_matrix, mask: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -294,9 +307,7 @@ def _warm_candidates(
 ) -> np.ndarray:
     """The items with interactions in ``core`` but the split's hidden ones (at most
     ``plan.max_candidates``, drawn at random): what validation users are ranked over."""
-    is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
-    is_cold_item[split.cold_items] = True
-    candidates = np.flatnonzero(~is_cold_item & (core.item_counts > 0))
+    candidates = np.flatnonzero(~split.is_cold_item() & (core.item_counts > 0))
     if len(candidates) > plan.max_candidates:
         candidates = np.sort(rng.choice(candidates, plan.max_candidates, replace=False))
     return candidates
@@ -313,10 +324,8 @@ def _cold_user_samples(
     """Cold validation users with 0, 1-2 and 3-5 positives revealed (``lengths``: the
     history lengths of each group, one drawn per user), folded in."""
     uf = scorer.inputs.user_features
-    is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
-    is_cold_item[split.cold_items] = True
     full_c = split.marked[cold_users]
-    full_c = sp.csr_matrix(full_c.multiply(~is_cold_item[None, :]), dtype=np.float32)
+    full_c = sp.csr_matrix(full_c.multiply(~split.is_cold_item()[None, :]), dtype=np.float32)
     full_c.eliminate_zeros()
     samples = []
     for k_choices in lengths:
@@ -407,13 +416,8 @@ def _cold_user_round(
     """One round of :func:`search_customers`: the users of ``group`` hidden and folded in."""
     hidden = np.zeros(split.full.shape[0], dtype=bool)
     hidden[group] = True
-    is_cold_item = np.zeros(split.full.shape[1], dtype=bool)
-    is_cold_item[split.cold_items] = True
     coo = split.full.tocoo()
-    keep = ~hidden[coo.row] & ~is_cold_item[coo.col]
-    train = sp.csr_matrix(
-        (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape, dtype=np.float32
-    )
+    train = _entries_at(coo, ~hidden[coo.row] & ~split.is_cold_item()[coo.col], coo.shape)
     none = np.zeros(0, dtype=np.int64)
     core = build_core(inputs, settings, train, query_users=none, profile_users=none)
     if shrinkage is not None:
@@ -483,9 +487,7 @@ def _cold_round(
     hidden = np.zeros(n_items, dtype=bool)
     hidden[group] = True
     drop = hidden[coo.col]
-    train = sp.csr_matrix(
-        (coo.data[~drop], (coo.row[~drop], coo.col[~drop])), shape=values.shape, dtype=np.float32
-    )
+    train = _entries_at(coo, ~drop, values.shape)
     targets = _ones_at(coo, drop & liked & _has_history(train)[coo.row], values.shape)
     users = np.arange(n_users)
     if n_users > _ROUND_USERS:

@@ -84,8 +84,9 @@ class Inputs:
     xu, xu_t : csr_matrix of shape (n_items, n_columns) and its dense transpose, float32
         ``x`` with unit L2 rows (for feature cosine between items).
     user_features : csr_matrix of shape (n_users, n_user_columns) or None
-    field_names, field_slices, field_labels : tuples, one entry per item field
-        The field's name, its columns in ``x`` and a label per column.
+    field_names, field_slices, field_labels, field_kinds : tuples, one entry per item field
+        The field's name, its columns in ``x``, a label per column and its kind
+        (``"categorical"``, ``"multi"`` or ``"numeric"``).
     item_ids : ndarray
         External item ids in internal order.
     rating_data : bool
@@ -108,6 +109,7 @@ class Inputs:
     field_names: tuple[str, ...]
     field_slices: tuple[slice, ...]
     field_labels: tuple[tuple[str, ...], ...]
+    field_kinds: tuple[str, ...]
     item_ids: np.ndarray
     rating_data: bool
     positive_threshold: float | None
@@ -145,6 +147,7 @@ def read_inputs(dataset: Dataset, *, rating_data: bool, positive_threshold: floa
         field_names=tuple(fields),
         field_slices=tuple(f.columns for f in features.fields.values()),
         field_labels=tuple(tuple(f.values) for f in fields.values()),
+        field_kinds=tuple(f.kind for f in fields.values()),
         item_ids=dataset.item_ids,
         rating_data=bool(rating_data),
         positive_threshold=positive_threshold,

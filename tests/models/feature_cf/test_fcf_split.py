@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from featcf.models.feature_cf._split import cold_item_rounds, reveal, validation_split
+from featcf.models.feature_cf._split import (
+    STATED_VALUES,
+    cold_item_rounds,
+    reveal,
+    simulated_interests,
+    stated_samples,
+    validation_split,
+)
+from featcf.models.feature_cf._state import STATED_TAG
 
 
 def _positives(rng, n_users=40, n_items=12, density=0.3):
@@ -166,7 +175,7 @@ def test_search_customers_add_the_splits_other_cold_users_then_rounds(
 
     def spy_fold(scorer, split, users, candidates, rng, lengths):
         folded_in.append(users)
-        assert lengths == ((1, 2), (3, 4, 5))
+        assert lengths == ((0,), (1, 2), (3, 4, 5))
         return fold(scorer, split, users, candidates, rng, lengths)
 
     monkeypatch.setattr(_split, "build_core", spy_build)
@@ -188,10 +197,98 @@ def test_search_customers_add_the_splits_other_cold_users_then_rounds(
         assert train[group].nnz == 0 and train[:, split.cold_items].nnz == 0
         assert (train[others][:, warm_items] != values[others][:, warm_items]).nnz == 0
     tags = np.concatenate([smp.tag for smp in samples])
-    assert set(np.unique(tags)) == {1, 2}  # the zero-history band is left to the loss's
+    assert set(np.unique(tags)) == {0, 1, 2, STATED_TAG}
     assert not any(smp.cold_cols.any() for smp in samples)
-    # the loss folded in enough: nothing more
+    # customers who state interests: the loss's folded users, the rest and every group
+    stated = [smp for smp in samples if (smp.tag == STATED_TAG).all()]
+    assert len(stated) == 2 + len(groups)
+    # the loss folded in enough: no one more, only its own customers stating interests
     folded_in.clear()
     enough = replace(plan, max_cold_users=len(folded))
-    assert _split.search_customers(*args, folded, enough, rng, 100.0, core.ease_l2) == []
+    again = _split.search_customers(*args, folded, enough, rng, 100.0, core.ease_l2)
     assert folded_in == []
+    assert len(again) == 1 and (again[0].tag == STATED_TAG).all()
+    assert len(again[0].tag) <= len(folded)
+
+
+def _stated_by_hand(inputs, values, hidden, fields_chosen):
+    """``simulated_interests`` by hand: per user, the two values of their drawn field their
+    hidden positives hold most often, a tie to the value rarer among ``values``."""
+    x = inputs.x_bin.toarray()
+    share_all = ((values.toarray() > 0).astype(float) @ x).sum(axis=0)
+    out = np.zeros((hidden.shape[0], x.shape[1]))
+    for u in range(hidden.shape[0]):
+        block = inputs.field_slices[fields_chosen[u]]
+        cols = np.arange(block.start, block.stop)
+        counts = (hidden[u].toarray().ravel() > 0).astype(float) @ x[:, cols]
+        share = share_all[cols] / max(share_all[cols].sum(), 1.0)
+        order = sorted(
+            (c for c in range(len(cols)) if counts[c] > 0),
+            key=lambda c: (-counts[c], share[c], c),
+        )
+        out[u, cols[order[:STATED_VALUES]]] = 1.0
+    return out
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_simulated_interests_are_the_top_values_of_one_field(shop_inputs, seed):
+    """Each customer states the two values of one categorical product field that their
+    hidden positives hold most often (a tie goes to the value rarer overall); the field is
+    drawn per customer, never a numeric one."""
+    inputs = shop_inputs
+    rng = np.random.default_rng(seed)
+    hidden = sp.csr_matrix(
+        (rng.random((30, inputs.values.shape[1])) < 0.15).astype(np.float32)
+    )
+    said = simulated_interests(inputs, inputs.values, hidden, np.random.default_rng(seed))
+    statable = [
+        f for f, kind in enumerate(inputs.field_kinds) if kind in ("categorical", "multi")
+    ]
+    assert "numeric" in inputs.field_kinds  # the shop's premium is never stated
+    chosen = np.random.default_rng(seed).choice(statable, size=30)
+    want = _stated_by_hand(inputs, inputs.values, hidden, chosen)
+    np.testing.assert_array_equal(said.toarray(), want)
+    # nothing to state without positives
+    assert (np.diff(said.indptr)[np.diff(hidden.indptr) == 0] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def shop_inputs(shop):
+    from featcf.models.feature_cf._inputs import read_inputs
+
+    return read_inputs(shop, rating_data=False, positive_threshold=None)
+
+
+def test_stated_samples_fold_in_customers_without_history_who_state(
+    shop, make_model, monkeypatch
+):
+    """The stated-interest sample: the cold users with a value to state and a target,
+    folded in with no history, their features and the values :func:`simulated_interests`
+    gives; their targets are all their hidden positives (every positive is liked here);
+    tagged ``STATED_TAG``."""
+    from featcf.models.feature_cf import _split
+
+    scorer = make_model().fit(shop)._fitted.scorer
+    split = validation_split(scorer.inputs.values, 0.3, np.random.default_rng(0), None)
+    val_core = _split.validation_core(scorer.inputs, scorer.settings, split)
+    val_core = _split.with_ease(val_core, scorer.inputs.user_features, scorer.core.ease_l2)
+    val_scorer = _split.make_scorer(scorer.inputs, scorer.settings, scorer.names, val_core)
+    candidates = np.flatnonzero(val_core.item_counts > 0)
+    users = split.cold_users
+    seen = []
+    fold = _split.folded_users
+
+    def spy(scorer, history, features, stated=None):
+        seen.append((history, features, stated))
+        return fold(scorer, history, features, stated)
+
+    monkeypatch.setattr(_split, "folded_users", spy)
+    (smp,) = stated_samples(val_scorer, split, users, candidates, np.random.default_rng(2))
+    ((history, features, stated),) = seen
+    n = len(smp.tag)
+    assert 0 < n <= len(users) and (smp.tag == STATED_TAG).all()
+    assert history.shape[0] == features.shape[0] == stated.shape[0] == n
+    assert history.nnz == 0 and (np.diff(stated.indptr) > 0).all()
+    assert (np.diff(smp.targets.indptr) > 0).all()
+    assert (smp.targets != smp.seen).nnz == 0

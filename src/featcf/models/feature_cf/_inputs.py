@@ -55,8 +55,8 @@ class Learning:
     #: validation users per group, and candidate items they are ranked over
     max_users: int = 300
     max_candidates: int = 400
-    #: new customers the band search ranks with 1-2 and with 3-5 positives revealed: the
-    #: loss's ``max_users // 2`` and more (``_split.search_customers``)
+    #: new customers the band search ranks with 0, 1-2 and 3-5 positives revealed, and
+    #: stating interests: the loss's ``max_users // 2`` and more (``_split.search_customers``)
     max_cold_users: int = 600
     #: weight of the per-item (audience) losses, for warm and for hidden items
     item_loss_share: float = 0.5

@@ -5,7 +5,8 @@ The split hides a share of every user's positives (warm users), all positives of
 users (revealed 0, 1-2 or 3-5 at a time and folded in, as new customers are) and all
 interactions of a share of items (items without interactions; small catalogues add rounds
 that hide further items), and the new customers the band search ranks besides (further
-rounds hide further users in datasets with few).
+rounds hide further users in datasets with few), among them customers without history who
+state interests (:func:`simulated_interests`).
 """
 
 from __future__ import annotations

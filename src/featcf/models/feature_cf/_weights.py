@@ -343,7 +343,10 @@ def learn_weights(
     with the surrogate's weights, which the per-item loss fitted to that direction: a
     search on nDCG@10 follows the first direction only, and the moves it makes cost the
     audiences (CoIL caravan owners in the top 20%: 154 searched, 171 not; MovieLens given
-    3 and 5: nDCG@10 -0.012 without the search). Each set puts items without interactions
+    3 and 5: nDCG@10 -0.012 without the search). Customers without history who state
+    interests get a row of their own (``TermWeights.stated``), searched the same way from
+    the zero-history band's surrogate weights on the ``search_only`` customers tagged
+    :data:`STATED_TAG`; it ranks products only. Each set puts items without interactions
     on its warm items' scale (:func:`_cold_affine`); the new-item weights are the same in
     both. Without learned weights (too few validation positives) both sets are one.
     """

@@ -508,6 +508,5 @@ def _term_weights(state: dict[str, Any], prefix: str) -> TermWeights:
         state["cold_item_weights_"],
         state[f"{prefix}cold_item_affine_"],
         state.get(f"{prefix}band_affine_"),
-        # customers without history who state interests are ranked, never an audience
-        state.get("stated_weights_") if prefix == "" else None,
+        state.get("stated_weights_"),  # one row for both sets
     )

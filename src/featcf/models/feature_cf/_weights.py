@@ -346,7 +346,7 @@ def learn_weights(
     3 and 5: nDCG@10 -0.012 without the search). Customers without history who state
     interests get a row of their own (``TermWeights.stated``), searched the same way from
     the zero-history band's surrogate weights on the ``search_only`` customers tagged
-    :data:`STATED_TAG`; it ranks products only. Each set puts items without interactions
+    :data:`STATED_TAG`, the same in both sets. Each set puts items without interactions
     on its warm items' scale (:func:`_cold_affine`); the new-item weights are the same in
     both. Without learned weights (too few validation positives) both sets are one.
     """
@@ -382,11 +382,13 @@ def learn_weights(
         data = band_data(search_blocks, b)
         if data is not None:
             searched[b, mask], _ = search_band(data, band_w[b, mask])
+    stated = _stated_weights(search_blocks, band_w[0], mask)
     ranking = _with_new_items(blocks, searched, cold_w, mask, scale, plan.new_item_shift)
-    audience = ranking
-    if not np.array_equal(searched, band_w):
-        audience = _with_new_items(blocks, band_w, cold_w, mask, scale, plan.new_item_shift)
-    return replace(ranking, stated=_stated_weights(search_blocks, band_w[0], mask)), audience
+    ranking = replace(ranking, stated=stated)
+    if np.array_equal(searched, band_w):
+        return ranking, ranking
+    audience = _with_new_items(blocks, band_w, cold_w, mask, scale, plan.new_item_shift)
+    return ranking, replace(audience, stated=stated)
 
 
 def _stated_weights(

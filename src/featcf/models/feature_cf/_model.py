@@ -250,8 +250,9 @@ class FeatureCF(BaseRecommender):
         band's scores by a level and a slope (> 0): such a model keeps applying them.
     stated_weights_ : numpy.ndarray of shape (n_terms,) or None
         Weights of new customers without history who state interests
-        (``recommend_new_users(interests=...)``), searched on validation customers who
-        state the top two values of one product field their hidden purchases hold. None
+        (``recommend_new_users(interests=...)``; both directions), searched on validation
+        customers who state the top two values of one categorical product field their
+        hidden purchases hold, with their demographics. None
         with given weights, without a categorical product field to state, or in models
         loaded from files saved before it: such customers then get ``band_weights_[0]``,
         as customers known only by their demographics do.

@@ -379,9 +379,7 @@ def test_customers_who_state_interests_without_history_get_the_stated_weights(
     form = pd.DataFrame({"user_id": ["n1", "n1"], "field": "category", "value": values[:2]})
     item = shop.item_ids[0]
     parts = fitted_shop.explain_new_user(item, interests=form)
-    want = fitted_shop.score_new_users(
-        None, None, shop.item_index([item]), interests=interests[:1]
-    )
+    want = fitted_shop.score_new_users(None, None, shop.item_index([item]), interests=interests[:1])
     assert parts["contribution"].sum() == pytest.approx(float(want[0, 0]), rel=1e-4, abs=1e-4)
 
 

@@ -6,7 +6,7 @@ users (revealed 0, 1-2 or 3-5 at a time and folded in, as new customers are) and
 interactions of a share of items (items without interactions; small catalogues add rounds
 that hide further items), and the new customers the band search ranks besides (further
 rounds hide further users in datasets with few), among them customers without history who
-state interests (:func:`simulated_interests`).
+state interests (:func:`~featcf.models.feature_cf._interests.simulated_interests`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from featcf.models.feature_cf._core import (
     with_user_rows,
 )
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
+from featcf.models.feature_cf._interests import simulated_interests
 from featcf.models.feature_cf._neighbours import reference_positions
 from featcf.models.feature_cf._state import STATED_TAG, Core, Scorer, band_of, make_scorer
 from featcf.models.feature_cf._terms import compute_terms
@@ -38,7 +39,6 @@ __all__ = [
     "reveal",
     "sample",
     "search_customers",
-    "simulated_interests",
     "stated_samples",
     "validation_core",
     "validation_samples",
@@ -54,11 +54,6 @@ _ROUND_CANDIDATES = 400
 _USER_ROUNDS = 3
 #: the history lengths revealed to the search's extra new customers (``search_customers``)
 SEARCHED_LENGTHS = ((0,), (1, 2), (3, 4, 5))
-#: values of one item field a simulated customer states (``simulated_interests``)
-STATED_VALUES = 2
-#: item field kinds a simulated customer states values of (a form asks for kinds of
-#: products, not bands of a number)
-STATED_KINDS = ("categorical", "multi")
 
 
 @dataclass(frozen=True, eq=False)
@@ -364,7 +359,8 @@ def stated_samples(
     rng: np.random.Generator,
 ) -> list[Sample]:
     """Cold validation users without history who state interests
-    (:func:`simulated_interests` of their hidden positives), folded in with their
+    (:func:`~featcf.models.feature_cf._interests.simulated_interests` of their hidden
+    positives), folded in with their
     features, tagged :data:`~featcf.models.feature_cf._state.STATED_TAG`."""
     full_c = _hidden_positives(split, cold_users)
     said = simulated_interests(scorer.inputs, scorer.core.values, full_c, rng)
@@ -379,45 +375,6 @@ def stated_samples(
     user = folded_users(scorer, empty, _features(scorer, users), said[ok])
     found = sample(scorer, user, users, targets[ok], split.full, candidates)
     return [found_sample._replace(tag=np.full(len(users), STATED_TAG)) for found_sample in found]
-
-
-def simulated_interests(
-    inputs: Inputs, values: sp.csr_matrix, hidden: sp.csr_matrix, rng: np.random.Generator
-) -> sp.csr_matrix | None:
-    """What each customer (a row of ``hidden``, their hidden positives) would state on a form:
-    the :data:`STATED_VALUES` values of one item field, drawn per customer among the fields
-    of :data:`STATED_KINDS`, that their hidden positives hold most often (a tie goes to the
-    value rarer among the positives ``values``, so a customer names what sets their taste
-    apart). Returns users x item feature columns, 1 where stated (a row stays empty when
-    the positives hold no value of the field), or None without such a field."""
-    fields = [
-        f
-        for f, (kind, cols) in enumerate(zip(inputs.field_kinds, inputs.field_slices, strict=True))
-        if kind in STATED_KINDS and cols.stop - cols.start >= 2
-    ]
-    if not fields or hidden.shape[0] == 0:
-        return None
-    x_bin = inputs.x_bin
-    held = sp.csr_matrix(hidden, dtype=np.float64, copy=True)
-    held.data[:] = 1.0
-    counts = (held @ x_bin).toarray()  # users x columns
-    share = np.asarray((values @ x_bin).sum(axis=0), dtype=np.float64).ravel()
-    chosen = rng.choice(fields, size=hidden.shape[0])
-    rows, cols = [], []
-    for f in fields:
-        who = np.flatnonzero(chosen == f)
-        block = inputs.field_slices[f]
-        field_share = share[block] / max(float(share[block].sum()), 1.0)
-        here = counts[who, block]
-        key = np.where(here > 0, here + 0.5 * (1.0 - field_share)[None, :], -np.inf)
-        top = np.argsort(-key, axis=1, kind="stable")[:, :STATED_VALUES]
-        keep = np.isfinite(np.take_along_axis(key, top, axis=1))
-        rows.append(np.repeat(who, top.shape[1])[keep.ravel()])
-        cols.append(block.start + top.ravel()[keep.ravel()])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    return sp.csr_matrix(
-        (np.ones(len(r), dtype=np.float32), (r, c)), shape=(hidden.shape[0], x_bin.shape[1])
-    )
 
 
 def search_customers(

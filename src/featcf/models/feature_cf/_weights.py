@@ -391,9 +391,7 @@ def learn_weights(
     return ranking, replace(audience, stated=stated)
 
 
-def _stated_weights(
-    blocks: list[Block], start: np.ndarray, mask: np.ndarray
-) -> np.ndarray | None:
+def _stated_weights(blocks: list[Block], start: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     """The weights of customers without history who state interests, searched on nDCG@10 of
     the validation customers who do (tagged :data:`STATED_TAG`) from ``start``, the
     zero-history band's surrogate weights; None without such customers."""

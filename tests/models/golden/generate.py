@@ -7,15 +7,46 @@ Run from the repository root (with ``../shared/data`` beside it for the real-dat
 The files were generated at the commit before FeatureCF became a package (issue 11) and are
 kept: a restructuring must reproduce them bit for bit. Regenerate them only for a change
 that is *meant* to change FeatureCF's outputs, and say so in the commit message.
+
+Bit for bit holds for one set of floating-point kernels: OpenBLAS picks its kernels by CPU,
+and another CPU's kernels round matrix products differently, which moves the learned weights
+(an AMD EPYC machine, left to its own kernels, gave MovieLens band weights 0.49 apart); its
+number of threads splits the sums differently too (one thread instead of two: MovieLens term
+scales 2e-16 apart). The files are written, and compared, with OpenBLAS's ``SkylakeX``
+kernels on two threads (:data:`BLAS_ENV`, set before numpy loads), which need a CPU with
+AVX-512 (:func:`blas_pinnable`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+#: the OpenBLAS kernels and threads the files were written with (read when numpy loads
+#: OpenBLAS; the thread count wins over ``OMP_NUM_THREADS``, which the suite may have set)
+BLAS_ENV = {"OPENBLAS_CORETYPE": "SkylakeX", "OPENBLAS_NUM_THREADS": "2"}
+#: the CPU flags those kernels need
+BLAS_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl")
+
+
+def blas_pinnable() -> bool:
+    """Whether this machine can run the kernels of :data:`BLAS_ENV` (a Linux x86-64 CPU
+    with :data:`BLAS_FLAGS`)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])  # fmt: skip
+    return all(flag in flags for flag in BLAS_FLAGS)
+
+
+if __name__ == "__main__" and blas_pinnable():
+    os.environ.update(BLAS_ENV)  # before numpy loads OpenBLAS
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[3] / "shared" / "data"
@@ -132,15 +163,27 @@ def golden_outputs(dataset) -> dict[str, np.ndarray]:
     return out
 
 
+def write_case(name: str, path: Path, root: Path = SHARED) -> None:
+    """Compute one case's outputs and save them to ``path`` (npz)."""
+    dataset = CASES[name]() if name == "shop" else CASES[name](root)
+    np.savez_compressed(path, **golden_outputs(dataset))
+
+
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--to"]:  # --to PATH CASE ROOT: one case into PATH (the golden test)
+        write_case(argv[2], Path(argv[1]), Path(argv[3]))
+        return
+    if not blas_pinnable():
+        print(f"refused: this CPU lacks {', '.join(BLAS_FLAGS)}, so the files would be written "
+              f"with other kernels than {BLAS_ENV}")  # fmt: skip
+        return
     names = argv or list(CASES)
     for name in names:
         if name != "shop" and not SHARED.is_dir():
             print(f"skip {name}: {SHARED} is absent")
             continue
-        arrays = golden_outputs(CASES[name]())
-        np.savez_compressed(HERE / f"feature_cf_{name}.npz", **arrays)
-        print(f"wrote feature_cf_{name}.npz ({len(arrays)} arrays)")
+        write_case(name, HERE / f"feature_cf_{name}.npz")
+        print(f"wrote feature_cf_{name}.npz")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ that is *meant* to change FeatureCF's outputs, and say so in the commit message.
 
 Bit for bit holds for one set of floating-point kernels: OpenBLAS picks its kernels by CPU,
 and another CPU's kernels round matrix products differently, which moves the learned weights
-(an AMD EPYC machine, left to its own kernels, gave MovieLens band weights 0.49 apart). The
-files are written, and compared, with OpenBLAS's ``SkylakeX`` kernels (:data:`BLAS_ENV`, set
-before numpy loads), which need a CPU with AVX-512 (:func:`blas_pinnable`).
+(an AMD EPYC machine, left to its own kernels, gave MovieLens band weights 0.49 apart); its
+number of threads splits the sums differently too (one thread instead of two: MovieLens term
+scales 2e-16 apart). The files are written, and compared, with OpenBLAS's ``SkylakeX``
+kernels on two threads (:data:`BLAS_ENV`, set before numpy loads), which need a CPU with
+AVX-512 (:func:`blas_pinnable`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import os
 import sys
 from pathlib import Path
 
-#: the OpenBLAS kernels the files were written with (read when numpy loads OpenBLAS)
-BLAS_ENV = {"OPENBLAS_CORETYPE": "SkylakeX"}
+#: the OpenBLAS kernels and threads the files were written with (read when numpy loads
+#: OpenBLAS; the thread count wins over ``OMP_NUM_THREADS``, which the suite may have set)
+BLAS_ENV = {"OPENBLAS_CORETYPE": "SkylakeX", "OPENBLAS_NUM_THREADS": "2"}
 #: the CPU flags those kernels need
 BLAS_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl")
 

@@ -63,6 +63,7 @@ ADDED_ENTRIES = (
     "audience_band_weights_",
     "audience_cold_item_affine_",
     "audience_band_affine_",
+    "stated_weights_",
 )
 
 

@@ -7,7 +7,13 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from featcf.models.feature_cf._split import cold_item_rounds, reveal, validation_split
+from featcf.models.feature_cf._split import (
+    cold_item_rounds,
+    reveal,
+    stated_samples,
+    validation_split,
+)
+from featcf.models.feature_cf._state import STATED_TAG
 
 
 def _positives(rng, n_users=40, n_items=12, density=0.3):
@@ -166,7 +172,7 @@ def test_search_customers_add_the_splits_other_cold_users_then_rounds(
 
     def spy_fold(scorer, split, users, candidates, rng, lengths):
         folded_in.append(users)
-        assert lengths == ((1, 2), (3, 4, 5))
+        assert lengths == ((0,), (1, 2), (3, 4, 5))
         return fold(scorer, split, users, candidates, rng, lengths)
 
     monkeypatch.setattr(_split, "build_core", spy_build)
@@ -188,10 +194,47 @@ def test_search_customers_add_the_splits_other_cold_users_then_rounds(
         assert train[group].nnz == 0 and train[:, split.cold_items].nnz == 0
         assert (train[others][:, warm_items] != values[others][:, warm_items]).nnz == 0
     tags = np.concatenate([smp.tag for smp in samples])
-    assert set(np.unique(tags)) == {1, 2}  # the zero-history band is left to the loss's
+    assert set(np.unique(tags)) == {0, 1, 2, STATED_TAG}
     assert not any(smp.cold_cols.any() for smp in samples)
-    # the loss folded in enough: nothing more
+    # customers who state interests: the loss's folded users, the rest and every group
+    stated = [smp for smp in samples if (smp.tag == STATED_TAG).all()]
+    assert len(stated) == 2 + len(groups)
+    # the loss folded in enough: no one more, only its own customers stating interests
     folded_in.clear()
     enough = replace(plan, max_cold_users=len(folded))
-    assert _split.search_customers(*args, folded, enough, rng, 100.0, core.ease_l2) == []
+    again = _split.search_customers(*args, folded, enough, rng, 100.0, core.ease_l2)
     assert folded_in == []
+    assert len(again) == 1 and (again[0].tag == STATED_TAG).all()
+    assert len(again[0].tag) <= len(folded)
+
+
+def test_stated_samples_fold_in_customers_without_history_who_state(shop, make_model, monkeypatch):
+    """The stated-interest sample: the cold users with a value to state and a target,
+    folded in with no history, their features and the values :func:`simulated_interests`
+    gives; their targets are all their hidden positives (every positive is liked here);
+    tagged ``STATED_TAG``."""
+    from featcf.models.feature_cf import _split
+
+    scorer = make_model().fit(shop)._fitted.scorer
+    split = validation_split(scorer.inputs.values, 0.3, np.random.default_rng(0), None)
+    val_core = _split.validation_core(scorer.inputs, scorer.settings, split)
+    val_core = _split.with_ease(val_core, scorer.inputs.user_features, scorer.core.ease_l2)
+    val_scorer = _split.make_scorer(scorer.inputs, scorer.settings, scorer.names, val_core)
+    candidates = np.flatnonzero(val_core.item_counts > 0)
+    users = split.cold_users
+    seen = []
+    fold = _split.folded_users
+
+    def spy(scorer, history, features, stated=None):
+        seen.append((history, features, stated))
+        return fold(scorer, history, features, stated)
+
+    monkeypatch.setattr(_split, "folded_users", spy)
+    (smp,) = stated_samples(val_scorer, split, users, candidates, np.random.default_rng(2))
+    ((history, features, stated),) = seen
+    n = len(smp.tag)
+    assert 0 < n <= len(users) and (smp.tag == STATED_TAG).all()
+    assert history.shape[0] == features.shape[0] == stated.shape[0] == n
+    assert history.nnz == 0 and (np.diff(stated.indptr) > 0).all()
+    assert (np.diff(smp.targets.indptr) > 0).all()
+    assert (smp.targets != smp.seen).nnz == 0

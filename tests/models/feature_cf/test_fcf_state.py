@@ -30,7 +30,7 @@ STATE_KEYS = [
 #: entries added since (files without them still load: ``featcf.models.base.ADDED_ENTRIES``)
 STATE_KEYS_ADDED = [
     "affinity_matrix_", "band_affine_", "audience_band_weights_", "audience_cold_item_affine_",
-    "audience_band_affine_",
+    "audience_band_affine_", "stated_weights_",
 ]  # fmt: skip
 
 
@@ -309,3 +309,81 @@ def fitted_shop(shop) -> FeatureCF:
     model = FeatureCF(n_neighbors=15, random_state=4, show_progress=False).fit(shop)
     assert not np.array_equal(model.band_weights_, model.audience_band_weights_)
     return model
+
+
+def _stated_queries(shop):
+    """Four new customers, each with two stated product categories, their features and
+    0 or 1 interactions: (history, features, interests) as ``score_new_users`` takes them."""
+    import scipy.sparse as sp
+
+    field = shop.item_features.fields["category"]
+    n_cols = shop.item_features.n_columns
+    rows = np.repeat(np.arange(4), 2)
+    cols = field.start + np.array([0, 1, 1, 2, 0, 2, 1, 3]) % (field.stop - field.start)
+    interests = sp.csr_matrix((np.ones(8), (rows, cols)), shape=(4, n_cols))
+    history = sp.csr_matrix(([1.0, 1.0], ([2, 3], [0, 5])), shape=(4, shop.n_items))
+    features = sp.csr_matrix(shop.user_features.matrix[:4], dtype=np.float32)
+    return history, features, interests
+
+
+def _set_weights(**entries):
+    def change(meta, arrays):
+        for name, value in entries.items():
+            key = meta["state"][f"{name}_"]["key"]
+            arrays[next(k for k in arrays if k.startswith(key))] = np.asarray(value)
+
+    return change
+
+
+def test_customers_who_state_interests_without_history_get_the_stated_weights(
+    fitted_shop, shop, tmp_path
+):
+    """A new customer without history who states interests is scored with
+    ``stated_weights_``; one with history, or known only by demographics, with their band's.
+    A file saved before the stated weights scores such a customer with band 0's, as then."""
+    stated = fitted_shop.stated_weights_
+    assert stated is not None and (stated >= 0).all()
+    assert not np.allclose(stated, fitted_shop.band_weights_[0])
+    history, features, interests = _stated_queries(shop)
+    items = np.arange(shop.n_items)
+    fitted = fitted_shop.score_new_users(history, features, items, interests=interests)
+    # band 0 rewritten to the stated weights, the stated weights dropped: the same scores
+    swapped = fitted_shop.band_weights_.copy()
+    swapped[0] = stated
+    as_band = featcf.load(
+        _tampered(
+            fitted_shop,
+            tmp_path,
+            lambda meta, arrays: (
+                _set_weights(band_weights=swapped)(meta, arrays),
+                _drop(["stated_weights_"])(meta, arrays),
+            ),
+        )
+    )
+    assert as_band.stated_weights_ is None
+    np.testing.assert_allclose(
+        as_band.score_new_users(history[:2], features[:2], items, interests=interests[:2]),
+        fitted[:2],
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    # saved before the stated weights: band 0's; customers with history are untouched
+    before = featcf.load(_tampered(fitted_shop, tmp_path, _drop(["stated_weights_"])))
+    old = before.score_new_users(history, features, items, interests=interests)
+    assert not np.allclose(old[:2], fitted[:2])
+    np.testing.assert_array_equal(old[2:], fitted[2:])
+    demographics = before.score_new_users(None, features, items)
+    np.testing.assert_array_equal(demographics, fitted_shop.score_new_users(None, features, items))
+    # an explanation adds up to the score the stated weights give
+    values = shop.item_features.fields["category"].values
+    form = pd.DataFrame({"user_id": ["n1", "n1"], "field": "category", "value": values[:2]})
+    item = shop.item_ids[0]
+    parts = fitted_shop.explain_new_user(item, interests=form)
+    want = fitted_shop.score_new_users(None, None, shop.item_index([item]), interests=interests[:1])
+    assert parts["contribution"].sum() == pytest.approx(float(want[0, 0]), rel=1e-4, abs=1e-4)
+
+
+def test_negative_stated_weights_are_refused(fitted_shop, tmp_path):
+    bad = -np.ones_like(fitted_shop.stated_weights_)
+    with pytest.raises(featcf.ModelFormatError, match="stated_weights_"):
+        featcf.load(_tampered(fitted_shop, tmp_path, _set_weights(stated_weights=bad)))

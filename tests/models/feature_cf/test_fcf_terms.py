@@ -97,3 +97,21 @@ def test_terms_of_some_items_equal_the_columns_of_all(tiny, make_model):
     every = compute_terms(scorer, state, np.arange(tiny.n_items))
     some = np.array([4, 1, 5])
     np.testing.assert_allclose(compute_terms(scorer, state, some), every[:, :, some], rtol=1e-6)
+
+
+def test_users_without_history_who_state_interests_get_the_stated_row():
+    """``TermWeights.of_users``: each user's band row, the stated row for users without
+    history who stated interests (when there is one), a copy either way."""
+    from featcf.models.feature_cf._state import TermWeights
+
+    band = np.arange(15, dtype=float).reshape(5, 3)
+    weights = TermWeights.of(np.ones(3), band, np.ones(3), stated=[9.0, 8.0, 7.0])
+    n = np.array([0.0, 0.0, 1.0, 4.0, 30.0])
+    said = np.array([True, False, True, False, False])
+    got = weights.of_users(n, said)
+    np.testing.assert_array_equal(got, [[9, 8, 7], band[0], band[1], band[2], band[4]])
+    np.testing.assert_array_equal(weights.of_users(n, None), band[[0, 0, 1, 2, 4]])
+    without = TermWeights.of(np.ones(3), band, np.ones(3))
+    np.testing.assert_array_equal(without.of_users(n, said), band[[0, 0, 1, 2, 4]])
+    got[:] = -1.0
+    assert (weights.band == band).all() and (weights.stated == [9, 8, 7]).all()

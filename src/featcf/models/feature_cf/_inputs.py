@@ -55,8 +55,8 @@ class Learning:
     #: validation users per group, and candidate items they are ranked over
     max_users: int = 300
     max_candidates: int = 400
-    #: new customers the band search ranks with 1-2 and with 3-5 positives revealed: the
-    #: loss's ``max_users // 2`` and more (``_split.search_customers``)
+    #: new customers the band search ranks with 0, 1-2 and 3-5 positives revealed, and
+    #: stating interests: the loss's ``max_users // 2`` and more (``_split.search_customers``)
     max_cold_users: int = 600
     #: weight of the per-item (audience) losses, for warm and for hidden items
     item_loss_share: float = 0.5
@@ -84,8 +84,9 @@ class Inputs:
     xu, xu_t : csr_matrix of shape (n_items, n_columns) and its dense transpose, float32
         ``x`` with unit L2 rows (for feature cosine between items).
     user_features : csr_matrix of shape (n_users, n_user_columns) or None
-    field_names, field_slices, field_labels : tuples, one entry per item field
-        The field's name, its columns in ``x`` and a label per column.
+    field_names, field_slices, field_labels, field_kinds : tuples, one entry per item field
+        The field's name, its columns in ``x``, a label per column and its kind
+        (``"categorical"``, ``"multi"`` or ``"numeric"``).
     item_ids : ndarray
         External item ids in internal order.
     rating_data : bool
@@ -108,6 +109,7 @@ class Inputs:
     field_names: tuple[str, ...]
     field_slices: tuple[slice, ...]
     field_labels: tuple[tuple[str, ...], ...]
+    field_kinds: tuple[str, ...]
     item_ids: np.ndarray
     rating_data: bool
     positive_threshold: float | None
@@ -145,6 +147,7 @@ def read_inputs(dataset: Dataset, *, rating_data: bool, positive_threshold: floa
         field_names=tuple(fields),
         field_slices=tuple(f.columns for f in features.fields.values()),
         field_labels=tuple(tuple(f.values) for f in fields.values()),
+        field_kinds=tuple(f.kind for f in fields.values()),
         item_ids=dataset.item_ids,
         rating_data=bool(rating_data),
         positive_threshold=positive_threshold,

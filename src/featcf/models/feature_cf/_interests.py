@@ -32,19 +32,28 @@ import scipy.sparse as sp
 from featcf.columns import Columns
 from featcf.data.features import Field
 from featcf.models._reasons import STATED
+from featcf.models.feature_cf._inputs import Inputs
 from featcf.models.feature_cf._profiles import profile_prior, profiles_from
 from featcf.models.feature_cf._state import Scorer
 
 __all__ = [
+    "STATED_KINDS",
+    "STATED_VALUES",
     "STATED_WEIGHT",
     "interest_profiles",
     "relabel_stated",
+    "simulated_interests",
     "stated_label",
     "with_stated",
 ]
 
 #: pseudo-interactions of a stated field, per unit of ``profile_shrinkage`` (at least 1)
 STATED_WEIGHT = 3.0
+#: values of one item field a simulated customer states (:func:`simulated_interests`)
+STATED_VALUES = 2
+#: item field kinds a simulated customer states values of (a form asks for kinds of
+#: products, not bands of a number)
+STATED_KINDS = ("categorical", "multi")
 
 
 def interest_profiles(scorer: Scorer, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,3 +129,42 @@ def relabel_stated(
     out = parts.copy()
     out[Columns.LABEL] = labels
     return out
+
+
+def simulated_interests(
+    inputs: Inputs, values: sp.csr_matrix, hidden: sp.csr_matrix, rng: np.random.Generator
+) -> sp.csr_matrix | None:
+    """What each customer (a row of ``hidden``, their hidden positives) would state on a form:
+    the :data:`STATED_VALUES` values of one item field, drawn per customer among the fields
+    of :data:`STATED_KINDS`, that their hidden positives hold most often (a tie goes to the
+    value rarer among the positives ``values``, so a customer names what sets their taste
+    apart). Returns users x item feature columns, 1 where stated (a row stays empty when
+    the positives hold no value of the field), or None without such a field."""
+    fields = [
+        f
+        for f, (kind, cols) in enumerate(zip(inputs.field_kinds, inputs.field_slices, strict=True))
+        if kind in STATED_KINDS and cols.stop - cols.start >= 2
+    ]
+    if not fields or hidden.shape[0] == 0:
+        return None
+    x_bin = inputs.x_bin
+    held = sp.csr_matrix(hidden, dtype=np.float64, copy=True)
+    held.data[:] = 1.0
+    counts = (held @ x_bin).toarray()  # users x columns
+    share = np.asarray((values @ x_bin).sum(axis=0), dtype=np.float64).ravel()
+    chosen = rng.choice(fields, size=hidden.shape[0])
+    rows, cols = [], []
+    for f in fields:
+        who = np.flatnonzero(chosen == f)
+        block = inputs.field_slices[f]
+        field_share = share[block] / max(float(share[block].sum()), 1.0)
+        here = counts[who, block]
+        key = np.where(here > 0, here + 0.5 * (1.0 - field_share)[None, :], -np.inf)
+        top = np.argsort(-key, axis=1, kind="stable")[:, :STATED_VALUES]
+        keep = np.isfinite(np.take_along_axis(key, top, axis=1))
+        rows.append(np.repeat(who, top.shape[1])[keep.ravel()])
+        cols.append(block.start + top.ravel()[keep.ravel()])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix(
+        (np.ones(len(r), dtype=np.float32), (r, c)), shape=(hidden.shape[0], x_bin.shape[1])
+    )

@@ -248,6 +248,14 @@ class FeatureCF(BaseRecommender):
     band_affine_ : numpy.ndarray of shape (5, 2) or None
         None, but in a model loaded from a file saved by an earlier featcf that mapped each
         band's scores by a level and a slope (> 0): such a model keeps applying them.
+    stated_weights_ : numpy.ndarray of shape (n_terms,) or None
+        Weights of new customers without history who state interests
+        (``recommend_new_users(interests=...)``; both directions), searched on validation
+        customers who state the top two values of one categorical product field their
+        hidden purchases hold, with their demographics. None
+        with given weights, without a categorical product field to state, or in models
+        loaded from files saved before it: such customers then get ``band_weights_[0]``,
+        as customers known only by their demographics do.
     audience_band_weights_ : numpy.ndarray of shape (5, n_terms)
         The band weights that rank customers for a product: the surrogate's, before the
         search (``band_weights_`` when the search kept them or the weights were given).
@@ -321,6 +329,7 @@ class FeatureCF(BaseRecommender):
     audience_band_weights_ = FittedAttribute("audience.band")
     audience_cold_item_affine_ = FittedAttribute("audience.cold_affine")
     audience_band_affine_ = FittedAttribute("audience.band_affine")
+    stated_weights_ = FittedAttribute("weights.stated")
 
     def __init__(
         self,

@@ -5,7 +5,8 @@ The split hides a share of every user's positives (warm users), all positives of
 users (revealed 0, 1-2 or 3-5 at a time and folded in, as new customers are) and all
 interactions of a share of items (items without interactions; small catalogues add rounds
 that hide further items), and the new customers the band search ranks besides (further
-rounds hide further users in datasets with few).
+rounds hide further users in datasets with few), among them customers without history who
+state interests (:func:`~featcf.models.feature_cf._interests.simulated_interests`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from featcf.models.feature_cf._core import (
     with_user_rows,
 )
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
+from featcf.models.feature_cf._interests import simulated_interests
 from featcf.models.feature_cf._neighbours import reference_positions
-from featcf.models.feature_cf._state import Core, Scorer, band_of, make_scorer
+from featcf.models.feature_cf._state import STATED_TAG, Core, Scorer, band_of, make_scorer
 from featcf.models.feature_cf._terms import compute_terms
 from featcf.models.feature_cf._users import UserState, fitted_users, folded_users
 from featcf.similarity import PreparedRows
@@ -37,6 +39,7 @@ __all__ = [
     "reveal",
     "sample",
     "search_customers",
+    "stated_samples",
     "validation_core",
     "validation_samples",
     "validation_split",
@@ -49,13 +52,8 @@ _ROUND_USERS = 1500
 _ROUND_CANDIDATES = 400
 #: rounds of new customers at most (``search_customers``)
 _USER_ROUNDS = 3
-#: the history lengths revealed to the search's extra new customers (``search_customers``):
-#: 1-2 and 3-5, not 0. Searched on 600 customers known by their demographics alone, the
-#: zero-history band's weights ranked them better (MovieLens 100k nDCG@10 0.4163 against
-#: 0.4097, split seeds 0-2) but ranked the customers who state their interests, who share
-#: those weights, worse (CoIL 2000 nDCG@3 0.820 against 0.855; MovieLens stated interests
-#: alone 0.423 against 0.447)
-SEARCHED_LENGTHS = ((1, 2), (3, 4, 5))
+#: the history lengths revealed to the search's extra new customers (``search_customers``)
+SEARCHED_LENGTHS = ((0,), (1, 2), (3, 4, 5))
 
 
 @dataclass(frozen=True, eq=False)
@@ -323,10 +321,7 @@ def _cold_user_samples(
 ) -> list[Sample]:
     """Cold validation users with 0, 1-2 and 3-5 positives revealed (``lengths``: the
     history lengths of each group, one drawn per user), folded in."""
-    uf = scorer.inputs.user_features
-    full_c = split.marked[cold_users]
-    full_c = sp.csr_matrix(full_c.multiply(~split.is_cold_item()[None, :]), dtype=np.float32)
-    full_c.eliminate_zeros()
+    full_c = _hidden_positives(split, cold_users)
     samples = []
     for k_choices in lengths:
         ks = rng.choice(k_choices, size=len(cold_users))
@@ -338,10 +333,48 @@ def _cold_user_samples(
         if not ok.any():
             continue
         users = cold_users[ok]
-        feats = None if uf is None else sp.csr_matrix(uf[users], dtype=np.float32)
-        user = folded_users(scorer, revealed[ok], feats)
+        user = folded_users(scorer, revealed[ok], _features(scorer, users))
         samples += sample(scorer, user, users, rest[ok], split.full, candidates)
     return samples
+
+
+def _hidden_positives(split: Split, users: np.ndarray) -> sp.csr_matrix:
+    """The positives of ``users`` on the split's warm items, marked 1 + liked (float32)."""
+    full_c = split.marked[users]
+    full_c = sp.csr_matrix(full_c.multiply(~split.is_cold_item()[None, :]), dtype=np.float32)
+    full_c.eliminate_zeros()
+    return full_c
+
+
+def _features(scorer: Scorer, users: np.ndarray) -> sp.csr_matrix | None:
+    uf = scorer.inputs.user_features
+    return None if uf is None else sp.csr_matrix(uf[users], dtype=np.float32)
+
+
+def stated_samples(
+    scorer: Scorer,
+    split: Split,
+    cold_users: np.ndarray,
+    candidates: np.ndarray,
+    rng: np.random.Generator,
+) -> list[Sample]:
+    """Cold validation users without history who state interests
+    (:func:`~featcf.models.feature_cf._interests.simulated_interests` of their hidden
+    positives), folded in with their
+    features, tagged :data:`~featcf.models.feature_cf._state.STATED_TAG`."""
+    full_c = _hidden_positives(split, cold_users)
+    said = simulated_interests(scorer.inputs, scorer.core.values, full_c, rng)
+    if said is None:
+        return []
+    targets = sp.csr_matrix(full_c > 1.5, dtype=np.float32)
+    ok = (np.diff(said.indptr) > 0) & (np.diff(targets.indptr) > 0)
+    if not ok.any():
+        return []
+    users = cold_users[ok]
+    empty = sp.csr_matrix((int(ok.sum()), full_c.shape[1]), dtype=np.float32)
+    user = folded_users(scorer, empty, _features(scorer, users), said[ok])
+    found = sample(scorer, user, users, targets[ok], split.full, candidates)
+    return [found_sample._replace(tag=np.full(len(users), STATED_TAG)) for found_sample in found]
 
 
 def search_customers(
@@ -357,14 +390,13 @@ def search_customers(
     ease_l2: float | None = None,
 ) -> list[Sample]:
     """More new customers, for the band search only: up to ``plan.max_cold_users`` in all
-    with 1-2 and with 3-5 positives revealed.
+    with 0, 1-2 and 3-5 positives revealed, and as many without history who state
+    interests (:func:`stated_samples`, the loss's ``folded`` cold users among them).
 
     The weights of the short-history bands are chosen on the new customers of the
     validation, and the few hundred of them that the loss folds in (``folded``) leave that
-    choice to noise (MovieLens 100k: 150 per band). The band without history is left to
-    those: its weights also serve the customers who state their interests, whom the
-    validation does not simulate, and searched on more customers known by their
-    demographics alone they ranked those customers worse (:data:`SEARCHED_LENGTHS`).
+    choice to noise (MovieLens 100k: 150 per band). The customers who state interests get
+    weights of their own, searched on customers who state what their hidden positives hold.
 
     First come the split's other cold users, folded into ``scorer`` (the validation core).
     When the split has too few, each round then hides all positives of another group of
@@ -377,13 +409,14 @@ def search_customers(
     """
     want = plan.max_cold_users - len(folded)
     rest = np.setdiff1d(split.cold_users, folded)
-    out: list[Sample] = []
+    candidates = _warm_candidates(scorer.core, split, plan, rng)
+    scorer = _among_references(scorer)
+    out = stated_samples(scorer, split, folded, candidates, rng)
     if want > 0 and len(rest):
         if len(rest) > want:
             rest = np.sort(rng.choice(rest, want, replace=False))
-        candidates = _warm_candidates(scorer.core, split, plan, rng)
-        scorer = _among_references(scorer)
         out += _cold_user_samples(scorer, split, rest, candidates, rng, SEARCHED_LENGTHS)
+        out += stated_samples(scorer, split, rest, candidates, rng)
         want -= len(rest)
     counts = np.diff(inputs.values.indptr)
     used = np.zeros(len(counts), dtype=bool)
@@ -426,7 +459,8 @@ def _cold_user_round(
         core = with_ease(core, inputs.user_features, ease_l2)
     scorer = _among_references(make_scorer(inputs, settings, names, core))
     candidates = _warm_candidates(core, split, plan, rng)
-    return _cold_user_samples(scorer, split, group, candidates, rng, SEARCHED_LENGTHS)
+    samples = _cold_user_samples(scorer, split, group, candidates, rng, SEARCHED_LENGTHS)
+    return samples + stated_samples(scorer, split, group, candidates, rng)
 
 
 def cold_item_rounds(

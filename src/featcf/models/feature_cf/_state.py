@@ -48,6 +48,7 @@ from featcf.similarity import PreparedRows
 __all__ = [
     "AUDIENCE_ENTRIES",
     "BAND_EDGES",
+    "STATED_TAG",
     "BAND_MAP_ENTRIES",
     "Core",
     "CoreArrays",
@@ -66,6 +67,8 @@ __all__ = [
 
 #: history-length bands with their own learned weights: [0], [1, 2], [3, 5], [6, 20], [21, inf)
 BAND_EDGES = (0, 1, 3, 6, 21)
+#: the tag of validation customers without history who state interests (after the bands)
+STATED_TAG = len(BAND_EDGES)
 #: largest item x item co-occurrence matrix (bound on its entries) kept for scoring
 COOCCURRENCE_MAX_NNZ = 2e7
 
@@ -179,6 +182,10 @@ class TermWeights:
     ``band_affine`` (level, slope > 0 per history band, shape (n_bands, 2)) is None but for
     a model loaded from a file saved while featcf fitted such maps: every score of a user
     in band ``b`` is then mapped by ``band_affine[b]``, as it was when the file was saved.
+
+    ``stated`` (n_terms) weighs the customers without history who state interests; None
+    (given weights, too little validation data, files saved before it) leaves them to the
+    zero-history band's weights, with the customers known only by their demographics.
     """
 
     scale: np.ndarray
@@ -186,6 +193,7 @@ class TermWeights:
     cold: np.ndarray
     cold_affine: np.ndarray
     band_affine: np.ndarray | None = None
+    stated: np.ndarray | None = None
 
     @classmethod
     def of(
@@ -195,6 +203,7 @@ class TermWeights:
         cold: Any,
         cold_affine: Any = (0.0, 1.0),
         band_affine: Any = None,
+        stated: Any = None,
     ) -> TermWeights:
         """Weights from array-likes, as float64 arrays."""
         return cls(
@@ -203,7 +212,17 @@ class TermWeights:
             np.asarray(cold, dtype=np.float64),
             np.asarray(cold_affine, dtype=np.float64),
             None if band_affine is None else np.asarray(band_affine, dtype=np.float64),
+            None if stated is None else np.asarray(stated, dtype=np.float64),
         )
+
+    def of_users(self, n: np.ndarray, stated: np.ndarray | None = None) -> np.ndarray:
+        """Each user's weights (a copy, n_users x n_terms): their history band's, or
+        :attr:`stated`'s for users without history who stated interests (``stated``: one
+        flag per user, or None when no one did)."""
+        w = self.band[band_of(n)]
+        if self.stated is not None and stated is not None:
+            w[np.asarray(stated, dtype=bool) & (np.asarray(n) == 0)] = self.stated
+        return w
 
 
 @dataclass(frozen=True, eq=False)
@@ -384,6 +403,7 @@ def state_schema(dataset: Dataset) -> dict[str, Spec]:
         "audience_band_weights_": Array("float64", (len(BAND_EDGES), "n_terms"), optional=True),
         "audience_cold_item_affine_": Array("float64", (2,), optional=True),
         "audience_band_affine_": Array("float64", (len(BAND_EDGES), 2), optional=True),
+        "stated_weights_": Array("float64", ("n_terms",), low=0.0, optional=True),
     }
 
 
@@ -488,4 +508,5 @@ def _term_weights(state: dict[str, Any], prefix: str) -> TermWeights:
         state["cold_item_weights_"],
         state[f"{prefix}cold_item_affine_"],
         state.get(f"{prefix}band_affine_"),
+        state.get("stated_weights_"),  # one row for both sets
     )

@@ -331,14 +331,20 @@ def compute_terms(scorer: Scorer, user: UserState, items: np.ndarray) -> np.ndar
 
 
 def combine(
-    weights: TermWeights, item_counts: np.ndarray, terms: np.ndarray, n: np.ndarray, items: Any
+    weights: TermWeights,
+    item_counts: np.ndarray,
+    terms: np.ndarray,
+    n: np.ndarray,
+    items: Any,
+    stated: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scores from raw terms: scaled, weighted by the users' history bands; items without
+    """Scores from raw terms: scaled, weighted by the users' history bands (or, for users
+    without history who ``stated`` interests, the stated-interest weights); items without
     interactions by their own weights and affine map; then, in a model loaded from a file
     that has them, each user's band map."""
     scaled = terms / weights.scale[:, None, None]
     band = band_of(n)
-    w_users = weights.band[band]  # (n_users, n_terms)
+    w_users = weights.of_users(n, stated)  # (n_users, n_terms)
     scores = np.einsum("tui,ut->ui", scaled, w_users)
     cold = item_counts[items] == 0
     if cold.any():
@@ -353,4 +359,5 @@ def combine(
 def score(scorer: Scorer, weights: TermWeights, user: UserState, items: np.ndarray) -> np.ndarray:
     """Scores (float32, users x items) of ``user`` on ``items``."""
     terms = compute_terms(scorer, user, items)
-    return combine(weights, scorer.core.item_counts, terms, user.n, items).astype(np.float32)
+    counts = scorer.core.item_counts
+    return combine(weights, counts, terms, user.n, items, user.stated).astype(np.float32)

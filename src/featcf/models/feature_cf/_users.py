@@ -23,7 +23,7 @@ from featcf.models.feature_cf._sparse import row_sums
 from featcf.models.feature_cf._state import Scorer
 from featcf.similarity import topk_similarity_between
 
-__all__ = ["UserState", "fitted_users", "folded_users"]
+__all__ = ["UserState", "fitted_users", "folded_users", "stated_any"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +44,8 @@ class UserState:
     user_neighbors: sp.csr_matrix
     #: their user features (CSR), or None
     features: sp.csr_matrix | None
+    #: per user, whether they stated interests (folded-in users only), or None
+    stated: np.ndarray | None = None
 
 
 def fitted_users(scorer: Scorer, user_idx: np.ndarray, history: sp.csr_matrix) -> UserState:
@@ -98,4 +100,12 @@ def folded_users(
             history, arrays.v_active_t, arrays.v_norms, settings
         ),
         features=user_features,
+        stated=None if stated is None else stated_any(stated),
     )
+
+
+def stated_any(stated: sp.csr_matrix) -> np.ndarray:
+    """Per row of ``stated`` (users x item feature columns), whether it states a value."""
+    said = sp.csr_matrix(stated, copy=True)
+    said.eliminate_zeros()
+    return np.diff(said.indptr) > 0

@@ -88,9 +88,7 @@ def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
     return BandData(tuple(scaled), tuple(blocked), tuple(relevant), varying)
 
 
-def search_band(
-    data: BandData, start: np.ndarray, free: bool = True
-) -> tuple[np.ndarray, float]:
+def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[np.ndarray, float]:
     """The free-term weights of one band, searched on nDCG@10 of its validation users.
 
     ``start`` are the surrogate loss's weights. Only the terms that vary over a user's

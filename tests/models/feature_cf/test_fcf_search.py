@@ -55,3 +55,23 @@ def test_without_a_gain_beyond_noise_the_search_keeps_the_better_of_start_and_un
         assert value == data.ndcg(want)
         branches.add("uniform" if want is uniform else "start")
     assert branches == {"uniform", "start"}  # both cases are exercised
+
+
+def test_a_band_that_only_chooses_keeps_the_better_of_start_and_uniform():
+    """``free=False`` (the zero-history band): even where one term is informative and a free
+    search moves to it, the result is the surrogate's weights or uniform ones, whichever
+    ranks the band's users better (a tie to uniform)."""
+    branches = set()
+    for seed in range(1, 15):
+        data = band_data(_blocks(np.random.default_rng(seed), signal=3.0), 0)
+        for start in (np.array([0.1, 1.0, 0.7]), np.array([1.0, 0.1, 0.7])):
+            uniform = np.array([0.55, 0.55, 0.7])
+            free, _ = search_band(data, start)
+            chosen, value = search_band(data, start, free=False)
+            want = uniform if data.ndcg(uniform) >= data.ndcg(start) else start
+            np.testing.assert_array_equal(chosen, want)
+            assert value == data.ndcg(want)
+            branches.add("uniform" if want is uniform else "start")
+            if want is uniform:
+                assert not np.array_equal(free, chosen)  # a free search moved on
+    assert branches == {"uniform", "start"}

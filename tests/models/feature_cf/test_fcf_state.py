@@ -341,13 +341,14 @@ def test_customers_who_state_interests_without_history_get_the_stated_weights(
     """A new customer without history who states interests is scored with
     ``stated_weights_``; one with history, or known only by demographics, with their band's.
     A file saved before the stated weights scores such a customer with band 0's, as then."""
-    stated = fitted_shop.stated_weights_
-    assert stated is not None and (stated >= 0).all()
+    assert fitted_shop.stated_weights_ is not None and (fitted_shop.stated_weights_ >= 0).all()
+    stated = fitted_shop.band_weights_[1]  # a row unlike band 0's, written as the stated one
     assert not np.allclose(stated, fitted_shop.band_weights_[0])
     history, features, interests = _stated_queries(shop)
     items = np.arange(shop.n_items)
-    fitted = fitted_shop.score_new_users(history, features, items, interests=interests)
-    # band 0 rewritten to the stated weights, the stated weights dropped: the same scores
+    with_row = featcf.load(_tampered(fitted_shop, tmp_path, _set_weights(stated_weights=stated)))
+    got = with_row.score_new_users(history, features, items, interests=interests)
+    # band 0 rewritten to that row, the stated weights dropped: the same scores
     swapped = fitted_shop.band_weights_.copy()
     swapped[0] = stated
     as_band = featcf.load(
@@ -363,23 +364,28 @@ def test_customers_who_state_interests_without_history_get_the_stated_weights(
     assert as_band.stated_weights_ is None
     np.testing.assert_allclose(
         as_band.score_new_users(history[:2], features[:2], items, interests=interests[:2]),
-        fitted[:2],
+        got[:2],
         rtol=1e-5,
         atol=1e-5,
     )
-    # saved before the stated weights: band 0's; customers with history are untouched
+    # customers with history, and those known only by demographics: their bands' weights
+    fitted = fitted_shop.score_new_users(history, features, items, interests=interests)
+    np.testing.assert_array_equal(got[2:], fitted[2:])
+    np.testing.assert_array_equal(
+        with_row.score_new_users(None, features, items),
+        fitted_shop.score_new_users(None, features, items),
+    )
+    # saved before the stated weights: band 0's
     before = featcf.load(_tampered(fitted_shop, tmp_path, _drop(["stated_weights_"])))
     old = before.score_new_users(history, features, items, interests=interests)
-    assert not np.allclose(old[:2], fitted[:2])
-    np.testing.assert_array_equal(old[2:], fitted[2:])
-    demographics = before.score_new_users(None, features, items)
-    np.testing.assert_array_equal(demographics, fitted_shop.score_new_users(None, features, items))
+    assert not np.allclose(old[:2], got[:2])
+    np.testing.assert_array_equal(old[2:], got[2:])
     # an explanation adds up to the score the stated weights give
     values = shop.item_features.fields["category"].values
     form = pd.DataFrame({"user_id": ["n1", "n1"], "field": "category", "value": values[:2]})
     item = shop.item_ids[0]
-    parts = fitted_shop.explain_new_user(item, interests=form)
-    want = fitted_shop.score_new_users(None, None, shop.item_index([item]), interests=interests[:1])
+    parts = with_row.explain_new_user(item, interests=form)
+    want = with_row.score_new_users(None, None, shop.item_index([item]), interests=interests[:1])
     assert parts["contribution"].sum() == pytest.approx(float(want[0, 0]), rel=1e-4, abs=1e-4)
 
 

@@ -223,11 +223,11 @@ def test_audience_weights_are_the_surrogates_and_the_searched_weights_rank_produ
     scale = np.ones(4)
     plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
     samples = _random_samples()
-    monkeypatch.setattr(_weights, "search_band", lambda data, start: (start, 0.0))
+    monkeypatch.setattr(_weights, "search_band", lambda data, start, free=True: (start, 0.0))
     kept, kept_audience = learn_weights(samples, names, scale, plan)
     assert kept_audience is kept  # a search that keeps everything: one set
 
-    def moved(data, start):
+    def moved(data, start, free=True):
         out = start.copy()
         out[0] = 3.0 * out[0] + 1.0
         return out, 0.0
@@ -252,10 +252,11 @@ def test_search_only_samples_reach_the_band_search_and_not_the_loss(monkeypatch)
     plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
     samples = _random_samples()
     extra = [s._replace(cold_cols=np.zeros_like(s.cold_cols)) for s in _random_samples(1)]
-    seen = []
+    seen, frees = [], []
 
-    def moved(data, start):
+    def moved(data, start, free=True):
         seen.append(sum(len(r.indptr) - 1 for r in data.relevant))
+        frees.append(free)
         out = start.copy()
         out[0] += 1.0
         return out, 0.0
@@ -268,3 +269,5 @@ def test_search_only_samples_reach_the_band_search_and_not_the_loss(monkeypatch)
     np.testing.assert_array_equal(audience.band, alone.band)
     np.testing.assert_array_equal(audience.cold, alone.cold)
     assert seen == [2 * n for n in users_alone]  # each band: its users of both
+    # the zero-history band only chooses (CHOSEN_BANDS), the others search freely
+    assert frees[: len(users_alone)] == [False] + [True] * (len(users_alone) - 1)

@@ -88,7 +88,7 @@ def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
     return BandData(tuple(scaled), tuple(blocked), tuple(relevant), varying)
 
 
-def search_band(data: BandData, start: np.ndarray) -> tuple[np.ndarray, float]:
+def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[np.ndarray, float]:
     """The free-term weights of one band, searched on nDCG@10 of its validation users.
 
     ``start`` are the surrogate loss's weights. Only the terms that vary over a user's
@@ -101,8 +101,9 @@ def search_band(data: BandData, start: np.ndarray) -> tuple[np.ndarray, float]:
     starting points) replaces the reference only when its paired gain over it is
     :data:`MIN_GAIN_SE` standard errors above zero: with a few hundred validation users a
     smaller gain is noise, and following it makes the weights depend on the split
-    (``random_state``) without ranking new users better. Returns the weights and their
-    nDCG@10.
+    (``random_state``) without ranking new users better. With ``free=False`` the candidates
+    are only ``start`` and uniform weights, so the result is the reference: the band's
+    weights stay those of the loss or uniform ones. Returns the weights and their nDCG@10.
     """
     from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
 
@@ -118,12 +119,12 @@ def search_band(data: BandData, start: np.ndarray) -> tuple[np.ndarray, float]:
         out[vary] = np.maximum(w, 0.0) / max(float(np.maximum(w, 0.0).sum()), 1e-12) * norm
         return out
 
-    candidates = [start[vary], np.ones(n_vary), *np.eye(n_vary)]
+    candidates = [start[vary], np.ones(n_vary), *(np.eye(n_vary) if free else ())]
     scored = sorted(
         ((data.ndcg(full(w)), k, w) for k, w in enumerate(candidates)),
         key=lambda t: (-t[0], t[1]),
     )
-    for _, _, w0 in scored[:2]:
+    for _, _, w0 in scored[:2] if free else ():
         res = minimize(
             lambda w: -data.ndcg(full(w)),
             w0 / max(float(w0.sum()), 1e-12) * n_vary,

@@ -360,8 +360,8 @@ def stated_samples(
 ) -> list[Sample]:
     """Cold validation users without history who state interests
     (:func:`~featcf.models.feature_cf._interests.simulated_interests` of their hidden
-    positives), folded in with their
-    features, tagged :data:`~featcf.models.feature_cf._state.STATED_TAG`."""
+    positives), folded in with their features, tagged
+    :data:`~featcf.models.feature_cf._state.STATED_TAG`."""
     full_c = _hidden_positives(split, cold_users)
     said = simulated_interests(scorer.inputs, scorer.core.values, full_c, rng)
     if said is None:

@@ -48,12 +48,12 @@ from featcf.similarity import PreparedRows
 __all__ = [
     "AUDIENCE_ENTRIES",
     "BAND_EDGES",
-    "STATED_TAG",
     "BAND_MAP_ENTRIES",
     "Core",
     "CoreArrays",
     "Fitted",
     "FittedAttribute",
+    "STATED_TAG",
     "Scorer",
     "TermWeights",
     "band_of",

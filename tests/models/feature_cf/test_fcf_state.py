@@ -304,11 +304,10 @@ def test_audience_band_maps_without_the_audience_weights_are_refused(fitted_shop
 
 
 @pytest.fixture(scope="module")
-def fitted_shop(shop) -> FeatureCF:
-    """A fit whose two weight sets differ (the search moved band 2 at random_state 4)."""
-    model = FeatureCF(n_neighbors=15, random_state=4, show_progress=False).fit(shop)
-    assert not np.array_equal(model.band_weights_, model.audience_band_weights_)
-    return model
+def fitted_shop(searched_model) -> FeatureCF:
+    """A fit whose two weight sets differ (the conftest's ``searched_model``)."""
+    assert not np.array_equal(searched_model.band_weights_, searched_model.audience_band_weights_)
+    return searched_model
 
 
 def _stated_queries(shop):

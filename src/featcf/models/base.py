@@ -64,6 +64,7 @@ ADDED_ENTRIES = (
     "audience_cold_item_affine_",
     "audience_band_affine_",
     "stated_weights_",
+    "stated_only_weights_",
 )
 
 

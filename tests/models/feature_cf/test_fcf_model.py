@@ -242,22 +242,7 @@ def test_ease_is_left_out_of_large_catalogues_and_without_cf(tiny, make_model):
         make_model(weights={"ease": 1.0}, ease_max_items=0).fit(tiny)
 
 
-@pytest.fixture(scope="module")
-def searched_model(shop) -> FeatureCF:
-    """A fit whose nDCG search moved some bands' weights but not all (random_state 4 on
-    the shop)."""
-    model = FeatureCF(n_neighbors=15, random_state=4, show_progress=False).fit(shop)
-    moved = _moved(model)
-    assert moved.any() and not moved.all()
-    return model
-
-
-def _moved(model) -> np.ndarray:
-    """Per history band, whether the search moved its weights off the audience set's."""
-    return ~np.isclose(model.band_weights_, model.audience_band_weights_).all(axis=1)
-
-
-def test_audiences_are_ranked_with_the_audience_weights(shop, searched_model):
+def test_audiences_are_ranked_with_the_audience_weights(shop, searched_model, searched_bands):
     """recommend_users ranks customers by score_users(across="users"), recommend ranks
     products by the default scores: two weight sets, each used by its own calls."""
     model = searched_model
@@ -267,7 +252,7 @@ def test_audiences_are_ranked_with_the_audience_weights(shop, searched_model):
     ranking = model.score_users(users, idx)[:, 0]
     audience = model.score_users(users, idx, across="users")[:, 0]
     band = np.searchsorted([1, 3, 6, 21], shop.user_counts(), side="right")
-    same = ~_moved(model)[band]  # the same weights there
+    same = ~searched_bands[band]  # the same weights there
     np.testing.assert_array_equal(ranking[same], audience[same])
     assert not np.allclose(ranking[~same], audience[~same], rtol=1e-3, atol=1e-3)
     got = model.recommend_users(item, n=None, exclude_seen=False)
@@ -278,13 +263,13 @@ def test_audiences_are_ranked_with_the_audience_weights(shop, searched_model):
     np.testing.assert_allclose(recs["score"], np.sort(model.score_users([0])[0])[::-1][:3])
 
 
-def test_new_customers_get_audience_scores_too(shop, searched_model):
+def test_new_customers_get_audience_scores_too(shop, searched_model, searched_bands):
     history = sp.csr_matrix(shop.interactions[:150], dtype=np.float32)
     model = searched_model
     ranking = model.score_new_users(history)
     audience = model.score_new_users(history, across="users")
     band = np.searchsorted([1, 3, 6, 21], history.getnnz(axis=1), side="right")
-    same = ~_moved(model)[band]
+    same = ~searched_bands[band]
     warm = model.item_counts_ > 0  # new products have a new-item map of each set's own
     assert same.sum() > 2 and (~same).sum() > 2 and (~warm).any()
     first, second = ranking[:, warm], audience[:, warm]

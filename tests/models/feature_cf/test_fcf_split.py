@@ -13,7 +13,7 @@ from featcf.models.feature_cf._split import (
     stated_samples,
     validation_split,
 )
-from featcf.models.feature_cf._state import STATED_TAG
+from featcf.models.feature_cf._state import STATED_ONLY_TAG, STATED_TAG
 
 
 def _positives(rng, n_users=40, n_items=12, density=0.3):
@@ -194,7 +194,7 @@ def test_search_customers_add_the_splits_other_cold_users_then_rounds(
         assert train[group].nnz == 0 and train[:, split.cold_items].nnz == 0
         assert (train[others][:, warm_items] != values[others][:, warm_items]).nnz == 0
     tags = np.concatenate([smp.tag for smp in samples])
-    assert set(np.unique(tags)) == {0, 1, 2, STATED_TAG}
+    assert set(np.unique(tags)) == {0, 1, 2, STATED_TAG, STATED_ONLY_TAG}
     assert not any(smp.cold_cols.any() for smp in samples)
     # customers who state interests: the loss's folded users, the rest and every group
     stated = [smp for smp in samples if (smp.tag == STATED_TAG).all()]
@@ -204,15 +204,17 @@ def test_search_customers_add_the_splits_other_cold_users_then_rounds(
     enough = replace(plan, max_cold_users=len(folded))
     again = _split.search_customers(*args, folded, enough, rng, 100.0, core.ease_l2)
     assert folded_in == []
-    assert len(again) == 1 and (again[0].tag == STATED_TAG).all()
-    assert len(again[0].tag) <= len(folded)
+    assert [smp.tag[0] for smp in again] == [STATED_TAG, STATED_ONLY_TAG]
+    assert all((smp.tag == smp.tag[0]).all() for smp in again)
+    assert len(again[0].tag) == len(again[1].tag) <= len(folded)
 
 
 def test_stated_samples_fold_in_customers_without_history_who_state(shop, make_model, monkeypatch):
     """The stated-interest sample: the cold users with a value to state and a target,
     folded in with no history, their features and the values :func:`simulated_interests`
     gives; their targets are all their hidden positives (every positive is liked here);
-    tagged ``STATED_TAG``."""
+    tagged ``STATED_TAG``; the same customers and interests again without their features,
+    tagged ``STATED_ONLY_TAG``."""
     from featcf.models.feature_cf import _split
 
     scorer = make_model().fit(shop)._fitted.scorer
@@ -230,11 +232,16 @@ def test_stated_samples_fold_in_customers_without_history_who_state(shop, make_m
         return fold(scorer, history, features, stated)
 
     monkeypatch.setattr(_split, "folded_users", spy)
-    (smp,) = stated_samples(val_scorer, split, users, candidates, np.random.default_rng(2))
-    ((history, features, stated),) = seen
+    smp, alone = stated_samples(val_scorer, split, users, candidates, np.random.default_rng(2))
+    (history, features, stated), (history_2, none, stated_2) = seen
     n = len(smp.tag)
     assert 0 < n <= len(users) and (smp.tag == STATED_TAG).all()
     assert history.shape[0] == features.shape[0] == stated.shape[0] == n
     assert history.nnz == 0 and (np.diff(stated.indptr) > 0).all()
     assert (np.diff(smp.targets.indptr) > 0).all()
     assert (smp.targets != smp.seen).nnz == 0
+    # without features: the same customers, interests and targets, other terms
+    assert (alone.tag == STATED_ONLY_TAG).all() and len(alone.tag) == n
+    assert none is None and history_2.nnz == 0 and (stated_2 != stated).nnz == 0
+    assert (alone.targets != smp.targets).nnz == 0 and (alone.seen != smp.seen).nnz == 0
+    assert not np.array_equal(alone.terms, smp.terms)

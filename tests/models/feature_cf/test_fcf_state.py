@@ -30,7 +30,7 @@ STATE_KEYS = [
 #: entries added since (files without them still load: ``featcf.models.base.ADDED_ENTRIES``)
 STATE_KEYS_ADDED = [
     "affinity_matrix_", "band_affine_", "audience_band_weights_", "audience_cold_item_affine_",
-    "audience_band_affine_", "stated_weights_",
+    "audience_band_affine_", "stated_weights_", "stated_only_weights_",
 ]  # fmt: skip
 
 
@@ -304,11 +304,10 @@ def test_audience_band_maps_without_the_audience_weights_are_refused(fitted_shop
 
 
 @pytest.fixture(scope="module")
-def fitted_shop(shop) -> FeatureCF:
-    """A fit whose two weight sets differ (the search moved band 2 at random_state 4)."""
-    model = FeatureCF(n_neighbors=15, random_state=4, show_progress=False).fit(shop)
-    assert not np.array_equal(model.band_weights_, model.audience_band_weights_)
-    return model
+def fitted_shop(searched_model) -> FeatureCF:
+    """A fit whose two weight sets differ (the conftest's ``searched_model``)."""
+    assert not np.array_equal(searched_model.band_weights_, searched_model.audience_band_weights_)
+    return searched_model
 
 
 def _stated_queries(shop):
@@ -335,6 +334,14 @@ def _set_weights(**entries):
     return change
 
 
+def _set_then_drop(names, **entries):
+    def change(meta, arrays):
+        _set_weights(**entries)(meta, arrays)
+        _drop(names)(meta, arrays)
+
+    return change
+
+
 def test_customers_who_state_interests_without_history_get_the_stated_weights(
     fitted_shop, shop, tmp_path
 ):
@@ -352,14 +359,7 @@ def test_customers_who_state_interests_without_history_get_the_stated_weights(
     swapped = fitted_shop.band_weights_.copy()
     swapped[0] = stated
     as_band = featcf.load(
-        _tampered(
-            fitted_shop,
-            tmp_path,
-            lambda meta, arrays: (
-                _set_weights(band_weights=swapped)(meta, arrays),
-                _drop(["stated_weights_"])(meta, arrays),
-            ),
-        )
+        _tampered(fitted_shop, tmp_path, _set_then_drop(["stated_weights_"], band_weights=swapped))
     )
     assert as_band.stated_weights_ is None
     np.testing.assert_allclose(
@@ -376,11 +376,63 @@ def test_customers_who_state_interests_without_history_get_the_stated_weights(
         fitted_shop.score_new_users(None, features, items),
     )
     # saved before the stated weights: band 0's
-    before = featcf.load(_tampered(fitted_shop, tmp_path, _drop(["stated_weights_"])))
+    before = featcf.load(
+        _tampered(fitted_shop, tmp_path, _drop(["stated_weights_", "stated_only_weights_"]))
+    )
     old = before.score_new_users(history, features, items, interests=interests)
     assert not np.allclose(old[:2], got[:2])
     np.testing.assert_array_equal(old[2:], got[2:])
-    # an explanation adds up to the score the stated weights give
+
+
+def test_customers_who_state_interests_without_features_get_the_stated_only_weights(
+    fitted_shop, shop, tmp_path
+):
+    """A new customer without history who states interests but gives no user features (or
+    an empty row) is scored with ``stated_only_weights_``; one who gives features with
+    ``stated_weights_``. A file saved before the second row scores both with the first."""
+    assert fitted_shop.stated_only_weights_ is not None
+    assert (fitted_shop.stated_only_weights_ >= 0).all()
+    history, features, interests = _stated_queries(shop)
+    blank = features.copy()
+    blank.data[:] = 0.0  # rows that give nothing: as no features at all
+    items = np.arange(shop.n_items)
+    only = fitted_shop.band_weights_[1]  # a row unlike the stated one, written as stated-only
+    assert not np.allclose(only, fitted_shop.stated_weights_)
+    with_row = featcf.load(_tampered(fitted_shop, tmp_path, _set_weights(stated_only_weights=only)))
+    # the same scores from a file whose stated row is that row and has no stated-only one
+    as_stated = featcf.load(
+        _tampered(
+            fitted_shop, tmp_path, _set_then_drop(["stated_only_weights_"], stated_weights=only)
+        )
+    )
+    assert as_stated.stated_only_weights_ is None
+    for given in (None, blank):
+        np.testing.assert_allclose(
+            with_row.score_new_users(history, given, items, interests=interests)[:2],
+            as_stated.score_new_users(history, given, items, interests=interests)[:2],
+            rtol=1e-5,
+            atol=1e-5,
+        )
+    none = with_row.score_new_users(history, None, items, interests=interests)
+    # with features: the stated row, whatever the stated-only row is
+    np.testing.assert_array_equal(
+        with_row.score_new_users(history, features, items, interests=interests),
+        fitted_shop.score_new_users(history, features, items, interests=interests),
+    )
+    # customers with history keep their band's weights
+    fitted = fitted_shop.score_new_users(history, None, items, interests=interests)
+    assert not np.allclose(fitted[:2], none[:2])
+    np.testing.assert_array_equal(fitted[2:], none[2:])
+    # saved before the second row: the stated row for both
+    before = featcf.load(_tampered(fitted_shop, tmp_path, _drop(["stated_only_weights_"])))
+    same = _set_weights(stated_only_weights=fitted_shop.stated_weights_)
+    np.testing.assert_array_equal(
+        before.score_new_users(history, None, items, interests=interests),
+        featcf.load(_tampered(fitted_shop, tmp_path, same)).score_new_users(
+            history, None, items, interests=interests
+        ),
+    )
+    # an explanation without features adds up to the score the stated-only row gives
     values = shop.item_features.fields["category"].values
     form = pd.DataFrame({"user_id": ["n1", "n1"], "field": "category", "value": values[:2]})
     item = shop.item_ids[0]
@@ -389,7 +441,8 @@ def test_customers_who_state_interests_without_history_get_the_stated_weights(
     assert parts["contribution"].sum() == pytest.approx(float(want[0, 0]), rel=1e-4, abs=1e-4)
 
 
-def test_negative_stated_weights_are_refused(fitted_shop, tmp_path):
+@pytest.mark.parametrize("entry", ["stated_weights_", "stated_only_weights_"])
+def test_negative_stated_weights_are_refused(fitted_shop, tmp_path, entry):
     bad = -np.ones_like(fitted_shop.stated_weights_)
-    with pytest.raises(featcf.ModelFormatError, match="stated_weights_"):
-        featcf.load(_tampered(fitted_shop, tmp_path, _set_weights(stated_weights=bad)))
+    with pytest.raises(featcf.ModelFormatError, match=entry):
+        featcf.load(_tampered(fitted_shop, tmp_path, _set_weights(**{entry[:-1]: bad})))

@@ -115,3 +115,25 @@ def test_users_without_history_who_state_interests_get_the_stated_row():
     np.testing.assert_array_equal(without.of_users(n, said), band[[0, 0, 1, 2, 4]])
     got[:] = -1.0
     assert (weights.band == band).all() and (weights.stated == [9, 8, 7]).all()
+
+
+def test_users_who_state_interests_without_features_get_the_stated_only_row():
+    """``TermWeights.of_users`` with ``described``: users without history who stated
+    interests and gave no features get the stated-only row when there is one (the stated
+    row when not); ``described`` None (fitted users) leaves everyone to the stated row."""
+    from featcf.models.feature_cf._state import TermWeights
+
+    band = np.arange(15, dtype=float).reshape(5, 3)
+    stated, only = [9.0, 8.0, 7.0], [6.0, 5.0, 4.0]
+    weights = TermWeights.of(np.ones(3), band, np.ones(3), stated=stated, stated_only=only)
+    n = np.array([0.0, 0.0, 0.0, 1.0, 0.0])
+    said = np.array([True, True, False, True, False])
+    described = np.array([True, False, False, False, True])
+    got = weights.of_users(n, said, described)
+    np.testing.assert_array_equal(got, [stated, only, band[0], band[1], band[0]])
+    np.testing.assert_array_equal(weights.of_users(n, said), [stated, stated, *band[[0, 1, 0]]])
+    np.testing.assert_array_equal(weights.of_users(n, None, described), band[[0, 0, 0, 1, 0]])
+    first = TermWeights.of(np.ones(3), band, np.ones(3), stated=stated)
+    np.testing.assert_array_equal(
+        first.of_users(n, said, described), [stated, stated, *band[[0, 1, 0]]]
+    )

@@ -134,7 +134,7 @@ def explain_pairs(
     terms = evaluate_terms(ctx)[:, rows, pos].T  # (pairs, terms)
     cold = core.item_counts[items] == 0
     band = band_of(state.n)[rows]
-    w = weights.of_users(state.n, state.stated)[rows]
+    w = weights.of_users(state.n, state.stated, state.described)[rows]
     w[cold] = weights.cold
     maps = weights.band_affine  # None but in files saved while band maps were fitted
     band_level, band_slope = (

@@ -256,6 +256,12 @@ class FeatureCF(BaseRecommender):
         with given weights, without a categorical product field to state, or in models
         loaded from files saved before it: such customers then get ``band_weights_[0]``,
         as customers known only by their demographics do.
+    stated_only_weights_ : numpy.ndarray of shape (n_terms,) or None
+        Weights of those of them who give no user features
+        (``recommend_new_users(interests=...)`` without ``user_features``), searched the
+        same way on the same validation customers, folded in without their demographics.
+        None in the cases above, for a model fitted without user features, or loaded from
+        a file saved before it: such customers then get ``stated_weights_``.
     audience_band_weights_ : numpy.ndarray of shape (5, n_terms)
         The band weights that rank customers for a product: the surrogate's, before the
         search (``band_weights_`` when the search kept them or the weights were given).
@@ -330,6 +336,7 @@ class FeatureCF(BaseRecommender):
     audience_cold_item_affine_ = FittedAttribute("audience.cold_affine")
     audience_band_affine_ = FittedAttribute("audience.band_affine")
     stated_weights_ = FittedAttribute("weights.stated")
+    stated_only_weights_ = FittedAttribute("weights.stated_only")
 
     def __init__(
         self,

@@ -26,7 +26,14 @@ from featcf.models.feature_cf._core import (
 from featcf.models.feature_cf._inputs import Inputs, Learning, Settings
 from featcf.models.feature_cf._interests import simulated_interests
 from featcf.models.feature_cf._neighbours import reference_positions
-from featcf.models.feature_cf._state import STATED_TAG, Core, Scorer, band_of, make_scorer
+from featcf.models.feature_cf._state import (
+    STATED_ONLY_TAG,
+    STATED_TAG,
+    Core,
+    Scorer,
+    band_of,
+    make_scorer,
+)
 from featcf.models.feature_cf._terms import compute_terms
 from featcf.models.feature_cf._users import UserState, fitted_users, folded_users
 from featcf.similarity import PreparedRows
@@ -361,7 +368,9 @@ def stated_samples(
     """Cold validation users without history who state interests
     (:func:`~featcf.models.feature_cf._interests.simulated_interests` of their hidden
     positives), folded in with their features, tagged
-    :data:`~featcf.models.feature_cf._state.STATED_TAG`."""
+    :data:`~featcf.models.feature_cf._state.STATED_TAG`; with user features, the same users
+    and interests folded in without them too, tagged
+    :data:`~featcf.models.feature_cf._state.STATED_ONLY_TAG` (no further random draw)."""
     full_c = _hidden_positives(split, cold_users)
     said = simulated_interests(scorer.inputs, scorer.core.values, full_c, rng)
     if said is None:
@@ -372,9 +381,15 @@ def stated_samples(
         return []
     users = cold_users[ok]
     empty = sp.csr_matrix((int(ok.sum()), full_c.shape[1]), dtype=np.float32)
-    user = folded_users(scorer, empty, _features(scorer, users), said[ok])
-    found = sample(scorer, user, users, targets[ok], split.full, candidates)
-    return [found_sample._replace(tag=np.full(len(users), STATED_TAG)) for found_sample in found]
+    features = _features(scorer, users)
+    out = []
+    for tag, given in ((STATED_TAG, features), (STATED_ONLY_TAG, None)):
+        if tag == STATED_ONLY_TAG and features is None:
+            break
+        user = folded_users(scorer, empty, given, said[ok])
+        found = sample(scorer, user, users, targets[ok], split.full, candidates)
+        out += [one._replace(tag=np.full(len(users), tag)) for one in found]
+    return out
 
 
 def search_customers(

@@ -53,6 +53,7 @@ __all__ = [
     "CoreArrays",
     "Fitted",
     "FittedAttribute",
+    "STATED_ONLY_TAG",
     "STATED_TAG",
     "Scorer",
     "TermWeights",
@@ -69,6 +70,8 @@ __all__ = [
 BAND_EDGES = (0, 1, 3, 6, 21)
 #: the tag of validation customers without history who state interests (after the bands)
 STATED_TAG = len(BAND_EDGES)
+#: the tag of those who state interests and give no user features
+STATED_ONLY_TAG = STATED_TAG + 1
 #: largest item x item co-occurrence matrix (bound on its entries) kept for scoring
 COOCCURRENCE_MAX_NNZ = 2e7
 
@@ -186,6 +189,9 @@ class TermWeights:
     ``stated`` (n_terms) weighs the customers without history who state interests; None
     (given weights, too little validation data, files saved before it) leaves them to the
     zero-history band's weights, with the customers known only by their demographics.
+    ``stated_only`` (n_terms) weighs those of them who give no user features; None (the
+    same cases, a model without user features, files saved before it) leaves them to
+    ``stated``.
     """
 
     scale: np.ndarray
@@ -194,6 +200,7 @@ class TermWeights:
     cold_affine: np.ndarray
     band_affine: np.ndarray | None = None
     stated: np.ndarray | None = None
+    stated_only: np.ndarray | None = None
 
     @classmethod
     def of(
@@ -204,24 +211,42 @@ class TermWeights:
         cold_affine: Any = (0.0, 1.0),
         band_affine: Any = None,
         stated: Any = None,
+        stated_only: Any = None,
     ) -> TermWeights:
         """Weights from array-likes, as float64 arrays."""
+
+        def optional(a: Any) -> np.ndarray | None:
+            return None if a is None else np.asarray(a, dtype=np.float64)
+
         return cls(
             np.asarray(scale, dtype=np.float64),
             np.asarray(band, dtype=np.float64),
             np.asarray(cold, dtype=np.float64),
             np.asarray(cold_affine, dtype=np.float64),
-            None if band_affine is None else np.asarray(band_affine, dtype=np.float64),
-            None if stated is None else np.asarray(stated, dtype=np.float64),
+            optional(band_affine),
+            optional(stated),
+            optional(stated_only),
         )
 
-    def of_users(self, n: np.ndarray, stated: np.ndarray | None = None) -> np.ndarray:
-        """Each user's weights (a copy, n_users x n_terms): their history band's, or
-        :attr:`stated`'s for users without history who stated interests (``stated``: one
-        flag per user, or None when no one did)."""
+    def of_users(
+        self,
+        n: np.ndarray,
+        stated: np.ndarray | None = None,
+        described: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Each user's weights (a copy, n_users x n_terms): their history band's, or for
+        users without history who stated interests :attr:`stated`'s, :attr:`stated_only`'s
+        (when set) for those of them not ``described`` by user features. ``stated`` and
+        ``described``: one flag per user, or None (no one stated interests; everyone is
+        described, as the fitted users are)."""
         w = self.band[band_of(n)]
-        if self.stated is not None and stated is not None:
-            w[np.asarray(stated, dtype=bool) & (np.asarray(n) == 0)] = self.stated
+        if stated is None:
+            return w
+        said = np.asarray(stated, dtype=bool) & (np.asarray(n) == 0)
+        if self.stated is not None:
+            w[said] = self.stated
+        if self.stated_only is not None and described is not None:
+            w[said & ~np.asarray(described, dtype=bool)] = self.stated_only
         return w
 
 
@@ -404,6 +429,7 @@ def state_schema(dataset: Dataset) -> dict[str, Spec]:
         "audience_cold_item_affine_": Array("float64", (2,), optional=True),
         "audience_band_affine_": Array("float64", (len(BAND_EDGES), 2), optional=True),
         "stated_weights_": Array("float64", ("n_terms",), low=0.0, optional=True),
+        "stated_only_weights_": Array("float64", ("n_terms",), low=0.0, optional=True),
     }
 
 
@@ -509,4 +535,5 @@ def _term_weights(state: dict[str, Any], prefix: str) -> TermWeights:
         state[f"{prefix}cold_item_affine_"],
         state.get(f"{prefix}band_affine_"),
         state.get("stated_weights_"),  # one row for both sets
+        state.get("stated_only_weights_"),
     )

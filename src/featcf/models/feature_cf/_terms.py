@@ -337,14 +337,16 @@ def combine(
     n: np.ndarray,
     items: Any,
     stated: np.ndarray | None = None,
+    described: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scores from raw terms: scaled, weighted by the users' history bands (or, for users
-    without history who ``stated`` interests, the stated-interest weights); items without
+    without history who ``stated`` interests, the stated-interest weights, see
+    :meth:`TermWeights.of_users`, with ``described``); items without
     interactions by their own weights and affine map; then, in a model loaded from a file
     that has them, each user's band map."""
     scaled = terms / weights.scale[:, None, None]
     band = band_of(n)
-    w_users = weights.of_users(n, stated)  # (n_users, n_terms)
+    w_users = weights.of_users(n, stated, described)  # (n_users, n_terms)
     scores = np.einsum("tui,ut->ui", scaled, w_users)
     cold = item_counts[items] == 0
     if cold.any():
@@ -360,4 +362,5 @@ def score(scorer: Scorer, weights: TermWeights, user: UserState, items: np.ndarr
     """Scores (float32, users x items) of ``user`` on ``items``."""
     terms = compute_terms(scorer, user, items)
     counts = scorer.core.item_counts
-    return combine(weights, counts, terms, user.n, items, user.stated).astype(np.float32)
+    scores = combine(weights, counts, terms, user.n, items, user.stated, user.described)
+    return scores.astype(np.float32)

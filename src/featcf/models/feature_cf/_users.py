@@ -23,7 +23,7 @@ from featcf.models.feature_cf._sparse import row_sums
 from featcf.models.feature_cf._state import Scorer
 from featcf.similarity import topk_similarity_between
 
-__all__ = ["UserState", "fitted_users", "folded_users", "stated_any"]
+__all__ = ["UserState", "described", "fitted_users", "folded_users", "stated_any"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +46,8 @@ class UserState:
     features: sp.csr_matrix | None
     #: per user, whether they stated interests (folded-in users only), or None
     stated: np.ndarray | None = None
+    #: per user, whether they gave user features (folded-in users only; None: all did)
+    described: np.ndarray | None = None
 
 
 def fitted_users(scorer: Scorer, user_idx: np.ndarray, history: sp.csr_matrix) -> UserState:
@@ -101,7 +103,15 @@ def folded_users(
         ),
         features=user_features,
         stated=None if stated is None else stated_any(stated),
+        described=described(user_features, history.shape[0]),
     )
+
+
+def described(user_features: sp.csr_matrix | None, n_users: int) -> np.ndarray:
+    """Per user, whether their row of ``user_features`` (None: no one's) holds a value."""
+    if user_features is None:
+        return np.zeros(n_users, dtype=bool)
+    return stated_any(user_features)
 
 
 def stated_any(stated: sp.csr_matrix) -> np.ndarray:

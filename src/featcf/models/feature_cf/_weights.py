@@ -41,6 +41,7 @@ from featcf.models.feature_cf._split import (
 )
 from featcf.models.feature_cf._state import (
     BAND_EDGES,
+    STATED_ONLY_TAG,
     STATED_TAG,
     Core,
     Scorer,
@@ -352,7 +353,9 @@ def learn_weights(
     choose between the loss's weights and uniform ones. Customers without history who state
     interests get a row of their own (``TermWeights.stated``), searched the same way from
     the zero-history band's surrogate weights on the ``search_only`` customers tagged
-    :data:`STATED_TAG`, the same in both sets. Each set puts items without interactions
+    :data:`STATED_TAG`, the same in both sets; those who give no user features another
+    (``TermWeights.stated_only``), on the same customers without them
+    (:data:`STATED_ONLY_TAG`). Each set puts items without interactions
     on its warm items' scale (:func:`_cold_affine`); the new-item weights are the same in
     both. Without learned weights (too few validation positives) both sets are one.
     """
@@ -388,20 +391,26 @@ def learn_weights(
         data = band_data(search_blocks, b)
         if data is not None:
             searched[b, mask], _ = search_band(data, band_w[b, mask], b not in CHOSEN_BANDS)
-    stated = _stated_weights(search_blocks, band_w[0], mask)
+    stated = {
+        "stated": _stated_weights(search_blocks, band_w[0], mask, STATED_TAG),
+        "stated_only": _stated_weights(search_blocks, band_w[0], mask, STATED_ONLY_TAG),
+    }
     ranking = _with_new_items(blocks, searched, cold_w, mask, scale, plan.new_item_shift)
-    ranking = replace(ranking, stated=stated)
+    ranking = replace(ranking, **stated)
     if np.array_equal(searched, band_w):
         return ranking, ranking
     audience = _with_new_items(blocks, band_w, cold_w, mask, scale, plan.new_item_shift)
-    return ranking, replace(audience, stated=stated)
+    return ranking, replace(audience, **stated)
 
 
-def _stated_weights(blocks: list[Block], start: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+def _stated_weights(
+    blocks: list[Block], start: np.ndarray, mask: np.ndarray, tag: int
+) -> np.ndarray | None:
     """The weights of customers without history who state interests, searched on nDCG@10 of
-    the validation customers who do (tagged :data:`STATED_TAG`) from ``start``, the
-    zero-history band's surrogate weights; None without such customers."""
-    data = band_data(blocks, STATED_TAG)
+    the validation customers who do (tagged ``tag``: :data:`STATED_TAG` with their user
+    features, :data:`STATED_ONLY_TAG` without) from ``start``, the zero-history band's
+    surrogate weights; None without such customers."""
+    data = band_data(blocks, tag)
     if data is None:
         return None
     stated = start.copy()

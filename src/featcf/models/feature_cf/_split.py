@@ -382,10 +382,11 @@ def stated_samples(
     users = cold_users[ok]
     empty = sp.csr_matrix((int(ok.sum()), full_c.shape[1]), dtype=np.float32)
     features = _features(scorer, users)
+    folds = [(STATED_TAG, features)]
+    if features is not None:
+        folds.append((STATED_ONLY_TAG, None))
     out = []
-    for tag, given in ((STATED_TAG, features), (STATED_ONLY_TAG, None)):
-        if tag == STATED_ONLY_TAG and features is None:
-            break
+    for tag, given in folds:
         user = folded_users(scorer, empty, given, said[ok])
         found = sample(scorer, user, users, targets[ok], split.full, candidates)
         out += [one._replace(tag=np.full(len(users), tag)) for one in found]

@@ -23,7 +23,7 @@ from featcf.models.feature_cf._sparse import row_sums
 from featcf.models.feature_cf._state import Scorer
 from featcf.similarity import topk_similarity_between
 
-__all__ = ["UserState", "described", "fitted_users", "folded_users", "stated_any"]
+__all__ = ["UserState", "fitted_users", "folded_users", "stated_any"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +46,8 @@ class UserState:
     features: sp.csr_matrix | None
     #: per user, whether they stated interests (folded-in users only), or None
     stated: np.ndarray | None = None
-    #: per user, whether they gave user features (folded-in users only; None: all did)
+    #: per user, whether they gave user features (folded-in users who state interests: it
+    #: only picks their weights; None otherwise)
     described: np.ndarray | None = None
 
 
@@ -103,11 +104,11 @@ def folded_users(
         ),
         features=user_features,
         stated=None if stated is None else stated_any(stated),
-        described=described(user_features, history.shape[0]),
+        described=None if stated is None else _described(user_features, history.shape[0]),
     )
 
 
-def described(user_features: sp.csr_matrix | None, n_users: int) -> np.ndarray:
+def _described(user_features: sp.csr_matrix | None, n_users: int) -> np.ndarray:
     """Per user, whether their row of ``user_features`` (None: no one's) holds a value."""
     if user_features is None:
         return np.zeros(n_users, dtype=bool)

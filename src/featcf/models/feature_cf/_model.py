@@ -101,8 +101,9 @@ class FeatureCF(BaseRecommender):
     5 positives; for users with 6 or more, the likelihood of the set of positives, which,
     like top-n metrics, is satisfied once some of them lead), plus the cross-entropy ranking
     each item's hidden buyers among the users (which makes scores comparable across users,
-    for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
-    tied by a small penalty. Since that loss is a surrogate, each band's weights are then
+    for audiences), minimised under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by
+    a small penalty (the band weights first, then the new-item weights: the loss separates,
+    so the new items' terms do not enter the band weights' minimisation). Since that loss is a surrogate, each band's weights are then
     searched on nDCG@10 of its validation users itself (uniform weights, every term alone,
     and scipy's Powell search from the two best of these; the bands of 1-5 positives are
     searched on up to 600 new customers each where the loss folds in 150: the split's other

@@ -8,7 +8,7 @@ term alone (so a band never ranks its validation users below one of its own part
 the two best of them a derivative-free search (scipy's Powell method under ``w >= 0``: line
 searches along the coordinate directions first) climbs the metric. Searched weights are
 rescaled to the L1 norm of the surrogate's, which keeps the score levels of the bands (and
-so the audiences across users) as the joint loss set them.
+so the audiences across users) as the loss set them.
 """
 
 from __future__ import annotations

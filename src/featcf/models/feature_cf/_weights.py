@@ -340,8 +340,8 @@ def learn_weights(
     of them first (MovieLens dev splits: warm nDCG@10 +0.011, cold users unchanged).
     Items whose interactions were hidden are scored with their own weight vector; the
     loss separates into a part in the band weights and one in that vector, minimised
-    one after the other (:func:`_minimise`), so the new items' terms never move the
-    band weights.
+    one after the other (:func:`_minimise`), so the new items' terms do not enter the
+    band weights' minimisation.
     Neighbouring history bands are tied by a small penalty on their difference, so
     sparse bands borrow from their neighbours. Last, since the losses are surrogates,
     each band's weights are then searched on nDCG@10 of its validation users itself

@@ -257,7 +257,7 @@ class FeatureCF(BaseRecommender):
         with given weights, without a categorical product field to state, or in models
         loaded from files saved before it: such customers then get ``band_weights_[0]``,
         as customers known only by their demographics do. Searched freely, its shares move
-        with ``random_state`` alone by up to 0.17 on the synthetic shop
+        with ``random_state`` alone by up to 0.27 on the synthetic shop
         (``benchmarks/weight_stability.py``).
     stated_only_weights_ : numpy.ndarray of shape (n_terms,) or None
         Weights of those of them who give no user features

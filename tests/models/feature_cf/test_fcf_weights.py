@@ -274,24 +274,24 @@ def test_search_only_samples_reach_the_band_search_and_not_the_loss(monkeypatch)
 
 
 def _problem(samples: list[Sample], plan: Learning):
-    from featcf.models.feature_cf import _weights
+    from featcf.models.feature_cf import _losses, _weights
 
     mask = np.ones(samples[0].terms.shape[0], dtype=bool)
     blocks = _weights._blocks(samples, mask, np.ones(len(mask)))
     n_pos = sum(int(b.pos.sum()) for b in blocks)
     n_rows = sum(int((b.pos.sum(axis=1) > 0).sum()) for b in blocks)
-    return _weights._Problem(blocks, 5, int(mask.sum()), n_pos, n_pos / n_rows, plan)
+    return _losses.Problem(blocks, 5, int(mask.sum()), n_pos, n_pos / n_rows, plan)
 
 
 @pytest.mark.parametrize("part", ["band", "cold"])
 def test_weight_loss_parts_have_the_gradient_of_finite_differences(part):
     """Each part of the weight loss (band weights on the warm columns, new-item weights on
     the hidden items') against a central difference in float64 steps."""
-    from featcf.models.feature_cf import _weights
+    from featcf.models.feature_cf import _losses
 
     plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
     problem = _problem(_random_samples(3), plan)
-    objective = {"band": _weights._band_objective, "cold": _weights._cold_objective}[part]
+    objective = {"band": _losses._band_objective, "cold": _losses._cold_objective}[part]
     size = problem.n_bands * problem.n_free if part == "band" else problem.n_free
     theta = np.random.default_rng(4).uniform(0.1, 1.5, size)
     _, grad = objective(theta, problem)
@@ -307,7 +307,7 @@ def test_weight_loss_parts_have_the_gradient_of_finite_differences(part):
 def test_weight_loss_parts_add_up_to_the_joint_listwise_loss():
     """Band part + new-item part = the loss written out on the full score matrix: per user,
     warm and hidden items ranked apart; per item, the audience over users."""
-    from featcf.models.feature_cf import _weights
+    from featcf.models.feature_cf import _losses
 
     plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
     samples = _random_samples(5)
@@ -324,10 +324,10 @@ def test_weight_loss_parts_add_up_to_the_joint_listwise_loss():
         expected += softmax_loss(z[:, cols], pos[:, cols], blocked[:, cols], 1, sets,
                                  problem.mean_cnt)[0]  # fmt: skip
         expected += share * softmax_loss(z[:, cols], pos[:, cols], blocked[:, cols], 0)[0]
-    tie = _weights.BAND_TIE * float((np.diff(band_w, axis=0) ** 2).sum())
+    tie = _losses.BAND_TIE * float((np.diff(band_w, axis=0) ** 2).sum())
     l2 = 1e-4 * float((band_w**2).sum() + (cold_w**2).sum())
-    band, _ = _weights._band_objective(band_w.ravel(), problem)
-    new, _ = _weights._cold_objective(cold_w, problem)
+    band, _ = _losses._band_objective(band_w.ravel(), problem)
+    new, _ = _losses._cold_objective(cold_w, problem)
     assert band + new == pytest.approx(expected / problem.n_pos + tie + l2, rel=1e-5)
 
 

@@ -66,7 +66,7 @@ class BandData:
 
 
 def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
-    """The validation users of ``band`` from ``blocks`` (see ``_weights.Block``), or None
+    """The validation users of ``band`` from ``blocks`` (see ``_losses.Block``), or None
     when none of them has a target among the warm candidates."""
     scaled, blocked, relevant = [], [], []
     for tag, block_scaled, pos, block_blocked, cold_cols in blocks:

@@ -285,13 +285,13 @@ class FeatureCF(BaseRecommender):
     affinity_matrix_ : numpy.ndarray or None
     popularity_ : numpy.ndarray of shape (n_items,)
         The ``"popularity"`` term: ``log1p`` of each item's positives; for items without
-        any, predicted from their field values by :attr:`popularity_coef_`.
+        any, predicted from their field values by ``popularity_coef_``.
     popularity_coef_ : numpy.ndarray of shape (n_item_columns + 1,)
         The ridge regression of ``log1p`` popularity on the items' attribute indicators
         (0/1 per field value; first entry: the constant), fitted on the items with
         positives; it also scores items added later (``add_items``).
     popularity_design_ : str
-        ``"indicators"``: what :attr:`popularity_coef_` applies to. A model loaded from a
+        ``"indicators"``: what ``popularity_coef_`` applies to. A model loaded from a
         file saved before featcf regressed on indicators reads ``"shares"``: its
         coefficients apply to every field's values as shares summing to 1 per item, and
         items added to it are scored that way.

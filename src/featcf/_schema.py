@@ -47,6 +47,7 @@ __all__ = [
     "check_csr_arrays",
     "check_values",
     "json_bool",
+    "json_choice",
     "json_float",
     "json_int",
     "json_strings",
@@ -293,6 +294,17 @@ def json_bool() -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false, got {value!r:.60}")
+        return value
+
+    return check
+
+
+def json_choice(choices: Sequence[str]) -> Callable[[Any], str]:
+    """A check accepting one of the strings ``choices``."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"must be one of {list(choices)}, got {value!r:.60}")
         return value
 
     return check

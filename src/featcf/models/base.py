@@ -65,6 +65,7 @@ ADDED_ENTRIES = (
     "audience_band_affine_",
     "stated_weights_",
     "stated_only_weights_",
+    "popularity_design_",
 )
 
 

@@ -49,7 +49,7 @@ def test_extend_core_makes_room_for_new_items(tiny, make_model):
     np.testing.assert_array_equal(core.item_counts[-2:], 0.0)
     assert not core.ease[-2:].any() and not core.ease[:, -2:].any()
     assert not core.content_map[:, -2:].any()
-    x_new = model._fitted.scorer.inputs.x[-2:]
+    x_new = model._fitted.scorer.inputs.x_bin[-2:]  # popularity_design "indicators"
     np.testing.assert_allclose(
         core.popularity[-2:], predict_pop(before.popularity_coef, x_new), rtol=1e-6
     )

@@ -13,6 +13,7 @@ import pytest
 
 import featcf
 from featcf import NotFittedError
+from featcf.data import Dataset
 from featcf.models.feature_cf import FeatureCF
 from featcf.models.feature_cf._state import AUDIENCE_ENTRIES, CoreArrays, Fitted
 
@@ -31,6 +32,7 @@ STATE_KEYS = [
 STATE_KEYS_ADDED = [
     "affinity_matrix_", "band_affine_", "audience_band_weights_", "audience_cold_item_affine_",
     "audience_band_affine_", "stated_weights_", "stated_only_weights_",
+    "popularity_design_",
 ]  # fmt: skip
 
 
@@ -199,8 +201,9 @@ def _tampered(model, tmp_path, change):
 def _drop(names):
     def change(meta, arrays):
         for name in names:
-            key = meta["state"].pop(name)["key"]
-            del arrays[next(k for k in arrays if k.startswith(key))]
+            entry = meta["state"].pop(name)
+            if "key" in entry:  # JSON entries have no member
+                del arrays[next(k for k in arrays if k.startswith(entry["key"]))]
 
     return change
 
@@ -446,3 +449,66 @@ def test_negative_stated_weights_are_refused(fitted_shop, tmp_path, entry):
     bad = -np.ones_like(fitted_shop.stated_weights_)
     with pytest.raises(featcf.ModelFormatError, match=entry):
         featcf.load(_tampered(fitted_shop, tmp_path, _set_weights(**{entry[:-1]: bad})))
+
+
+# ------------------------------------------------------------------ popularity regression
+
+
+def _covers_shop() -> Dataset:
+    """40 products with 1-3 covers each (a multi-valued field) and a category; customers
+    buy products with more covers more often, so popularity follows the number of covers."""
+    rng = np.random.default_rng(0)
+    covers = ["fire", "theft", "glass", "travel"]
+    n_covers = rng.integers(1, 4, 40)
+    items = pd.DataFrame(
+        {
+            "item": [f"p{i}" for i in range(40)],
+            "covers": [list(rng.choice(covers, k, replace=False)) for k in n_covers],
+            "category": rng.choice(["home", "car"], 40),
+        }
+    )
+    buys = rng.random((120, 40)) < 0.04 * n_covers**2
+    users, products = np.nonzero(buys)
+    inter = pd.DataFrame(
+        {"user": [f"c{u}" for u in users], "item": items["item"].to_numpy()[products]}
+    )
+    return Dataset.from_frames(inter, items, user_col="user", item_col="item")
+
+
+def test_popularity_is_regressed_on_indicators_and_old_files_keep_the_shares(tmp_path):
+    """New products' popularity comes from the 0/1 indicators of their field values (a
+    product with more covers is predicted more popular); a file saved before
+    ``popularity_design_`` applies its coefficients to the field shares, as it was fitted;
+    an unknown design is refused."""
+    ds = _covers_shop()
+    model = FeatureCF(n_neighbors=5, random_state=0, show_progress=False).fit(ds)
+    assert model.popularity_design_ == "indicators"
+    coef = model.popularity_coef_
+    cover_cols = ds.item_features.fields["covers"]
+    assert (coef[1 + cover_cols.start : 1 + cover_cols.stop] > 0).all()
+    new = pd.DataFrame(
+        {"item": ["one", "three"], "covers": [["fire"], ["fire", "theft", "glass"]],
+         "category": ["home", "home"]}
+    )  # fmt: skip
+    added = featcf.load(_tampered(model, tmp_path, lambda meta, arrays: None)).add_items(new)
+    x_bin = added._fitted.scorer.inputs.x_bin[-2:]
+    predicted = coef[0] + np.asarray(x_bin @ coef[1:]).ravel()
+    np.testing.assert_allclose(added.popularity_[-2:], predicted, rtol=1e-6)
+    assert added.popularity_[-1] > added.popularity_[-2]
+    np.testing.assert_array_equal(added.popularity_[:-2], model.popularity_)
+    # a file from before: the same coefficients over the shares
+    old = featcf.load(_tampered(model, tmp_path, _drop(["popularity_design_"])))
+    assert old.popularity_design_ == "shares"
+    np.testing.assert_array_equal(old.score_users(np.arange(5)), model.score_users(np.arange(5)))
+    old.add_items(new)
+    x = old._fitted.scorer.inputs.x[-2:]
+    np.testing.assert_allclose(
+        old.popularity_[-2:], coef[0] + np.asarray(x @ coef[1:]).ravel(), rtol=1e-6
+    )
+    assert not np.allclose(old.popularity_[-2:], added.popularity_[-2:])
+
+    def bogus(meta, arrays):
+        meta["state"]["popularity_design_"]["value"] = "counts"
+
+    with pytest.raises(featcf.ModelFormatError, match="popularity_design_"):
+        featcf.load(_tampered(model, tmp_path, bogus))

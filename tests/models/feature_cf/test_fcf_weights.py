@@ -271,3 +271,76 @@ def test_search_only_samples_reach_the_band_search_and_not_the_loss(monkeypatch)
     assert seen == [2 * n for n in users_alone]  # each band: its users of both
     # the zero-history band only chooses (CHOSEN_BANDS), the others search freely
     assert frees[: len(users_alone)] == [False] + [True] * (len(users_alone) - 1)
+
+
+def _problem(samples: list[Sample], plan: Learning):
+    from featcf.models.feature_cf import _losses, _weights
+
+    mask = np.ones(samples[0].terms.shape[0], dtype=bool)
+    blocks = _weights._blocks(samples, mask, np.ones(len(mask)))
+    n_pos = sum(int(b.pos.sum()) for b in blocks)
+    n_rows = sum(int((b.pos.sum(axis=1) > 0).sum()) for b in blocks)
+    return _losses.Problem(blocks, 5, int(mask.sum()), n_pos, n_pos / n_rows, plan)
+
+
+@pytest.mark.parametrize("part", ["band", "cold"])
+def test_weight_loss_parts_have_the_gradient_of_finite_differences(part):
+    """Each part of the weight loss (band weights on the warm columns, new-item weights on
+    the hidden items') against a central difference in float64 steps."""
+    from featcf.models.feature_cf import _losses
+
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    problem = _problem(_random_samples(3), plan)
+    objective = {"band": _losses._band_objective, "cold": _losses._cold_objective}[part]
+    size = problem.n_bands * problem.n_free if part == "band" else problem.n_free
+    theta = np.random.default_rng(4).uniform(0.1, 1.5, size)
+    _, grad = objective(theta, problem)
+    numeric = np.array(
+        [
+            (objective(theta + step, problem)[0] - objective(theta - step, problem)[0]) / 2e-3
+            for step in np.eye(size) * 1e-3
+        ]
+    )
+    np.testing.assert_allclose(grad, numeric, rtol=2e-3, atol=2e-5)
+
+
+def test_weight_loss_parts_add_up_to_the_joint_listwise_loss():
+    """Band part + new-item part = the loss written out on the full score matrix: per user,
+    warm and hidden items ranked apart; per item, the audience over users."""
+    from featcf.models.feature_cf import _losses
+
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    samples = _random_samples(5)
+    problem = _problem(samples, plan)
+    rng = np.random.default_rng(6)
+    band_w, cold_w = rng.uniform(0.1, 1.5, (5, 4)), rng.uniform(0.1, 1.5, 4)
+    ((tag, terms, targets, seen, cold),) = samples
+    z = np.einsum("ut,tui->ui", band_w[tag], terms.astype(np.float64))
+    z[:, cold] = np.einsum("t,tui->ui", cold_w, terms[:, :, cold].astype(np.float64))
+    pos, blocked = targets.toarray() > 0, np.zeros(z.shape, dtype=bool)
+    expected = 0.0
+    for cols, share in ((~cold, plan.item_loss_share), (cold, plan.cold_item_loss_share)):
+        sets = tag >= plan.set_loss_min_band
+        expected += softmax_loss(z[:, cols], pos[:, cols], blocked[:, cols], 1, sets,
+                                 problem.mean_cnt)[0]  # fmt: skip
+        expected += share * softmax_loss(z[:, cols], pos[:, cols], blocked[:, cols], 0)[0]
+    tie = _losses.BAND_TIE * float((np.diff(band_w, axis=0) ** 2).sum())
+    l2 = 1e-4 * float((band_w**2).sum() + (cold_w**2).sum())
+    band, _ = _losses._band_objective(band_w.ravel(), problem)
+    new, _ = _losses._cold_objective(cold_w, problem)
+    assert band + new == pytest.approx(expected / problem.n_pos + tie + l2, rel=1e-5)
+
+
+def test_new_items_terms_do_not_move_the_band_weights():
+    """The band weights are minimised apart from the new-item weights: other terms on the
+    hidden items change the new-item weights and leave the band weights bit for bit."""
+    names = ["popularity", "genre", "content:genre", "affinity"]
+    plan = Learning(validation_fraction=0.2, new_item_shift=2.0, include_cf=False, ease_l2="auto")
+    samples = _random_samples()
+    terms = samples[0].terms.copy()
+    terms[:, :, samples[0].cold_cols] = np.random.default_rng(9).random((4, 200, 1))
+    other = [samples[0]._replace(terms=terms)]
+    first, _ = learn_weights(samples, names, np.ones(4), plan)
+    second, _ = learn_weights(other, names, np.ones(4), plan)
+    np.testing.assert_array_equal(first.band, second.band)
+    assert not np.array_equal(first.cold, second.cold)

@@ -80,8 +80,11 @@ def build_core(
     warm_items = item_counts > 0
     x, uf = inputs.x, inputs.user_features
     g = global_profile(values, x, inputs.field_slices)
-    pop_coef = fit_pop_model(x[warm_items], np.log1p(item_counts)[warm_items])
-    pop = np.where(warm_items, np.log1p(item_counts), predict_pop(pop_coef, x))
+    # popularity is regressed on the 0/1 indicators: a film's number of genres says more
+    # of its audience than its genres' shares do
+    design = inputs.x_bin
+    pop_coef = fit_pop_model(design[warm_items], np.log1p(item_counts)[warm_items])
+    pop = np.where(warm_items, np.log1p(item_counts), predict_pop(pop_coef, design))
     ref = reference_positions(active, settings)  # the users searched as neighbours
     demo_rows = None
     if profile_users is not None:
@@ -303,12 +306,12 @@ def extend_core(core: Core, inputs: Inputs, n_new: int) -> Core:
     """``core`` for a catalogue with ``n_new`` items appended (features, no interactions).
 
     ``inputs`` are those of the grown catalogue. The new items get their predicted
-    popularity and no similarity, regression weights, quality or lift of their own.
+    popularity (read from the item matrix ``core.popularity_design`` names) and no similarity, regression weights, quality or lift of their own.
     """
-    x = inputs.x
-    n_items = x.shape[0]
+    design = inputs.x_bin if core.popularity_design == "indicators" else inputs.x
+    n_items = design.shape[0]
     new = np.arange(n_items - n_new, n_items)
-    pop_new = predict_pop(core.popularity_coef, x[new]).astype(np.float32)
+    pop_new = predict_pop(core.popularity_coef, design[new]).astype(np.float32)
     s = sp.csr_matrix(core.item_similarity, dtype=np.float32, copy=True)
     s.resize((n_items, n_items))
     quality, demo_lift, ease, ease_f = (

@@ -101,8 +101,9 @@ class FeatureCF(BaseRecommender):
     5 positives; for users with 6 or more, the likelihood of the set of positives, which,
     like top-n metrics, is satisfied once some of them lead), plus the cross-entropy ranking
     each item's hidden buyers among the users (which makes scores comparable across users,
-    for audiences), minimised jointly under ``w >= 0`` by L-BFGS-B with neighbouring bands
-    tied by a small penalty. Since that loss is a surrogate, each band's weights are then
+    for audiences), minimised under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by
+    a small penalty (the band weights first, then the new-item weights: the loss separates,
+    so the new items' terms do not enter the band weights' minimisation). Since that loss is a surrogate, each band's weights are then
     searched on nDCG@10 of its validation users itself (uniform weights, every term alone,
     and scipy's Powell search from the two best of these; the bands of 1-5 positives are
     searched on up to 600 new customers each where the loss folds in 150: the split's other
@@ -256,7 +257,7 @@ class FeatureCF(BaseRecommender):
         with given weights, without a categorical product field to state, or in models
         loaded from files saved before it: such customers then get ``band_weights_[0]``,
         as customers known only by their demographics do. Searched freely, its shares move
-        with ``random_state`` alone by up to 0.17 on the synthetic shop
+        with ``random_state`` alone by up to 0.27 on the synthetic shop
         (``benchmarks/weight_stability.py``).
     stated_only_weights_ : numpy.ndarray of shape (n_terms,) or None
         Weights of those of them who give no user features
@@ -282,6 +283,18 @@ class FeatureCF(BaseRecommender):
         The ``"content_ridge"`` map from a history to feature coefficients (last row: the
         constant).
     affinity_matrix_ : numpy.ndarray or None
+    popularity_ : numpy.ndarray of shape (n_items,)
+        The ``"popularity"`` term: ``log1p`` of each item's positives; for items without
+        any, predicted from their field values by ``popularity_coef_``.
+    popularity_coef_ : numpy.ndarray of shape (n_item_columns + 1,)
+        The ridge regression of ``log1p`` popularity on the items' attribute indicators
+        (0/1 per field value; first entry: the constant), fitted on the items with
+        positives; it also scores items added later (``add_items``).
+    popularity_design_ : str
+        ``"indicators"``: what ``popularity_coef_`` applies to. A model loaded from a
+        file saved before featcf regressed on indicators reads ``"shares"``: its
+        coefficients apply to every field's values as shares summing to 1 per item, and
+        items added to it are scored that way.
     term_names_ : list of str
     term_scale_ : numpy.ndarray of shape (n_terms,)
     rating_data_ : bool
@@ -340,6 +353,7 @@ class FeatureCF(BaseRecommender):
     audience_band_affine_ = FittedAttribute("audience.band_affine")
     stated_weights_ = FittedAttribute("weights.stated")
     stated_only_weights_ = FittedAttribute("weights.stated_only")
+    popularity_design_ = FittedAttribute("scorer.core.popularity_design")
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ term alone (so a band never ranks its validation users below one of its own part
 the two best of them a derivative-free search (scipy's Powell method under ``w >= 0``: line
 searches along the coordinate directions first) climbs the metric. Searched weights are
 rescaled to the L1 norm of the surrogate's, which keeps the score levels of the bands (and
-so the audiences across users) as the joint loss set them.
+so the audiences across users) as the loss set them.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class BandData:
 
 
 def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
-    """The validation users of ``band`` from ``blocks`` (see ``_weights.Block``), or None
+    """The validation users of ``band`` from ``blocks`` (see ``_losses.Block``), or None
     when none of them has a target among the warm candidates."""
     scaled, blocked, relevant = [], [], []
     for tag, block_scaled, pos, block_blocked, cold_cols in blocks:

@@ -34,6 +34,7 @@ from featcf._schema import (
     Sparse,
     Spec,
     json_bool,
+    json_choice,
     json_float,
     json_int,
     json_strings,
@@ -53,6 +54,7 @@ __all__ = [
     "CoreArrays",
     "Fitted",
     "FittedAttribute",
+    "POPULARITY_DESIGNS",
     "STATED_ONLY_TAG",
     "STATED_TAG",
     "Scorer",
@@ -68,6 +70,8 @@ __all__ = [
 
 #: history-length bands with their own learned weights: [0], [1, 2], [3, 5], [6, 20], [21, inf)
 BAND_EDGES = (0, 1, 3, 6, 21)
+#: the item matrices the popularity regression may read (:attr:`Core.popularity_design`)
+POPULARITY_DESIGNS = ("indicators", "shares")
 #: the tag of validation customers without history who state interests (after the bands)
 STATED_TAG = len(BAND_EDGES)
 #: the tag of those who state interests and give no user features
@@ -101,7 +105,8 @@ class Core:
     lift: np.ndarray
     #: log1p of each item's positives, predicted from features for items without any
     popularity: np.ndarray
-    #: ``[intercept, coef...]`` of log-popularity on item features (float64)
+    #: ``[intercept, coef...]`` of log-popularity on item features (float64), over the
+    #: columns of :attr:`popularity_design`'s item matrix
     popularity_coef: np.ndarray
     #: positives per item (float64)
     item_counts: np.ndarray
@@ -128,6 +133,10 @@ class Core:
     ease_l2: float | None = None
     #: the ``"affinity"`` bilinear weights (customer-side columns x (n_columns + 1)), or None
     affinity: np.ndarray | None = None
+    #: the item matrix :attr:`popularity_coef` applies to: ``"indicators"`` (0/1 attribute
+    #: indicators, ``Inputs.x_bin``) or ``"shares"`` (every field's block summing to 1,
+    #: ``Inputs.x``: the popularity regression of files saved before it read indicators)
+    popularity_design: str = "indicators"
 
 
 @dataclass(frozen=True, eq=False)
@@ -430,6 +439,7 @@ def state_schema(dataset: Dataset) -> dict[str, Spec]:
         "audience_band_affine_": Array("float64", (len(BAND_EDGES), 2), optional=True),
         "stated_weights_": Array("float64", ("n_terms",), low=0.0, optional=True),
         "stated_only_weights_": Array("float64", ("n_terms",), low=0.0, optional=True),
+        "popularity_design_": Json(json_choice(POPULARITY_DESIGNS), optional=True),
     }
 
 
@@ -516,6 +526,8 @@ def fitted_from_state(state: dict[str, Any], inputs: Inputs, settings: Settings)
         ease_features=state.get("ease_feature_matrix_"),
         ease_l2=state.get("ease_l2_"),
         affinity=state.get("affinity_matrix_"),
+        # files saved before the entry regressed popularity on the field shares
+        popularity_design=state.get("popularity_design_") or "shares",
     )
     weights = _term_weights(state, "")
     # files saved before the second set: one set for both

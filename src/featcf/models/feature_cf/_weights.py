@@ -9,8 +9,7 @@ rank them best (:func:`learn_weights`). ``fit_given`` is the path of given weigh
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import NamedTuple
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +26,7 @@ from featcf.models.feature_cf._linalg import (
     mean_item_count,
     one_blas_thread,
 )
-from featcf.models.feature_cf._losses import neighbour_tie, softmax_loss
+from featcf.models.feature_cf._losses import Block, Problem, minimise
 from featcf.models.feature_cf._search import band_data, search_band
 from featcf.models.feature_cf._split import (
     Sample,
@@ -73,8 +72,6 @@ __all__ = [
 CHOSEN_BANDS = (0,)
 #: fewer validation positives than this: uniform weights
 MIN_BAND_POSITIVES = 150
-#: penalty tying the weights of neighbouring history bands
-BAND_TIE = 0.05
 #: documented bound on how far the learned weights move with ``random_state`` alone on the
 #: synthetic shop: each band's weights as shares of the band's total differ by at most this
 #: between two random states (``tests/models/feature_cf/test_fcf_weights.py``; MovieLens
@@ -294,30 +291,6 @@ def select_demo_shrinkage(core: Core, split: Split, inputs: Inputs, settings: Se
 
 
 # ---------------------------------------------------------------------- learning the weights
-class Block(NamedTuple):
-    """A validation sample prepared for the losses (the free terms only, scaled)."""
-
-    tag: np.ndarray
-    #: scaled terms (n_users, n_free_terms, n_candidates), float32
-    scaled: np.ndarray
-    #: targets, and candidates left out of the softmax (seen, not targets)
-    pos: np.ndarray
-    blocked: np.ndarray
-    cold_cols: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class _Problem:
-    """The weight-learning objective's data: blocks and loss settings."""
-
-    blocks: list[Block]
-    n_bands: int
-    n_free: int
-    n_pos: int
-    mean_cnt: float
-    plan: Learning
-
-
 def learn_weights(
     samples: list[Sample],
     names: Sequence[str],
@@ -328,7 +301,7 @@ def learn_weights(
     """Non-negative weights per history band and for items without interactions, in two
     sets: the first ranks products for a customer, the second customers for a product.
 
-    Minimises, jointly over all weight vectors, two listwise softmax losses on the
+    Minimises two listwise softmax losses on the
     validation users: per user, ``-sum_{p in targets} log softmax_items(s_u)[p]`` over the
     items the user has not interacted with (a smooth surrogate of nDCG: ranks items for
     a user), and per item, the same over users (ranks the audience of a product, and
@@ -338,7 +311,10 @@ def learn_weights(
     number of targets per user: with many hidden positives the cross-entropy spends
     the weights on lifting the hardest ones, while top-10 metrics reward putting some
     of them first (MovieLens dev splits: warm nDCG@10 +0.011, cold users unchanged).
-    Items whose interactions were hidden are scored with their own weight vector.
+    Items whose interactions were hidden are scored with their own weight vector; the
+    loss separates into a part in the band weights and one in that vector, minimised
+    one after the other (:func:`~featcf.models.feature_cf._losses.minimise`), so the new items' terms do not enter the
+    band weights' minimisation.
     Neighbouring history bands are tied by a small penalty on their difference, so
     sparse bands borrow from their neighbours. Last, since the losses are surrogates,
     each band's weights are then searched on nDCG@10 of its validation users itself
@@ -372,10 +348,10 @@ def learn_weights(
         uniform = TermWeights.of(scale, np.tile(w, (n_bands, 1)), w)
         return uniform, uniform
     n_rows_pos = sum(int((block.pos.sum(axis=1) > 0).sum()) for block in blocks)
-    problem = _Problem(
+    problem = Problem(
         blocks, n_bands, int(mask.sum()), n_pos, float(n_pos / max(n_rows_pos, 1)), plan
     )
-    band_free, cold_free = _minimise(problem)
+    band_free, cold_free = minimise(problem)
     band_w = np.zeros((n_bands, n_terms))
     band_w[:, mask] = band_free
     cold_w = np.zeros(n_terms)
@@ -467,86 +443,6 @@ def _blocks(samples: list[Sample], mask: np.ndarray, scale: np.ndarray) -> list[
         blocked &= ~pos
         blocks.append(Block(tag, scaled, pos, blocked, cold_cols))
     return blocks
-
-
-def _minimise(problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
-    """L-BFGS-B under ``w >= 0`` from 0.5: the band weights and the cold-item weights."""
-    from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
-
-    theta0 = np.full((problem.n_bands + 1) * problem.n_free, 0.5)
-    res = minimize(
-        _objective,
-        theta0,
-        args=(problem,),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, None)] * theta0.size,
-        options={"maxiter": 100},
-    )
-    return _unpack(np.maximum(res.x, 0.0), problem)
-
-
-def _unpack(theta: np.ndarray, problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
-    w = theta.reshape(problem.n_bands + 1, problem.n_free)
-    return w[: problem.n_bands], w[problem.n_bands]
-
-
-def _objective(theta: np.ndarray, problem: _Problem) -> tuple[float, np.ndarray]:
-    """The mean loss over the validation positives plus the band tie and a small L2, and
-    its gradient in ``theta`` (band weights then cold-item weights)."""
-    band_w, cold_w = _unpack(theta, problem)
-    band_ids = np.arange(problem.n_bands)
-    total = 0.0
-    g_band = np.zeros_like(band_w)
-    g_cold = np.zeros_like(cold_w)
-    for block in problem.blocks:
-        tag, scaled, cold_cols = block.tag, block.scaled, block.cold_cols
-        total, grad = _block_losses(block, band_w, cold_w, problem, total)
-        g32 = grad.astype(np.float32)
-        warm_g = np.where(cold_cols[None, :], np.float32(0.0), g32)
-        per_user = np.matmul(scaled, warm_g[:, :, None])[:, :, 0]
-        # sum per band (a one-hot product: np.add.at is slow)
-        g_band += (tag[None, :] == band_ids[:, None]).astype(np.float64) @ per_user
-        if cold_cols.any():
-            cold_g = np.where(cold_cols[None, :], g32, np.float32(0.0))
-            g_cold += np.matmul(scaled, cold_g[:, :, None])[:, :, 0].sum(axis=0)
-    total /= problem.n_pos
-    g_band /= problem.n_pos
-    g_cold /= problem.n_pos
-    total += neighbour_tie(band_w, BAND_TIE, g_band) + 1e-4 * float(theta @ theta)
-    grad = np.concatenate([g_band.ravel(), g_cold]) + 2e-4 * theta
-    return total, grad
-
-
-def _block_losses(
-    block: Block, band_w: np.ndarray, cold_w: np.ndarray, problem: _Problem, total: float
-) -> tuple[float, np.ndarray]:
-    """``total`` plus one block's losses (per user, then per item), and dLoss/dscore."""
-    tag, scaled, pos, blocked, cold_cols = block
-    plan = problem.plan
-    w_users = band_w[tag].astype(np.float32)  # (U, T)
-    z = np.matmul(w_users[:, None, :], scaled)[:, 0, :]
-    if cold_cols.any():
-        z[:, cold_cols] = np.matmul(cold_w.astype(np.float32), scaled[:, :, cold_cols])
-    grad = np.zeros(z.shape, dtype=np.float32)
-    # per user: warm items and hidden items ranked separately
-    for cols in (~cold_cols, cold_cols):
-        if not cols.any():
-            continue
-        loss, g = softmax_loss(
-            z[:, cols], pos[:, cols], blocked[:, cols], 1,
-            tag >= plan.set_loss_min_band, problem.mean_cnt,
-        )  # fmt: skip
-        total += loss
-        grad[:, cols] += g
-    # per item: the audience over users
-    for cols, share in ((~cold_cols, plan.item_loss_share), (cold_cols, plan.cold_item_loss_share)):
-        if not cols.any():
-            continue
-        loss, g = softmax_loss(z[:, cols], pos[:, cols], blocked[:, cols], 0)
-        total += share * loss
-        grad[:, cols] += share * g
-    return total, grad
 
 
 def _cold_affine(

@@ -277,10 +277,7 @@ def _problem(samples: list[Sample], plan: Learning):
     from featcf.models.feature_cf import _losses, _weights
 
     mask = np.ones(samples[0].terms.shape[0], dtype=bool)
-    blocks = _weights._blocks(samples, mask, np.ones(len(mask)))
-    n_pos = sum(int(b.pos.sum()) for b in blocks)
-    n_rows = sum(int((b.pos.sum(axis=1) > 0).sum()) for b in blocks)
-    return _losses.Problem(blocks, 5, int(mask.sum()), n_pos, n_pos / n_rows, plan)
+    return _losses.Problem.of(_weights._blocks(samples, mask, np.ones(len(mask))), 5, plan)
 
 
 @pytest.mark.parametrize("part", ["band", "cold"])

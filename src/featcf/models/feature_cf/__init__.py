@@ -26,8 +26,9 @@ the values of ``f``:
     ("customers who bought j also bought i"): strong for histories of 1-5 items.
 ``popularity``
     ``log1p(#users with the item)``; for items without interactions it is predicted from
-    their features by ridge regression on the other items' 0/1 attribute indicators. Popularity is a strong signal for
-    cold users, so it is blended in as a term with its own learned weight.
+    their features by ridge regression on the other items' 0/1 attribute indicators.
+    Popularity is a strong signal for cold users, so it is blended in as a term with its own
+    learned weight.
 ``activity``
     ``log1p(n_u)``: constant over items, it only matters when comparing users (audiences).
 ``rating`` (rating data only)

@@ -80,9 +80,7 @@ def build_core(
     warm_items = item_counts > 0
     x, uf = inputs.x, inputs.user_features
     g = global_profile(values, x, inputs.field_slices)
-    # popularity is regressed on the 0/1 indicators: a film's number of genres says more
-    # of its audience than its genres' shares do
-    design = inputs.x_bin
+    design = _popularity_items(inputs, "indicators")
     pop_coef = fit_pop_model(design[warm_items], np.log1p(item_counts)[warm_items])
     pop = np.where(warm_items, np.log1p(item_counts), predict_pop(pop_coef, design))
     ref = reference_positions(active, settings)  # the users searched as neighbours
@@ -114,6 +112,7 @@ def build_core(
         lift=lift.astype(np.float32),
         popularity=pop.astype(np.float32),
         popularity_coef=pop_coef,
+        popularity_design="indicators",
         item_counts=item_counts,
         item_similarity=s,
         kappa=_kappa(s, inputs.xu, warm_items),
@@ -302,13 +301,22 @@ def with_ease(core: Core, user_features: sp.csr_matrix | None, l2: float) -> Cor
     return replace(core, ease=ease, ease_features=ease_features, ease_l2=float(l2))
 
 
+def _popularity_items(inputs: Inputs, design: str) -> sp.csr_matrix:
+    """The item matrix the popularity regression reads for ``design``
+    (``Core.popularity_design``): the 0/1 attribute indicators, whose count of genres says
+    more of a film's audience than the genres' shares do, or, in files saved before them,
+    the field shares."""
+    return inputs.x_bin if design == "indicators" else inputs.x
+
+
 def extend_core(core: Core, inputs: Inputs, n_new: int) -> Core:
     """``core`` for a catalogue with ``n_new`` items appended (features, no interactions).
 
     ``inputs`` are those of the grown catalogue. The new items get their predicted
-    popularity (read from the item matrix ``core.popularity_design`` names) and no similarity, regression weights, quality or lift of their own.
+    popularity (from the item matrix ``core.popularity_design`` names) and no similarity,
+    regression weights, quality or lift of their own.
     """
-    design = inputs.x_bin if core.popularity_design == "indicators" else inputs.x
+    design = _popularity_items(inputs, core.popularity_design)
     n_items = design.shape[0]
     new = np.arange(n_items - n_new, n_items)
     pop_new = predict_pop(core.popularity_coef, design[new]).astype(np.float32)

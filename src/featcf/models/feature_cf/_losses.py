@@ -11,10 +11,20 @@ import numpy as np
 
 from featcf.models.feature_cf._inputs import Learning
 
-__all__ = ["BAND_TIE", "Block", "Problem", "minimise", "neighbour_tie", "softmax_loss"]
+__all__ = [
+    "BAND_TIE",
+    "WEIGHT_L2",
+    "Block",
+    "Problem",
+    "minimise",
+    "neighbour_tie",
+    "softmax_loss",
+]
 
 #: penalty tying the weights of neighbouring history bands
 BAND_TIE = 0.05
+#: the small L2 penalty on every weight
+WEIGHT_L2 = 1e-4
 
 
 def softmax_loss(
@@ -100,6 +110,15 @@ class Problem:
     mean_cnt: float
     plan: Learning
 
+    @classmethod
+    def of(cls, blocks: list[Block], n_bands: int, plan: Learning) -> Problem:
+        """The problem of ``blocks`` (at least one): the free terms, the validation
+        positives and the mean positives per user with any are read from them."""
+        n_pos = sum(int(block.pos.sum()) for block in blocks)
+        n_rows_pos = sum(int((block.pos.sum(axis=1) > 0).sum()) for block in blocks)
+        n_free = blocks[0].scaled.shape[1]
+        return cls(blocks, n_bands, n_free, n_pos, float(n_pos / max(n_rows_pos, 1)), plan)
+
 
 def minimise(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     """L-BFGS-B under ``w >= 0`` from 0.5, twice: the band weights, then the new-item weights.
@@ -162,7 +181,8 @@ def _band_objective(theta: np.ndarray, problem: Problem) -> tuple[float, np.ndar
         g_band += (tag[None, :] == band_ids[:, None]).astype(np.float64) @ per_user
     g_band /= problem.n_pos
     total = total / problem.n_pos + neighbour_tie(band_w, BAND_TIE, g_band)
-    return total + 1e-4 * float(theta @ theta), g_band.ravel() + 2e-4 * theta
+    total += WEIGHT_L2 * float(theta @ theta)
+    return total, g_band.ravel() + 2 * WEIGHT_L2 * theta
 
 
 def _cold_objective(theta: np.ndarray, problem: Problem) -> tuple[float, np.ndarray]:
@@ -181,9 +201,8 @@ def _cold_objective(theta: np.ndarray, problem: Problem) -> tuple[float, np.ndar
                                  problem.plan.cold_item_loss_share)  # fmt: skip
         total += loss
         g_cold += np.matmul(cold, g[:, :, None])[:, :, 0].sum(axis=0)
-    return total / problem.n_pos + 1e-4 * float(
-        theta @ theta
-    ), g_cold / problem.n_pos + 2e-4 * theta
+    total = total / problem.n_pos + WEIGHT_L2 * float(theta @ theta)
+    return total, g_cold / problem.n_pos + 2 * WEIGHT_L2 * theta
 
 
 def _column_losses(

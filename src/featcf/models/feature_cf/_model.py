@@ -103,9 +103,10 @@ class FeatureCF(BaseRecommender):
     each item's hidden buyers among the users (which makes scores comparable across users,
     for audiences), minimised under ``w >= 0`` by L-BFGS-B with neighbouring bands tied by
     a small penalty (the band weights first, then the new-item weights: the loss separates,
-    so the new items' terms do not enter the band weights' minimisation). Since that loss is a surrogate, each band's weights are then
-    searched on nDCG@10 of its validation users itself (uniform weights, every term alone,
-    and scipy's Powell search from the two best of these; the bands of 1-5 positives are
+    so the new items' terms do not enter the band weights' minimisation). Since that loss is
+    a surrogate, each band's weights are then searched on nDCG@10 of its validation users
+    itself (uniform weights, every term alone, and scipy's Powell search from the two best
+    of these; the bands of 1-5 positives are
     searched on up to 600 new customers each where the loss folds in 150: the split's other
     cold users and, in datasets with few users, rounds that hide further ones): the best
     replaces the reference (uniform weights when they rank the band's validation users at

@@ -313,8 +313,8 @@ def learn_weights(
     of them first (MovieLens dev splits: warm nDCG@10 +0.011, cold users unchanged).
     Items whose interactions were hidden are scored with their own weight vector; the
     loss separates into a part in the band weights and one in that vector, minimised
-    one after the other (:func:`~featcf.models.feature_cf._losses.minimise`), so the new items' terms do not enter the
-    band weights' minimisation.
+    one after the other (:func:`~featcf.models.feature_cf._losses.minimise`), so the new
+    items' terms do not enter the band weights' minimisation.
     Neighbouring history bands are tied by a small penalty on their difference, so
     sparse bands borrow from their neighbours. Last, since the losses are surrogates,
     each band's weights are then searched on nDCG@10 of its validation users itself
@@ -342,15 +342,11 @@ def learn_weights(
         return uniform, uniform
     mask = free_terms(names, plan.include_cf, plan.exclude)
     blocks = _blocks(samples, mask, scale)
-    n_pos = sum(int(block.pos.sum()) for block in blocks)
-    if n_pos < MIN_BAND_POSITIVES:
+    problem = Problem.of(blocks, n_bands, plan)
+    if problem.n_pos < MIN_BAND_POSITIVES:
         w = np.where(mask, 1.0, 0.0)
         uniform = TermWeights.of(scale, np.tile(w, (n_bands, 1)), w)
         return uniform, uniform
-    n_rows_pos = sum(int((block.pos.sum(axis=1) > 0).sum()) for block in blocks)
-    problem = Problem(
-        blocks, n_bands, int(mask.sum()), n_pos, float(n_pos / max(n_rows_pos, 1)), plan
-    )
     band_free, cold_free = minimise(problem)
     band_w = np.zeros((n_bands, n_terms))
     band_w[:, mask] = band_free

@@ -103,7 +103,11 @@ def test_tampered_files_are_refused(name, tiny_shop, tmp_path):
         bomb_members=(first_array, "dataset/interactions/indices"),
     )
     sane = Case(f"{name}:clean", str(clean))
-    outcomes = run_cases([sane, *cases])
+    # the bombs in a worker of their own: a worker's peak memory is a high-water mark over
+    # its whole life, so a case run before a bomb in the same worker would be blamed on it
+    bombs = [case for case in cases if ":bomb:" in case.name]
+    outcomes = run_cases([sane, *(case for case in cases if ":bomb:" not in case.name)])
+    outcomes.update(run_cases(bombs))
     assert outcomes[sane.name]["outcome"] == "loaded", outcomes[sane.name]
     assert outcomes[sane.name]["message"] == "load and queries succeeded", outcomes[sane.name]
     failures = [

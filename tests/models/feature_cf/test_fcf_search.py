@@ -60,19 +60,22 @@ def test_without_a_gain_beyond_noise_the_search_keeps_the_better_of_start_and_un
     measured on the half it has not seen, and the reference stays: the surrogate's weights
     when they rank the band's users better than uniform ones, else uniform weights (which
     depend on no split)."""
-    branches, moves = set(), 0
+    branches, moves, moves_in_sample = set(), 0, 0
     for seed in range(20):
         data = band_data(_noise(np.random.default_rng(seed)), 0)
         start = np.random.default_rng(seed + 100).random(6) + 0.1
         uniform = np.full(6, start.sum() / 6)  # the searched terms keep their L1 norm
         w, value = search_band(data, start)
         want = uniform if data.ndcg(uniform) >= data.ndcg(start) else start
+        in_sample, _ = search_band(data, start, cross_fit=False)
+        moves_in_sample += not np.allclose(in_sample, want, rtol=1e-12)
         if not np.allclose(w, want, rtol=1e-12):
             moves += 1
             continue
         assert value == pytest.approx(data.ndcg(want))
         branches.add("uniform" if want is uniform else "start")
     assert moves <= 1  # 2 SE one-sided: about 1 in 40 by chance
+    assert moves_in_sample >= 5  # judged on the users it climbed (the stated rows' search)
     assert branches == {"uniform", "start"}  # both cases are exercised
 
 

@@ -116,7 +116,8 @@ class FeatureCF(BaseRecommender):
     above zero. A search judged on the users it climbed finds gains in pure noise; judged
     on unseen users it does not, so weights do not follow validation noise. Every term
     alone is a candidate on each half, so a band whose single term ranks clearly better
-    than the reference moves.
+    than the reference moves. The stated-interest rows are searched on all their
+    validation customers and judged on them (cross-fitted, they ranked worse).
     With user features, the shrinkage of the demographic lifts (pseudo-customers pulling
     ``P(item | feature value)`` towards ``P(item)``) is picked on the validation customers
     known only by their features.

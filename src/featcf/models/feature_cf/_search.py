@@ -110,7 +110,9 @@ def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
     return BandData(tuple(scaled), tuple(blocked), tuple(relevant), varying)
 
 
-def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[np.ndarray, float]:
+def search_band(
+    data: BandData, start: np.ndarray, free: bool = True, cross_fit: bool = True
+) -> tuple[np.ndarray, float]:
     """The free-term weights of one band, searched on nDCG@10 of its validation users.
 
     ``start`` are the surrogate loss's weights. Only the terms that vary over a user's
@@ -129,7 +131,11 @@ def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[n
     :data:`MIN_GAIN_SE` standard errors above zero (paired per user); else the weights
     would follow the split (``random_state``) without ranking new users better. With
     ``free=False`` the candidates are only ``start`` and uniform weights, so the result is
-    the reference: the band's weights stay those of the loss or uniform ones. Returns the
+    the reference: the band's weights stay those of the loss or uniform ones. With
+    ``cross_fit=False`` the search runs on all the band's users and is judged on them: the
+    stated-interest rows, whose start (the zero-history band's weights) never saw the
+    stated values, lost 0.006-0.017 nDCG when cross-fitted (MovieLens, CoIL and the
+    synthetic shop, split seeds 0-2, per-customer intervals below zero). Returns the
     weights and their nDCG@10 over all the band's users.
     """
     start = np.asarray(start, dtype=np.float64)
@@ -147,20 +153,30 @@ def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[n
     uniform = full(np.ones(n_vary))
     # uniform weights depend on no split: a tie goes to them
     reference = uniform if data.ndcg(uniform) >= data.ndcg(start) else start
+    if not free:
+        return reference, data.ndcg(reference)
+    if not cross_fit:
+        best = full(_climb(data, full, start[vary], n_vary))
+        return _kept(data, best, reference, data.per_user(best) - data.per_user(reference))
     halves = (data.half(0), data.half(1))
-    if not free or any(h is None for h in halves):
+    if any(h is None for h in halves):
         return reference, data.ndcg(reference)
     found, gains = [], []
     for seen, unseen in (halves, halves[::-1]):
         w = full(_climb(seen, full, start[vary], n_vary))
         found.append(w[vary] / norm)
         gains.append(unseen.per_user(w) - unseen.per_user(reference))
-    gain = np.concatenate(gains)
+    return _kept(data, full(np.mean(found, axis=0)), reference, np.concatenate(gains))
+
+
+def _kept(
+    data: BandData, best: np.ndarray, reference: np.ndarray, gain: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """``best`` when its paired per-user ``gain`` over ``reference`` is :data:`MIN_GAIN_SE`
+    standard errors above zero, else ``reference``; with its nDCG@10 on ``data``."""
     se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.inf
-    if not float(gain.mean()) > MIN_GAIN_SE * se:
-        return reference, data.ndcg(reference)
-    best = full(np.mean(found, axis=0))
-    return best, data.ndcg(best)
+    kept = best if float(gain.mean()) > MIN_GAIN_SE * se else reference
+    return kept, data.ndcg(kept)
 
 
 def _climb(

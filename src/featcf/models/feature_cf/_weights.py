@@ -387,7 +387,7 @@ def _stated_weights(
     if data is None:
         return None
     stated = start.copy()
-    stated[mask], _ = search_band(data, start[mask])
+    stated[mask], _ = search_band(data, start[mask], cross_fit=False)
     return stated
 
 

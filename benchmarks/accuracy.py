@@ -1094,7 +1094,8 @@ def write_report(
         "internal validation split holds out), which the per-user intervals do not "
         "contain: a change to the fit that moves a figure by less than that row's "
         "difference is not a finding (not run for new-product leave-one-out: 22 fits per "
-        "seed, where the products' own spread dominates).",
+        "seed, where the products' own spread dominates; nor for stated interests, whose rows "
+        "are one fit folded in three ways).",
         "",
         "Split sizes (seed "
         + str(seeds[0])

@@ -108,11 +108,16 @@ class FeatureCF(BaseRecommender):
     itself (uniform weights, every term alone, and scipy's Powell search from the two best
     of these; the bands of 1-5 positives are
     searched on up to 600 new customers each where the loss folds in 150: the split's other
-    cold users and, in datasets with few users, rounds that hide further ones): the best
-    replaces the reference (uniform weights when they rank the band's validation users at
-    least as well as the surrogate's, else the surrogate's) only when its paired gain is
-    two standard errors above zero, so a band never keeps weights that rank its validation
-    users clearly below one of its own parts, and weights do not follow validation noise.
+    cold users and, in datasets with few users, rounds that hide further ones). The search
+    is cross-fitted: it runs on each half of the band's validation users, and the two
+    halves' weights, averaged, replace the reference (uniform weights when they rank the
+    band's validation users at least as well as the surrogate's, else the surrogate's)
+    only when their paired gain on the half each did *not* see is two standard errors
+    above zero. A search judged on the users it climbed finds gains in pure noise; judged
+    on unseen users it does not, so weights do not follow validation noise. Every term
+    alone is a candidate on each half, so a band whose single term ranks clearly better
+    than the reference moves. The stated-interest rows are searched on all their
+    validation customers and judged on them (cross-fitted, they ranked worse).
     With user features, the shrinkage of the demographic lifts (pseudo-customers pulling
     ``P(item | feature value)`` towards ``P(item)``) is picked on the validation customers
     known only by their features.

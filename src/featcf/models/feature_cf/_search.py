@@ -9,11 +9,16 @@ the two best of them a derivative-free search (scipy's Powell method under ``w >
 searches along the coordinate directions first) climbs the metric. Searched weights are
 rescaled to the L1 norm of the surrogate's, which keeps the score levels of the bands (and
 so the audiences across users) as the loss set them.
+
+The search is cross-fitted: it runs on each half of the band's users and is judged on the
+other half. Judged on the users it climbed, a search over six terms of pure noise passed a
+two-standard-error test on 10 seeds in 20; judged on the unseen half, on 1
+(``tests/models/feature_cf/test_fcf_search.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +30,9 @@ __all__ = ["BandData", "band_data", "search_band"]
 
 #: metric evaluations of one Powell search (two per band)
 SEARCH_EVALUATIONS = 150
-#: other weights replace the reference (uniform or the surrogate's) only when their mean gain
-#: in nDCG@10 over the band's validation users is this many standard errors (paired, per
-#: user) above zero
+#: searched weights replace the reference (uniform or the surrogate's) only when their mean
+#: gain in nDCG@10 on the validation users the search did not see is this many standard
+#: errors (paired, per user) above zero
 MIN_GAIN_SE = 2.0
 
 
@@ -50,6 +55,23 @@ class BandData:
         """Mean nDCG@n of the band's users under the free-term weights ``w``."""
         per_user = self.per_user(w, n)
         return float(per_user.mean()) if len(per_user) else 0.0
+
+    def half(self, part: int) -> BandData | None:
+        """The users at even (``part=0``) or odd (``part=1``) rows of each block, or None
+        when none of them has a target: the two halves of a cross-fitted search."""
+        scaled, blocked, relevant = [], [], []
+        for block_scaled, block_blocked, block_relevant in zip(
+            self.scaled, self.blocked, self.relevant, strict=True
+        ):
+            rows = np.arange(part, block_scaled.shape[0], 2)
+            if not len(rows) or block_relevant[rows].nnz == 0:
+                continue
+            scaled.append(block_scaled[rows])
+            blocked.append(block_blocked[rows])
+            relevant.append(block_relevant[rows])
+        if not scaled:
+            return None
+        return BandData(tuple(scaled), tuple(blocked), tuple(relevant), self.varying)
 
     def per_user(self, w: np.ndarray, n: int = 10) -> np.ndarray:
         """nDCG@n of each of the band's users with a target (float64)."""
@@ -88,7 +110,9 @@ def band_data(blocks: Sequence[tuple], band: int) -> BandData | None:
     return BandData(tuple(scaled), tuple(blocked), tuple(relevant), varying)
 
 
-def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[np.ndarray, float]:
+def search_band(
+    data: BandData, start: np.ndarray, free: bool = True, cross_fit: bool = True
+) -> tuple[np.ndarray, float]:
     """The free-term weights of one band, searched on nDCG@10 of its validation users.
 
     ``start`` are the surrogate loss's weights. Only the terms that vary over a user's
@@ -96,17 +120,24 @@ def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[n
     change a ranking: it keeps its surrogate weight, which sets score levels across
     users), and the searched ones keep the L1 norm they had in ``start``. The reference is
     uniform weights when they rank the band's validation users at least as well as
-    ``start`` (they depend on no split, so a tie goes to them), else ``start``. The best
-    candidate (uniform weights, every term alone, and a Powell search from the two best
-    starting points) replaces the reference only when its paired gain over it is
-    :data:`MIN_GAIN_SE` standard errors above zero: with a few hundred validation users a
-    smaller gain is noise, and following it makes the weights depend on the split
-    (``random_state``) without ranking new users better. With ``free=False`` the candidates
-    are only ``start`` and uniform weights, so the result is the reference: the band's
-    weights stay those of the loss or uniform ones. Returns the weights and their nDCG@10.
-    """
-    from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
+    ``start`` (they depend on no split, so a tie goes to them), else ``start``.
 
+    The search is cross-fitted: the band's users are cut in two halves (:meth:`BandData.half`);
+    on each, the best candidate (uniform weights, every term alone, and a Powell search from
+    the two best starting points) is searched, and its gain over the reference is measured
+    on the *other* half. A search that climbs the noise of the users it sees gains nothing
+    on users it has not seen, so that held-out gain is an honest one. The two halves'
+    weights, averaged, replace the reference only when the held-out gain over all users is
+    :data:`MIN_GAIN_SE` standard errors above zero (paired per user); else the weights
+    would follow the split (``random_state``) without ranking new users better. With
+    ``free=False`` the candidates are only ``start`` and uniform weights, so the result is
+    the reference: the band's weights stay those of the loss or uniform ones. With
+    ``cross_fit=False`` the search runs on all the band's users and is judged on them: the
+    stated-interest rows, whose start (the zero-history band's weights) never saw the
+    stated values, lost 0.006-0.017 nDCG when cross-fitted (MovieLens, CoIL and the
+    synthetic shop, split seeds 0-2, per-customer intervals below zero). Returns the
+    weights and their nDCG@10 over all the band's users.
+    """
     start = np.asarray(start, dtype=np.float64)
     vary = data.varying
     n_vary = int(vary.sum())
@@ -119,12 +150,49 @@ def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[n
         out[vary] = np.maximum(w, 0.0) / max(float(np.maximum(w, 0.0).sum()), 1e-12) * norm
         return out
 
-    candidates = [start[vary], np.ones(n_vary), *(np.eye(n_vary) if free else ())]
+    uniform = full(np.ones(n_vary))
+    # uniform weights depend on no split: a tie goes to them
+    reference = uniform if data.ndcg(uniform) >= data.ndcg(start) else start
+    if not free:
+        return reference, data.ndcg(reference)
+    if not cross_fit:
+        best = full(_climb(data, full, start[vary], n_vary))
+        return _kept(data, best, reference, data.per_user(best) - data.per_user(reference))
+    halves = (data.half(0), data.half(1))
+    if any(h is None for h in halves):
+        return reference, data.ndcg(reference)
+    found, gains = [], []
+    for seen, unseen in (halves, halves[::-1]):
+        w = full(_climb(seen, full, start[vary], n_vary))
+        found.append(w[vary] / norm)
+        gains.append(unseen.per_user(w) - unseen.per_user(reference))
+    return _kept(data, full(np.mean(found, axis=0)), reference, np.concatenate(gains))
+
+
+def _kept(
+    data: BandData, best: np.ndarray, reference: np.ndarray, gain: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """``best`` when its paired per-user ``gain`` over ``reference`` is :data:`MIN_GAIN_SE`
+    standard errors above zero, else ``reference``; with its nDCG@10 on ``data``."""
+    se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.inf
+    kept = best if float(gain.mean()) > MIN_GAIN_SE * se else reference
+    return kept, data.ndcg(kept)
+
+
+def _climb(
+    data: BandData, full: Callable[[np.ndarray], np.ndarray], start: np.ndarray, n_vary: int
+) -> np.ndarray:
+    """The searched terms' weights that rank ``data``'s users best by nDCG@10: the best of
+    ``start``, uniform weights, every term alone and a Powell search from the two best of
+    these. ``full`` maps them to the band's whole weight vector."""
+    from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
+
+    candidates = [start, np.ones(n_vary), *np.eye(n_vary)]
     scored = sorted(
         ((data.ndcg(full(w)), k, w) for k, w in enumerate(candidates)),
         key=lambda t: (-t[0], t[1]),
     )
-    for _, _, w0 in scored[:2] if free else ():
+    for _, _, w0 in scored[:2]:
         res = minimize(
             lambda w: -data.ndcg(full(w)),
             w0 / max(float(w0.sum()), 1e-12) * n_vary,
@@ -134,14 +202,4 @@ def search_band(data: BandData, start: np.ndarray, free: bool = True) -> tuple[n
         )
         if (res.x > 0).any():
             scored.append((-float(res.fun), len(scored), res.x))
-    value, _, best = max(scored, key=lambda t: (t[0], -t[1]))
-    # the reference a move must beat: uniform weights when they rank the band's validation
-    # users at least as well as the surrogate's (they depend on no split), else the surrogate's
-    by_index = {k: v for v, k, _ in scored}
-    reference = full(np.ones(n_vary)) if by_index[1] >= by_index[0] else start
-    base = data.per_user(reference)
-    diff = data.per_user(full(best)) - base
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.inf
-    if not float(diff.mean()) > MIN_GAIN_SE * se:
-        return reference, float(base.mean()) if len(base) else 0.0
-    return full(best), value
+    return max(scored, key=lambda t: (t[0], -t[1]))[2]

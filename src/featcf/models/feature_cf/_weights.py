@@ -319,7 +319,8 @@ def learn_weights(
     sparse bands borrow from their neighbours. Last, since the losses are surrogates,
     each band's weights are then searched on nDCG@10 of its validation users itself
     (:func:`~featcf.models.feature_cf._search.search_band`: from the best of these
-    weights, uniform weights and every term alone).
+    weights, uniform weights and every term alone, on each half of the band's users, a
+    move kept only when it gains on the half it did not see).
 
     The searched weights rank products for a customer. Customers for a product are ranked
     with the surrogate's weights, which the per-item loss fitted to that direction: a
@@ -386,7 +387,7 @@ def _stated_weights(
     if data is None:
         return None
     stated = start.copy()
-    stated[mask], _ = search_band(data, start[mask])
+    stated[mask], _ = search_band(data, start[mask], cross_fit=False)
     return stated
 
 

@@ -112,9 +112,9 @@ def recorded_validation() -> Iterator[dict[str, Any]]:
     box: dict[str, Any] = {}
     original = weights_module.learn_weights
 
-    def recording(samples, names, scale, plan):  # type: ignore[no-untyped-def]
+    def recording(samples, names, scale, plan, *rest, **options):  # type: ignore[no-untyped-def]
         box["args"] = (samples, list(names), scale, plan)
-        return original(samples, names, scale, plan)
+        return original(samples, names, scale, plan, *rest, **options)
 
     weights_module.learn_weights = recording
     try:
@@ -220,7 +220,7 @@ def learn_cold(parts: list[tuple], plan: Any, user_share: float = 1.0, item_shar
     """The hidden-item losses of ``learn_weights`` (per user and per item) minimised alone."""
     from scipy.optimize import minimize
 
-    from featcf.models.feature_cf._weights import softmax_loss
+    from featcf.models.feature_cf._losses import softmax_loss
 
     n_pos = max(sum(int(p.sum()) for _, _, p, _ in parts), 1)
     rows = max(sum(int(p.any(axis=1).sum()) for _, _, p, _ in parts), 1)

@@ -26,7 +26,7 @@ from featcf.similarity import SPARSE_METRICS, topk_similarity  # noqa: E402
 @pytest.fixture(scope="module")
 def client():
     with (
-        distributed.local_cluster(n_workers=2) as cluster,
+        distributed.local_cluster(n_workers=2, dashboard_address=":0") as cluster,
         distributed_lib.Client(cluster) as cl,
     ):
         yield cl
@@ -110,7 +110,7 @@ def test_workers_running_similarity_tasks_do_not_import_pandas_or_the_models():
     featcf.similarity and its kernels only (a fresh cluster: the shared one ran models)."""
     X = _matrix(120, 20, seed=4)
     with (
-        distributed.local_cluster(n_workers=1) as cluster,
+        distributed.local_cluster(n_workers=1, dashboard_address=":0") as cluster,
         distributed_lib.Client(cluster) as cl,
     ):
         assert_identical(distributed.topk_similarity(X, 3, client=cl), topk_similarity(X, 3))

@@ -8,6 +8,7 @@ import pytest
 from featcf.data import Dataset
 from featcf.datasets import make_insurance_shop
 from featcf.models.feature_cf import FeatureCF
+from featcf.models.feature_cf._state import BAND_EDGES, band_of
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,7 @@ def searched_model(shop) -> FeatureCF:
     holding customers but not of all bands, so that its two weight sets differ on customers:
     the first such ``random_state`` from 0 (which bands move depends on the split and on the
     BLAS kernels' rounding)."""
-    band = np.searchsorted([1, 3, 6, 21], shop.user_counts(), side="right")
-    held = np.bincount(band, minlength=5) > 0
+    held = np.bincount(band_of(shop.user_counts()), minlength=len(BAND_EDGES)) > 0
     for random_state in range(12):
         model = FeatureCF(n_neighbors=15, random_state=random_state, show_progress=False)
         moved = _moved_bands(model.fit(shop))

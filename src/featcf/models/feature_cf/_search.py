@@ -152,41 +152,44 @@ def search_band(
 
     uniform = full(np.ones(n_vary))
     # uniform weights depend on no split: a tie goes to them
-    reference = uniform if data.ndcg(uniform) >= data.ndcg(start) else start
+    uniform_value, start_value = data.ndcg(uniform), data.ndcg(start)
+    reference = uniform if uniform_value >= start_value else start
+    kept_reference = reference, max(uniform_value, start_value)
     if not free:
-        return reference, data.ndcg(reference)
+        return kept_reference
     if not cross_fit:
-        best = full(_climb(data, full, start[vary], n_vary))
-        return _kept(data, best, reference, data.per_user(best) - data.per_user(reference))
+        best = full(_climb(data, full, start[vary]))
+        gain = data.per_user(best) - data.per_user(reference)
+        return (best, data.ndcg(best)) if _beyond_noise(gain) else kept_reference
     halves = (data.half(0), data.half(1))
     if any(h is None for h in halves):
-        return reference, data.ndcg(reference)
+        return kept_reference
     found, gains = [], []
     for seen, unseen in (halves, halves[::-1]):
-        w = full(_climb(seen, full, start[vary], n_vary))
+        w = full(_climb(seen, full, start[vary]))
         found.append(w[vary] / norm)
         gains.append(unseen.per_user(w) - unseen.per_user(reference))
-    return _kept(data, full(np.mean(found, axis=0)), reference, np.concatenate(gains))
+    if not _beyond_noise(np.concatenate(gains)):
+        return kept_reference
+    best = full(np.mean(found, axis=0))
+    return best, data.ndcg(best)
 
 
-def _kept(
-    data: BandData, best: np.ndarray, reference: np.ndarray, gain: np.ndarray
-) -> tuple[np.ndarray, float]:
-    """``best`` when its paired per-user ``gain`` over ``reference`` is :data:`MIN_GAIN_SE`
-    standard errors above zero, else ``reference``; with its nDCG@10 on ``data``."""
+def _beyond_noise(gain: np.ndarray) -> bool:
+    """Whether the paired per-user ``gain`` is :data:`MIN_GAIN_SE` standard errors above zero."""
     se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.inf
-    kept = best if float(gain.mean()) > MIN_GAIN_SE * se else reference
-    return kept, data.ndcg(kept)
+    return float(gain.mean()) > MIN_GAIN_SE * se
 
 
 def _climb(
-    data: BandData, full: Callable[[np.ndarray], np.ndarray], start: np.ndarray, n_vary: int
+    data: BandData, full: Callable[[np.ndarray], np.ndarray], start: np.ndarray
 ) -> np.ndarray:
     """The searched terms' weights that rank ``data``'s users best by nDCG@10: the best of
     ``start``, uniform weights, every term alone and a Powell search from the two best of
     these. ``full`` maps them to the band's whole weight vector."""
     from scipy.optimize import minimize  # heavy: kept out of ``import featcf``
 
+    n_vary = len(start)
     candidates = [start, np.ones(n_vary), *np.eye(n_vary)]
     scored = sorted(
         ((data.ndcg(full(w)), k, w) for k, w in enumerate(candidates)),

@@ -56,7 +56,7 @@ def test_halves_split_the_users_in_two():
 
 def test_without_a_gain_beyond_noise_the_search_keeps_the_better_of_start_and_uniform():
     """Six terms of pure noise: a search climbs the noise of the users it sees (judged on
-    those users, its gain passes the 2-SE test on about 4 seeds in 10), so its gain is
+    those users, its gain passes the 2-SE test on 10 seeds in 20), so its gain is
     measured on the half it has not seen, and the reference stays: the surrogate's weights
     when they rank the band's users better than uniform ones, else uniform weights (which
     depend on no split)."""

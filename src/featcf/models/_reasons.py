@@ -42,6 +42,7 @@ __all__ = [
     "history_label",
     "item_display_names",
     "parts_frame",
+    "purchases_label",
 ]
 
 #: the label of internal constants; reasons never name it
@@ -135,6 +136,15 @@ def demographics_label(values: Sequence[str]) -> str:
     values = [str(v) for v in values if v]
     inside = f" ({', '.join(values)})" if values else ""
     return f"customers like you{inside} choose it"
+
+
+def purchases_label(values: Sequence[str]) -> str:
+    """``"customers with purchases like yours (category = travel) choose it"``: the kinds of
+    products a customer holds that make such customers choose an item."""
+    values = [str(v) for v in values if v]
+    if not values:
+        return SIMILAR_CUSTOMERS
+    return f"customers with purchases like yours ({', '.join(values)}) choose it"
 
 
 def item_display_names(dataset: Dataset) -> np.ndarray:

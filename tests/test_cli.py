@@ -18,7 +18,7 @@ def test_demo_text(capsys):
         "Learned weights",
         "long-standing",
         "single-purchase",
-        "brand-new (demographics only)",
+        "brand-new, demographics-only",
         "Launching P-NEW-TRAVEL",
         "cold customers",
     ):

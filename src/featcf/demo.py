@@ -29,7 +29,7 @@ def _pick_customers(shop: Any) -> dict[str, Any]:
         "long-standing": shop.user_ids[int(np.argmax(counts))],
         "single-purchase": shop.user_ids[int(np.flatnonzero(counts == 1)[0])],
         # in the shop with demographics but no purchase yet
-        "brand-new (demographics only)": shop.user_ids[int(np.flatnonzero(counts == 0)[0])],
+        "brand-new, demographics-only": shop.user_ids[int(np.flatnonzero(counts == 0)[0])],
     }
 
 

@@ -11,7 +11,15 @@ import pytest
 
 from featcf import ALS, ContentKNN, Dataset, FeatureCF, ItemKNN, Popularity, UserKNN
 from featcf.models import UnsupportedProtocolError
-from featcf.models._reasons import BASELINE, HISTORY, NO_REASON, compose, parts_frame
+from featcf.models._reasons import (
+    BASELINE,
+    HISTORY,
+    NO_REASON,
+    STATED,
+    compose,
+    demographics_label,
+    parts_frame,
+)
 
 #: internal words no reason may contain (besides the model's own term names)
 INTERNAL = ("ease", "level", "lift", "prior", "baseline", "content_ridge", "neighbour")
@@ -46,6 +54,40 @@ def test_compose_names_the_largest_positive_parts_and_leaves_out_constants():
     # the same label twice in one pair is added up before ranking
     twice = parts_frame([0, 0, 0], ["a", "a", "b"], [1.0, 1.0, 1.5])
     assert compose(twice, 1, skip="user")[0] == "a; b"
+
+
+def test_numeric_bands_read_as_ranges_in_reasons():
+    """A reason writes a numeric band "[a, b)" as "a to b" (four significant digits); other
+    values, and the value columns of ``explain``, are as the Dataset spells them."""
+    from featcf.models._reasons import field_label, readable_value
+
+    assert readable_value("age = [57, 85]") == "age = 57 to 85"
+    assert readable_value("[17.288, 30.166)") == "17.29 to 30.17"
+    assert readable_value("income = [-3, 4)") == "income = -3 to 4"
+    for plain in ("region = north", "premium = 8", "x = [a, b)", "tags = [online]"):
+        assert readable_value(plain) == plain
+    assert demographics_label(["age = [18, 32)", "region = north"]) == (
+        "customers like you (age = 18 to 32, region = north) choose it"
+    )
+    assert field_label("premium", "[12, 17)") == "premium = 12 to 17 matches your purchases"
+
+
+def test_compose_names_the_stated_interests_together():
+    """What a customer said counts as one part: its values named together, largest first,
+    ranked by their sum (here above popularity, which each value alone is not)."""
+    parts = pd.concat(
+        [
+            parts_frame([0], "popular with customers", [1.42], "item"),
+            parts_frame([0, 0, 0], [STATED + "travel", STATED + "family", "a"], [0.66, 0.81, 0.1]),
+            parts_frame([1, 1], [STATED + "travel", "b"], [-0.2, 0.3]),
+            parts_frame([2, 2], [STATED + "car", "b"], [0.2, 0.3]),
+        ]
+    )
+    assert compose(parts, 3, skip="user").tolist() == [
+        STATED + "family and travel; popular with customers",
+        "b",
+        "b; " + STATED + "car",
+    ]
 
 
 # ----------------------------------------------------------------------------- by hand

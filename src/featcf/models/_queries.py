@@ -65,7 +65,10 @@ def encode_new_users(
                 f"user_features must be a pandas DataFrame, got {type(user_features).__name__}"
             )
         if user_col not in user_features.columns:
-            raise ValueError(f"user_features has no id column {user_col!r}")
+            raise ValueError(
+                f"user_features has no id column {user_col!r} (the Dataset's user id "
+                f"column); columns: {list(user_features.columns)}"
+            )
         known = set(ids)
         ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
     new_ids = np.asarray(ids, dtype=object)
@@ -135,9 +138,9 @@ def _refuse_fitted_ids(
         f"{int(fitted.sum())} id(s) of users the model was fitted on, e.g. {examples}: "
         f"recommend_new_users is for users unknown at fit time and would ignore what "
         f"the model knows about these. Use model.recommend({examples}, n=...) for them "
-        f"(their fitted history); to count interactions made since the fit too, refit "
-        f"on a Dataset that holds them. If they are other users, give them ids the "
-        f"model has not seen"
+        f"(their fitted history); to count interactions made since the fit too, add "
+        f"them first with model.partial_fit(interactions), no refit needed. If they are "
+        f"other users, give them ids the model has not seen"
     )
 
 

@@ -16,6 +16,7 @@ new products) are the :data:`BASELINE`: they are never named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ __all__ = [
     "history_label",
     "item_display_names",
     "parts_frame",
+    "purchases_label",
+    "readable_value",
 ]
 
 #: the label of internal constants; reasons never name it
@@ -104,6 +107,23 @@ class PairQuery:
         )
 
 
+#: a numeric band as the Dataset spells it: "[17.288, 30.166)", "[57, 85]"
+_BAND = re.compile(r"^\[\s*([-+0-9.eE]+),\s*([-+0-9.eE]+)\s*[\])]$")
+
+
+def readable_value(value: Any) -> str:
+    """A value as a reason writes it: a numeric band ``"[17.288, 30.166)"`` as ``"17.29 to
+    30.17"`` (four significant digits), a ``"field = [a, b)"`` label as ``"field = a to b"``;
+    anything else as it is."""
+    text = str(value)
+    field, sep, rest = text.rpartition(" = ")
+    match = _BAND.match(rest)
+    if match is None:
+        return text
+    low, high = (float(g) for g in match.groups())
+    return f"{field}{sep}{low:.4g} to {high:.4g}"
+
+
 def history_label(names: Sequence[str]) -> str:
     """``"goes with your A and B"``: the customer's own history items behind a score."""
     names = [str(n) for n in names if n is not None and str(n) != ""]
@@ -116,7 +136,7 @@ def field_label(field: str, value: Any, *, own_history: bool = True) -> str:
     """``"category = travel matches your purchases"`` (or, without a history of one's own,
     ``"... suits customers like you"``)."""
     tail = "matches your purchases" if own_history else "suits customers like you"
-    return f"{field} = {value} {tail}"
+    return f"{field} = {readable_value(value)} {tail}"
 
 
 def same_label(field: str, values: Sequence[Any]) -> str:
@@ -131,10 +151,20 @@ def bought_together_label(count: int, name: Any) -> str:
 
 
 def demographics_label(values: Sequence[str]) -> str:
-    """``"customers like you (household: family, age: [40, 48)) choose it"``."""
-    values = [str(v) for v in values if v]
+    """``"customers like you (household = family, age = 40 to 48) choose it"`` (numeric
+    bands as :func:`readable_value` writes them)."""
+    values = [readable_value(v) for v in values if v]
     inside = f" ({', '.join(values)})" if values else ""
     return f"customers like you{inside} choose it"
+
+
+def purchases_label(values: Sequence[str]) -> str:
+    """``"customers with purchases like yours (category = travel) choose it"``: the kinds of
+    products a customer holds that make such customers choose an item."""
+    values = [readable_value(v) for v in values if v]
+    if not values:
+        return SIMILAR_CUSTOMERS
+    return f"customers with purchases like yours ({', '.join(values)}) choose it"
 
 
 def item_display_names(dataset: Dataset) -> np.ndarray:
@@ -190,11 +220,12 @@ def compose(parts: pd.DataFrame, n_pairs: int, skip: str, top: int = TOP) -> np.
     -------
     numpy.ndarray of str, shape (n_pairs,)
         ``"; "``-joined labels; a pair without a positive part gets a neutral sentence.
+        A pair's stated interests count as one part (:func:`_stated_as_one`).
     """
     keep = (parts["label"] != BASELINE) & (parts["constant"] != skip)
     kept = parts.loc[keep, ["pair", "label", "contribution"]]
     totals = kept.groupby(["pair", "label"], sort=False, observed=True)["contribution"].sum()
-    totals = totals[totals > 0].reset_index()
+    totals = _stated_as_one(totals[totals > 0].reset_index())
     totals = totals.sort_values(["pair", "contribution"], ascending=[True, False], kind="stable")
     best = totals.groupby("pair", sort=False).head(top)
     rank = best.groupby("pair", sort=False).cumcount().to_numpy()
@@ -203,6 +234,28 @@ def compose(parts: pd.DataFrame, n_pairs: int, skip: str, top: int = TOP) -> np.
     chosen = np.full((n_pairs, top), None, dtype=object)  # the labels of each pair, in order
     chosen[pair, rank] = labels
     return np.asarray([_join(row) for row in chosen], dtype=object)
+
+
+def _stated_as_one(totals: pd.DataFrame) -> pd.DataFrame:
+    """``totals`` (positive ``pair, label, contribution``) with each pair's stated interests
+    (labels starting with :data:`STATED`) as one part: their contributions added up and
+    their values named together, largest first ("you told us you like family and travel"),
+    so a reason names what the customer said as a whole."""
+    stated = totals["label"].str.startswith(STATED)
+    if not stated.any():
+        return totals
+    said = totals[stated].sort_values(
+        ["pair", "contribution"], ascending=[True, False], kind="stable"
+    )
+    values = said["label"].str.removeprefix(STATED)
+    joined = pd.DataFrame(
+        {
+            "label": STATED + values.groupby(said["pair"], sort=False).agg(" and ".join),
+            "contribution": said.groupby("pair", sort=False)["contribution"].sum(),
+        }
+    )
+    joined = joined.rename_axis("pair").reset_index()
+    return pd.concat([totals[~stated], joined], ignore_index=True)
 
 
 def _join(labels: Sequence[str | None]) -> str:

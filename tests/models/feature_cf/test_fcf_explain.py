@@ -44,3 +44,43 @@ def test_explain_names_the_history_item_behind_the_ease_part(tiny, make_model):
     assert ((parts["part"] == "demographics") & (parts["field"] == "ease")).sum() == 1
     total = parts["contribution"].sum()
     np.testing.assert_allclose(total, model.predict(["u2"], ["sku-30"])[0], rtol=1e-5)
+
+
+def _naming(make_label, values: set[str]) -> set[str]:
+    """Every label ``make_label`` writes naming at most two of ``values``, in any order."""
+    values = sorted(values)
+    out = {make_label([])}
+    for a in values:
+        out.add(make_label([a]))
+        out.update(make_label([a, b]) for b in values if b != a)
+    return out
+
+
+def test_affinity_parts_name_the_audiences_own_values(shop, make_model):
+    """A launched product's audience: the ``"affinity"`` term is taken apart into the
+    customer's feature values, the field values of their purchases, the product kind's
+    general appeal and a baseline, which name only values the customer has and sum, with
+    the rest, to the score; and the audience's reasons are not one sentence for all."""
+    from featcf.models._reasons import demographics_label, purchases_label
+
+    model = make_model(weights={"affinity": 1.0}).fit(shop)
+    launch = shop.item_frame.reset_index().iloc[[0]].assign(item_id="P-NEW")
+    model.add_items(launch)
+    top = model.recommend_users("P-NEW", n=15, reasons=True)
+    ds = model.dataset_
+    user_names = np.asarray(ds.user_features.column_names, dtype=object)
+    item_names = np.asarray(ds.item_features.column_names, dtype=object)
+    for user, score in zip(top["user_id"], top["score"], strict=True):
+        frame = model.explain(user, "P-NEW", across="users")
+        assert frame["contribution"].sum() == pytest.approx(score, rel=1e-4, abs=1e-5)
+        aff = frame[frame["part"] == "affinity"].set_index("field")
+        assert set(aff.index) == {"demographics", "purchases", "kind", "activity"}
+        row = ds.user_index([user])[0]
+        own_values = set(user_names[ds.user_features.matrix[row].indices])
+        bought = ds.interactions[row].indices
+        bought_values = set(item_names[ds.item_features.matrix[bought].indices])
+        assert aff.loc["demographics", "label"] in _naming(demographics_label, own_values)
+        assert aff.loc["purchases", "label"] in _naming(purchases_label, bought_values)
+        assert aff.loc["activity", "label"] == "baseline"
+    assert top["reason"].nunique() > 1
+    assert top["reason"].str.contains("(", regex=False).any()  # some reason names a value

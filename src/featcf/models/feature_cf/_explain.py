@@ -3,18 +3,23 @@
 :func:`explain_pairs` takes apart the scores of many (user, item) pairs at once (it serves
 ``explain``, ``explain_new_user`` and the ``reason`` column of the recommendations). Per pair,
 one row per term, ``(part, field, value, contribution, label, constant)``; the contributions
-sum to the score. ``"cf"`` names the history item most similar to the recommended one,
+sum to the score. ``"cf"`` names the history item most similar to the recommended one (by
+feature cosine where either has no interactions, as the term scores them),
 ``"ease"`` the history item with the largest regression weight towards it (the user features'
 share is a ``"demographics"`` row with ``field="ease"``), and every item field gives one row
 per value the item has, holding that value's share of the field's neighbourhood, content and
-content-regression terms. Items without interactions add their ``"new_item_level"``; a model
-loaded from a file saved while featcf fitted band maps adds every pair the ``"band_level"`` of
-the user's history band (the same for all of a user's items).
+content-regression terms. ``"affinity"`` gives four rows, one per group of its customer-side
+columns (the user's feature values, the field values of their purchases, the product kind's
+general appeal, the user's activity). Items without interactions add their
+``"new_item_level"``; a model loaded from a file saved while featcf fitted band maps adds
+every pair the ``"band_level"`` of the user's history band (the same for all of a user's
+items).
 
 The ``label`` is the part in plain language (:mod:`featcf.models._reasons`): the history
 parts read "goes with your <items>", the demographic parts "customers like you (<the user's
 feature values that pull most>) choose it", a field value "category = travel matches your
-purchases"; internal constants (``activity``, ``content_level``, ``new_item_level``,
+purchases", the affinity's purchases "customers with purchases like yours (category = travel)
+choose it"; internal constants (``activity``, ``content_level``, ``new_item_level``,
 ``band_level``) are the baseline. ``constant="item"`` marks the parts that are the same for
 every user of an item (popularity, rating quality).
 """
@@ -37,8 +42,10 @@ from featcf.models._reasons import (
     demographics_label,
     field_label,
     history_label,
+    purchases_label,
 )
 from featcf.models._scoring import gather, pair_entries
+from featcf.models.feature_cf._affinity import customer_side
 from featcf.models.feature_cf._state import Scorer, TermWeights, band_of
 from featcf.models.feature_cf._terms import content_coefficients, evaluate_terms, term_context
 from featcf.models.feature_cf._users import UserState
@@ -62,6 +69,10 @@ _ORDER = {
     "content_level": 11,
     "field": 12,
     "affinity": 13,
+    "affinity/demographics": 13,
+    "affinity/purchases": 14,
+    "affinity/kind": 15,
+    "affinity/activity": 16,
 }
 #: user feature values a demographic label names at most
 _DEMOGRAPHIC_VALUES = 2
@@ -176,9 +187,88 @@ def explain_pairs(
     out.add(pair, "content_level", factor_cr * coef[:, -1], BASELINE)
     _field_rows(out, scorer, state.lift[rows], coef, items, own, similar, w, contrib, weights.scale)
     if "affinity" in names:  # customers with these features and purchases choose such products
-        label = demo if state.features is not None else np.full(len(rows), SIMILAR_CUSTOMERS)
-        out.add(pair, "affinity", contrib[:, names.index("affinity")], label)
+        part = contrib[:, names.index("affinity")]
+        _affinity_rows(out, scorer, state, rows, items, part, vocabulary)
     return out.frame()
+
+
+def _affinity_rows(
+    out: _Rows,
+    scorer: Scorer,
+    state: UserState,
+    rows: np.ndarray,
+    items: np.ndarray,
+    contrib: np.ndarray,
+    vocabulary: Vocabulary,
+) -> None:
+    """The ``"affinity"`` term (``a_u W b_i``, :mod:`._affinity`) in four rows per pair, one
+    per group of the customer-side columns ``a_u``: the user's feature values (``field=
+    "demographics"``, naming the values that pull most), the field values of their purchases
+    (``"purchases"``, naming those), the constant column (``"kind"``: how much customers in
+    general choose products with the item's field values, the same for every user of an
+    item) and the user's activity with the remainder of rounding (baseline)."""
+    w_aff = scorer.core.affinity
+    pair = np.arange(len(rows))
+    if w_aff is None:
+        out.add(pair, "affinity", contrib, BASELINE)
+        return
+    inputs = scorer.inputs
+    n_cols = inputs.x.shape[1]
+    n_features = w_aff.shape[0] - n_cols - 2
+    features = None if state.features is None else state.features[rows]
+    a = customer_side(state.history[rows], features, inputs.x, n_features).tocoo()
+    uniq, pos = np.unique(items, return_inverse=True)
+    w64 = w_aff.astype(np.float64)
+    toward = w64[:, :-1] @ inputs.xt[:, uniq] + w64[:, -1:]  # (customer columns, items)
+    raw = a.data * toward[a.col, pos[a.row]]
+    total = np.bincount(a.row, weights=raw, minlength=len(rows))
+    # the term's contribution is ``factor * sum(raw)``; a pair with a zero sum has factor 0
+    # or nothing to split (its parts are then 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(total != 0, contrib / total, 0.0)
+    part = raw * factor[a.row]
+    edges = [n_features, n_features + n_cols, n_features + n_cols + 1]
+    group = np.searchsorted(edges, a.col, side="right")
+    sums = np.bincount(a.row * 4 + group, weights=part, minlength=4 * len(rows)).reshape(-1, 4)
+    fields = zip(inputs.field_names, inputs.field_labels, strict=True)
+    value_names = np.array([f"{f} = {v}" for f, labels in fields for v in labels], dtype=object)
+    value_names = value_names.reshape(n_cols)
+    f, b = group == 0, group == 1
+    demo_names = _names_at(vocabulary.user_columns, a.col[f])
+    demo = [demographics_label(v) for v in _top_values(a.row[f], part[f], demo_names, len(rows))]
+    bought_names = value_names[a.col[b] - n_features]
+    bought = [purchases_label(v) for v in _top_values(a.row[b], part[b], bought_names, len(rows))]
+    demo_label, bought_label = np.asarray(demo, dtype=object), np.asarray(bought, dtype=object)
+    out.add(pair, "affinity/demographics", sums[:, 0], demo_label, field="demographics")
+    out.add(pair, "affinity/purchases", sums[:, 1], bought_label, field="purchases")
+    out.add(pair, "affinity/kind", sums[:, 3], POPULAR, field="kind", constant="item")
+    rest = contrib - sums[:, 0] - sums[:, 1] - sums[:, 3]  # activity, and rounding
+    out.add(pair, "affinity/activity", rest, BASELINE, field="activity")
+
+
+def _names_at(names: np.ndarray | None, columns: np.ndarray) -> np.ndarray:
+    """``names[columns]``, or the column numbers as text without names."""
+    if names is None:
+        return columns.astype(str).astype(object)
+    return np.asarray(names, dtype=object)[columns]
+
+
+def _top_values(
+    owner: np.ndarray, value: np.ndarray, names: np.ndarray, n: int, k: int = 2
+) -> np.ndarray:
+    """Per pair (``owner`` of each entry), the names of its (at most ``k``) entries with the
+    largest positive ``value``, largest first (None where fewer): shape (n, k)."""
+    order = np.lexsort((-value, owner))
+    order = order[value[order] > 0]
+    owner = owner[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - start  # rank of each positive value within its pair
+    top = rank < k
+    chosen = np.full((n, k), None, dtype=object)
+    chosen[owner[top], rank[top]] = names[order[top]]
+    return chosen
 
 
 def _history_rows(
@@ -198,7 +288,14 @@ def _history_rows(
     core, names = scorer.core, scorer.names
     pair = np.arange(len(rows))
     owner, history, _ = pair_entries(state.history, rows)  # the pair of each history entry
-    sims = gather(core.item_similarity, history, items[owner])
+    target = items[owner]
+    sims = np.asarray(gather(core.item_similarity, history, target), dtype=np.float64).ravel()
+    # a pair with an item without interactions is scored by the items' feature cosine
+    by_features = scorer.arrays.cold_item[target] | scorer.arrays.cold_item[history]
+    if by_features.any():
+        xu = scorer.inputs.xu
+        cos = xu[history[by_features]].multiply(xu[target[by_features]]).sum(axis=1)
+        sims[by_features] = np.asarray(cos, dtype=np.float64).ravel()
     top_cf = _top_entry(owner, sims, len(rows))
     top_ease = np.full(len(rows), -1, dtype=np.int64)
     if "ease" in names:
@@ -280,16 +377,8 @@ def _demographic_labels(
     if "ease" in names and core.ease_features is not None:
         ease = core.ease_features[col, item] * factor("ease")
         by_value = by_value + feats.data * ease
-    order = np.lexsort((-by_value, owner))
-    order = order[by_value[order] > 0]
-    owner = owner[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = owner[1:] != owner[:-1]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-    rank = np.arange(len(order)) - start  # rank of each positive value within its pair
-    top = rank < _DEMOGRAPHIC_VALUES
-    chosen = np.full((len(rows), _DEMOGRAPHIC_VALUES), None, dtype=object)
-    chosen[owner[top], rank[top]] = vocabulary.user_columns[col[order[top]]]
+    names = np.asarray(vocabulary.user_columns, dtype=object)[col]
+    chosen = _top_values(owner, by_value, names, len(rows), _DEMOGRAPHIC_VALUES)
     return np.asarray([demographics_label(values) for values in chosen], dtype=object)
 
 

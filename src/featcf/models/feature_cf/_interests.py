@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from featcf.columns import Columns
 from featcf.data.features import Field
-from featcf.models._reasons import STATED
+from featcf.models._reasons import STATED, readable_value
 from featcf.models.feature_cf._inputs import Inputs
 from featcf.models.feature_cf._profiles import profile_prior, profiles_from
 from featcf.models.feature_cf._state import Scorer
@@ -100,8 +100,10 @@ def with_stated(
 
 def stated_label(field: Field, value: str) -> str:
     """The plain-language reason of a stated value: ``"you told us you like travel"``
-    (numeric bands name their field: ``"you told us you like premium [12, 17)"``)."""
-    return STATED + (value if field.kind != "numeric" else f"{field.name} {value}")
+    (numeric bands name their field: ``"you told us you like premium 12 to 17"``)."""
+    if field.kind != "numeric":
+        return STATED + value
+    return STATED + f"{field.name} {readable_value(value)}"
 
 
 def relabel_stated(

@@ -33,6 +33,19 @@ def batches(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
+def _check_frame(frame: Any, argument: str, columns: tuple[str, ...]) -> None:
+    """Refuse a ``frame`` that is not a DataFrame or lacks some of the Dataset's id
+    ``columns``, naming ``argument`` and the columns it has."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{argument} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{argument} is missing column(s) {missing} (the Dataset's id columns); "
+            f"columns: {list(frame.columns)}"
+        )
+
+
 def encode_new_users(
     dataset: Dataset, interactions: pd.DataFrame | None, user_features: pd.DataFrame | None
 ) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix | None]:
@@ -45,30 +58,14 @@ def encode_new_users(
     ids: list[Any] = []
     codes = None
     if interactions is not None:
-        if not isinstance(interactions, pd.DataFrame):
-            raise TypeError(
-                f"interactions must be a pandas DataFrame, got {type(interactions).__name__}"
-            )
-        missing = [c for c in (user_col, item_col) if c not in interactions.columns]
-        if missing:
-            raise ValueError(
-                f"interactions is missing column(s) {missing} (the Dataset's id columns)"
-            )
+        _check_frame(interactions, "interactions", (user_col, item_col))
         # first-appearance order, one pass: the row of each interaction and the ids
         codes, uniques = pd.factorize(interactions[user_col].to_numpy())
         if (codes < 0).any():
             raise ValueError(f"interactions[{user_col!r}] holds missing user ids")
         ids.extend(uniques.tolist())
     if user_features is not None:
-        if not isinstance(user_features, pd.DataFrame):
-            raise TypeError(
-                f"user_features must be a pandas DataFrame, got {type(user_features).__name__}"
-            )
-        if user_col not in user_features.columns:
-            raise ValueError(
-                f"user_features has no id column {user_col!r} (the Dataset's user id "
-                f"column); columns: {list(user_features.columns)}"
-            )
+        _check_frame(user_features, "user_features", (user_col,))
         known = set(ids)
         ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
     new_ids = np.asarray(ids, dtype=object)

@@ -21,7 +21,13 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "featcf"
 
 #: floors, lowest first; a pattern ending in ".*" covers a package and everything in it
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("featcf._version", "featcf.exceptions", "featcf.columns", "featcf._validation"),
+    (
+        "featcf._version",
+        "featcf.exceptions",
+        "featcf.columns",
+        "featcf._validation",
+        "featcf._frames",
+    ),
     ("featcf._threads", "featcf._progress", "featcf._jit", "featcf._kernels.*"),
     ("featcf.similarity", "featcf._products", "featcf.metrics", "featcf._schema", "featcf.data.*"),
     ("featcf._format", "featcf.datasets.*"),

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._frames import require_columns, require_frame
 from featcf._validation import check_float32_weights, check_option
 from featcf.data.dataset import (
     DUPLICATE_POLICIES,
@@ -31,8 +32,6 @@ from featcf.data.dataset import (
     _aggregate,
     _check_ids_present,
     _ids_of_kind,
-    _require_columns,
-    _require_frame,
     _timestamps,
     _weights,
 )
@@ -151,10 +150,10 @@ def _of_kind(old_ids: np.ndarray, new_ids: np.ndarray, argument: str) -> np.ndar
 
 def _interactions_frame(dataset: Dataset, interactions: Any) -> pd.DataFrame:
     """``interactions`` checked: a DataFrame with the Dataset's columns and ids present."""
-    frame = _require_frame(interactions, "interactions")
+    frame = require_frame(interactions, "interactions")
     columns = dataset.columns
     time_col = columns.get("timestamp") if dataset.timestamps is not None else None
-    _require_columns(
+    require_columns(
         frame, [columns["user"], columns["item"], columns.get("weight"), time_col], "interactions"
     )
     _check_ids_present(frame[columns["user"]], columns["user"], "interactions")

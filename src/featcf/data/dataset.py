@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._frames import require_columns, require_frame
 from featcf._validation import (
     check_bool,
     check_float32_weights,
@@ -24,19 +25,6 @@ __all__ = ["DUPLICATE_POLICIES", "Dataset"]
 
 DUPLICATE_POLICIES = ("sum", "mean", "max", "last", "first", "error")
 FieldSpecs = Mapping[str, "str | FieldSpec | Mapping[str, Any]"]
-
-
-def _require_frame(frame: Any, argument: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{argument} must be a pandas DataFrame, got {type(frame).__name__}")
-    return frame
-
-
-def _require_columns(frame: pd.DataFrame, columns: Iterable[str | None], argument: str) -> None:
-    wanted = [c for c in columns if c is not None]
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{argument} is missing column(s) {missing}; it has {list(frame.columns)}")
 
 
 def _check_ids_present(values: pd.Series, column: str, argument: str) -> None:
@@ -108,7 +96,7 @@ def _timestamps(frame: pd.DataFrame, timestamp_col: str | None) -> np.ndarray | 
 
 
 def _feature_frame(frame: Any, id_col: str, argument: str) -> pd.DataFrame:
-    frame = _require_frame(frame, argument)
+    frame = require_frame(frame, argument)
     if id_col not in frame.columns:
         raise ValueError(
             f"{argument} has no id column {id_col!r} (the same name as in interactions); "
@@ -458,7 +446,7 @@ class Dataset:
             the ids appear in the interactions (unless ``allow_mostly_cold_items`` /
             ``allow_mostly_cold_users``). The message says how to fix it.
         """
-        interactions = _require_frame(interactions, "interactions")
+        interactions = require_frame(interactions, "interactions")
         for name, value in (("user_col", user_col), ("item_col", item_col)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a column name (str), got {value!r}")
@@ -466,7 +454,7 @@ class Dataset:
         n_bins = check_positive_int(n_bins, "n_bins")
         if not isinstance(sep, str) or not sep:
             raise ValueError(f"sep must be a non-empty string, got {sep!r}")
-        _require_columns(
+        require_columns(
             interactions, [user_col, item_col, weight_col, timestamp_col], "interactions"
         )
         if len(interactions) == 0:

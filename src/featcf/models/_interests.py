@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._frames import require_columns, require_frame
 from featcf._validation import check_positive_int
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
@@ -244,16 +245,12 @@ def _stated_entries(
     dataset: Dataset, interests: pd.DataFrame, user_col: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The customer and item feature column of every row of ``interests`` (checked)."""
-    if not isinstance(interests, pd.DataFrame):
-        raise TypeError(f"interests must be a pandas DataFrame, got {type(interests).__name__}")
-    wanted = (user_col, Columns.FIELD, Columns.VALUE)
-    missing = [c for c in wanted if c not in interests.columns]
-    if missing:
-        raise ValueError(
-            f"interests is missing column(s) {missing}: it needs the user id column "
-            f"{user_col!r}, {Columns.FIELD!r} (an item field) and {Columns.VALUE!r} (one of "
-            f"its values), one row per stated interest"
-        )
+    require_frame(interests, "interests")
+    why = (
+        f" (it needs the user id column {user_col!r}, {Columns.FIELD!r}: an item field, and "
+        f"{Columns.VALUE!r}: one of its values, one row per stated interest)"
+    )
+    require_columns(interests, (user_col, Columns.FIELD, Columns.VALUE), "interests", why)
     fields = dataset.item_fields
     if not fields:
         raise ValueError("interests were given but the model was fitted without item features")

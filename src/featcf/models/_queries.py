@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from featcf._frames import require_columns, require_frame
 from featcf._validation import check_float32_weights
 from featcf.columns import Columns
 from featcf.data.dataset import Dataset
@@ -33,17 +34,8 @@ def batches(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def _check_frame(frame: Any, argument: str, columns: tuple[str, ...]) -> None:
-    """Refuse a ``frame`` that is not a DataFrame or lacks some of the Dataset's id
-    ``columns``, naming ``argument`` and the columns it has."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{argument} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{argument} is missing column(s) {missing} (the Dataset's id columns); "
-            f"columns: {list(frame.columns)}"
-        )
+#: why a query frame needs its id columns (:func:`~featcf._validation.require_columns`)
+_ID_COLUMNS = " (the Dataset's id columns)"
 
 
 def encode_new_users(
@@ -58,14 +50,16 @@ def encode_new_users(
     ids: list[Any] = []
     codes = None
     if interactions is not None:
-        _check_frame(interactions, "interactions", (user_col, item_col))
+        require_frame(interactions, "interactions")
+        require_columns(interactions, (user_col, item_col), "interactions", _ID_COLUMNS)
         # first-appearance order, one pass: the row of each interaction and the ids
         codes, uniques = pd.factorize(interactions[user_col].to_numpy())
         if (codes < 0).any():
             raise ValueError(f"interactions[{user_col!r}] holds missing user ids")
         ids.extend(uniques.tolist())
     if user_features is not None:
-        _check_frame(user_features, "user_features", (user_col,))
+        require_frame(user_features, "user_features")
+        require_columns(user_features, (user_col,), "user_features", _ID_COLUMNS)
         known = set(ids)
         ids.extend(u for u in pd.unique(user_features[user_col].to_numpy()) if u not in known)
     new_ids = np.asarray(ids, dtype=object)

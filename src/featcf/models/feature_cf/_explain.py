@@ -187,8 +187,9 @@ def explain_pairs(
     out.add(pair, "content_level", factor_cr * coef[:, -1], BASELINE)
     _field_rows(out, scorer, state.lift[rows], coef, items, own, similar, w, contrib, weights.scale)
     if "affinity" in names:  # customers with these features and purchases choose such products
-        part = contrib[:, names.index("affinity")]
-        _affinity_rows(out, scorer, state, rows, items, part, vocabulary)
+        t_af = names.index("affinity")
+        factor_af = w[:, t_af] / weights.scale[t_af]
+        _affinity_rows(out, scorer, state, rows, items, contrib[:, t_af], factor_af, vocabulary)
     return out.frame()
 
 
@@ -199,6 +200,7 @@ def _affinity_rows(
     rows: np.ndarray,
     items: np.ndarray,
     contrib: np.ndarray,
+    factor: np.ndarray,
     vocabulary: Vocabulary,
 ) -> None:
     """The ``"affinity"`` term (``a_u W b_i``, :mod:`._affinity`) in four rows per pair, one
@@ -206,7 +208,8 @@ def _affinity_rows(
     "demographics"``, naming the values that pull most), the field values of their purchases
     (``"purchases"``, naming those), the constant column (``"kind"``: how much customers in
     general choose products with the item's field values, the same for every user of an
-    item) and the user's activity with the remainder of rounding (baseline)."""
+    item) and the user's activity with the remainder of rounding (baseline). ``contrib`` is
+    the term's contribution per pair, ``factor`` its weight over its scale."""
     w_aff = scorer.core.affinity
     pair = np.arange(len(rows))
     if w_aff is None:
@@ -220,13 +223,7 @@ def _affinity_rows(
     uniq, pos = np.unique(items, return_inverse=True)
     w64 = w_aff.astype(np.float64)
     toward = w64[:, :-1] @ inputs.xt[:, uniq] + w64[:, -1:]  # (customer columns, items)
-    raw = a.data * toward[a.col, pos[a.row]]
-    total = np.bincount(a.row, weights=raw, minlength=len(rows))
-    # the term's contribution is ``factor * sum(raw)``; a pair with a zero sum has factor 0
-    # or nothing to split (its parts are then 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(total != 0, contrib / total, 0.0)
-    part = raw * factor[a.row]
+    part = a.data * toward[a.col, pos[a.row]] * factor[a.row]  # contrib = the sum of parts
     edges = [n_features, n_features + n_cols, n_features + n_cols + 1]
     group = np.searchsorted(edges, a.col, side="right")
     sums = np.bincount(a.row * 4 + group, weights=part, minlength=4 * len(rows)).reshape(-1, 4)

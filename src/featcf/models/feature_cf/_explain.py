@@ -80,12 +80,14 @@ _DEMOGRAPHIC_VALUES = 2
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The names explanations read: item display names and user feature labels."""
+    """The names explanations read: item display names and feature column labels."""
 
     #: each item's readable name (catalogue order)
     item_names: np.ndarray
     #: ``"field = value"`` of each user feature column, or None without user features
     user_columns: np.ndarray | None
+    #: ``"field = value"`` of each item feature column, or None without item features
+    item_columns: np.ndarray | None = None
 
 
 class _Rows:
@@ -227,13 +229,10 @@ def _affinity_rows(
     edges = [n_features, n_features + n_cols, n_features + n_cols + 1]
     group = np.searchsorted(edges, a.col, side="right")
     sums = np.bincount(a.row * 4 + group, weights=part, minlength=4 * len(rows)).reshape(-1, 4)
-    fields = zip(inputs.field_names, inputs.field_labels, strict=True)
-    value_names = np.array([f"{f} = {v}" for f, labels in fields for v in labels], dtype=object)
-    value_names = value_names.reshape(n_cols)
     f, b = group == 0, group == 1
     demo_names = _names_at(vocabulary.user_columns, a.col[f])
     demo = [demographics_label(v) for v in _top_values(a.row[f], part[f], demo_names, len(rows))]
-    bought_names = value_names[a.col[b] - n_features]
+    bought_names = _names_at(vocabulary.item_columns, a.col[b] - n_features)
     bought = [purchases_label(v) for v in _top_values(a.row[b], part[b], bought_names, len(rows))]
     demo_label, bought_label = np.asarray(demo, dtype=object), np.asarray(bought, dtype=object)
     out.add(pair, "affinity/demographics", sums[:, 0], demo_label, field="demographics")

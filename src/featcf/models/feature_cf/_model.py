@@ -21,6 +21,7 @@ from featcf._progress import Stages, resolve_show_progress
 from featcf._schema import Spec
 from featcf._validation import check_random_state
 from featcf.data.dataset import Dataset
+from featcf.data.features import FeatureMatrix
 from featcf.models._reasons import PairQuery, item_display_names
 from featcf.models._similar import ItemQuery, top_k_rows
 from featcf.models.base import BaseRecommender
@@ -524,9 +525,8 @@ class FeatureCF(BaseRecommender):
         dataset = self.dataset_
         vocabulary = Vocabulary(
             item_names=item_display_names(dataset),
-            user_columns=None
-            if dataset.user_features is None
-            else np.asarray(dataset.user_features.column_names, dtype=object),
+            user_columns=_column_names(dataset.user_features),
+            item_columns=_column_names(dataset.item_features),
         )
         items = np.asarray(query.items, dtype=np.int64)
         weights = fitted.weights_across(query.across)
@@ -590,3 +590,8 @@ class FeatureCF(BaseRecommender):
             positive_threshold=self.positive_threshold,
         )
         self._fitted = fitted_from_state(state, inputs, self._settings())
+
+
+def _column_names(features: FeatureMatrix | None) -> np.ndarray | None:
+    """The ``"field = value"`` label of every column of ``features`` (None without)."""
+    return None if features is None else np.asarray(features.column_names, dtype=object)
